@@ -1,0 +1,9 @@
+import { NestFactory } from '@nestjs/core';
+import { DispatcherModule } from './dispatcher.module';
+
+async function bootstrap(): Promise<void> {
+  const app = await NestFactory.createApplicationContext(DispatcherModule);
+  app.enableShutdownHooks();
+}
+
+void bootstrap();

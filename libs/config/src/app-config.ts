@@ -1,0 +1,160 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { EnvReader } from './env-reader';
+
+export type NodeEnvironment = 'development' | 'production' | 'test';
+export type AuthMode = 'jwks' | 'public-key' | 'dev';
+export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+
+export interface KafkaSettings {
+  brokers: string[];
+  clientId: string;
+  ssl: boolean;
+  sasl?: { mechanism: SaslMechanism; username: string; password: string };
+  /** Prepended to every topic name, so that environments (or test runs) can share a cluster. */
+  topicPrefix: string;
+  createTopics: boolean;
+  pushRequestPartitions: number;
+}
+
+export interface AuthSettings {
+  mode: AuthMode;
+  jwksUri?: string;
+  publicKeyPem?: string;
+  issuer: string;
+  audience: string;
+  algorithms: string[];
+  tenantClaim: string;
+}
+
+export interface DispatcherSettings {
+  httpPort: number;
+  /** Names this replica's own consumer group for the broadcast config topic. */
+  replicaId: string;
+  consumerGroup: string;
+  resyncIntervalMs: number;
+  idleSessionTimeoutMs: number;
+  sendTimeoutMs: number;
+  maxInFlight: number;
+}
+
+/** Where the APNs/FCM SDKs are pointed instead of Apple and Google: only for a sandbox, never in production. */
+export interface PushSandboxSettings {
+  apnsEndpoint?: { host: string; port: number };
+  fcmEndpoint?: string;
+  caFile?: string;
+}
+
+export interface AppConfig {
+  nodeEnv: NodeEnvironment;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /** Dev keys and other local state live here, outside git. */
+  localStateDir: string;
+  mongodbUri: string;
+  kafka: KafkaSettings;
+  encryptionKeys?: string;
+  api: { port: number; corsOrigins: string[]; bodyLimitBytes: number };
+  auth: AuthSettings;
+  dispatcher: DispatcherSettings;
+  sandbox: PushSandboxSettings;
+}
+
+export const APP_CONFIG = Symbol('APP_CONFIG');
+
+/** Validates the environment once and returns the typed configuration; throws naming every bad variable. */
+export function loadAppConfig(env: Record<string, string | undefined>): AppConfig {
+  const read = new EnvReader(env);
+  const nodeEnv = read.oneOf<NodeEnvironment>(
+    'NODE_ENV',
+    ['development', 'production', 'test'],
+    'development',
+  );
+  const authMode = read.oneOf<AuthMode>('AUTH_MODE', ['jwks', 'public-key', 'dev'], 'jwks');
+
+  const config: AppConfig = {
+    nodeEnv,
+    logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], 'info'),
+    localStateDir: resolve(read.string('LOCAL_STATE_DIR', '.local')),
+    mongodbUri: read.string('MONGODB_URI', 'mongodb://127.0.0.1:27017/push_mfa'),
+    kafka: readKafka(read),
+    encryptionKeys: read.optional('MFA_ENCRYPTION_KEYS'),
+    api: {
+      port: read.int('PORT', 3000, 0, 65535),
+      corsOrigins: read.list('CORS_ORIGINS'),
+      bodyLimitBytes: read.int('API_BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+    },
+    auth: {
+      mode: authMode,
+      jwksUri: read.optional('AUTH_JWKS_URI'),
+      publicKeyPem: read.optional('AUTH_PUBLIC_KEY')?.replace(/\\n/g, '\n'),
+      issuer: read.string('AUTH_ISSUER', authMode === 'dev' ? 'push-mfa-dev' : undefined),
+      audience: read.string('AUTH_AUDIENCE', authMode === 'dev' ? 'push-mfa-api' : undefined),
+      algorithms: read.list('AUTH_ALGORITHMS', ['RS256', 'ES256']),
+      tenantClaim: read.string('AUTH_TENANT_CLAIM', 'tenant_id'),
+    },
+    dispatcher: {
+      httpPort: read.int('DISPATCHER_PORT', 3001, 0, 65535),
+      replicaId: read.string('DISPATCHER_REPLICA_ID', `${hostname()}-${randomUUID().slice(0, 8)}`),
+      consumerGroup: read.string('DISPATCHER_CONSUMER_GROUP', 'mfa-dispatcher'),
+      resyncIntervalMs: read.int('CONFIG_RESYNC_INTERVAL_MS', 5 * 60_000, 1000),
+      idleSessionTimeoutMs: read.int('PUSH_IDLE_SESSION_TIMEOUT_MS', 5 * 60_000, 1000),
+      sendTimeoutMs: read.int('PUSH_SEND_TIMEOUT_MS', 10_000, 100),
+      maxInFlight: read.int('PUSH_MAX_IN_FLIGHT', 256, 1, 100_000),
+    },
+    sandbox: readSandbox(read),
+  };
+
+  if (authMode === 'jwks' && !config.auth.jwksUri) read.fail('AUTH_JWKS_URI is required when AUTH_MODE=jwks');
+  if (authMode === 'public-key' && !config.auth.publicKeyPem)
+    read.fail('AUTH_PUBLIC_KEY (a PEM public key) is required when AUTH_MODE=public-key');
+  if (nodeEnv === 'production' && authMode === 'dev')
+    read.fail('AUTH_MODE=dev trusts a locally generated key and is refused when NODE_ENV=production');
+  if (nodeEnv === 'production' && !config.encryptionKeys)
+    read.fail('MFA_ENCRYPTION_KEYS is required in production (kid:base64-32-byte-key[,kid:key...])');
+  if (nodeEnv === 'production' && (config.sandbox.apnsEndpoint || config.sandbox.fcmEndpoint))
+    read.fail(
+      'APNS_ENDPOINT / FCM_ENDPOINT point the SDKs away from Apple and Google and are refused in production',
+    );
+
+  read.throwIfInvalid();
+  return config;
+}
+
+function readKafka(read: EnvReader): KafkaSettings {
+  const mechanism = read.optional('KAFKA_SASL_MECHANISM');
+  const settings: KafkaSettings = {
+    brokers: read.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
+    clientId: read.string('KAFKA_CLIENT_ID', 'push-mfa'),
+    ssl: read.bool('KAFKA_SSL', false),
+    topicPrefix: read.string('KAFKA_TOPIC_PREFIX', ''),
+    createTopics: read.bool('KAFKA_CREATE_TOPICS', true),
+    pushRequestPartitions: read.int('KAFKA_PUSH_PARTITIONS', 6, 1, 1000),
+  };
+  if (mechanism !== undefined) {
+    settings.sasl = {
+      mechanism: read.oneOf<SaslMechanism>(
+        'KAFKA_SASL_MECHANISM',
+        ['plain', 'scram-sha-256', 'scram-sha-512'],
+        'plain',
+      ),
+      username: read.string('KAFKA_SASL_USERNAME'),
+      password: read.string('KAFKA_SASL_PASSWORD'),
+    };
+  }
+  return settings;
+}
+
+function readSandbox(read: EnvReader): PushSandboxSettings {
+  const apns = read.optional('APNS_ENDPOINT');
+  let apnsEndpoint: PushSandboxSettings['apnsEndpoint'];
+  if (apns !== undefined) {
+    const match = /^([^:]+):(\d{1,5})$/.exec(apns);
+    if (match) apnsEndpoint = { host: match[1], port: Number(match[2]) };
+    else read.fail(`APNS_ENDPOINT must be host:port (got "${apns}")`);
+  }
+  const fcmEndpoint = read.optional('FCM_ENDPOINT');
+  if (fcmEndpoint !== undefined && !/^https:\/\/[^/]+$/.test(fcmEndpoint))
+    read.fail(`FCM_ENDPOINT must be https://host:port with no path (got "${fcmEndpoint}")`);
+  return { apnsEndpoint, fcmEndpoint, caFile: read.optional('PUSH_SANDBOX_CA_FILE') };
+}

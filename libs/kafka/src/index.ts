@@ -1,0 +1,2 @@
+export * from './kafka-client.factory';
+export * from './topic-provisioner';

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Apache Kafka 4.x in KRaft mode (one node: broker + controller) on 127.0.0.1:9092.
+# The broker's jars come from Maven Central through mvn and are cached outside git.
+# Usage: kafka.sh start|stop|status|restart|reset
+set -euo pipefail
+SERVICE=kafka
+source "$(dirname "$0")/common.sh"
+
+KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+HOST=127.0.0.1
+PORT="${KAFKA_PORT:-9092}"
+CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+LIBS="$CACHE_DIR/kafka-$KAFKA_VERSION/libs"
+DATA="$STATE_DIR/kafka"
+PIDFILE="$DATA/kafka.pid"
+
+external_broker() {
+  # An operator who points KAFKA_BROKERS elsewhere manages that cluster; we leave it alone.
+  [ -n "${KAFKA_BROKERS:-}" ] && [ "$KAFKA_BROKERS" != "$HOST:$PORT" ] && [ "$KAFKA_BROKERS" != "localhost:$PORT" ]
+}
+
+fetch_jars() {
+  if [ -f "$LIBS/.complete" ]; then return 0; fi
+  require_command java "install a Java 17+ runtime (e.g. apt-get install openjdk-17-jre-headless)"
+  require_command mvn "install Maven (e.g. apt-get install maven)"
+  log "fetching org.apache.kafka:kafka_2.13:$KAFKA_VERSION and its dependencies from Maven Central into $LIBS"
+  rm -rf "$LIBS"
+  mvn -q -B -f "$ROOT_DIR/scripts/infra/kafka-pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS" \
+    || die "mvn could not fetch Kafka $KAFKA_VERSION (is Maven Central reachable?)"
+  touch "$LIBS/.complete"
+}
+
+JAVA_ARGS=(-Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
+  -Dlog4j2.configurationFile="$ROOT_DIR/scripts/infra/kafka-log4j2.properties"
+  -Dkafka.logs.dir="$DATA/logs" -cp "$LIBS/*")
+kafka_java() { java "${JAVA_ARGS[@]}" "$@"; }
+
+write_config() {
+  mkdir -p "$DATA/logs"
+  cat >"$DATA/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$HOST:$CONTROLLER_PORT
+listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$DATA/data
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# A single node: no reason to wait for more members before the first rebalance.
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+PROPS
+}
+
+format_storage() {
+  [ -f "$DATA/data/meta.properties" ] && return 0
+  local cluster_id
+  cluster_id=$(kafka_java kafka.tools.StorageTool random-uuid | tail -n 1)
+  log "formatting KRaft storage (cluster $cluster_id) in $DATA/data"
+  kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$DATA/server.properties" >"$DATA/logs/format.log" 2>&1 \
+    || { cat "$DATA/logs/format.log" >&2; die "formatting storage failed"; }
+}
+
+start() {
+  if external_broker; then log "KAFKA_BROKERS=$KAFKA_BROKERS is an external cluster; not starting a local broker"; return 0; fi
+  if pid_alive "$PIDFILE"; then log "already running (pid $(cat "$PIDFILE")) on $HOST:$PORT"; return 0; fi
+  if port_open $HOST "$PORT"; then die "$HOST:$PORT is taken by another process; stop it or set KAFKA_PORT"; fi
+  require_command java "install a Java 17+ runtime (e.g. apt-get install openjdk-17-jre-headless)"
+  fetch_jars
+  write_config
+  format_storage
+  log "starting Kafka $KAFKA_VERSION (KRaft) on $HOST:$PORT, logs in $DATA/logs"
+  nohup java "${JAVA_ARGS[@]}" kafka.Kafka "$DATA/server.properties" >"$DATA/logs/server.out" 2>&1 </dev/null &
+  echo $! >"$PIDFILE"
+  wait_until 90 "accepting connections on $HOST:$PORT" broker_ready \
+    || { tail -n 40 "$DATA/logs/server.out" >&2; die "broker did not come up within 90s"; }
+}
+
+broker_ready() {
+  pid_alive "$PIDFILE" || { tail -n 40 "$DATA/logs/server.out" >&2; die "broker exited during start-up"; }
+  port_open $HOST "$PORT" && grep -q "Transition from STARTING to STARTED" "$DATA/logs/server.out" 2>/dev/null
+}
+
+status() {
+  if external_broker; then log "external cluster at $KAFKA_BROKERS"; return 0; fi
+  if pid_alive "$PIDFILE" && port_open $HOST "$PORT"; then log "running (pid $(cat "$PIDFILE")) on $HOST:$PORT"; else log "not running"; return 1; fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) external_broker && { log "external cluster; nothing to stop"; exit 0; }; stop_pid "$PIDFILE" 30 ;;
+  restart) stop_pid "$PIDFILE" 30; start ;;
+  status) status ;;
+  reset) stop_pid "$PIDFILE" 30; rm -rf "$DATA"; log "data removed" ;;
+  *) echo "usage: $0 start|stop|status|restart|reset" >&2; exit 2 ;;
+esac
