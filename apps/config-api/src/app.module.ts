@@ -1,9 +1,23 @@
-import { Module } from '@nestjs/common';
-import { AppConfigModule } from '@lib/config';
+import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { AppConfig, AppConfigModule } from '@lib/config';
+import { MongoModule } from '@lib/mfa-config';
+import { AuthModule } from './auth/auth.module';
 import { HealthController } from './health/health.controller';
+import { JsonBodyMiddleware } from './http/json-body.middleware';
+import { MfaModule } from './mfa/mfa.module';
 
-@Module({
-  imports: [AppConfigModule.forRoot()],
-  controllers: [HealthController],
-})
-export class AppModule {}
+@Module({})
+export class AppModule implements NestModule {
+  /** Without a config, the environment is validated (start-up fails on a bad variable). */
+  static forRoot(config?: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [AppConfigModule.forRoot(config), MongoModule, AuthModule, MfaModule],
+      controllers: [HealthController],
+    };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(JsonBodyMiddleware).forRoutes('*path');
+  }
+}

@@ -1,10 +1,13 @@
 import { NestFactory } from '@nestjs/core';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { AppModule } from './app.module';
+import { configureHttpApp } from './http/configure-http-app';
 
 async function bootstrap(): Promise<void> {
-  const app = await NestFactory.create(AppModule);
+  // Our own middleware parses bodies, so that every bad body gets the API's error shape.
+  const app = await NestFactory.create(AppModule.forRoot(), { bodyParser: false });
   const config = app.get<AppConfig>(APP_CONFIG);
+  configureHttpApp(app, config);
   app.enableShutdownHooks();
   await app.listen(config.api.port, '0.0.0.0');
 }

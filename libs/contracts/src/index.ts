@@ -1,1 +1,3 @@
+export * from './event-validator';
+export * from './events/config-changed.event';
 export * from './topics';

@@ -1,4 +1,5 @@
-import { Kafka, KafkaConfig, logLevel, SASLOptions } from 'kafkajs';
+import { Logger } from '@nestjs/common';
+import { Kafka, KafkaConfig, logCreator, logLevel, SASLOptions } from 'kafkajs';
 import type { KafkaSettings } from '@lib/config';
 
 /** Builds a kafkajs client from the validated settings, with SSL and SASL for real clusters. */
@@ -8,6 +9,7 @@ export function createKafkaClient(settings: KafkaSettings, clientIdSuffix = ''):
     brokers: settings.brokers,
     ssl: settings.ssl,
     logLevel: logLevel.WARN,
+    logCreator: toNestLogger,
     retry: { initialRetryTime: 200, retries: 8 },
   };
   if (settings.sasl) {
@@ -19,3 +21,15 @@ export function createKafkaClient(settings: KafkaSettings, clientIdSuffix = ''):
   }
   return new Kafka(config);
 }
+
+/** kafkajs logs through the app's logger, so its lines share the app's format and redaction. */
+const toNestLogger: logCreator = () => {
+  const logger = new Logger('kafkajs');
+  return ({ level, log }) => {
+    const { message, ...extra } = log;
+    const line = `${message} ${JSON.stringify(extra)}`;
+    if (level === logLevel.ERROR) logger.error(line);
+    else if (level === logLevel.WARN) logger.warn(line);
+    else logger.debug(line);
+  };
+};

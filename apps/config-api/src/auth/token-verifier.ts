@@ -1,0 +1,86 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { createPublicKey, KeyObject } from 'node:crypto';
+import { createRemoteJWKSet, errors, JWTPayload, jwtVerify } from 'jose';
+import { APP_CONFIG, AppConfig } from '@lib/config';
+import { ApiError } from '../errors/api-error';
+import { DEV_ALGORITHM, DEV_AUDIENCE, DEV_ISSUER, loadOrCreateDevSigningKey } from './dev-signing-key';
+import { DEFAULT_TENANT, Principal, TENANT_ID } from './principal';
+
+type KeySource = KeyObject | ReturnType<typeof createRemoteJWKSet>;
+
+/**
+ * Verifies bearer tokens: signature against a JWKS (cached, refetched on an unknown kid) or a
+ * configured public key, only with the configured algorithms (so `none` and HS256-with-the-public-key
+ * never pass), and iss, aud, exp and nbf.
+ */
+@Injectable()
+export class TokenVerifier {
+  private readonly keys: KeySource;
+  private readonly options: { issuer: string; audience: string; algorithms: string[] };
+  private readonly tenantClaim: string;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    const { auth } = config;
+    this.tenantClaim = auth.tenantClaim;
+    if (auth.mode === 'dev') {
+      this.keys = loadOrCreateDevSigningKey(config.localStateDir).publicKey;
+      this.options = { issuer: DEV_ISSUER, audience: DEV_AUDIENCE, algorithms: [DEV_ALGORITHM] };
+      return;
+    }
+    this.options = { issuer: auth.issuer, audience: auth.audience, algorithms: auth.algorithms };
+    this.keys =
+      auth.mode === 'jwks'
+        ? createRemoteJWKSet(new URL(auth.jwksUri as string), {
+            cooldownDuration: 30_000,
+            cacheMaxAge: 600_000,
+          })
+        : createPublicKey(auth.publicKeyPem as string);
+  }
+
+  async verify(authorization: string | undefined): Promise<Principal> {
+    const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/.exec(authorization ?? '');
+    if (!match) throw unauthorized('Send "Authorization: Bearer <access token>".');
+    let payload: JWTPayload;
+    try {
+      // jose's overloads differ for a key and a key set; both are valid here.
+      ({ payload } = await jwtVerify(match[1], this.keys as KeyObject, {
+        ...this.options,
+        requiredClaims: ['exp'],
+        clockTolerance: 5,
+      }));
+    } catch (error) {
+      throw unauthorized(describeJoseError(error));
+    }
+    return this.toPrincipal(payload);
+  }
+
+  private toPrincipal(payload: JWTPayload): Principal {
+    const claimed = payload[this.tenantClaim];
+    const tenant = claimed === undefined ? DEFAULT_TENANT : claimed;
+    if (typeof tenant !== 'string' || !TENANT_ID.test(tenant))
+      throw unauthorized(`The token's ${this.tenantClaim} claim is not a valid tenant id.`);
+    const scopes = new Set<string>();
+    if (typeof payload.scope === 'string')
+      payload.scope.split(' ').forEach((scope) => scope && scopes.add(scope));
+    if (Array.isArray(payload.permissions))
+      payload.permissions.forEach((scope) => typeof scope === 'string' && scopes.add(scope));
+    return { subject: payload.sub ?? '', tenant, scopes };
+  }
+}
+
+function unauthorized(description: string): ApiError {
+  return new ApiError(401, 'invalid_token', description, undefined, {
+    'WWW-Authenticate': `Bearer error="invalid_token", error_description="${description.replace(/"/g, "'")}"`,
+  });
+}
+
+function describeJoseError(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'The token has expired.';
+  if (error instanceof errors.JWTClaimValidationFailed)
+    return `The token's ${error.claim} claim is not accepted.`;
+  if (error instanceof errors.JOSEAlgNotAllowed)
+    return 'The token is signed with an algorithm that is not accepted.';
+  if (error instanceof errors.JWKSNoMatchingKey) return 'The token is signed with an unknown key.';
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'The token signature is invalid.';
+  return 'The token could not be verified.';
+}

@@ -1,0 +1,71 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { Response } from 'express';
+import { mongo } from 'mongoose';
+import { ApiError } from './api-error';
+
+const STATUS_ERRORS: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'too_many_requests',
+};
+
+/** The single place errors become responses: one body shape, and an error id logged with every 500. */
+@Catch()
+export class ApiErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('ApiError');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const error = this.toApiError(exception);
+    for (const [name, value] of Object.entries(error.headers)) response.setHeader(name, value);
+    response.status(error.status).json(error.toBody());
+  }
+
+  private toApiError(exception: unknown): ApiError {
+    if (exception instanceof ApiError) return exception;
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const description =
+        status === 404 ? 'No such route. The MFA API lives at /mfa and /api/v1/mfa.' : exception.message;
+      return new ApiError(status, STATUS_ERRORS[status] ?? 'error', description);
+    }
+    if (isStoreUnavailable(exception)) {
+      this.logger.warn(`configuration store unavailable: ${(exception as Error).message}`);
+      return new ApiError(
+        503,
+        'service_unavailable',
+        'The configuration store is unreachable; nothing was changed. Retry in a few seconds.',
+        undefined,
+        { 'Retry-After': '5' },
+      );
+    }
+    const errorId = randomUUID();
+    this.logger.error(
+      `unhandled error ${errorId}`,
+      exception instanceof Error ? exception.stack : String(exception),
+    );
+    const error = new ApiError(
+      500,
+      'internal_error',
+      `Something went wrong on our side. Quote error id ${errorId}.`,
+    );
+    error.errorId = errorId;
+    return error;
+  }
+}
+
+function isStoreUnavailable(exception: unknown): boolean {
+  return (
+    exception instanceof mongo.MongoServerSelectionError ||
+    exception instanceof mongo.MongoNetworkError ||
+    exception instanceof mongo.MongoNotConnectedError ||
+    (exception instanceof Error && exception.name === 'MongooseServerSelectionError')
+  );
+}

@@ -1,0 +1,29 @@
+import type { INestApplication } from '@nestjs/common';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { AppConfig } from '@lib/config';
+import { ApiErrorFilter } from '../errors/api-error.filter';
+import { strictValidationPipe } from './validation';
+
+/** Everything about the HTTP surface that main.ts and the e2e tests must share. */
+export function configureHttpApp(app: INestApplication, config: AppConfig): void {
+  app.useGlobalPipes(strictValidationPipe());
+  app.useGlobalFilters(new ApiErrorFilter());
+  app.enableCors({
+    origin: config.api.corsOrigins.length > 0 ? config.api.corsOrigins : false,
+    methods: ['GET', 'POST', 'PATCH', 'DELETE'],
+    allowedHeaders: ['Authorization', 'Content-Type'],
+    maxAge: 600,
+  });
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('push-mfa config API')
+      .setDescription(
+        'Push MFA configuration (APNs, FCM) per tenant. Errors: {status, error, error_description, details}.',
+      )
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+}

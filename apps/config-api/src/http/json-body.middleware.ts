@@ -1,0 +1,50 @@
+import { Inject, Injectable, NestMiddleware } from '@nestjs/common';
+import { json } from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import { APP_CONFIG, AppConfig } from '@lib/config';
+import { ApiError } from '../errors/api-error';
+
+type BodyParserError = Error & { type?: string; status?: number };
+
+/**
+ * Parses JSON bodies and turns every way a body can be wrong (not JSON, too large, another content
+ * type) into the API's error shape, so that no bad body reaches a handler or becomes a 500.
+ */
+@Injectable()
+export class JsonBodyMiddleware implements NestMiddleware {
+  private readonly parse: ReturnType<typeof json>;
+  private readonly limitBytes: number;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.limitBytes = config.api.bodyLimitBytes;
+    this.parse = json({ limit: this.limitBytes, strict: true, type: () => true });
+  }
+
+  async use(request: Request, response: Response, next: NextFunction): Promise<void> {
+    const hasBody =
+      Number(request.headers['content-length'] ?? 0) > 0 ||
+      request.headers['transfer-encoding'] !== undefined;
+    if (!hasBody) return next();
+    const contentType = request.headers['content-type'] ?? '';
+    if (!/^application\/([a-z.+-]*\+)?json\s*(;|$)/i.test(contentType))
+      throw new ApiError(
+        415,
+        'unsupported_media_type',
+        `Send the body as JSON with Content-Type: application/json (got "${contentType || 'none'}").`,
+      );
+    await new Promise<void>((resolve, reject) =>
+      this.parse(request, response, (error?: BodyParserError) =>
+        error ? reject(this.describe(error)) : resolve(),
+      ),
+    );
+    next();
+  }
+
+  private describe(error: BodyParserError): ApiError {
+    if (error.type === 'entity.too.large')
+      return new ApiError(413, 'payload_too_large', `The body is larger than ${this.limitBytes} bytes.`);
+    if (error.type === 'entity.parse.failed')
+      return new ApiError(400, 'invalid_json', `The body is not valid JSON: ${error.message}.`);
+    return new ApiError(error.status ?? 400, 'invalid_body', `The body could not be read: ${error.message}.`);
+  }
+}

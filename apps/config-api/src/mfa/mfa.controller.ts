@@ -1,0 +1,89 @@
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  ParseEnumPipe,
+  Patch,
+  Post,
+  Query,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { MFA_TYPES, type MfaType } from '@lib/mfa-config';
+import { CurrentPrincipal } from '../auth/auth.guard';
+import type { Principal } from '../auth/principal';
+import { RequireScope } from '../auth/scopes.decorator';
+import { ApiError } from '../errors/api-error';
+import { CreateMfaDto } from './dto/create-mfa.dto';
+import { ListMfaQuery } from './dto/list-mfa.query';
+import { UpdateMfaDto } from './dto/update-mfa.dto';
+import { MfaService } from './mfa.service';
+
+const mfaType = new ParseEnumPipe(Object.fromEntries(MFA_TYPES.map((type) => [type, type])), {
+  exceptionFactory: () =>
+    new ApiError(404, 'not_found', `No such MFA type; the types are: ${MFA_TYPES.join(', ')}.`),
+});
+
+/** Served at /mfa and at /api/v1/mfa, where SDKs of this API family look for it. */
+@ApiTags('mfa')
+@ApiBearerAuth()
+@Controller(['mfa', 'api/v1/mfa'])
+export class MfaController {
+  constructor(private readonly mfa: MfaService) {}
+
+  @Post()
+  @RequireScope('write:mfa')
+  @ApiOperation({
+    summary: 'Create MFA',
+    description: 'Creates the push MFA configuration of the caller’s tenant.',
+  })
+  @ApiResponse({ status: 201, description: 'Created; secrets are masked and fingerprinted.' })
+  @ApiResponse({ status: 409, description: 'Exists already: use PATCH /mfa/push.' })
+  create(@CurrentPrincipal() principal: Principal, @Body() body: CreateMfaDto) {
+    return this.mfa.create(principal.tenant, body);
+  }
+
+  @Get()
+  @RequireScope('read:mfa')
+  @ApiOperation({ summary: 'List MFA configurations' })
+  list(@CurrentPrincipal() principal: Principal, @Query() query: ListMfaQuery) {
+    return this.mfa.list(principal.tenant, query.limit, query.offset);
+  }
+
+  @Get(':type')
+  @RequireScope('read:mfa')
+  @ApiParam({ name: 'type', enum: MFA_TYPES })
+  @ApiOperation({ summary: 'Get an MFA configuration, with the dispatcher’s latest apply status' })
+  get(@CurrentPrincipal() principal: Principal, @Param('type', mfaType) type: MfaType) {
+    return this.mfa.get(principal.tenant, type);
+  }
+
+  @Patch(':type')
+  @RequireScope('update:mfa')
+  @ApiParam({ name: 'type', enum: MFA_TYPES })
+  @ApiOperation({
+    summary: 'Update an MFA configuration',
+    description: 'Omitted secrets keep their value; null removes apns or fcm.',
+  })
+  update(
+    @CurrentPrincipal() principal: Principal,
+    @Param('type', mfaType) type: MfaType,
+    @Body() body: UpdateMfaDto,
+  ) {
+    return this.mfa.update(principal.tenant, type, body);
+  }
+
+  @Delete(':type')
+  @HttpCode(204)
+  @RequireScope('delete:mfa')
+  @ApiParam({ name: 'type', enum: MFA_TYPES })
+  @ApiOperation({ summary: 'Delete an MFA configuration' })
+  async delete(
+    @CurrentPrincipal() principal: Principal,
+    @Param('type', mfaType) type: MfaType,
+  ): Promise<void> {
+    await this.mfa.delete(principal.tenant, type);
+  }
+}

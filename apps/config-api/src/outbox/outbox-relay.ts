@@ -1,0 +1,146 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Partitioners, Producer } from 'kafkajs';
+import { APP_CONFIG, AppConfig } from '@lib/config';
+import { ConfigChangedEvent, configChangedKey, resolveTopicNames } from '@lib/contracts';
+import { createKafkaClient, ensureTopics } from '@lib/kafka';
+import { MfaConfigRecord, MfaConfigRepository } from '@lib/mfa-config';
+
+const IDLE_POLL_MS = 1000;
+const MAX_BACKOFF_MS = 10_000;
+const BATCH_DOCUMENTS = 100;
+
+/**
+ * Publishes the configuration-changed events that writes leave in their documents, in version order,
+ * then removes them from the document. Kafka being down delays events; it never loses them, because
+ * an event leaves the document only after the broker has acknowledged it. A relay in another API
+ * replica may publish an event twice; consumers ignore versions they already hold.
+ */
+@Injectable()
+export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(OutboxRelay.name);
+  private readonly topic: string;
+  private producer?: Producer;
+  private running = false;
+  private wakeUp?: () => void;
+  private loop?: Promise<void>;
+  private failures = 0;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly repository: MfaConfigRepository,
+  ) {
+    this.topic = resolveTopicNames(config.kafka).configChanged;
+  }
+
+  onApplicationBootstrap(): void {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loop;
+    await this.producer?.disconnect().catch(() => undefined);
+  }
+
+  /** Called after a write, so its event goes out now rather than at the next poll. */
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  /** Publishes everything pending once; returns how many events went out. */
+  async flush(): Promise<number> {
+    const producer = await this.connectedProducer();
+    let published = 0;
+    for (const record of await this.repository.findWithPendingEvents(BATCH_DOCUMENTS)) {
+      published += await this.publish(producer, record);
+    }
+    return published;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let delay = IDLE_POLL_MS;
+      try {
+        const published = await this.flush();
+        this.failures = 0;
+        if (published > 0) delay = 0;
+      } catch (error) {
+        this.failures += 1;
+        delay = Math.min(MAX_BACKOFF_MS, 250 * 2 ** this.failures);
+        this.logger.warn(
+          `configuration events not published yet, retrying in ${delay} ms: ${(error as Error).message}`,
+        );
+        await this.resetProducer();
+      }
+      if (this.running && delay > 0) await this.sleep(delay);
+    }
+  }
+
+  private async publish(producer: Producer, record: MfaConfigRecord): Promise<number> {
+    const events = [...record.pending_events].sort((a, b) => a.version - b.version);
+    const key = configChangedKey(record.tenant, record.type);
+    await producer.send({
+      topic: this.topic,
+      messages: events.map((event) => {
+        const value: ConfigChangedEvent = {
+          event_id: event.event_id,
+          type: 'mfa.config.changed',
+          tenant: record.tenant,
+          mfa_type: record.type,
+          version: event.version,
+          change: event.change,
+          occurred_at: new Date(event.occurred_at).toISOString(),
+        };
+        return { key, value: JSON.stringify(value) };
+      }),
+    });
+    await this.repository.markEventsPublished(
+      record.tenant,
+      record.type,
+      events.map((event) => event.event_id),
+    );
+    return events.length;
+  }
+
+  private async connectedProducer(): Promise<Producer> {
+    if (this.producer) return this.producer;
+    const kafka = createKafkaClient(this.config.kafka, '-outbox');
+    if (this.config.kafka.createTopics) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await ensureTopics(admin, [{ topic: this.topic, numPartitions: 3 }]);
+      } finally {
+        await admin.disconnect();
+      }
+    }
+    // Idempotent, one request in flight: a retried send neither duplicates nor reorders a tenant's events.
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await producer.connect();
+    this.producer = producer;
+    return producer;
+  }
+
+  private async resetProducer(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.disconnect().catch(() => undefined);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+}

@@ -1,0 +1,34 @@
+import Ajv, { JSONSchemaType, ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+addFormats(ajv);
+
+/** Parses and validates one Kafka message value against an event's JSON Schema: consumers trust nothing. */
+export class EventValidator<T> {
+  private readonly validate: ValidateFunction<T>;
+
+  constructor(schema: JSONSchemaType<T>) {
+    this.validate = ajv.compile(schema);
+  }
+
+  parse(raw: Buffer | string | null | undefined): ParseResult<T> {
+    if (raw === null || raw === undefined) return { ok: false, reason: 'message has no value' };
+    let value: unknown;
+    try {
+      value = JSON.parse(raw.toString());
+    } catch {
+      return { ok: false, reason: 'message value is not valid JSON' };
+    }
+    if (this.validate(value)) return { ok: true, value };
+    const reason = (this.validate.errors ?? [])
+      .map(
+        (error) =>
+          `${error.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(root)'} ${error.message}`,
+      )
+      .join('; ');
+    return { ok: false, reason };
+  }
+}

@@ -1,0 +1,24 @@
+import { Global, Module } from '@nestjs/common';
+import { join } from 'node:path';
+import { APP_CONFIG, AppConfig } from '@lib/config';
+import { Keyring } from './keyring';
+import { SecretBox } from './secret-box';
+
+export function keyringFromConfig(config: AppConfig): Keyring {
+  if (config.encryptionKeys) return Keyring.parse(config.encryptionKeys);
+  if (config.auth.mode === 'dev')
+    return Keyring.loadOrCreateDevKeyring(join(config.localStateDir, 'dev', 'encryption.key'));
+  throw new Error(
+    'MFA_ENCRYPTION_KEYS is not set: secrets cannot be stored. Set it to kid:base64-32-byte-key (openssl rand -base64 32), or run with AUTH_MODE=dev for local development.',
+  );
+}
+
+@Global()
+@Module({
+  providers: [
+    { provide: Keyring, inject: [APP_CONFIG], useFactory: keyringFromConfig },
+    { provide: SecretBox, inject: [Keyring], useFactory: (keyring: Keyring) => new SecretBox(keyring) },
+  ],
+  exports: [SecretBox],
+})
+export class CryptoModule {}

@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface KeyringEntry {
+  id: string;
+  key: Buffer;
+}
+
+/**
+ * The data-encryption keys, from `kid1:base64,kid2:base64`: the first encrypts new secrets,
+ * every one decrypts, so keys can be rotated without re-encrypting at once.
+ */
+export class Keyring {
+  private readonly byId: Map<string, Buffer>;
+
+  constructor(private readonly entries: KeyringEntry[]) {
+    if (entries.length === 0) throw new Error('MFA_ENCRYPTION_KEYS holds no key');
+    this.byId = new Map(entries.map((entry) => [entry.id, entry.key]));
+  }
+
+  static parse(spec: string): Keyring {
+    const entries = spec.split(',').map((item, index) => {
+      const [id, encoded, ...rest] = item.trim().split(':');
+      const key = Buffer.from(encoded ?? '', 'base64');
+      if (!id || !/^[A-Za-z0-9_-]{1,32}$/.test(id) || rest.length > 0)
+        throw new Error(
+          `MFA_ENCRYPTION_KEYS entry ${index + 1} must be kid:base64 (kid of letters, digits, _ or -)`,
+        );
+      if (key.length !== 32)
+        throw new Error(
+          `MFA_ENCRYPTION_KEYS key "${id}" must be 32 bytes, base64-encoded (openssl rand -base64 32)`,
+        );
+      return { id, key };
+    });
+    return new Keyring(entries);
+  }
+
+  /** Dev mode only: a key generated on first use and kept outside git, so local data survives restarts. */
+  static loadOrCreateDevKeyring(file: string): Keyring {
+    if (!existsSync(file)) {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, `dev:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+    }
+    return Keyring.parse(readFileSync(file, 'utf8').trim());
+  }
+
+  get current(): KeyringEntry {
+    return this.entries[0];
+  }
+
+  key(id: string): Buffer {
+    const key = this.byId.get(id);
+    if (!key)
+      throw new Error(`no key "${id}" in MFA_ENCRYPTION_KEYS; it was used to encrypt a stored secret`);
+    return key;
+  }
+}

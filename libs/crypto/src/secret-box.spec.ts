@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import { Keyring } from './keyring';
+import { SecretBox } from './secret-box';
+
+const key = () => randomBytes(32).toString('base64');
+
+describe('SecretBox', () => {
+  const keyring = Keyring.parse(`new:${key()},old:${key()}`);
+  const box = new SecretBox(keyring);
+
+  it('round-trips a secret and never stores the plaintext', () => {
+    const sealed = box.seal('-----BEGIN PRIVATE KEY-----abc', 'acme/push/apns.key');
+    expect(sealed.kid).toBe('new');
+    expect(Buffer.from(sealed.nonce, 'base64')).toHaveLength(12);
+    expect(JSON.stringify(sealed)).not.toContain('PRIVATE');
+    expect(box.open(sealed, 'acme/push/apns.key')).toBe('-----BEGIN PRIVATE KEY-----abc');
+  });
+
+  it('uses a fresh nonce for every seal', () => {
+    expect(box.seal('x', 'a').nonce).not.toBe(box.seal('x', 'a').nonce);
+  });
+
+  it('refuses a ciphertext moved to another tenant or field', () => {
+    const sealed = box.seal('secret', 'acme/push/apns.key');
+    expect(() => box.open(sealed, 'other/push/apns.key')).toThrow();
+    expect(() => box.open(sealed, 'acme/push/fcm.private_key')).toThrow();
+  });
+
+  it('decrypts with an older key after rotation', () => {
+    const oldSpec = `old:${key()}`;
+    const sealedWithOld = new SecretBox(Keyring.parse(oldSpec)).seal('s', 'aad');
+    const rotated = new SecretBox(Keyring.parse(`new:${key()},${oldSpec}`));
+    expect(rotated.open(sealedWithOld, 'aad')).toBe('s');
+  });
+
+  it('explains a malformed keyring', () => {
+    expect(() => Keyring.parse('k1:c2hvcnQ=')).toThrow(/must be 32 bytes/);
+    expect(() => Keyring.parse('no-colon')).toThrow(/must be 32 bytes/);
+    expect(() => Keyring.parse('bad id:abc')).toThrow(/must be kid:base64/);
+  });
+});

@@ -1,0 +1,44 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { Keyring } from './keyring';
+
+/** A secret at rest: AES-256-GCM ciphertext (with its tag appended), its nonce and the id of the key. */
+export interface EncryptedSecret {
+  kid: string;
+  nonce: string;
+  ciphertext: string;
+}
+
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+
+/**
+ * Encrypts secrets with the keyring's current key. The associated data binds each ciphertext to
+ * where it belongs (tenant and field), so a ciphertext copied to another tenant or field fails to open.
+ */
+export class SecretBox {
+  constructor(private readonly keyring: Keyring) {}
+
+  seal(plaintext: string, associatedData: string): EncryptedSecret {
+    const { id, key } = this.keyring.current;
+    const nonce = randomBytes(NONCE_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', key, nonce);
+    cipher.setAAD(Buffer.from(associatedData, 'utf8'));
+    const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    return { kid: id, nonce: nonce.toString('base64'), ciphertext: ciphertext.toString('base64') };
+  }
+
+  open(secret: EncryptedSecret, associatedData: string): string {
+    const data = Buffer.from(secret.ciphertext, 'base64');
+    const decipher = createDecipheriv(
+      'aes-256-gcm',
+      this.keyring.key(secret.kid),
+      Buffer.from(secret.nonce, 'base64'),
+    );
+    decipher.setAAD(Buffer.from(associatedData, 'utf8'));
+    decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
+    return Buffer.concat([
+      decipher.update(data.subarray(0, data.length - TAG_BYTES)),
+      decipher.final(),
+    ]).toString('utf8');
+  }
+}

@@ -1,0 +1,114 @@
+import { createPrivateKey, KeyObject } from 'node:crypto';
+import { MAX_ENABLED_CLIENTS, MfaConfiguration } from './mfa-configuration';
+
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+const TEN_UPPER_ALPHANUMERICS = /^[A-Z0-9]{10}$/;
+const REVERSE_DNS = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+// Firebase/Google Cloud project ids: 6-30 characters, lower-case letters, digits and hyphens, starting with a letter.
+const FIREBASE_PROJECT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+
+/** Service-account JSON pasted as a string often keeps its newlines escaped as `\n`. */
+export function normalizePem(pem: string): string {
+  return pem.replace(/\\n/g, '\n').trim() + '\n';
+}
+
+/** Parses a .p8 APNs key: PKCS#8 PEM holding an EC P-256 private key. Throws with the reason otherwise. */
+export function parseApnsKey(pem: string): KeyObject {
+  const normalized = normalizePem(pem);
+  if (!normalized.startsWith('-----BEGIN PRIVATE KEY-----'))
+    throw new Error('must be the .p8 file content: a PKCS#8 PEM starting with -----BEGIN PRIVATE KEY-----');
+  const key = parsePrivateKey(normalized);
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+    throw new Error('must be an EC P-256 private key, as Apple issues for APNs');
+  return key;
+}
+
+/** Parses a service account's private key (PEM, `\n`-escaped or not) as an RSA private key. */
+export function parseFcmPrivateKey(pem: string): KeyObject {
+  const key = parsePrivateKey(normalizePem(pem));
+  if (key.asymmetricKeyType !== 'rsa')
+    throw new Error('must be an RSA private key, as in a service account JSON');
+  return key;
+}
+
+function parsePrivateKey(pem: string): KeyObject {
+  try {
+    return createPrivateKey({ key: pem, format: 'pem' });
+  } catch {
+    throw new Error('is not a readable PEM private key');
+  }
+}
+
+/**
+ * The rules a whole configuration must meet beyond its shape; applied to the result of every create
+ * and every merged update, so a PATCH cannot leave an invalid configuration behind.
+ */
+export function checkConfigurationRules(config: MfaConfiguration): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const problem = (path: string, message: string) => problems.push({ path, message });
+  const { settings } = config;
+
+  const seen = new Set<string>();
+  if (settings.enabled_clients.length > MAX_ENABLED_CLIENTS)
+    problem('settings.enabled_clients', `must hold at most ${MAX_ENABLED_CLIENTS} client ids`);
+  settings.enabled_clients.forEach((client, index) => {
+    if (client.trim().length === 0) problem(`settings.enabled_clients.${index}`, 'must not be empty');
+    else if (seen.has(client)) problem(`settings.enabled_clients.${index}`, `duplicates "${client}"`);
+    seen.add(client);
+  });
+
+  // A PATCH that adds apns or fcm to a configuration without it may leave required fields out.
+  const complete = (section: 'apns' | 'fcm', fields: readonly string[]): boolean => {
+    const values = settings[section] as unknown as Record<string, unknown> | undefined;
+    if (!values) return false;
+    const missing = fields.filter((field) => typeof values[field] !== 'string');
+    missing.forEach((field) => problem(`settings.${section}.${field}`, 'is required'));
+    return missing.length === 0;
+  };
+
+  if (complete('apns', ['bundle_id', 'key', 'key_id', 'team_id']) && settings.apns) {
+    const { apns } = settings;
+    if (!REVERSE_DNS.test(apns.bundle_id))
+      problem('settings.apns.bundle_id', 'must be a reverse-DNS bundle id such as com.example.app');
+    if (!TEN_UPPER_ALPHANUMERICS.test(apns.key_id))
+      problem(
+        'settings.apns.key_id',
+        'must be the 10-character key id (A-Z, 0-9) shown with the key at Apple',
+      );
+    if (!TEN_UPPER_ALPHANUMERICS.test(apns.team_id))
+      problem(
+        'settings.apns.team_id',
+        'must be the 10-character team id (A-Z, 0-9) of the Apple developer account',
+      );
+    try {
+      parseApnsKey(apns.key);
+    } catch (error) {
+      problem('settings.apns.key', (error as Error).message);
+    }
+  }
+
+  if (complete('fcm', ['client_email', 'private_key', 'project_id']) && settings.fcm) {
+    const { fcm } = settings;
+    if (!EMAIL.test(fcm.client_email))
+      problem('settings.fcm.client_email', 'must be the service account email');
+    if (!FIREBASE_PROJECT_ID.test(fcm.project_id))
+      problem(
+        'settings.fcm.project_id',
+        'must be a Firebase project id: 6-30 lower-case letters, digits or hyphens, starting with a letter',
+      );
+    try {
+      parseFcmPrivateKey(fcm.private_key);
+    } catch (error) {
+      problem('settings.fcm.private_key', (error as Error).message);
+    }
+  }
+
+  if (config.enabled && !settings.apns && !settings.fcm)
+    problem('settings', 'an enabled push configuration needs settings.apns or settings.fcm (or both)');
+  return problems;
+}

@@ -1,0 +1,181 @@
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { randomUUID } from 'node:crypto';
+import { Model, mongo } from 'mongoose';
+import {
+  AppliedStatus,
+  ConfigChange,
+  MFA_CONFIG_MODEL,
+  MfaConfigRecord,
+  PendingConfigEvent,
+  StoredPushSettings,
+} from './mfa-config.schema';
+import type { MfaProvider, MfaType } from './mfa-configuration';
+import { withoutUndefined } from './without-undefined';
+
+/** The stored fields an admin controls; the repository owns version, timestamps, tombstones and the outbox. */
+export interface StoredConfigState {
+  enabled: boolean;
+  provider: MfaProvider;
+  is_custom?: boolean;
+  settings: StoredPushSettings;
+}
+
+export class ConfigAlreadyExistsError extends Error {}
+/** Another write changed the configuration between our read and our write. */
+export class ConcurrentModificationError extends Error {}
+
+/**
+ * Persistence of push-MFA configurations. Every change writes the new state and its pending
+ * configuration-changed event in a single-document update, so one can never exist without the other
+ * (FerretDB has no multi-document transactions; single-document writes are atomic everywhere).
+ */
+@Injectable()
+export class MfaConfigRepository {
+  constructor(@InjectModel(MFA_CONFIG_MODEL) private readonly model: Model<MfaConfigRecord>) {}
+
+  async findLive(tenant: string, type: MfaType): Promise<MfaConfigRecord | null> {
+    return this.model.findOne({ tenant, type, deleted: false }).lean<MfaConfigRecord>().exec();
+  }
+
+  async listLive(
+    tenant: string,
+    limit: number,
+    offset: number,
+  ): Promise<{ total: number; results: MfaConfigRecord[] }> {
+    const filter = { tenant, deleted: false };
+    const [total, results] = await Promise.all([
+      this.model.countDocuments(filter).exec(),
+      this.model.find(filter).sort({ type: 1 }).skip(offset).limit(limit).lean<MfaConfigRecord[]>().exec(),
+    ]);
+    return { total, results };
+  }
+
+  /** Every live configuration, for a dispatcher's start-up load and periodic resync. */
+  async findAllLive(): Promise<MfaConfigRecord[]> {
+    return this.model.find({ deleted: false }).lean<MfaConfigRecord[]>().exec();
+  }
+
+  /** The current version of a configuration, or undefined when it never existed (tombstones count). */
+  async findAny(tenant: string, type: MfaType): Promise<MfaConfigRecord | null> {
+    return this.model.findOne({ tenant, type }).lean<MfaConfigRecord>().exec();
+  }
+
+  async create(
+    tenant: string,
+    type: MfaType,
+    state: StoredConfigState,
+    now = new Date(),
+  ): Promise<MfaConfigRecord> {
+    const existing = await this.findAny(tenant, type);
+    if (existing && !existing.deleted) throw new ConfigAlreadyExistsError();
+    if (existing) {
+      // Re-creating after a delete continues the version sequence, so consumers never see it go back.
+      return this.writeNext(existing, { state, createdAt: now }, 'created', now);
+    }
+    const record: MfaConfigRecord = {
+      tenant,
+      type,
+      ...(withoutUndefined(state) as StoredConfigState),
+      version: 1,
+      deleted: false,
+      created_at: now,
+      updated_at: now,
+      pending_events: [pendingEvent(1, 'created', now)],
+    };
+    try {
+      await this.model.create(record);
+    } catch (error) {
+      if (error instanceof mongo.MongoServerError && error.code === 11000)
+        throw new ConfigAlreadyExistsError();
+      throw error;
+    }
+    return record;
+  }
+
+  async update(
+    current: MfaConfigRecord,
+    state: StoredConfigState,
+    now = new Date(),
+  ): Promise<MfaConfigRecord> {
+    return this.writeNext(current, { state }, 'updated', now);
+  }
+
+  async delete(current: MfaConfigRecord, now = new Date()): Promise<MfaConfigRecord> {
+    return this.writeNext(current, {}, 'deleted', now);
+  }
+
+  /** Documents whose events the relay has not published yet. */
+  async findWithPendingEvents(limit: number): Promise<MfaConfigRecord[]> {
+    return this.model
+      .find({ 'pending_events.0': { $exists: true } })
+      .limit(limit)
+      .lean<MfaConfigRecord[]>()
+      .exec();
+  }
+
+  async markEventsPublished(tenant: string, type: MfaType, eventIds: string[]): Promise<void> {
+    await this.model
+      .updateOne({ tenant, type }, { $pull: { pending_events: { event_id: { $in: eventIds } } } })
+      .exec();
+  }
+
+  async countPendingEvents(): Promise<number> {
+    return this.model.countDocuments({ 'pending_events.0': { $exists: true } }).exec();
+  }
+
+  /** Records the dispatcher's report, ignoring reports about versions older than the one already shown. */
+  async recordAppliedStatus(tenant: string, type: MfaType, status: AppliedStatus): Promise<void> {
+    await this.model
+      .updateOne(
+        {
+          tenant,
+          type,
+          $or: [{ status: { $exists: false } }, { 'status.version': { $lte: status.version } }],
+        },
+        { $set: { status } },
+      )
+      .exec();
+  }
+
+  /**
+   * Writes the next version only if nobody else wrote since `current` was read (optimistic locking
+   * on the version), replacing the admin-controlled state whole; the pending event rides in the same update.
+   */
+  private async writeNext(
+    current: MfaConfigRecord,
+    next: { state?: StoredConfigState; createdAt?: Date },
+    change: ConfigChange,
+    now: Date,
+  ): Promise<MfaConfigRecord> {
+    const version = current.version + 1;
+    const event = pendingEvent(version, change, now);
+    const $set: Partial<MfaConfigRecord> = {
+      ...withoutUndefined(next.state ?? {}),
+      deleted: next.state === undefined,
+      version,
+      updated_at: now,
+      ...(next.createdAt ? { created_at: next.createdAt } : {}),
+    };
+    const cleared: (keyof MfaConfigRecord)[] = [];
+    if (next.state?.is_custom === undefined) cleared.push('is_custom');
+    if (next.state === undefined) cleared.push('settings');
+    // A status reported for an earlier life of the configuration no longer says anything.
+    if (change !== 'updated') cleared.push('status');
+    const $unset = Object.fromEntries(cleared.map((field) => [field, '']));
+    const result = await this.model
+      .updateOne(
+        { tenant: current.tenant, type: current.type, version: current.version },
+        { $set, ...(cleared.length ? { $unset } : {}), $push: { pending_events: event } },
+      )
+      .exec();
+    if (result.matchedCount === 0) throw new ConcurrentModificationError();
+    const written = { ...current, ...$set, pending_events: [...current.pending_events, event] };
+    for (const field of cleared) delete written[field];
+    return written;
+  }
+}
+
+function pendingEvent(version: number, change: ConfigChange, now: Date): PendingConfigEvent {
+  return { event_id: randomUUID(), version, change, occurred_at: now };
+}

@@ -1,0 +1,83 @@
+import { Injectable } from '@nestjs/common';
+import { publicKeyFingerprint, SecretBox } from '@lib/crypto';
+import { normalizePem, parseApnsKey, parseFcmPrivateKey } from './configuration-rules';
+import type { MfaConfigRecord } from './mfa-config.schema';
+import type { StoredConfigState } from './mfa-config.repository';
+import type { MfaConfiguration, MfaType } from './mfa-configuration';
+
+/**
+ * Turns a plaintext configuration into what is stored (secrets encrypted, fingerprints beside them)
+ * and back. Each secret is bound to its tenant, type and field as associated data.
+ */
+@Injectable()
+export class MfaConfigSealer {
+  constructor(private readonly box: SecretBox) {}
+
+  /** Expects a configuration that passed checkConfigurationRules. */
+  seal(tenant: string, config: MfaConfiguration): StoredConfigState {
+    const { apns, fcm, ...settings } = config.settings;
+    const bind = (field: string) => associatedData(tenant, config.type, field);
+    return {
+      enabled: config.enabled,
+      provider: config.provider,
+      is_custom: config.is_custom,
+      settings: {
+        ...settings,
+        ...(apns && {
+          apns: {
+            bundle_id: apns.bundle_id,
+            key_id: apns.key_id,
+            team_id: apns.team_id,
+            production: apns.production,
+            key: this.box.seal(normalizePem(apns.key), bind('settings.apns.key')),
+            key_fingerprint: publicKeyFingerprint(parseApnsKey(apns.key)),
+          },
+        }),
+        ...(fcm && {
+          fcm: {
+            client_email: fcm.client_email,
+            project_id: fcm.project_id,
+            private_key: this.box.seal(normalizePem(fcm.private_key), bind('settings.fcm.private_key')),
+            private_key_fingerprint: publicKeyFingerprint(parseFcmPrivateKey(fcm.private_key)),
+          },
+        }),
+      },
+    };
+  }
+
+  /** Decrypts a live record's secrets. */
+  open(record: MfaConfigRecord): MfaConfiguration {
+    if (!record.settings) throw new Error(`configuration ${record.tenant}/${record.type} is deleted`);
+    const { apns, fcm, ...settings } = record.settings;
+    const bind = (field: string) => associatedData(record.tenant, record.type, field);
+    return {
+      enabled: record.enabled,
+      provider: record.provider,
+      type: record.type,
+      ...(record.is_custom !== undefined && { is_custom: record.is_custom }),
+      settings: {
+        ...settings,
+        ...(apns && {
+          apns: {
+            bundle_id: apns.bundle_id,
+            key_id: apns.key_id,
+            team_id: apns.team_id,
+            production: apns.production,
+            key: this.box.open(apns.key, bind('settings.apns.key')),
+          },
+        }),
+        ...(fcm && {
+          fcm: {
+            client_email: fcm.client_email,
+            project_id: fcm.project_id,
+            private_key: this.box.open(fcm.private_key, bind('settings.fcm.private_key')),
+          },
+        }),
+      },
+    };
+  }
+}
+
+function associatedData(tenant: string, type: MfaType, field: string): string {
+  return `${tenant}/${type}/${field}`;
+}

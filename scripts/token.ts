@@ -1,0 +1,39 @@
+/**
+ * Prints a dev access token (AUTH_MODE=dev) on stdout, nothing else, so scripts can use it:
+ *   npm run -s token -- [--tenant T] [--ttl SECONDS] write:mfa read:mfa ...
+ */
+import { SignJWT } from 'jose';
+import { resolve } from 'node:path';
+import {
+  DEV_ALGORITHM,
+  DEV_AUDIENCE,
+  DEV_ISSUER,
+  loadOrCreateDevSigningKey,
+} from '../apps/config-api/src/auth/dev-signing-key';
+
+async function main(argv: string[]): Promise<void> {
+  let tenant: string | undefined;
+  let ttlSeconds = 3600;
+  const scopes: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--tenant') tenant = argv[++i];
+    else if (argv[i] === '--ttl') ttlSeconds = Number(argv[++i]);
+    else scopes.push(argv[i]);
+  }
+  if (scopes.length === 0) scopes.push('read:mfa', 'write:mfa', 'update:mfa', 'delete:mfa');
+  const { privateKey } = loadOrCreateDevSigningKey(resolve(process.env.LOCAL_STATE_DIR ?? '.local'));
+  const token = await new SignJWT({ scope: scopes.join(' '), ...(tenant && { tenant_id: tenant }) })
+    .setProtectedHeader({ alg: DEV_ALGORITHM, typ: 'JWT' })
+    .setIssuer(DEV_ISSUER)
+    .setAudience(DEV_AUDIENCE)
+    .setSubject('dev-admin')
+    .setIssuedAt()
+    .setExpirationTime(`${ttlSeconds}s`)
+    .sign(privateKey);
+  process.stdout.write(`${token}\n`);
+}
+
+main(process.argv.slice(2)).catch((error: Error) => {
+  process.stderr.write(`token: ${error.message}\n`);
+  process.exit(1);
+});

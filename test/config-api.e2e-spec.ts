@@ -1,0 +1,474 @@
+import mongoose from 'mongoose';
+import { resolveTopicNames } from '@lib/contracts';
+import { apnsP8Key, rsaKeyPair, serviceAccountPrivateKey } from './fixtures/keys';
+import { pushConfigBody } from './fixtures/mfa-config.builder';
+import { ConfigApiHarness, startConfigApi } from './support/config-api.harness';
+import { TopicReader } from './support/topic-reader';
+
+const ALL_SCOPES = ['write:mfa', 'read:mfa', 'update:mfa', 'delete:mfa'];
+
+describe('config-api (real FerretDB and Kafka)', () => {
+  let api: ConfigApiHarness;
+  let events: TopicReader;
+  let admin: string;
+
+  beforeAll(async () => {
+    api = await startConfigApi();
+    events = await new TopicReader(api.config, resolveTopicNames(api.config.kafka).configChanged).start();
+    admin = await api.token(ALL_SCOPES, { tenant_id: 'acme' });
+  });
+  afterAll(async () => {
+    await events.stop();
+    await api.close();
+  });
+
+  const post = (body: unknown, token = admin, path = '/mfa') =>
+    api
+      .http()
+      .post(path)
+      .set('Authorization', `Bearer ${token}`)
+      .send(body as object);
+  const patch = (body: unknown, token = admin) =>
+    api
+      .http()
+      .patch('/mfa/push')
+      .set('Authorization', `Bearer ${token}`)
+      .send(body as object);
+  const get = (path = '/mfa/push', token = admin) =>
+    api.http().get(path).set('Authorization', `Bearer ${token}`);
+  const del = (token = admin) => api.http().delete('/mfa/push').set('Authorization', `Bearer ${token}`);
+  const tenantToken = (tenant: string) => api.token(ALL_SCOPES, { tenant_id: tenant });
+
+  describe('the resource', () => {
+    it('creates with defaults filled in, secrets masked and fingerprinted, and emits the event', async () => {
+      const body = pushConfigBody();
+      delete (body.settings as Record<string, unknown>).strategy;
+      const res = await post(body).expect(201);
+      expect(res.body).toMatchObject({
+        enabled: true,
+        provider: 'native',
+        type: 'push',
+        version: 1,
+        settings: {
+          enabled_clients: ['web-login'],
+          strategy: 'code',
+          apns: {
+            bundle_id: 'com.example.authenticator',
+            key: '[redacted]',
+            key_id: 'ABC123DEFG',
+            production: true,
+          },
+          fcm: { private_key: '[redacted]', project_id: 'example-project' },
+        },
+      });
+      expect(res.body.settings.apns.key_fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(res.body.settings.fcm.private_key_fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(Date.parse(res.body.created_at)).toBeGreaterThan(0);
+      expect(res.body.updated_at).toBe(res.body.created_at);
+
+      const event = await events.waitFor((m) => m.key === 'acme/push' && m.value.version === 1);
+      expect(event.value).toEqual({
+        event_id: expect.any(String),
+        type: 'mfa.config.changed',
+        tenant: 'acme',
+        mfa_type: 'push',
+        version: 1,
+        change: 'created',
+        occurred_at: res.body.created_at,
+      });
+      expect(event.raw).not.toMatch(/PRIVATE KEY|redacted/);
+    });
+
+    it('refuses a second create with 409 pointing at PATCH', async () => {
+      const res = await post(pushConfigBody()).expect(409);
+      expect(res.body).toMatchObject({ status: 409, error: 'conflict' });
+      expect(res.body.error_description).toContain('PATCH /mfa/push');
+    });
+
+    it('serves GET /mfa/push, GET /mfa (list) and /api/v1/mfa/ with a trailing slash, all masked', async () => {
+      const one = await get().expect(200);
+      expect(one.body.settings.apns.key).toBe('[redacted]');
+      const list = await get('/mfa?limit=10&offset=0').expect(200);
+      expect(list.body).toMatchObject({ total: 1, results: [{ type: 'push', version: 1 }] });
+      const sdkPath = await get('/api/v1/mfa/').expect(200);
+      expect(sdkPath.body.total).toBe(1);
+      await get('/api/v1/mfa/push/').expect(200);
+      expect((await get('/mfa?offset=1').expect(200)).body).toEqual({ total: 1, results: [] });
+      expect(JSON.stringify([one.body, list.body, sdkPath.body])).not.toContain('PRIVATE KEY');
+    });
+
+    it('validates list paging', async () => {
+      const res = await get('/mfa?limit=0').expect(400);
+      expect(res.body.details).toEqual([expect.objectContaining({ path: 'limit' })]);
+    });
+
+    it('PATCH keeps omitted secrets, bumps the version, and emits "updated"', async () => {
+      const before = (await get().expect(200)).body;
+      const res = await patch({ settings: { strategy: 'prompt', apns: { key_id: 'NEWKEY1234' } } }).expect(
+        200,
+      );
+      expect(res.body.version).toBe(before.version + 1);
+      expect(res.body.settings.strategy).toBe('prompt');
+      expect(res.body.settings.apns.key_id).toBe('NEWKEY1234');
+      expect(res.body.settings.apns.key_fingerprint).toBe(before.settings.apns.key_fingerprint);
+      expect(res.body.settings.fcm.private_key_fingerprint).toBe(before.settings.fcm.private_key_fingerprint);
+      expect(res.body.created_at).toBe(before.created_at);
+      await events.waitFor(
+        (m) => m.key === 'acme/push' && m.value.version === res.body.version && m.value.change === 'updated',
+      );
+    });
+
+    it('PATCH with a new key changes the fingerprint; null removes fcm; the merged result is validated', async () => {
+      const before = (await get().expect(200)).body;
+      const rotated = await patch({ settings: { apns: { key: apnsP8Key() } } }).expect(200);
+      expect(rotated.body.settings.apns.key_fingerprint).not.toBe(before.settings.apns.key_fingerprint);
+      const removed = await patch({ settings: { fcm: null } }).expect(200);
+      expect(removed.body.settings.fcm).toBeUndefined();
+      // Removing the last provider of an enabled configuration is refused as a whole.
+      const invalid = await patch({ settings: { apns: null } }).expect(400);
+      expect(invalid.body.details).toEqual([expect.objectContaining({ path: 'settings' })]);
+      // Adding fcm back partially names the missing fields.
+      const partial = await patch({ settings: { fcm: { project_id: 'example-project' } } }).expect(400);
+      expect(partial.body.details.map((d: { path: string }) => d.path).sort()).toEqual([
+        'settings.fcm.client_email',
+        'settings.fcm.private_key',
+      ]);
+      await patch({ type: 'sms' }).expect(400);
+    });
+
+    it('DELETE emits "deleted", then the configuration is gone, and it can be created again with a higher version', async () => {
+      const before = (await get().expect(200)).body;
+      await del().expect(204);
+      await get().expect(404);
+      await events.waitFor(
+        (m) =>
+          m.key === 'acme/push' && m.value.change === 'deleted' && m.value.version === before.version + 1,
+      );
+      const again = await post(pushConfigBody()).expect(201);
+      expect(again.body.version).toBe(before.version + 2);
+      expect(again.body.created_at).not.toBe(before.created_at);
+    });
+
+    it('answers 404 for an unknown type', async () => {
+      const res = await get('/mfa/sms').expect(404);
+      expect(res.body.error_description).toContain('push');
+    });
+  });
+
+  describe('tenants', () => {
+    it('a tenant never sees or changes another tenant’s configuration', async () => {
+      const globex = await tenantToken('globex');
+      await get('/mfa/push', globex).expect(404);
+      expect((await get('/mfa', globex).expect(200)).body).toEqual({ total: 0, results: [] });
+      await patch({ enabled: false }, globex).expect(404);
+      await del(globex).expect(404);
+      await post(pushConfigBody({ settings: { enabled_clients: ['globex-app'] } }), globex).expect(201);
+      expect((await get('/mfa/push', globex).expect(200)).body.settings.enabled_clients).toEqual([
+        'globex-app',
+      ]);
+      expect((await get().expect(200)).body.settings.enabled_clients).toEqual(['web-login']);
+    });
+
+    it('uses the tenant "default" when the token has no tenant claim', async () => {
+      const noTenant = await api.token(ALL_SCOPES);
+      await post(pushConfigBody(), noTenant).expect(201);
+      await events.waitFor((m) => m.key === 'default/push');
+    });
+  });
+
+  describe('auth and scopes', () => {
+    it.each([
+      ['POST', 'write:mfa'],
+      ['GET', 'read:mfa'],
+      ['PATCH', 'update:mfa'],
+      ['DELETE', 'delete:mfa'],
+    ])('%s needs %s: 403 naming it otherwise', async (method, scope) => {
+      const others = ALL_SCOPES.filter((s) => s !== scope);
+      const token = await api.token(others, { tenant_id: 'acme' });
+      const call = api.http()[method.toLowerCase() as 'post'](method === 'POST' ? '/mfa' : '/mfa/push');
+      const res = await call
+        .set('Authorization', `Bearer ${token}`)
+        .send(method === 'GET' ? undefined : {})
+        .expect(403);
+      expect(res.body).toMatchObject({ status: 403, error: 'insufficient_scope' });
+      expect(res.body.error_description).toContain(scope);
+    });
+
+    it('accepts scopes from a permissions array', async () => {
+      const token = await api.token([], { permissions: ['read:mfa'], tenant_id: 'acme' });
+      await get('/mfa/push', token).expect(200);
+    });
+
+    it('refuses a missing, malformed, foreign or unsigned token with 401', async () => {
+      await api.http().get('/mfa').expect(401);
+      const malformed = await api.http().get('/mfa').set('Authorization', 'Bearer nope').expect(401);
+      expect(malformed.body.error).toBe('invalid_token');
+      expect(malformed.headers['www-authenticate']).toContain('Bearer');
+      const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
+      const claims = Buffer.from(
+        JSON.stringify({
+          scope: 'read:mfa',
+          iss: 'https://auth.test.example/',
+          aud: 'https://push-mfa.test.example/api',
+          exp: 9999999999,
+        }),
+      ).toString('base64url');
+      await get('/mfa', `${header}.${claims}.`).expect(401);
+      const other = rsaKeyPair();
+      const { SignJWT } = await import('jose');
+      const foreign = await new SignJWT({ scope: 'read:mfa' })
+        .setProtectedHeader({ alg: 'RS256' })
+        .setIssuer('https://auth.test.example/')
+        .setAudience('https://push-mfa.test.example/api')
+        .setExpirationTime('5m')
+        .sign(other.privateKey);
+      expect((await get('/mfa', foreign).expect(401)).body.error_description).toContain('signature');
+    });
+
+    it('checks iss, aud, exp and nbf, and refuses HS256 signed with the public key', async () => {
+      const { SignJWT } = await import('jose');
+      const base = () => new SignJWT({ scope: 'read:mfa' }).setProtectedHeader({ alg: 'RS256' });
+      const sign = (jwt: InstanceType<typeof SignJWT>) => jwt.sign(api.signingKey.privateKey);
+      const iss = 'https://auth.test.example/';
+      const aud = 'https://push-mfa.test.example/api';
+      await get(
+        '/mfa',
+        await sign(base().setIssuer('https://evil/').setAudience(aud).setExpirationTime('5m')),
+      ).expect(401);
+      await get(
+        '/mfa',
+        await sign(base().setIssuer(iss).setAudience('other').setExpirationTime('5m')),
+      ).expect(401);
+      const expired = await get(
+        '/mfa',
+        await sign(
+          base()
+            .setIssuer(iss)
+            .setAudience(aud)
+            .setExpirationTime(Math.floor(Date.now() / 1000) - 60),
+        ),
+      ).expect(401);
+      expect(expired.body.error_description).toContain('expired');
+      await get(
+        '/mfa',
+        await sign(base().setIssuer(iss).setAudience(aud).setExpirationTime('10m').setNotBefore('5m')),
+      ).expect(401);
+      const confused = await new SignJWT({ scope: 'read:mfa' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer(iss)
+        .setAudience(aud)
+        .setExpirationTime('5m')
+        .sign(Buffer.from(api.signingKey.publicPem));
+      expect((await get('/mfa', confused).expect(401)).body.error_description).toContain('algorithm');
+    });
+  });
+
+  describe('validation: a clear 4xx naming the field', () => {
+    const pathsOf = (res: { body: { details: { path: string }[] } }) => res.body.details.map((d) => d.path);
+    const without = (field: string) => {
+      const body = pushConfigBody() as Record<string, unknown>;
+      const parts = field.split('.');
+      let target = body;
+      for (const part of parts.slice(0, -1)) target = target[part] as Record<string, unknown>;
+      delete target[parts[parts.length - 1]];
+      return body;
+    };
+    const tenant = 'validation';
+    let token: string;
+    beforeAll(async () => {
+      token = await tenantToken(tenant);
+    });
+
+    it.each([
+      'enabled',
+      'provider',
+      'type',
+      'settings',
+      'settings.enabled_clients',
+      'settings.apns.bundle_id',
+      'settings.apns.key',
+      'settings.apns.key_id',
+      'settings.apns.team_id',
+      'settings.fcm.client_email',
+      'settings.fcm.private_key',
+      'settings.fcm.project_id',
+    ])('%s is required', async (field) => {
+      const res = await post(without(field), token).expect(400);
+      expect(res.body).toMatchObject({ status: 400, error: 'validation_error' });
+      expect(res.body.details).toContainEqual({ path: field, message: 'is required' });
+    });
+
+    it.each([
+      ['enabled', 'yes'],
+      ['is_custom', 'no'],
+      ['settings.enabled_clients', 'web'],
+      ['settings.apns.production', 'true'],
+      ['settings.apns.key_id', 42],
+      ['settings', 'push'],
+    ])('%s has a type', async (field, value) => {
+      const body = pushConfigBody() as Record<string, unknown>;
+      const parts = field.split('.');
+      let target = body;
+      for (const part of parts.slice(0, -1)) target = target[part] as Record<string, unknown>;
+      target[parts[parts.length - 1]] = value;
+      expect(pathsOf(await post(body, token).expect(400))).toContain(field);
+    });
+
+    it('lists the allowed values of provider, type and strategy', async () => {
+      const res = await post(
+        pushConfigBody({ provider: 'guardian', type: 'sms', settings: { strategy: 'tap' } }),
+        token,
+      ).expect(400);
+      expect(res.body.details).toEqual(
+        expect.arrayContaining([
+          { path: 'provider', message: 'must be one of: native' },
+          { path: 'type', message: 'must be one of: push' },
+          { path: 'settings.strategy', message: 'must be one of: code, prompt' },
+        ]),
+      );
+    });
+
+    it('refuses unknown properties anywhere (no mass assignment)', async () => {
+      const res = await post(
+        pushConfigBody({
+          version: 99,
+          settings: { extra: 1, apns: { ...pushConfigBody().settings.apns, admin: true } },
+        }),
+        token,
+      ).expect(400);
+      expect(pathsOf(res).sort()).toEqual(['settings.apns.admin', 'settings.extra', 'version']);
+    });
+
+    it('checks the .p8 key, key and team ids, bundle id, service account fields', async () => {
+      const { privatePem: rsaPem } = rsaKeyPair();
+      const res = await post(
+        pushConfigBody({
+          settings: {
+            apns: { bundle_id: 'authenticator', key: rsaPem, key_id: 'abc123defg', team_id: 'TEAM12345' },
+            fcm: { client_email: 'not-an-email', private_key: apnsP8Key(), project_id: 'My_Project' },
+          },
+        }),
+        token,
+      ).expect(400);
+      expect(pathsOf(res).sort()).toEqual([
+        'settings.apns.bundle_id',
+        'settings.apns.key',
+        'settings.apns.key_id',
+        'settings.apns.team_id',
+        'settings.fcm.client_email',
+        'settings.fcm.private_key',
+        'settings.fcm.project_id',
+      ]);
+      const garbage = await post(
+        pushConfigBody({ settings: { apns: { ...pushConfigBody().settings.apns, key: 'not a key' } } }),
+        token,
+      ).expect(400);
+      expect(garbage.body.details).toEqual([
+        { path: 'settings.apns.key', message: expect.stringContaining('PKCS#8') },
+      ]);
+    });
+
+    it('accepts a \\n-escaped service account key and stores it usable', async () => {
+      const body = pushConfigBody({
+        settings: {
+          apns: undefined,
+          fcm: {
+            client_email: 'sa@p.iam.gserviceaccount.com',
+            private_key: serviceAccountPrivateKey(),
+            project_id: 'escaped-key-project',
+          },
+        },
+      });
+      const escapedTenant = await tenantToken('escaped');
+      await post(body, escapedTenant).expect(201);
+    });
+
+    it('enabled_clients entries are non-empty, unique and at most 1000', async () => {
+      const dupes = await post(
+        pushConfigBody({ settings: { enabled_clients: ['a', '', 'a'] } }),
+        token,
+      ).expect(400);
+      expect(pathsOf(dupes).sort()).toEqual(['settings.enabled_clients.1', 'settings.enabled_clients.2']);
+      const many = Array.from({ length: 1001 }, (_, i) => `c${i}`);
+      expect(
+        pathsOf(await post(pushConfigBody({ settings: { enabled_clients: many } }), token).expect(400)),
+      ).toContain('settings.enabled_clients');
+    });
+
+    it('an enabled configuration needs apns or fcm; a disabled one may have neither', async () => {
+      const none = pushConfigBody({ settings: { apns: undefined, fcm: undefined } });
+      expect(pathsOf(await post(none, token).expect(400))).toEqual(['settings']);
+      await post({ ...none, enabled: false }, await tenantToken('disabled-empty')).expect(201);
+    });
+
+    it('malformed JSON → 400, over 64 KiB → 413, not JSON → 415', async () => {
+      const bad = await api
+        .http()
+        .post('/mfa')
+        .set('Authorization', `Bearer ${token}`)
+        .set('Content-Type', 'application/json')
+        .send('{"enabled": tru')
+        .expect(400);
+      expect(bad.body.error).toBe('invalid_json');
+      const big = JSON.stringify(pushConfigBody({ settings: { enabled_clients: ['x'.repeat(70 * 1024)] } }));
+      const large = await api
+        .http()
+        .post('/mfa')
+        .set('Authorization', `Bearer ${token}`)
+        .set('Content-Type', 'application/json')
+        .send(big)
+        .expect(413);
+      expect(large.body.error).toBe('payload_too_large');
+      const form = await api
+        .http()
+        .post('/mfa')
+        .set('Authorization', `Bearer ${token}`)
+        .set('Content-Type', 'text/plain')
+        .send('enabled=true')
+        .expect(415);
+      expect(form.body.error).toBe('unsupported_media_type');
+    });
+
+    it('never stored anything for the refused bodies of this tenant', async () => {
+      expect((await get('/mfa', token).expect(200)).body.total).toBe(0);
+    });
+  });
+
+  describe('secrets at rest', () => {
+    it('the raw database document holds ciphertext bound to its key id, and no key material', async () => {
+      const connection = await mongoose.createConnection(api.config.mongodbUri).asPromise();
+      try {
+        const documents = await connection.collection('mfa_configs').find({}).toArray();
+        expect(documents.length).toBeGreaterThan(0);
+        const raw = JSON.stringify(documents);
+        expect(raw).not.toMatch(/BEGIN|PRIVATE KEY|MIG|MIIE/);
+        const acme = documents.find((d) => d.tenant === 'acme')!;
+        expect(acme.settings.apns.key).toEqual({
+          kid: 'k1',
+          nonce: expect.any(String),
+          ciphertext: expect.any(String),
+        });
+        expect(Buffer.from(acme.settings.apns.key.nonce, 'base64')).toHaveLength(12);
+      } finally {
+        await connection.close();
+      }
+    });
+  });
+
+  describe('surroundings', () => {
+    it('serves OpenAPI at /docs-json with the DTOs and examples', async () => {
+      const res = await api.http().get('/docs-json').expect(200);
+      expect(res.body.paths['/mfa'].post).toBeDefined();
+      expect(res.body.components.schemas.CreateMfaDto.required).toEqual(
+        expect.arrayContaining(['enabled', 'provider', 'type', 'settings']),
+      );
+      expect(res.body.components.schemas.ApnsSettingsDto.properties.key_id.example).toBe('ABC123DEFG');
+      await api.http().get('/docs').expect(200);
+    });
+
+    it('answers unknown routes with the error shape', async () => {
+      const res = await api.http().get('/nowhere').expect(404);
+      expect(res.body).toMatchObject({ status: 404, error: 'not_found' });
+    });
+  });
+});

@@ -1,0 +1,60 @@
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { randomBytes } from 'node:crypto';
+import { SignJWT } from 'jose';
+import request from 'supertest';
+import type { AppConfig } from '@lib/config';
+import { AppModule } from '../../apps/config-api/src/app.module';
+import { configureHttpApp } from '../../apps/config-api/src/http/configure-http-app';
+import { rsaKeyPair } from '../fixtures/keys';
+import { testAppConfig } from './test-environment';
+
+export const ISSUER = 'https://auth.test.example/';
+export const AUDIENCE = 'https://push-mfa.test.example/api';
+
+export interface ConfigApiHarness {
+  app: INestApplication;
+  config: AppConfig;
+  http: () => ReturnType<typeof request>;
+  /** A valid RS256 access token signed by the trusted test issuer. */
+  token: (scopes: string[], claims?: Record<string, unknown>) => Promise<string>;
+  signingKey: ReturnType<typeof rsaKeyPair>;
+  close: () => Promise<void>;
+}
+
+/** The config-api as main.ts builds it, trusting a key pair made for this test run. */
+export async function startConfigApi(overrides: Record<string, string> = {}): Promise<ConfigApiHarness> {
+  const signingKey = rsaKeyPair();
+  const config = testAppConfig({
+    AUTH_MODE: 'public-key',
+    AUTH_PUBLIC_KEY: signingKey.publicPem,
+    AUTH_ISSUER: ISSUER,
+    AUTH_AUDIENCE: AUDIENCE,
+    AUTH_ALGORITHMS: 'RS256',
+    MFA_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+    ...overrides,
+  });
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
+  const app = moduleRef.createNestApplication({ bodyParser: false, logger: ['error'] });
+  configureHttpApp(app, config);
+  await app.init();
+  const token = (scopes: string[], claims: Record<string, unknown> = {}) =>
+    new SignJWT({ scope: scopes.join(' '), ...claims })
+      .setProtectedHeader({ alg: 'RS256', kid: 'test' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject('admin@test')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(signingKey.privateKey);
+  return {
+    app,
+    config,
+    http: () => request(app.getHttpServer()),
+    token,
+    signingKey,
+    close: async () => {
+      await app.close();
+    },
+  };
+}

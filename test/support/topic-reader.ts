@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto';
+import { Consumer, Kafka, logLevel } from 'kafkajs';
+import type { AppConfig } from '@lib/config';
+
+export interface ReadMessage {
+  key: string;
+  value: Record<string, unknown>;
+  raw: string;
+}
+
+/** Reads a real topic from its beginning and lets a test wait for the messages it expects. */
+export class TopicReader {
+  readonly messages: ReadMessage[] = [];
+  private consumer?: Consumer;
+  private listeners: (() => void)[] = [];
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly topic: string,
+  ) {}
+
+  async start(): Promise<this> {
+    const kafka = new Kafka({
+      clientId: 'test-reader',
+      brokers: this.config.kafka.brokers,
+      logLevel: logLevel.NOTHING,
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: this.topic, numPartitions: 3 }] });
+    await admin.disconnect();
+    this.consumer = kafka.consumer({ groupId: `test-reader-${randomUUID()}`, maxWaitTimeInMs: 100 });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    await this.consumer.run({
+      eachMessage: async ({ message }) => {
+        const raw = message.value?.toString() ?? '';
+        let value: Record<string, unknown> = {};
+        try {
+          value = JSON.parse(raw) as Record<string, unknown>;
+        } catch {
+          // kept as raw: some tests send malformed messages on purpose
+        }
+        this.messages.push({ key: message.key?.toString() ?? '', value, raw });
+        this.listeners.forEach((listener) => listener());
+      },
+    });
+    return this;
+  }
+
+  async waitFor(predicate: (message: ReadMessage) => boolean, timeoutMs = 20_000): Promise<ReadMessage> {
+    const found = () => this.messages.find(predicate);
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const message = found();
+        if (!message) return;
+        clearTimeout(timer);
+        this.listeners = this.listeners.filter((listener) => listener !== check);
+        resolve(message);
+      };
+      const timer = setTimeout(() => {
+        this.listeners = this.listeners.filter((listener) => listener !== check);
+        reject(
+          new Error(
+            `no matching message on ${this.topic} within ${timeoutMs} ms; saw ${this.messages.length}`,
+          ),
+        );
+      }, timeoutMs);
+      this.listeners.push(check);
+      check();
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+}
