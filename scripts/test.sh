@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# The test command: starts the real servers the tests need (idempotent), then runs every Jest project.
-# Extra arguments go to Jest, e.g. `npm test -- --selectProjects unit`.
+# The test command: starts the real servers the tests need (idempotent), then runs the Jest projects:
+# unit and e2e together, then "outage" (tests that stop and start the servers) one at a time.
+# Extra arguments go to a single Jest run instead, e.g. `npm test -- --selectProjects unit`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
 bash scripts/infra/kafka.sh start
 bash scripts/infra/mongo.sh start
 mkdir -p .local
+rm -f .local/jest-*.json
 status=0
-npx jest --config jest.config.js --json --outputFile=.local/jest-results.json "$@" || status=$?
-# A plain summary line that any CI can read, after Jest's own.
+if [ $# -gt 0 ]; then
+  npx jest --json --outputFile=.local/jest-run.json "$@" || status=$?
+else
+  npx jest --json --outputFile=.local/jest-main.json --selectProjects unit e2e || status=$?
+  npx jest --json --outputFile=.local/jest-outage.json --selectProjects outage --runInBand || status=$?
+fi
+# One plain summary line over every run, after Jest's own.
 node -e '
-  const r = require("./.local/jest-results.json");
-  console.log(`jest: ${r.numPassedTests} passed, ${r.numFailedTests + r.numRuntimeErrorTestSuites} failed, ${r.numPendingTests} skipped`);
+  const runs = require("fs").readdirSync(".local").filter((f) => /^jest-.*\.json$/.test(f)).map((f) => require("./.local/" + f));
+  const sum = (key) => runs.reduce((total, run) => total + run[key], 0);
+  console.log(`jest: ${sum("numPassedTests")} passed, ${sum("numFailedTests") + sum("numRuntimeErrorTestSuites")} failed, ${sum("numPendingTests")} skipped`);
 ' || true
 exit $status
