@@ -1,3 +1,5 @@
+// Run with NODE_OPTIONS=--experimental-vm-modules (scripts/test.sh sets it): google-auth-library's
+// transport loads node-fetch with a dynamic import(), which Jest's VM refuses without it.
 // Two projects: unit specs beside the code, end-to-end specs under test/ against real servers.
 const { pathsToModuleNameMapper } = require('ts-jest');
 const { compilerOptions } = require('./tsconfig.json');

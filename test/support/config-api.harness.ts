@@ -1,13 +1,12 @@
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
 import request from 'supertest';
-import type { AppConfig } from '@lib/config';
+import { AppConfig, loadAppConfig } from '@lib/config';
 import { AppModule } from '../../apps/config-api/src/app.module';
 import { configureHttpApp } from '../../apps/config-api/src/http/configure-http-app';
 import { rsaKeyPair } from '../fixtures/keys';
-import { testAppConfig } from './test-environment';
+import { testEnvironment, TestEnv } from './test-environment';
 
 export const ISSUER = 'https://auth.test.example/';
 export const AUDIENCE = 'https://push-mfa.test.example/api';
@@ -23,16 +22,15 @@ export interface ConfigApiHarness {
 }
 
 /** The config-api as main.ts builds it, trusting a key pair made for this test run. */
-export async function startConfigApi(overrides: Record<string, string> = {}): Promise<ConfigApiHarness> {
+export async function startConfigApi(env: TestEnv = testEnvironment()): Promise<ConfigApiHarness> {
   const signingKey = rsaKeyPair();
-  const config = testAppConfig({
+  const config = loadAppConfig({
+    ...env,
     AUTH_MODE: 'public-key',
     AUTH_PUBLIC_KEY: signingKey.publicPem,
     AUTH_ISSUER: ISSUER,
     AUTH_AUDIENCE: AUDIENCE,
     AUTH_ALGORITHMS: 'RS256',
-    MFA_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
-    ...overrides,
   });
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
   const app = moduleRef.createNestApplication({ bodyParser: false, logger: ['error'] });

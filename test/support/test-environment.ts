@@ -1,21 +1,31 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { AppConfig, loadAppConfig } from '@lib/config';
 
+export type TestEnv = Record<string, string | undefined>;
+
 /**
- * The configuration e2e tests run with: the real servers from the environment (the infra scripts'
- * defaults otherwise), and a unique database and topic prefix per test file so files can run in parallel.
+ * The environment e2e tests run with: the real servers from the environment (the infra scripts'
+ * defaults otherwise), and a database, topic prefix, consumer group and keyring unique to the caller,
+ * so test files can run in parallel. Apps started with the same TestEnv share them.
  */
-export function testAppConfig(overrides: Record<string, string | undefined> = {}): AppConfig {
+export function testEnvironment(overrides: TestEnv = {}): TestEnv {
   const runId = randomUUID().slice(0, 8);
   const baseUri = process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/push_mfa';
-  return loadAppConfig({
+  return {
     ...process.env,
     NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
     MONGODB_URI: withDatabase(baseUri, `push_mfa_test_${runId}`),
     KAFKA_TOPIC_PREFIX: `test-${runId}.`,
     AUTH_MODE: 'dev',
+    MFA_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+    DISPATCHER_CONSUMER_GROUP: `dispatcher-${runId}`,
     ...overrides,
-  });
+  };
+}
+
+export function testAppConfig(overrides: TestEnv = {}): AppConfig {
+  return loadAppConfig(testEnvironment(overrides));
 }
 
 function withDatabase(uri: string, database: string): string {

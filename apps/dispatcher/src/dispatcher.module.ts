@@ -1,5 +1,30 @@
-import { Module } from '@nestjs/common';
-import { AppConfigModule } from '@lib/config';
+import { DynamicModule, Module } from '@nestjs/common';
+import { AppConfig, AppConfigModule } from '@lib/config';
+import { MfaConfigModule, MongoModule } from '@lib/mfa-config';
+import { ChallengeService } from './challenges/challenge.service';
+import { PushRequestConsumer } from './challenges/push-request.consumer';
+import { ConfigChangeConsumer } from './config-sync/config-change.consumer';
+import { LiveClientRegistry } from './config-sync/live-client-registry';
+import { ResultPublisher } from './results/result-publisher';
+import { TopicSetup } from './results/topic-setup';
+import { SenderFactory } from './senders/sender-factory';
 
-@Module({ imports: [AppConfigModule.forRoot()] })
-export class DispatcherModule {}
+@Module({})
+export class DispatcherModule {
+  /** Without a config, the environment is validated (start-up fails on a bad variable). */
+  static forRoot(config?: AppConfig): DynamicModule {
+    return {
+      module: DispatcherModule,
+      imports: [AppConfigModule.forRoot(config), MongoModule, MfaConfigModule],
+      providers: [
+        TopicSetup,
+        SenderFactory,
+        LiveClientRegistry,
+        ResultPublisher,
+        ConfigChangeConsumer,
+        ChallengeService,
+        PushRequestConsumer,
+      ],
+    };
+  }
+}

@@ -1,3 +1,6 @@
 export * from './event-validator';
+export * from './events/config-applied.event';
 export * from './events/config-changed.event';
+export * from './events/push-requested.event';
+export * from './events/push-result.event';
 export * from './topics';

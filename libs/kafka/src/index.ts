@@ -1,2 +1,3 @@
 export * from './kafka-client.factory';
 export * from './topic-provisioner';
+export * from './resilient-consumer';

@@ -1,0 +1,234 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '@lib/config';
+import { EventValidator, PushRequestedEvent, pushRequestedSchema, PushResultEvent } from '@lib/contracts';
+import { LiveClientRegistry } from '../config-sync/live-client-registry';
+import type { TenantClients } from '../config-sync/tenant-clients';
+import type { SendOutcome } from '../senders/push-sender';
+import { ResultPublisher } from '../results/result-publisher';
+import { challengeNotification } from './challenge-content';
+import { numberChoices } from './number-matching';
+import { backoffDelayMs } from './retry-policy';
+
+const DEFAULT_TENANT = 'default';
+/** How many recently handled challenge ids a replica remembers, so a redelivered one is not pushed twice. */
+const REMEMBERED_CHALLENGES = 100_000;
+
+export interface IncomingPushRequest {
+  key: string | null;
+  value: Buffer | null;
+  /** The Kafka message timestamp: when the request was produced. */
+  timestamp: string;
+  topic: string;
+  partition: number;
+  offset: string;
+  /** Keeps the consumer's group membership alive while a challenge waits between retries. */
+  heartbeat: () => Promise<void>;
+}
+
+type Rejection = { reason: string };
+
+/**
+ * Turns one push request into exactly one result: validates it, checks it against the tenant's live
+ * configuration, builds the prompt or number-matching content, sends it (retrying transient failures
+ * until it expires) and publishes the outcome. Invalid messages go to the dead-letter topic.
+ */
+@Injectable()
+export class ChallengeService {
+  private readonly logger = new Logger(ChallengeService.name);
+  private readonly validator = new EventValidator(pushRequestedSchema);
+  private readonly handled = new Map<string, true>();
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly registry: LiveClientRegistry,
+    private readonly publisher: ResultPublisher,
+  ) {}
+
+  async handle(message: IncomingPushRequest): Promise<void> {
+    const parsed = this.validator.parse(message.value);
+    if (!parsed.ok) return this.deadLetter(message, parsed.reason);
+    const request = parsed.value;
+    if (this.handled.has(request.challenge_id)) {
+      this.logger.warn(`challenge ${request.challenge_id} was already handled here; not pushing it twice`);
+      return;
+    }
+    const result = await this.process(request, new Date(Number(message.timestamp)), message.heartbeat);
+    await this.publisher.publishResult(result);
+    this.remember(request.challenge_id);
+  }
+
+  private async process(
+    request: PushRequestedEvent,
+    requestedAt: Date,
+    heartbeat: () => Promise<void>,
+  ): Promise<PushResultEvent> {
+    const tenant = request.tenant ?? DEFAULT_TENANT;
+    const provider = request.device.provider;
+    const clients = this.registry.get(tenant);
+    const result = (
+      status: PushResultEvent['status'],
+      fields: Partial<PushResultEvent> = {},
+    ): PushResultEvent => ({
+      challenge_id: request.challenge_id,
+      tenant,
+      status,
+      provider,
+      config_version: clients?.version ?? null,
+      retryable: false,
+      attempts: 0,
+      requested_at: isNaN(requestedAt.getTime()) ? null : requestedAt.toISOString(),
+      completed_at: new Date().toISOString(),
+      ...fields,
+    });
+
+    const expiresAt = new Date(request.expires_at).getTime();
+    if (expiresAt <= Date.now()) return result('expired', { reason: 'expired_before_send' });
+    const rejection = this.check(request, clients);
+    if (rejection) return result('rejected', rejection);
+
+    const strategy = clients!.config.settings.strategy;
+    const values = strategy === 'code' ? (request.values ?? numberChoices(request.code!)) : undefined;
+    const notification = challengeNotification(request, strategy, values);
+
+    let attempts = 0;
+    let last: SendOutcome | undefined;
+    while (Date.now() < expiresAt) {
+      attempts += 1;
+      // Each attempt takes the tenant's current clients, so a retry after a key change uses the new key.
+      const current = this.registry.get(tenant);
+      const sender = current?.enabled ? current.sender(provider) : undefined;
+      if (!current || !sender)
+        return result('rejected', { reason: 'mfa_not_configured', attempts: attempts - 1 });
+      last = await current.use(() => this.sendWithTimeout(sender.send.bind(sender, notification)));
+      if (last.ok)
+        return result('sent', {
+          attempts,
+          config_version: current.version,
+          provider_message_id: last.providerMessageId,
+        });
+      if (!last.retryable) break;
+      const wait = Math.min(backoffDelayMs(attempts), Math.max(0, expiresAt - Date.now()));
+      this.logger.warn(
+        `challenge ${request.challenge_id}: attempt ${attempts} failed (${last.detail}); retrying in ${wait} ms`,
+      );
+      await this.sleepWithHeartbeat(wait, heartbeat);
+    }
+    if (!last || last.ok) return result('expired', { reason: 'expired_before_send', attempts });
+    if (last.retryable)
+      return result('expired', {
+        reason: `expired_while_retrying: ${last.detail}`,
+        attempts,
+        retryable: true,
+      });
+    if (last.reason === 'config_invalid')
+      this.logger.error(
+        `tenant ${tenant}: ${provider} credentials refused (${last.detail}); fix the configuration`,
+      );
+    return result('failed', { reason: last.reason, attempts });
+  }
+
+  private check(request: PushRequestedEvent, clients: TenantClients | undefined): Rejection | undefined {
+    if (!clients) return { reason: 'mfa_not_configured' };
+    if (!clients.enabled) return { reason: 'mfa_disabled' };
+    const { settings } = clients.config;
+    if (!settings.enabled_clients.includes(request.client_id)) return { reason: 'client_not_enabled' };
+    if (!clients.sender(request.device.provider)) return { reason: 'provider_not_configured' };
+    if (request.strategy && request.strategy !== settings.strategy)
+      return { reason: `strategy_mismatch: the tenant uses ${settings.strategy}` };
+    if (settings.strategy === 'code') {
+      if (!request.code) return { reason: 'invalid_request: code is required for number matching' };
+      if (request.values && !request.values.includes(request.code))
+        return { reason: 'invalid_request: values must contain code' };
+    }
+    return undefined;
+  }
+
+  private async sendWithTimeout(send: () => Promise<SendOutcome>): Promise<SendOutcome> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<SendOutcome>((resolve) => {
+      timer = setTimeout(
+        () => resolve({ ok: false, reason: 'provider_error', retryable: true, detail: 'send timed out' }),
+        this.config.dispatcher.sendTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([
+        send().catch((error: Error): SendOutcome => ({
+          ok: false,
+          reason: 'provider_error',
+          retryable: true,
+          detail: error.message,
+        })),
+        timeout,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async sleepWithHeartbeat(ms: number, heartbeat: () => Promise<void>): Promise<void> {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, until - Date.now())));
+      await heartbeat().catch(() => undefined);
+    }
+  }
+
+  private async deadLetter(message: IncomingPushRequest, reason: string): Promise<void> {
+    this.logger.warn(
+      `push request at ${message.topic}/${message.partition}@${message.offset} is invalid: ${reason}`,
+    );
+    await this.publisher.publishDeadLetter({
+      reason,
+      original_key: message.key,
+      original_value: message.value?.toString() ?? null,
+      topic: message.topic,
+      partition: message.partition,
+      offset: message.offset,
+      failed_at: new Date().toISOString(),
+    });
+    const challengeId = readableChallengeId(message);
+    if (challengeId && !this.handled.has(challengeId)) {
+      await this.publisher.publishResult({
+        challenge_id: challengeId,
+        tenant: readableTenant(message) ?? DEFAULT_TENANT,
+        status: 'rejected',
+        provider: null,
+        config_version: null,
+        reason: `invalid_request: ${reason}`,
+        retryable: false,
+        attempts: 0,
+        requested_at: null,
+        completed_at: new Date().toISOString(),
+      });
+      this.remember(challengeId);
+    }
+  }
+
+  private remember(challengeId: string): void {
+    this.handled.set(challengeId, true);
+    if (this.handled.size > REMEMBERED_CHALLENGES)
+      this.handled.delete(this.handled.keys().next().value as string);
+  }
+}
+
+/** The challenge id of an invalid message, from its value or else its key, when it looks like one. */
+function readableChallengeId(message: IncomingPushRequest): string | undefined {
+  const fromValue = safeJson(message.value)?.challenge_id;
+  const candidate = typeof fromValue === 'string' ? fromValue : message.key;
+  return candidate && /^[A-Za-z0-9_.:-]{1,64}$/.test(candidate) ? candidate : undefined;
+}
+
+function readableTenant(message: IncomingPushRequest): string | undefined {
+  const tenant = safeJson(message.value)?.tenant;
+  return typeof tenant === 'string' && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(tenant) ? tenant : undefined;
+}
+
+function safeJson(value: Buffer | null): Record<string, unknown> | undefined {
+  try {
+    const parsed: unknown = JSON.parse(value?.toString() ?? '');
+    return parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,86 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import type { EachMessagePayload } from 'kafkajs';
+import { APP_CONFIG, AppConfig } from '@lib/config';
+import { configChangedSchema, EventValidator, resolveTopicNames } from '@lib/contracts';
+import { createKafkaClient, ResilientConsumer } from '@lib/kafka';
+import { ResultPublisher } from '../results/result-publisher';
+import { ApplyOutcome, LiveClientRegistry } from './live-client-registry';
+
+/**
+ * Keeps this replica's clients in step with the configuration: loads everything at start, applies
+ * each mfa.config.changed event, and resyncs periodically to repair anything missed. The topic is a
+ * broadcast: each replica reads it in a consumer group of its own.
+ */
+@Injectable()
+export class ConfigChangeConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ConfigChangeConsumer.name);
+  private readonly validator = new EventValidator(configChangedSchema);
+  private readonly consumer: ResilientConsumer;
+  private resync?: NodeJS.Timeout;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly registry: LiveClientRegistry,
+    private readonly publisher: ResultPublisher,
+  ) {
+    this.consumer = new ResilientConsumer(createKafkaClient(config.kafka, '-config-sync'), {
+      name: ConfigChangeConsumer.name,
+      topic: resolveTopicNames(config.kafka).configChanged,
+      consumer: {
+        groupId: `${config.dispatcher.consumerGroup}-config-${config.dispatcher.replicaId}`,
+        maxWaitTimeInMs: 100,
+      },
+      // Start-up loads the current state from the database; the topic only needs to say what changes next.
+      fromBeginning: false,
+      eachMessage: (payload) => this.onMessage(payload),
+    });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.consumer.start();
+    await this.consumer.ready;
+    const outcomes = await this.registry.loadAll();
+    this.logger.log(`${outcomes.filter((o) => o.state === 'applied').length} configurations loaded`);
+    this.resync = setInterval(() => void this.resyncAll(), this.config.dispatcher.resyncIntervalMs);
+    this.resync.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.resync);
+    await this.consumer.stop();
+  }
+
+  private async onMessage({ message }: EachMessagePayload): Promise<void> {
+    const parsed = this.validator.parse(message.value);
+    if (!parsed.ok) {
+      this.logger.warn(`ignoring an invalid configuration event: ${parsed.reason}`);
+      return;
+    }
+    const event = parsed.value;
+    if (event.mfa_type !== 'push') return;
+    const outcome = await this.registry.onChanged(event.tenant, event.mfa_type, event.version);
+    await this.report(event.tenant, outcome);
+  }
+
+  private async resyncAll(): Promise<void> {
+    try {
+      await this.registry.loadAll();
+    } catch (error) {
+      this.logger.warn(`periodic resync failed, the clients held stay live: ${(error as Error).message}`);
+    }
+  }
+
+  private async report(tenant: string, outcome: ApplyOutcome): Promise<void> {
+    if (outcome.state === 'unchanged') return;
+    await this.publisher.publishApplied({
+      tenant,
+      mfa_type: 'push',
+      version: outcome.version,
+      // A deletion applied is reported as applied: the dispatcher stopped using that configuration.
+      status: outcome.state === 'failed' ? 'failed' : 'applied',
+      ...(outcome.state === 'failed' && { error: outcome.error }),
+      replica: this.config.dispatcher.replicaId,
+      at: new Date().toISOString(),
+    });
+  }
+}

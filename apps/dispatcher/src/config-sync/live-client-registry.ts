@@ -1,0 +1,128 @@
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '@lib/config';
+import { MfaConfigRecord, MfaConfigRepository, MfaConfigSealer } from '@lib/mfa-config';
+import { SenderFactory } from '../senders/sender-factory';
+import { TenantClients } from './tenant-clients';
+
+export type ApplyOutcome =
+  | { state: 'applied'; version: number }
+  | { state: 'removed'; version: number }
+  | { state: 'unchanged'; version: number }
+  | { state: 'failed'; version: number; error: string };
+
+/**
+ * The live push configuration of every tenant, swapped in place when an admin changes it: the
+ * dispatcher never restarts to pick up a key. Applies for one tenant run one at a time, in order.
+ */
+@Injectable()
+export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(LiveClientRegistry.name);
+  private readonly live = new Map<string, TenantClients>();
+  /** Highest version seen per tenant, deleted ones included, so stale events change nothing. */
+  private readonly seenVersions = new Map<string, number>();
+  private readonly applying = new Map<string, Promise<ApplyOutcome>>();
+  private idleSweep?: NodeJS.Timeout;
+  loaded = false;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly repository: MfaConfigRepository,
+    private readonly sealer: MfaConfigSealer,
+    private readonly senders: SenderFactory,
+  ) {}
+
+  onModuleInit(): void {
+    const idleMs = this.config.dispatcher.idleSessionTimeoutMs;
+    this.idleSweep = setInterval(() => void this.closeIdleSessions(idleMs), Math.max(1000, idleMs / 2));
+    this.idleSweep.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.idleSweep);
+    await Promise.allSettled([...this.live.values()].map((clients) => clients.retire()));
+    this.live.clear();
+  }
+
+  get(tenant: string): TenantClients | undefined {
+    return this.live.get(tenant);
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** Start-up load and periodic resync: every stored configuration, and removal of vanished ones. */
+  async loadAll(): Promise<ApplyOutcome[]> {
+    const records = await this.repository.findAllLive();
+    const present = new Set(records.map((record) => record.tenant));
+    const outcomes = await Promise.all(
+      records.map((record) => this.serialized(record.tenant, () => this.applyRecord(record))),
+    );
+    for (const tenant of [...this.live.keys()]) {
+      if (!present.has(tenant)) await this.serialized(tenant, () => this.refreshFromStore(tenant, 'push'));
+    }
+    this.loaded = true;
+    return outcomes;
+  }
+
+  /** A configuration-changed event: re-read the configuration (events carry no secrets) if it is newer. */
+  async onChanged(tenant: string, type: 'push', version: number): Promise<ApplyOutcome> {
+    const seen = this.seenVersions.get(tenant) ?? 0;
+    if (version <= seen) return { state: 'unchanged', version: seen };
+    return this.serialized(tenant, () => this.refreshFromStore(tenant, type));
+  }
+
+  private async refreshFromStore(tenant: string, type: 'push'): Promise<ApplyOutcome> {
+    const record = await this.repository.findAny(tenant, type);
+    if (!record || record.deleted) {
+      const version = record?.version ?? this.seenVersions.get(tenant) ?? 0;
+      this.seenVersions.set(tenant, version);
+      await this.swap(tenant, undefined);
+      return { state: 'removed', version };
+    }
+    return this.applyRecord(record);
+  }
+
+  private async applyRecord(record: MfaConfigRecord): Promise<ApplyOutcome> {
+    const { tenant, version } = record;
+    const held = this.live.get(tenant);
+    if (held && held.version >= version) return { state: 'unchanged', version: held.version };
+    this.seenVersions.set(tenant, Math.max(version, this.seenVersions.get(tenant) ?? 0));
+    const started = Date.now();
+    try {
+      const clients = new TenantClients(tenant, version, this.sealer.open(record), this.senders);
+      await this.swap(tenant, clients);
+      this.logger.log(`tenant ${tenant}: configuration v${version} live in ${Date.now() - started} ms`);
+      return { state: 'applied', version };
+    } catch (error) {
+      // The old clients keep serving: a broken update must not take a working configuration down.
+      const message = (error as Error).message;
+      this.logger.error(`tenant ${tenant}: configuration v${version} could not be applied: ${message}`);
+      return { state: 'failed', version, error: message };
+    }
+  }
+
+  private async swap(tenant: string, next: TenantClients | undefined): Promise<void> {
+    const previous = this.live.get(tenant);
+    if (next) this.live.set(tenant, next);
+    else this.live.delete(tenant);
+    // New sends go to the new clients at once; the old ones close after their in-flight sends.
+    if (previous) void previous.retire();
+  }
+
+  private serialized(tenant: string, apply: () => Promise<ApplyOutcome>): Promise<ApplyOutcome> {
+    const previous =
+      this.applying.get(tenant) ?? Promise.resolve({ state: 'unchanged', version: 0 } as ApplyOutcome);
+    const next = previous.catch(() => undefined).then(apply);
+    this.applying.set(tenant, next);
+    void next.finally(() => {
+      if (this.applying.get(tenant) === next) this.applying.delete(tenant);
+    });
+    return next;
+  }
+
+  private async closeIdleSessions(idleMs: number): Promise<void> {
+    const now = Date.now();
+    for (const clients of this.live.values()) await clients.closeIdleSessions(now, idleMs);
+  }
+}

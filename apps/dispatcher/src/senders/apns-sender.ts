@@ -1,0 +1,115 @@
+import {
+  Notification,
+  Provider,
+  ProviderOptions,
+  ResponseFailure,
+  Responses,
+  ResponseSent,
+} from '@parse/node-apn';
+import type { ApnsSettings } from '@lib/mfa-config';
+import type { PushSandboxSettings } from '@lib/config';
+import { ChallengeNotification, fail, PushSender, SendOutcome } from './push-sender';
+
+// Apple's documented reasons, grouped by what the caller should do about them.
+const INVALID_DEVICE = new Set(['BadDeviceToken', 'Unregistered', 'DeviceTokenNotForTopic', 'ExpiredToken']);
+const INVALID_CONFIG = new Set([
+  'InvalidProviderToken',
+  'ExpiredProviderToken',
+  'MissingProviderToken',
+  'BadCertificate',
+  'BadCertificateEnvironment',
+  'Forbidden',
+  'TopicDisallowed',
+  'BadTopic',
+  'MissingTopic',
+]);
+
+/**
+ * APNs through @parse/node-apn with token (.p8) auth: one Provider per key, opened on first send and
+ * kept for every later send; shut down when idle or replaced (a Provider not shut down leaks its session).
+ */
+export class ApnsSender implements PushSender {
+  readonly provider = 'apns' as const;
+  private client?: Provider;
+  private lastUsed = Date.now();
+
+  constructor(
+    private readonly settings: ApnsSettings,
+    private readonly sandbox: PushSandboxSettings & { caPem?: string },
+    private readonly requestTimeoutMs: number,
+  ) {}
+
+  async send(notification: ChallengeNotification): Promise<SendOutcome> {
+    this.lastUsed = Date.now();
+    const result = await this.connected().send(
+      this.toApnsNotification(notification),
+      notification.deviceToken,
+    );
+    return this.outcome(result);
+  }
+
+  idleFor(now: number): number {
+    return now - this.lastUsed;
+  }
+
+  async closeIdleSession(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    await client?.shutdown();
+  }
+
+  async close(): Promise<void> {
+    await this.closeIdleSession();
+  }
+
+  private connected(): Provider {
+    if (this.client) return this.client;
+    const options: ProviderOptions = {
+      token: { key: this.settings.key, keyId: this.settings.key_id, teamId: this.settings.team_id },
+      production: this.settings.production,
+      requestTimeout: this.requestTimeoutMs,
+      connectionRetryLimit: 3,
+    };
+    // Only a sandbox (never production) points the client at another host speaking Apple's protocol.
+    if (this.sandbox.apnsEndpoint) {
+      Object.assign(options, {
+        address: this.sandbox.apnsEndpoint.host,
+        port: this.sandbox.apnsEndpoint.port,
+        ca: this.sandbox.caPem,
+      });
+    }
+    this.client = new Provider(options);
+    return this.client;
+  }
+
+  private toApnsNotification(challenge: ChallengeNotification): Notification {
+    const note = new Notification();
+    note.topic = this.settings.bundle_id;
+    note.pushType = 'alert';
+    note.priority = 10;
+    note.expiry = Math.floor(challenge.expiresAt.getTime() / 1000);
+    note.collapseId = challenge.challengeId;
+    note.alert = { title: challenge.title, body: challenge.body };
+    note.sound = 'default';
+    note.payload = { ...challenge.data };
+    // Both are aps keys the typings of the notification class do not list.
+    Object.assign(note, { category: challenge.category, interruptionLevel: 'time-sensitive' });
+    return note;
+  }
+
+  private outcome(result: Responses<ResponseSent, ResponseFailure>): SendOutcome {
+    const sent = result.sent[0];
+    if (sent)
+      return { ok: true, providerMessageId: (sent as ResponseSent & { 'apns-id'?: string })['apns-id'] };
+    const failure = result.failed[0];
+    if (!failure)
+      return { ok: false, reason: 'provider_error', retryable: true, detail: 'APNs returned no result' };
+    const status = Number(failure.status ?? 0);
+    const reason = failure.response?.reason ?? failure.error?.message ?? 'unknown';
+    if (!status) return fail('provider_error', true, `connection: ${reason}`);
+    if (INVALID_DEVICE.has(reason)) return fail('device_token_invalid', false, `${status} ${reason}`);
+    if (INVALID_CONFIG.has(reason)) return fail('config_invalid', false, `${status} ${reason}`);
+    if (status === 429 || status >= 500) return fail('provider_error', true, `${status} ${reason}`);
+    return fail('payload_invalid', false, `${status} ${reason}`);
+  }
+}

@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import type { Agent } from 'node:https';
+import { App, deleteApp, initializeApp } from 'firebase-admin/app';
+import { getMessaging, Message, Messaging } from 'firebase-admin/messaging';
+import type { FcmSettings } from '@lib/mfa-config';
+import { ChallengeNotification, fail, PushSender, SendOutcome } from './push-sender';
+import { ServiceAccountCredential } from './service-account.credential';
+
+// firebase-admin's error codes, grouped by what the caller should do about them.
+const INVALID_DEVICE = new Set([
+  'messaging/registration-token-not-registered',
+  'messaging/invalid-registration-token',
+]);
+const INVALID_CONFIG = new Set([
+  'app/invalid-credential',
+  'messaging/authentication-error',
+  'messaging/mismatched-credential',
+  'messaging/third-party-auth-error',
+  'messaging/sender-id-mismatch',
+]);
+const RETRYABLE = new Set([
+  'messaging/server-unavailable',
+  'messaging/internal-error',
+  'messaging/message-rate-exceeded',
+  'messaging/device-message-rate-exceeded',
+  'messaging/quota-exceeded',
+  'messaging/unknown-error',
+  'app/network-error',
+  'app/network-timeout',
+]);
+
+/**
+ * FCM HTTP v1 through firebase-admin's send(): HTTP/1.1 over our pooled keep-alive agent, which it
+ * honours (sendEach() would open an HTTP/2 session per call and ignore the agent). Each sender owns an
+ * app under a unique name, so a new credential never collides with the old one, which is deleted on close.
+ */
+export class FcmSender implements PushSender {
+  readonly provider = 'fcm' as const;
+  private app?: App;
+  private messaging?: Messaging;
+  private lastUsed = Date.now();
+
+  constructor(
+    private readonly settings: FcmSettings,
+    private readonly agent: Agent,
+  ) {}
+
+  async send(notification: ChallengeNotification): Promise<SendOutcome> {
+    this.lastUsed = Date.now();
+    try {
+      const name = await this.connected().send(this.toFcmMessage(notification));
+      return { ok: true, providerMessageId: name };
+    } catch (error) {
+      return this.outcome(error as { code?: string; message?: string });
+    }
+  }
+
+  idleFor(now: number): number {
+    return now - this.lastUsed;
+  }
+
+  async closeIdleSession(): Promise<void> {
+    const app = this.app;
+    this.app = undefined;
+    this.messaging = undefined;
+    if (app) await deleteApp(app);
+  }
+
+  async close(): Promise<void> {
+    await this.closeIdleSession();
+  }
+
+  private connected(): Messaging {
+    if (this.messaging) return this.messaging;
+    this.app = initializeApp(
+      {
+        credential: new ServiceAccountCredential(
+          this.settings.client_email,
+          this.settings.private_key,
+          this.agent,
+        ),
+        projectId: this.settings.project_id,
+        httpAgent: this.agent,
+      },
+      `fcm-${this.settings.project_id}-${randomUUID()}`,
+    );
+    this.messaging = getMessaging(this.app);
+    return this.messaging;
+  }
+
+  private toFcmMessage(challenge: ChallengeNotification): Message {
+    const ttlMs = Math.max(0, challenge.expiresAt.getTime() - Date.now());
+    return {
+      token: challenge.deviceToken,
+      notification: { title: challenge.title, body: challenge.body },
+      data: challenge.data,
+      android: {
+        priority: 'high',
+        ttl: ttlMs,
+        collapseKey: challenge.challengeId,
+        notification: { clickAction: challenge.category, tag: challenge.challengeId },
+      },
+    };
+  }
+
+  private outcome(error: { code?: string; message?: string }): SendOutcome {
+    const code = error.code ?? 'unknown';
+    const detail = `${code}: ${error.message ?? ''}`.trim();
+    if (INVALID_DEVICE.has(code)) return fail('device_token_invalid', false, detail);
+    // FCM answers INVALID_ARGUMENT both for a bad token and for a bad message; only the text tells which.
+    if (code === 'messaging/invalid-argument' && /registration token/i.test(error.message ?? ''))
+      return fail('device_token_invalid', false, detail);
+    if (INVALID_CONFIG.has(code)) return fail('config_invalid', false, detail);
+    if (RETRYABLE.has(code)) return fail('provider_error', true, detail);
+    return fail('payload_invalid', false, detail);
+  }
+}

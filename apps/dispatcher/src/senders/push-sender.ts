@@ -1,0 +1,33 @@
+/** What a challenge looks like to a provider-neutral sender. */
+export interface ChallengeNotification {
+  challengeId: string;
+  deviceToken: string;
+  title: string;
+  body: string;
+  /** The notification category the app maps to its action buttons. */
+  category: string;
+  /** Custom data for the app; values are strings (FCM requires it; APNs gets the same). */
+  data: Record<string, string>;
+  expiresAt: Date;
+}
+
+export type FailureReason = 'device_token_invalid' | 'config_invalid' | 'payload_invalid' | 'provider_error';
+
+export type SendOutcome =
+  | { ok: true; providerMessageId?: string }
+  | { ok: false; reason: FailureReason; retryable: boolean; detail: string };
+
+/** One provider's client for one tenant configuration. Built lazily, reused for every send, closed on swap. */
+export interface PushSender {
+  readonly provider: 'apns' | 'fcm';
+  send(notification: ChallengeNotification): Promise<SendOutcome>;
+  /** Milliseconds since the last send, so idle network sessions can be closed. */
+  idleFor(now: number): number;
+  /** Closes the network session; the sender reopens it on its next send. */
+  closeIdleSession(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function fail(reason: FailureReason, retryable: boolean, detail: string): SendOutcome {
+  return { ok: false, reason, retryable, detail };
+}

@@ -1,0 +1,46 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { readFileSync } from 'node:fs';
+import type { Agent } from 'node:https';
+import { APP_CONFIG, AppConfig } from '@lib/config';
+import { ApnsSettings, FcmSettings, parseApnsKey, parseFcmPrivateKey } from '@lib/mfa-config';
+import { ApnsSender } from './apns-sender';
+import { FcmSender } from './fcm-sender';
+import { providerAgent, SandboxRedirectAgent } from './provider-agent';
+
+/**
+ * Builds the per-configuration senders. Keys are parsed here, when a configuration is applied, so a
+ * broken key fails the apply (and is reported) instead of failing the first user's push.
+ */
+@Injectable()
+export class SenderFactory {
+  private readonly sandboxCaPem?: string;
+  /** Shared by every FCM sender: pooled sockets to Google, whatever the tenant. */
+  private readonly fcmAgent: Agent;
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    const { sandbox } = config;
+    this.sandboxCaPem = sandbox.caFile ? readFileSync(sandbox.caFile, 'utf8') : undefined;
+    this.fcmAgent = sandbox.fcmEndpoint
+      ? new SandboxRedirectAgent(hostAndPort(sandbox.fcmEndpoint), this.sandboxCaPem)
+      : providerAgent();
+  }
+
+  apns(settings: ApnsSettings): ApnsSender {
+    parseApnsKey(settings.key);
+    return new ApnsSender(
+      settings,
+      { ...this.config.sandbox, caPem: this.sandboxCaPem },
+      this.config.dispatcher.sendTimeoutMs,
+    );
+  }
+
+  fcm(settings: FcmSettings): FcmSender {
+    parseFcmPrivateKey(settings.private_key);
+    return new FcmSender(settings, this.fcmAgent);
+  }
+}
+
+function hostAndPort(endpoint: string): { host: string; port: number } {
+  const url = new URL(endpoint);
+  return { host: url.hostname, port: Number(url.port || 443) };
+}

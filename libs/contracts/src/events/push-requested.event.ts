@@ -1,0 +1,80 @@
+import type { JSONSchemaType } from 'ajv';
+
+/**
+ * A challenge an internal service asks the dispatcher to send; on mfa.push.requested, key = challenge_id.
+ * `context_token` is opaque: signed by the requester, passed through for the app to verify.
+ */
+export interface PushRequestedEvent {
+  challenge_id: string;
+  tenant?: string;
+  client_id: string;
+  strategy?: 'code' | 'prompt';
+  /** Number matching: the number the sign-in page shows. */
+  code?: string;
+  /** Number matching: the numbers the push offers, one of them `code`. */
+  values?: string[];
+  device: { provider: 'apns' | 'fcm'; token: string };
+  message?: { title?: string; body?: string; locale?: string };
+  context?: { app_name?: string; ip?: string; location?: string; user_agent?: string };
+  context_token?: string;
+  expires_at: string;
+}
+
+const shortText = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength }) as const;
+
+export const pushRequestedSchema: JSONSchemaType<PushRequestedEvent> = {
+  $id: 'https://push-mfa.dev/schemas/mfa.push.requested.json',
+  title: 'mfa.push.requested',
+  type: 'object',
+  additionalProperties: false,
+  required: ['challenge_id', 'client_id', 'device', 'expires_at'],
+  properties: {
+    challenge_id: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$' },
+    tenant: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', nullable: true },
+    client_id: shortText(255),
+    strategy: { type: 'string', enum: ['code', 'prompt'], nullable: true },
+    code: { type: 'string', pattern: '^[0-9]{1,3}$', nullable: true },
+    values: {
+      type: 'array',
+      items: { type: 'string', pattern: '^[0-9]{1,3}$' },
+      minItems: 3,
+      maxItems: 3,
+      uniqueItems: true,
+      nullable: true,
+    },
+    device: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['provider', 'token'],
+      properties: {
+        provider: { type: 'string', enum: ['apns', 'fcm'] },
+        token: { type: 'string', minLength: 1, maxLength: 4096 },
+      },
+    },
+    message: {
+      type: 'object',
+      additionalProperties: false,
+      nullable: true,
+      required: [],
+      properties: {
+        title: { ...shortText(200), nullable: true },
+        body: { ...shortText(1000), nullable: true },
+        locale: { type: 'string', pattern: '^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$', nullable: true },
+      },
+    },
+    context: {
+      type: 'object',
+      additionalProperties: false,
+      nullable: true,
+      required: [],
+      properties: {
+        app_name: { ...shortText(100), nullable: true },
+        ip: { ...shortText(64), nullable: true },
+        location: { ...shortText(200), nullable: true },
+        user_agent: { ...shortText(500), nullable: true },
+      },
+    },
+    context_token: { ...shortText(2048), nullable: true },
+    expires_at: { type: 'string', format: 'date-time' },
+  },
+};

@@ -1,0 +1,417 @@
+import { resolveTopicNames } from '@lib/contracts';
+import { tenantCredentials } from './fixtures/keys';
+import { apnsDeviceToken, fcmDeviceToken, pushRequest } from './fixtures/push-request.builder';
+import { ApnsPeer } from './peers/apns-peer';
+import { FcmPeer } from './peers/fcm-peer';
+import { ConfigApiHarness, startConfigApi } from './support/config-api.harness';
+import { DispatcherHarness, PushRequester, startDispatcher } from './support/dispatcher.harness';
+import { testEnvironment } from './support/test-environment';
+import { TopicReader } from './support/topic-reader';
+
+const TEAM = 'TEAM123456';
+const BUNDLE = 'com.acme.authenticator';
+
+describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against loopback peers)', () => {
+  const env = testEnvironment();
+  let api: ConfigApiHarness;
+  let apns: ApnsPeer;
+  let fcm: FcmPeer;
+  let dispatcher: DispatcherHarness;
+  let requester: PushRequester;
+  let results: TopicReader;
+  let applied: TopicReader;
+  let deadLetters: TopicReader;
+
+  /** Creates (or replaces) a tenant's configuration through the REST API and waits until the dispatcher applied it. */
+  async function configure(tenant: string, settings: Record<string, unknown>, enabled = true) {
+    const credentials = tenantCredentials();
+    const keyId = `K${Math.random().toString(36).slice(2, 11).toUpperCase().padEnd(9, '0')}`;
+    apns.registerKey(keyId, TEAM, credentials.apnsPublicKey);
+    const projectId = `proj-${tenant}`.toLowerCase();
+    const clientEmail = `push@${projectId}.iam.gserviceaccount.com`;
+    fcm.registerServiceAccount(clientEmail, credentials.fcmPublicKey, projectId);
+    const token = await api.token(['write:mfa'], { tenant_id: tenant });
+    const body = {
+      enabled,
+      provider: 'native',
+      type: 'push',
+      settings: {
+        enabled_clients: ['web-login'],
+        apns: {
+          bundle_id: BUNDLE,
+          key: credentials.apnsKey,
+          key_id: keyId,
+          team_id: TEAM,
+          production: false,
+        },
+        fcm: { client_email: clientEmail, private_key: credentials.fcmPrivateKey, project_id: projectId },
+        ...settings,
+      },
+    };
+    const res = await api.http().post('/mfa').set('Authorization', `Bearer ${token}`).send(body).expect(201);
+    await applied.waitFor((m) => m.value.tenant === tenant && m.value.version === res.body.version);
+    return { keyId, projectId, credentials, version: res.body.version as number };
+  }
+
+  async function patch(tenant: string, body: object) {
+    const token = await api.token(['update:mfa'], { tenant_id: tenant });
+    const res = await api
+      .http()
+      .patch('/mfa/push')
+      .set('Authorization', `Bearer ${token}`)
+      .send(body)
+      .expect(200);
+    return res.body as { version: number };
+  }
+
+  const resultOf = (challengeId: string, timeoutMs?: number) =>
+    results.waitFor((m) => m.key === challengeId, timeoutMs).then((m) => m.value);
+
+  beforeAll(async () => {
+    [apns, fcm] = await Promise.all([ApnsPeer.start(), FcmPeer.start()]);
+    apns.allowTopic(TEAM, BUNDLE);
+    api = await startConfigApi(env);
+    dispatcher = await startDispatcher(env, { apns, fcm });
+    const topics = resolveTopicNames(dispatcher.config.kafka);
+    [results, applied, deadLetters] = await Promise.all([
+      new TopicReader(dispatcher.config, topics.pushResults).start(),
+      new TopicReader(dispatcher.config, topics.configApplied).start(),
+      new TopicReader(dispatcher.config, topics.pushDeadLetter).start(),
+    ]);
+    requester = await new PushRequester(dispatcher.config).connect();
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled([results.stop(), applied.stop(), deadLetters.stop(), requester.close()]);
+    await dispatcher.close();
+    await api.close();
+    await Promise.allSettled([apns.stop(), fcm.stop()]);
+  });
+
+  describe('number matching (code)', () => {
+    let keyId: string;
+    beforeAll(async () => {
+      ({ keyId } = await configure('numbers', { strategy: 'code' }));
+    });
+
+    it('delivers through APNs with every documented header, three choices and no hint of the right one', async () => {
+      const request = pushRequest({ tenant: 'numbers', code: '42' });
+      await requester.request(request);
+      const result = await resultOf(request.challenge_id);
+      expect(result).toMatchObject({
+        status: 'sent',
+        provider: 'apns',
+        tenant: 'numbers',
+        attempts: 1,
+        retryable: false,
+      });
+      expect(result.provider_message_id).toEqual(expect.any(String));
+      const delivery = apns.delivered().find((d) => d.token === request.device.token)!;
+      expect(delivery.keyId).toBe(keyId);
+      expect(delivery.teamId).toBe(TEAM);
+      expect(delivery.headers).toMatchObject({
+        'apns-topic': BUNDLE,
+        'apns-push-type': 'alert',
+        'apns-priority': '10',
+        'apns-expiration': String(Math.floor(Date.parse(request.expires_at) / 1000)),
+        'apns-collapse-id': request.challenge_id,
+      });
+      const { aps, ...custom } = delivery.payload;
+      expect(aps).toMatchObject({ category: 'MFA_NUMBER_MATCH', 'interruption-level': 'time-sensitive' });
+      expect(aps.alert.body).toContain('Tap the number shown on your Acme Portal sign-in screen');
+      expect(JSON.stringify(aps.alert)).not.toContain('42');
+      const values = custom.values.split(',');
+      expect(values).toHaveLength(3);
+      expect(new Set(values).size).toBe(3);
+      expect(values).toContain('42');
+      values.forEach((value: string) => expect(value).toMatch(/^\d{2}$/));
+      expect(custom).toMatchObject({
+        challenge_id: request.challenge_id,
+        strategy: 'code',
+        context_token: request.context_token,
+      });
+      expect(custom.code).toBeUndefined();
+    });
+
+    it('delivers through FCM HTTP v1 with high priority, a TTL up to expiry, the collapse key and string data', async () => {
+      const request = pushRequest({
+        tenant: 'numbers',
+        code: '7',
+        values: ['3', '7', '9'],
+        device: { provider: 'fcm', token: fcmDeviceToken() },
+      });
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id)).toMatchObject({
+        status: 'sent',
+        provider: 'fcm',
+        attempts: 1,
+      });
+      const delivery = fcm.delivered().find((d) => d.message.token === request.device.token)!;
+      expect(delivery.project).toBe('proj-numbers');
+      const { android, data, notification } = delivery.message;
+      expect(android.priority).toBe('high');
+      expect(android.collapse_key).toBe(request.challenge_id);
+      const ttlSeconds = Number(String(android.ttl).replace(/s$/, ''));
+      expect(ttlSeconds).toBeGreaterThan(30);
+      expect(ttlSeconds).toBeLessThanOrEqual(60);
+      expect(Object.values(data).every((value) => typeof value === 'string')).toBe(true);
+      expect(data).toMatchObject({ challenge_id: request.challenge_id, strategy: 'code', values: '3,7,9' });
+      expect(notification.title).toBe('Confirm your sign-in');
+    });
+
+    it('rejects a request naming another strategy, and a code request without a code', async () => {
+      const prompt = pushRequest({ tenant: 'numbers', strategy: 'prompt' });
+      const noCode = pushRequest({ tenant: 'numbers' });
+      const badValues = pushRequest({ tenant: 'numbers', code: '12', values: ['10', '11', '13'] });
+      await Promise.all([prompt, noCode, badValues].map((r) => requester.request(r)));
+      expect(await resultOf(prompt.challenge_id)).toMatchObject({
+        status: 'rejected',
+        reason: expect.stringContaining('strategy_mismatch'),
+      });
+      expect(await resultOf(noCode.challenge_id)).toMatchObject({
+        status: 'rejected',
+        reason: expect.stringContaining('code is required'),
+      });
+      expect(await resultOf(badValues.challenge_id)).toMatchObject({
+        status: 'rejected',
+        reason: expect.stringContaining('values must contain code'),
+      });
+    });
+  });
+
+  describe('approve/deny (prompt)', () => {
+    beforeAll(async () => {
+      await configure('prompts', { strategy: 'prompt' });
+    });
+
+    it.each(['apns', 'fcm'] as const)(
+      'delivers a prompt through %s with the category, context and context token',
+      async (provider) => {
+        const token = provider === 'apns' ? apnsDeviceToken() : fcmDeviceToken();
+        const request = pushRequest({ tenant: 'prompts', device: { provider, token } });
+        await requester.request(request);
+        expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'sent', provider });
+        if (provider === 'apns') {
+          const { aps, ...custom } = apns.delivered().find((d) => d.token === token)!.payload;
+          expect(aps.category).toBe('MFA_PROMPT');
+          expect(aps.alert).toEqual({
+            title: 'Approve sign-in?',
+            body: 'Someone is signing in to Acme Portal from Lisbon, PT. Approve if it is you.',
+          });
+          expect(custom).toMatchObject({ strategy: 'prompt', context_token: request.context_token });
+          expect(JSON.parse(custom.context)).toEqual(request.context);
+        } else {
+          const { data, android } = fcm.delivered().find((d) => d.message.token === token)!.message;
+          expect(android.notification.click_action).toBe('MFA_PROMPT');
+          expect(data).toMatchObject({ strategy: 'prompt', context_token: request.context_token });
+        }
+      },
+    );
+
+    it('uses the requester’s title and body when given', async () => {
+      const request = pushRequest({
+        tenant: 'prompts',
+        message: { title: 'Sign in to Acme?', body: 'From Firefox in Lisbon' },
+      });
+      await requester.request(request);
+      await resultOf(request.challenge_id);
+      const delivery = apns.delivered().find((d) => d.token === request.device.token)!;
+      expect(delivery.payload.aps.alert).toEqual({
+        title: 'Sign in to Acme?',
+        body: 'From Firefox in Lisbon',
+      });
+    });
+  });
+
+  describe('every refusal publishes its result', () => {
+    beforeAll(async () => {
+      await configure('apns-only', { strategy: 'prompt', fcm: undefined });
+    });
+
+    it.each([
+      ['an unknown tenant', { tenant: 'nobody' }, 'mfa_not_configured'],
+      ['a client not enabled', { tenant: 'apns-only', client_id: 'other-app' }, 'client_not_enabled'],
+      [
+        'a provider not configured',
+        { tenant: 'apns-only', device: { provider: 'fcm' as const, token: 'x' } },
+        'provider_not_configured',
+      ],
+    ])('%s → rejected', async (_, overrides, reason) => {
+      const request = pushRequest(overrides);
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id)).toMatchObject({
+        status: 'rejected',
+        reason,
+        retryable: false,
+        attempts: 0,
+      });
+    });
+
+    it('an expired challenge is never sent', async () => {
+      const request = pushRequest({
+        tenant: 'apns-only',
+        expires_at: new Date(Date.now() - 1000).toISOString(),
+      });
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'expired', attempts: 0 });
+      expect(apns.received.find((d) => d.token === request.device.token)).toBeUndefined();
+    });
+
+    it('invalid device tokens fail without retry, so callers can drop the device', async () => {
+      const gone = pushRequest({ tenant: 'apns-only' });
+      apns.markUnregistered(gone.device.token);
+      const malformed = pushRequest({ tenant: 'apns-only', device: { provider: 'apns', token: 'not-hex' } });
+      const fcmGone = pushRequest({
+        tenant: 'prompts',
+        device: { provider: 'fcm', token: fcmDeviceToken() },
+      });
+      fcm.markUnregistered(fcmGone.device.token);
+      const fcmBad = pushRequest({
+        tenant: 'prompts',
+        device: { provider: 'fcm', token: `bad-${fcmDeviceToken()}` },
+      });
+      await Promise.all([gone, malformed, fcmGone, fcmBad].map((r) => requester.request(r)));
+      for (const request of [gone, malformed, fcmGone, fcmBad])
+        expect(await resultOf(request.challenge_id)).toMatchObject({
+          status: 'failed',
+          reason: 'device_token_invalid',
+          retryable: false,
+        });
+      // Not retried: each peer refused each token exactly once (a connection-level retry before it may happen).
+      for (const request of [gone, malformed])
+        expect(apns.received.filter((d) => d.token === request.device.token && d.status >= 400)).toHaveLength(
+          1,
+        );
+      for (const request of [fcmGone, fcmBad])
+        expect(
+          fcm.received.filter((d) => d.message.token === request.device.token && d.status >= 400),
+        ).toHaveLength(1);
+    });
+
+    it('a poison message goes to the dead-letter topic with its reason, and consumption goes on', async () => {
+      await requester.raw('poison-1', '{"challenge_id": "poison-1", "device": ');
+      await requester.raw(null, JSON.stringify({ challenge_id: 'poison-2', client_id: 5 }));
+      const after = pushRequest({ tenant: 'apns-only' });
+      await requester.request(after);
+      const letter = await deadLetters.waitFor((m) => m.key === 'poison-1');
+      expect(letter.value).toMatchObject({
+        reason: 'message value is not valid JSON',
+        original_value: '{"challenge_id": "poison-1", "device": ',
+      });
+      const typed = await deadLetters.waitFor((m) => String(m.value.original_value).includes('poison-2'));
+      expect(typed.value.reason).toContain('client_id');
+      expect(await resultOf('poison-1')).toMatchObject({
+        status: 'rejected',
+        reason: expect.stringContaining('invalid_request'),
+      });
+      expect(await resultOf('poison-2')).toMatchObject({ status: 'rejected' });
+      expect(await resultOf(after.challenge_id)).toMatchObject({ status: 'sent' });
+    });
+
+    it('broken credentials fail as config_invalid', async () => {
+      await configure('broken-key', { strategy: 'prompt' });
+      // A key Apple does not know: the peer refuses its provider token.
+      await patch('broken-key', { settings: { apns: { key_id: 'UNKNOWN123' } } });
+      await applied.waitFor((m) => m.value.tenant === 'broken-key' && m.value.version === 2);
+      const request = pushRequest({ tenant: 'broken-key' });
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id)).toMatchObject({
+        status: 'failed',
+        reason: 'config_invalid',
+        retryable: false,
+      });
+    });
+  });
+
+  describe('retries', () => {
+    beforeAll(async () => {
+      await configure('flaky', { strategy: 'prompt' });
+    });
+    afterEach(() => {
+      apns.clearFaults();
+      fcm.clearFaults();
+    });
+
+    // The SDKs retry a few times on their own; what counts is what the peer saw and the single result.
+    it('retries APNs 503 and 429 until it succeeds', async () => {
+      apns.failNext(3, 503, 'ServiceUnavailable');
+      apns.failNext(3, 429, 'TooManyRequests');
+      const request = pushRequest({ tenant: 'flaky' });
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'sent', retryable: false });
+      const statuses = apns.received.filter((d) => d.token === request.device.token).map((d) => d.status);
+      expect(statuses).toEqual([503, 503, 503, 429, 429, 429, 200]);
+    });
+
+    it('retries FCM 503 and 429 until it succeeds', async () => {
+      fcm.failNext(5, 503, 'UNAVAILABLE');
+      fcm.failNext(2, 429, 'RESOURCE_EXHAUSTED');
+      const request = pushRequest({ tenant: 'flaky', device: { provider: 'fcm', token: fcmDeviceToken() } });
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'sent', provider: 'fcm' });
+      const statuses = fcm.received
+        .filter((d) => d.message.token === request.device.token)
+        .map((d) => d.status);
+      expect(statuses.slice(-1)).toEqual([200]);
+      expect(statuses.filter((status) => status !== 200)).toEqual([503, 503, 503, 503, 503, 429, 429]);
+    });
+
+    it('gives up at expiry and reports expired, retryable', async () => {
+      apns.failNext(1000, 503, 'ServiceUnavailable');
+      const request = pushRequest({ tenant: 'flaky', expires_at: new Date(Date.now() + 2500).toISOString() });
+      await requester.request(request);
+      const result = await resultOf(request.challenge_id);
+      expect(result).toMatchObject({ status: 'expired', retryable: true });
+      expect(result.attempts).toBeGreaterThan(1);
+    });
+  });
+
+  describe('live configuration', () => {
+    let firstKeyId: string;
+    beforeAll(async () => {
+      ({ keyId: firstKeyId } = await configure('rotating', { strategy: 'prompt' }));
+    });
+
+    it('applies a new APNs key without restart, losing no push in flight during the swap', async () => {
+      apns.setDelay(300);
+      const inFlight = Array.from({ length: 5 }, () => pushRequest({ tenant: 'rotating' }));
+      await Promise.all(inFlight.map((r) => requester.request(r)));
+      const next = tenantCredentials();
+      apns.registerKey('NEWKEY0001', TEAM, next.apnsPublicKey);
+      const { version } = await patch('rotating', {
+        settings: { apns: { key: next.apnsKey, key_id: 'NEWKEY0001' } },
+      });
+      await applied.waitFor((m) => m.value.tenant === 'rotating' && m.value.version === version);
+      apns.setDelay(0);
+      for (const request of inFlight)
+        expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'sent' });
+
+      const after = pushRequest({ tenant: 'rotating' });
+      await requester.request(after);
+      expect(await resultOf(after.challenge_id)).toMatchObject({ status: 'sent', config_version: version });
+      expect(apns.delivered().find((d) => d.token === after.device.token)!.keyId).toBe('NEWKEY0001');
+      expect(firstKeyId).not.toBe('NEWKEY0001');
+    });
+
+    it('disabling stops delivery at once, and so does deleting', async () => {
+      const { version } = await patch('rotating', { enabled: false });
+      await applied.waitFor((m) => m.value.tenant === 'rotating' && m.value.version === version);
+      const disabled = pushRequest({ tenant: 'rotating' });
+      await requester.request(disabled);
+      expect(await resultOf(disabled.challenge_id)).toMatchObject({
+        status: 'rejected',
+        reason: 'mfa_disabled',
+      });
+
+      const token = await api.token(['delete:mfa'], { tenant_id: 'rotating' });
+      await api.http().delete('/mfa/push').set('Authorization', `Bearer ${token}`).expect(204);
+      await applied.waitFor((m) => m.value.tenant === 'rotating' && m.value.version === version + 1);
+      const deleted = pushRequest({ tenant: 'rotating' });
+      await requester.request(deleted);
+      expect(await resultOf(deleted.challenge_id)).toMatchObject({
+        status: 'rejected',
+        reason: 'mfa_not_configured',
+      });
+    });
+  });
+});

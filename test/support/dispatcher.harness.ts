@@ -1,0 +1,71 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
+import { AppConfig, loadAppConfig } from '@lib/config';
+import { PushRequestedEvent, resolveTopicNames } from '@lib/contracts';
+import { DispatcherModule } from '../../apps/dispatcher/src/dispatcher.module';
+import type { ApnsPeer } from '../peers/apns-peer';
+import type { FcmPeer } from '../peers/fcm-peer';
+import type { TestEnv } from './test-environment';
+
+export interface DispatcherHarness {
+  app: INestApplicationContext;
+  config: AppConfig;
+  close: () => Promise<void>;
+}
+
+/** A dispatcher as main.ts builds it, its SDKs pointed at the loopback peers by configuration only. */
+export async function startDispatcher(
+  env: TestEnv,
+  peers: { apns: ApnsPeer; fcm: FcmPeer },
+  overrides: TestEnv = {},
+): Promise<DispatcherHarness> {
+  const config = loadAppConfig({
+    ...env,
+    APNS_ENDPOINT: `${peers.apns.host}:${peers.apns.port}`,
+    FCM_ENDPOINT: peers.fcm.url,
+    PUSH_SANDBOX_CA_FILE: peers.apns.caFile,
+    DISPATCHER_REPLICA_ID: `replica-${randomUUID().slice(0, 8)}`,
+    PUSH_SEND_TIMEOUT_MS: '3000',
+    ...overrides,
+  });
+  const app = await NestFactory.createApplicationContext(DispatcherModule.forRoot(config), {
+    logger: ['error', 'warn'],
+  });
+  await app.init();
+  return { app, config, close: () => app.close() };
+}
+
+/** What an internal service does: put a push request on mfa.push.requested, keyed by challenge id. */
+export class PushRequester {
+  private readonly producer: Producer;
+  private readonly topic: string;
+
+  constructor(config: AppConfig) {
+    const kafka = new Kafka({
+      clientId: 'test-requester',
+      brokers: config.kafka.brokers,
+      logLevel: logLevel.NOTHING,
+    });
+    this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    this.topic = resolveTopicNames(config.kafka).pushRequested;
+  }
+
+  async connect(): Promise<this> {
+    await this.producer.connect();
+    return this;
+  }
+
+  async request(request: PushRequestedEvent): Promise<void> {
+    await this.raw(request.challenge_id, JSON.stringify(request));
+  }
+
+  async raw(key: string | null, value: string): Promise<void> {
+    await this.producer.send({ topic: this.topic, messages: [{ key, value }] });
+  }
+
+  async close(): Promise<void> {
+    await this.producer.disconnect();
+  }
+}
