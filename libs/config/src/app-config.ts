@@ -21,6 +21,8 @@ export interface KafkaSettings {
 export interface AuthSettings {
   mode: AuthMode;
   jwksUri?: string;
+  /** How soon after a JWKS fetch an unknown kid may trigger another (protects the IdP from floods). */
+  jwksCooldownMs: number;
   publicKeyPem?: string;
   issuer: string;
   audience: string;
@@ -87,6 +89,7 @@ export function loadAppConfig(env: Record<string, string | undefined>): AppConfi
     auth: {
       mode: authMode,
       jwksUri: read.optional('AUTH_JWKS_URI'),
+      jwksCooldownMs: read.int('AUTH_JWKS_COOLDOWN_MS', 30_000),
       publicKeyPem: read.optional('AUTH_PUBLIC_KEY')?.replace(/\\n/g, '\n'),
       issuer: read.string('AUTH_ISSUER', authMode === 'dev' ? 'push-mfa-dev' : undefined),
       audience: read.string('AUTH_AUDIENCE', authMode === 'dev' ? 'push-mfa-api' : undefined),

@@ -31,7 +31,7 @@ export class TokenVerifier {
     this.keys =
       auth.mode === 'jwks'
         ? createRemoteJWKSet(new URL(auth.jwksUri as string), {
-            cooldownDuration: 30_000,
+            cooldownDuration: auth.jwksCooldownMs,
             cacheMaxAge: 600_000,
           })
         : createPublicKey(auth.publicKeyPem as string);

@@ -1,0 +1,27 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadAppConfig } from '@lib/config';
+import { keyringFromConfig } from './crypto.module';
+
+describe('keyringFromConfig', () => {
+  it('refuses to start without MFA_ENCRYPTION_KEYS outside dev mode, saying what to do', () => {
+    const config = loadAppConfig({
+      AUTH_MODE: 'public-key',
+      AUTH_PUBLIC_KEY: 'x',
+      AUTH_ISSUER: 'i',
+      AUTH_AUDIENCE: 'a',
+    });
+    expect(() => keyringFromConfig(config)).toThrow(
+      /MFA_ENCRYPTION_KEYS is not set.*openssl rand -base64 32/,
+    );
+  });
+
+  it('generates a local key once in dev mode and reuses it', () => {
+    const config = loadAppConfig({
+      AUTH_MODE: 'dev',
+      LOCAL_STATE_DIR: mkdtempSync(join(tmpdir(), 'keyring-')),
+    });
+    expect(keyringFromConfig(config).current.key).toEqual(keyringFromConfig(config).current.key);
+  });
+});

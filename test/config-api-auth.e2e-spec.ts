@@ -1,0 +1,144 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { exportJWK, JWK, SignJWT } from 'jose';
+import request from 'supertest';
+import { loadAppConfig } from '@lib/config';
+import { AppModule } from '../apps/config-api/src/app.module';
+import { configureHttpApp } from '../apps/config-api/src/http/configure-http-app';
+import { rsaKeyPair } from './fixtures/keys';
+import { testEnvironment, TestEnv } from './support/test-environment';
+
+async function startApi(env: TestEnv): Promise<INestApplication> {
+  const config = loadAppConfig(env);
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
+  const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
+  configureHttpApp(app, config);
+  await app.init();
+  return app;
+}
+
+describe('config-api auth sources and start-up checks', () => {
+  describe('JWKS', () => {
+    const keys: JWK[] = [];
+    let jwksServer: Server;
+    let fetches = 0;
+    let app: INestApplication;
+    const issuer = 'https://idp.test.example/';
+    const audience = 'push-mfa';
+
+    beforeAll(async () => {
+      jwksServer = createServer((_, res) => {
+        fetches += 1;
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ keys }));
+      });
+      await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+      const { port } = jwksServer.address() as AddressInfo;
+      app = await startApi(
+        testEnvironment({
+          AUTH_MODE: 'jwks',
+          AUTH_JWKS_URI: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+          AUTH_JWKS_COOLDOWN_MS: '0',
+          AUTH_ISSUER: issuer,
+          AUTH_AUDIENCE: audience,
+        }),
+      );
+    });
+    afterAll(async () => {
+      await app.close();
+      jwksServer.closeAllConnections();
+      jwksServer.close();
+    });
+
+    const publish = async (kid: string) => {
+      const pair = rsaKeyPair();
+      keys.push({ ...(await exportJWK(pair.publicKey)), kid, alg: 'RS256', use: 'sig' });
+      return pair;
+    };
+    const tokenFor = (pair: ReturnType<typeof rsaKeyPair>, kid: string) =>
+      new SignJWT({ scope: 'read:mfa' })
+        .setProtectedHeader({ alg: 'RS256', kid })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setExpirationTime('5m')
+        .sign(pair.privateKey);
+
+    it('verifies against the key set, caches it, and refetches on an unknown kid (key rotation)', async () => {
+      const first = await publish('key-1');
+      const http = () => request(app.getHttpServer());
+      await http()
+        .get('/mfa')
+        .set('Authorization', `Bearer ${await tokenFor(first, 'key-1')}`)
+        .expect(200);
+      await http()
+        .get('/mfa')
+        .set('Authorization', `Bearer ${await tokenFor(first, 'key-1')}`)
+        .expect(200);
+      expect(fetches).toBe(1);
+      const rotated = await publish('key-2');
+      await http()
+        .get('/mfa')
+        .set('Authorization', `Bearer ${await tokenFor(rotated, 'key-2')}`)
+        .expect(200);
+      expect(fetches).toBe(2);
+      const unknown = await http()
+        .get('/mfa')
+        .set('Authorization', `Bearer ${await tokenFor(rsaKeyPair(), 'key-9')}`)
+        .expect(401);
+      expect(unknown.body.error_description).toContain('unknown key');
+    });
+  });
+
+  describe('dev mode', () => {
+    it('trusts the tokens `npm run token` prints, with the tenant it names', async () => {
+      const stateDir = mkdtempSync(join(tmpdir(), 'push-mfa-dev-'));
+      const app = await startApi(testEnvironment({ AUTH_MODE: 'dev', LOCAL_STATE_DIR: stateDir }));
+      try {
+        const token = execFileSync('npm', ['run', '-s', 'token', '--', '--tenant', 'devco', 'read:mfa'], {
+          env: { ...process.env, LOCAL_STATE_DIR: stateDir, NODE_OPTIONS: '' },
+          encoding: 'utf8',
+        }).trim();
+        expect(token.split('.')).toHaveLength(3);
+        const res = await request(app.getHttpServer())
+          .get('/mfa')
+          .set('Authorization', `Bearer ${token}`)
+          .expect(200);
+        expect(res.body).toEqual({ total: 0, results: [] });
+        await request(app.getHttpServer())
+          .post('/mfa')
+          .set('Authorization', `Bearer ${token}`)
+          .send({})
+          .expect(403);
+      } finally {
+        await app.close();
+      }
+    });
+  });
+
+  describe('CORS', () => {
+    it('allows the configured admin origins only', async () => {
+      const app = await startApi(testEnvironment({ CORS_ORIGINS: 'https://admin.example.com' }));
+      try {
+        const preflight = (origin: string) =>
+          request(app.getHttpServer())
+            .options('/api/v1/mfa/')
+            .set('Origin', origin)
+            .set('Access-Control-Request-Method', 'POST')
+            .set('Access-Control-Request-Headers', 'authorization,content-type');
+        const allowed = await preflight('https://admin.example.com');
+        expect(allowed.headers['access-control-allow-origin']).toBe('https://admin.example.com');
+        expect(allowed.headers['access-control-allow-headers']).toMatch(/Authorization/i);
+        const other = await preflight('https://evil.example.com');
+        expect(other.headers['access-control-allow-origin']).toBeUndefined();
+      } finally {
+        await app.close();
+      }
+    });
+  });
+});
