@@ -1,4 +1,4 @@
-import { createPublicKey, KeyObject, randomUUID, verify } from 'node:crypto';
+import { KeyObject, randomUUID, verify } from 'node:crypto';
 import {
   constants as http2Constants,
   createSecureServer,
@@ -8,7 +8,8 @@ import {
   OutgoingHttpHeaders,
   ServerHttp2Stream,
 } from 'node:http2';
-import { AddressInfo } from 'node:net';
+import { DeliveryRecorder, FaultPlan } from './peer-recorder';
+import { decodeJsonSegment, listenOnLoopback, PeerConnections, readBody, toKeyObject } from './peer-server';
 import { createTestCa } from './test-ca';
 
 /** One request the peer received, answered or not. */
@@ -46,7 +47,6 @@ interface RegisteredKey {
 }
 
 interface Fault {
-  remaining: number;
   status: number;
   reason: string;
   retryAfterSeconds?: number;
@@ -57,13 +57,6 @@ interface Answer {
   reason?: string;
   timestamp?: number;
   retryAfterSeconds?: number;
-}
-
-interface Waiter {
-  count: number;
-  resolve: (deliveries: ApnsDelivery[]) => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
 }
 
 type TokenCheck = { ok: true; keyId: string; teamId: string } | { ok: false; reason: string };
@@ -95,26 +88,9 @@ const TOPIC_SUFFIXES = [
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DEVICE_TOKEN = /^(?:[0-9a-f]{2}){32,100}$/i;
 
-function decodeJsonSegment(segment: string | undefined): Record<string, unknown> | undefined {
-  if (!segment) return undefined;
-  try {
-    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function firstHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-function toKeyObject(key: KeyObject | string): KeyObject {
-  if (typeof key !== 'string') return key.type === 'private' ? createPublicKey(key) : key;
-  return createPublicKey(key);
 }
 
 /**
@@ -125,8 +101,15 @@ export class ApnsPeer {
   readonly host = '127.0.0.1';
   readonly caFile: string;
   readonly caPem: string;
+
   /** Every request, in arrival order (cleared by clear()). */
-  received: ApnsDelivery[] = [];
+  get received(): ApnsDelivery[] {
+    return this.deliveries.received;
+  }
+
+  set received(deliveries: ApnsDelivery[]) {
+    this.deliveries.received = deliveries;
+  }
 
   private readonly keys = new Map<string, RegisteredKey>();
   private readonly topics = new Map<string, Set<string>>();
@@ -134,18 +117,14 @@ export class ApnsPeer {
   private readonly verifiedTokens = new Map<string, { keyId: string; teamId: string; iat: number }>();
   private readonly teamTokens = new Map<string, { current: string; changes: number[] }>();
   private readonly authenticatedSessions = new WeakSet<Http2Session>();
-  private readonly sessions = new Set<Http2Session>();
-  private readonly pendingDelays = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
-  private waiters: Waiter[] = [];
-  private faults: Fault[] = [];
-  private resetsPending = 0;
-  private delayMs = 0;
+  private readonly connections: PeerConnections;
+  private readonly deliveries = new DeliveryRecorder<ApnsDelivery>({ peer: 'ApnsPeer', unit: 'requests' });
+  private readonly faults = new FaultPlan<Fault>();
   private maxProviderTokenUpdates: number;
   private readonly maxConcurrentStreams: number;
-  private stopped = false;
 
   private constructor(
-    private readonly server: Http2SecureServer,
+    server: Http2SecureServer,
     readonly port: number,
     ca: { caFile: string; caPem: string },
     options: ApnsPeerOptions,
@@ -154,16 +133,10 @@ export class ApnsPeer {
     this.caPem = ca.caPem;
     this.maxConcurrentStreams = options.maxConcurrentStreams ?? 1000;
     this.maxProviderTokenUpdates = options.maxProviderTokenUpdates ?? 1000;
-    server.on('session', (session: Http2Session) => {
-      this.sessions.add(session);
-      session.on('error', () => undefined);
-      session.on('close', () => this.sessions.delete(session));
-    });
+    this.connections = new PeerConnections(server);
     server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) =>
       this.onStream(stream, headers),
     );
-    server.on('sessionError', () => undefined);
-    server.on('tlsClientError', () => undefined);
   }
 
   /** Listens on 127.0.0.1, a random port. Connections start with one concurrent stream, as at Apple. */
@@ -174,34 +147,14 @@ export class ApnsPeer {
       cert: ca.certPem,
       settings: { maxConcurrentStreams: 1 },
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const { port } = server.address() as AddressInfo;
-    return new ApnsPeer(server, port, ca, options);
+    return new ApnsPeer(server, await listenOnLoopback(server), ca, options);
   }
 
   /** Closes the server, destroys every connection and fails pending waitForDeliveries calls. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    for (const waiter of this.waiters) {
-      clearTimeout(waiter.timer);
-      waiter.reject(new Error('ApnsPeer stopped'));
-    }
-    this.waiters = [];
-    for (const pending of this.pendingDelays) {
-      clearTimeout(pending.timer);
-      pending.resolve();
-    }
-    this.pendingDelays.clear();
-    for (const session of this.sessions) session.destroy();
-    this.sessions.clear();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.deliveries.stop();
+    this.faults.stop();
+    await this.connections.close();
   }
 
   /** Trusts a provider-token signing key (the public key of the .p8, or the .p8 itself). */
@@ -224,17 +177,17 @@ export class ApnsPeer {
 
   /** The next `count` authenticated requests get this status and `{"reason": reason}`. Calls queue up. */
   failNext(count: number, status: number, reason: string, options: ApnsFaultOptions = {}): void {
-    if (count > 0) this.faults.push({ remaining: count, status, reason, ...options });
+    this.faults.failNext(count, { status, reason, retryAfterSeconds: options.retryAfterSeconds });
   }
 
   /** Delays every answer (and every reset) by `ms`. 0 turns it off. */
   setDelay(ms: number): void {
-    this.delayMs = ms;
+    this.faults.setDelay(ms);
   }
 
   /** The connection of each of the next `count` requests is destroyed (GOAWAY INTERNAL_ERROR) instead of answered. */
   resetConnectionsNext(count: number): void {
-    this.resetsPending += count;
+    this.faults.resetConnectionsNext(count);
   }
 
   /** Changes the TooManyProviderTokenUpdates threshold (changes per team within 20 minutes). */
@@ -244,53 +197,27 @@ export class ApnsPeer {
 
   /** Drops pending failNext/resetConnectionsNext and the delay. */
   clearFaults(): void {
-    this.faults = [];
-    this.resetsPending = 0;
-    this.delayMs = 0;
+    this.faults.clearFaults();
   }
 
   /** Forgets the recorded requests. Keys, topics, unregistered tokens and faults stay. */
   clear(): void {
-    this.received = [];
+    this.deliveries.clear();
   }
 
   /** The requests answered 200. */
   delivered(): ApnsDelivery[] {
-    return this.received.filter((delivery) => delivery.status === 200);
+    return this.deliveries.delivered();
   }
 
   /** Resolves with delivered() once it holds at least `count` requests; rejects after `timeoutMs`. */
   waitForDeliveries(count: number, timeoutMs = 15000): Promise<ApnsDelivery[]> {
-    const delivered = this.delivered();
-    if (delivered.length >= count) return Promise.resolve(delivered);
-    return new Promise<ApnsDelivery[]>((resolve, reject) => {
-      const waiter: Waiter = {
-        count,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.waiters = this.waiters.filter((other) => other !== waiter);
-          const statuses = this.received.map((delivery) => delivery.status).join(', ');
-          reject(
-            new Error(
-              `ApnsPeer: ${this.delivered().length} of ${count} deliveries after ${timeoutMs} ms ` +
-                `(statuses of all ${this.received.length} requests: [${statuses}])`,
-            ),
-          );
-        }, timeoutMs),
-      };
-      this.waiters.push(waiter);
-    });
+    return this.deliveries.waitForDeliveries(count, timeoutMs);
   }
 
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     const receivedAt = Date.now();
-    const chunks: Buffer[] = [];
-    stream.on('error', () => undefined);
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('end', () => {
-      void this.handle(stream, headers, Buffer.concat(chunks), receivedAt);
-    });
+    void readBody(stream).then((body) => this.handle(stream, headers, body, receivedAt));
   }
 
   private async handle(
@@ -329,18 +256,17 @@ export class ApnsPeer {
       status: 0,
     };
 
-    if (this.resetsPending > 0) {
-      this.resetsPending -= 1;
-      await this.delay();
-      this.record(delivery);
+    if (this.faults.takeReset()) {
+      await this.faults.delay();
+      this.deliveries.record(delivery);
       stream.session?.destroy(undefined, http2Constants.NGHTTP2_INTERNAL_ERROR);
       return;
     }
 
     const answer = this.evaluate(stream.session, headers, path, token, jwt, text, payload);
-    await this.delay();
+    await this.faults.delay();
     delivery.status = answer.status;
-    this.record(delivery);
+    this.deliveries.record(delivery);
     if (stream.destroyed || stream.closed) return;
 
     const requestApnsId = firstHeader(headers, 'apns-id');
@@ -399,12 +325,8 @@ export class ApnsPeer {
       return { status: 429, reason: 'TooManyProviderTokenUpdates' };
     }
 
-    const fault = this.faults[0];
-    if (fault) {
-      fault.remaining -= 1;
-      if (fault.remaining <= 0) this.faults.shift();
-      return { status: fault.status, reason: fault.reason, retryAfterSeconds: fault.retryAfterSeconds };
-    }
+    const fault = this.faults.takeFault();
+    if (fault) return fault;
 
     const topic = firstHeader(headers, 'apns-topic');
     if (!topic) return { status: 400, reason: 'MissingTopic' };
@@ -504,31 +426,5 @@ export class ApnsPeer {
       if (TOPIC_SUFFIXES.some((suffix) => topic === bundleId + suffix)) return true;
     }
     return false;
-  }
-
-  private delay(): Promise<void> {
-    if (this.delayMs <= 0 || this.stopped) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const pending = {
-        timer: setTimeout(() => {
-          this.pendingDelays.delete(pending);
-          resolve();
-        }, this.delayMs),
-        resolve,
-      };
-      this.pendingDelays.add(pending);
-    });
-  }
-
-  private record(delivery: ApnsDelivery): void {
-    this.received.push(delivery);
-    if (delivery.status !== 200 || this.waiters.length === 0) return;
-    const delivered = this.delivered();
-    const ready = this.waiters.filter((waiter) => delivered.length >= waiter.count);
-    this.waiters = this.waiters.filter((waiter) => delivered.length < waiter.count);
-    for (const waiter of ready) {
-      clearTimeout(waiter.timer);
-      waiter.resolve(delivered);
-    }
   }
 }

@@ -1,12 +1,7 @@
-import { createPublicKey, KeyObject, randomBytes, verify } from 'node:crypto';
-import {
-  createSecureServer,
-  Http2SecureServer,
-  Http2ServerRequest,
-  Http2ServerResponse,
-  Http2Session,
-} from 'node:http2';
-import { AddressInfo, Socket } from 'node:net';
+import { KeyObject, randomBytes, verify } from 'node:crypto';
+import { createSecureServer, Http2SecureServer, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { DeliveryRecorder, FaultPlan } from './peer-recorder';
+import { decodeJsonSegment, listenOnLoopback, PeerConnections, readBody, toKeyObject } from './peer-server';
 import { createTestCa } from './test-ca';
 
 /** One messages:send request the peer received. */
@@ -44,7 +39,6 @@ interface IssuedToken {
 }
 
 interface Fault {
-  remaining: number;
   status: number;
   googleStatus: string;
   errorCode: string;
@@ -56,13 +50,6 @@ interface Reply {
   status: number;
   body: unknown;
   headers?: Record<string, string>;
-}
-
-interface Waiter {
-  count: number;
-  resolve: (deliveries: FcmDelivery[]) => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
 }
 
 const TOKEN_AUDIENCE = 'https://oauth2.googleapis.com/token';
@@ -113,21 +100,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function decodeJsonSegment(segment: string | undefined): Record<string, unknown> | undefined {
-  if (!segment) return undefined;
-  try {
-    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
-    return isObject(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function toKeyObject(key: KeyObject | string): KeyObject {
-  if (typeof key !== 'string') return key.type === 'private' ? createPublicKey(key) : key;
-  return createPublicKey(key);
-}
-
 function googleError(code: number, status: string, message: string, errorCode?: string): unknown {
   const error: Record<string, unknown> = { code, message, status };
   if (errorCode !== undefined) error.details = [{ '@type': FCM_ERROR_TYPE, errorCode }];
@@ -156,81 +128,58 @@ export class FcmPeer {
   readonly url: string;
   readonly caFile: string;
   readonly caPem: string;
-  /** Every messages:send request, in arrival order (cleared by clear()). */
-  received: FcmDelivery[] = [];
   /** Requests to the token endpoint, successful or not (reset by clear()). */
   tokenRequests = 0;
+
+  /** Every messages:send request, in arrival order (cleared by clear()). */
+  get received(): FcmDelivery[] {
+    return this.deliveries.received;
+  }
+
+  set received(deliveries: FcmDelivery[]) {
+    this.deliveries.received = deliveries;
+  }
 
   private readonly accounts = new Map<string, ServiceAccount>();
   private readonly accessTokens = new Map<string, IssuedToken>();
   private readonly unregistered = new Set<string>();
-  private readonly sockets = new Set<Socket>();
-  private readonly sessions = new Set<Http2Session>();
-  private readonly pendingDelays = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
-  private waiters: Waiter[] = [];
-  private faults: Fault[] = [];
-  private resetsPending = 0;
-  private delayMs = 0;
-  private stopped = false;
+  private readonly connections: PeerConnections;
+  private readonly deliveries = new DeliveryRecorder<FcmDelivery>({
+    peer: 'FcmPeer',
+    unit: 'sends',
+    // A dry run is answered but reaches no device.
+    isDelivered: (delivery) => delivery.status === 200 && !delivery.validateOnly,
+    // A token exchange that never succeeded explains sends that never came.
+    detail: () => `; token requests: ${this.tokenRequests}`,
+  });
+  private readonly faults = new FaultPlan<Fault>();
 
   private constructor(
-    private readonly server: Http2SecureServer,
+    server: Http2SecureServer,
     readonly port: number,
     ca: { caFile: string; caPem: string },
   ) {
     this.url = `https://127.0.0.1:${port}`;
     this.caFile = ca.caFile;
     this.caPem = ca.caPem;
-    server.on('secureConnection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-    server.on('session', (session: Http2Session) => {
-      this.sessions.add(session);
-      session.on('error', () => undefined);
-      session.on('close', () => this.sessions.delete(session));
-    });
+    this.connections = new PeerConnections(server);
     server.on('request', (request: Http2ServerRequest, response: Http2ServerResponse) =>
       this.onRequest(request, response),
     );
-    server.on('sessionError', () => undefined);
-    server.on('tlsClientError', () => undefined);
   }
 
   /** Listens on 127.0.0.1, a random port. */
   static async start(): Promise<FcmPeer> {
     const ca = createTestCa();
     const server = createSecureServer({ key: ca.keyPem, cert: ca.certPem, allowHTTP1: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const { port } = server.address() as AddressInfo;
-    return new FcmPeer(server, port, ca);
+    return new FcmPeer(server, await listenOnLoopback(server), ca);
   }
 
   /** Closes the server, destroys every connection and fails pending waitForDeliveries calls. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    for (const waiter of this.waiters) {
-      clearTimeout(waiter.timer);
-      waiter.reject(new Error('FcmPeer stopped'));
-    }
-    this.waiters = [];
-    for (const pending of this.pendingDelays) {
-      clearTimeout(pending.timer);
-      pending.resolve();
-    }
-    this.pendingDelays.clear();
-    for (const session of this.sessions) session.destroy();
-    for (const socket of this.sockets) socket.destroy();
-    this.sessions.clear();
-    this.sockets.clear();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.deliveries.stop();
+    this.faults.stop();
+    await this.connections.close();
   }
 
   /** Trusts a service account: assertions it signs (RS256) get access tokens for `projectId`. */
@@ -248,9 +197,7 @@ export class FcmPeer {
    * 'UNAVAILABLE', 'RESOURCE_EXHAUSTED', 'INTERNAL'). Calls queue up.
    */
   failNext(count: number, status: number, googleStatus: string, options: FcmFaultOptions = {}): void {
-    if (count <= 0) return;
-    this.faults.push({
-      remaining: count,
+    this.faults.failNext(count, {
       status,
       googleStatus,
       errorCode: options.errorCode ?? DEFAULT_ERROR_CODES[googleStatus] ?? googleStatus,
@@ -261,65 +208,39 @@ export class FcmPeer {
 
   /** Delays every messages:send answer by `ms` (token requests are not delayed). 0 turns it off. */
   setDelay(ms: number): void {
-    this.delayMs = ms;
+    this.faults.setDelay(ms);
   }
 
   /** The connection of each of the next `count` sends is destroyed instead of answered. */
   resetConnectionsNext(count: number): void {
-    this.resetsPending += count;
+    this.faults.resetConnectionsNext(count);
   }
 
   /** Drops pending failNext/resetConnectionsNext and the delay. */
   clearFaults(): void {
-    this.faults = [];
-    this.resetsPending = 0;
-    this.delayMs = 0;
+    this.faults.clearFaults();
   }
 
   /** Forgets recorded sends and the token request count. Accounts, issued tokens and faults stay. */
   clear(): void {
-    this.received = [];
+    this.deliveries.clear();
     this.tokenRequests = 0;
   }
 
   /** The sends answered 200, dry runs (validate_only) left out. */
   delivered(): FcmDelivery[] {
-    return this.received.filter((delivery) => delivery.status === 200 && !delivery.validateOnly);
+    return this.deliveries.delivered();
   }
 
   /** Resolves with delivered() once it holds at least `count` sends; rejects after `timeoutMs`. */
   waitForDeliveries(count: number, timeoutMs = 15000): Promise<FcmDelivery[]> {
-    const delivered = this.delivered();
-    if (delivered.length >= count) return Promise.resolve(delivered);
-    return new Promise<FcmDelivery[]>((resolve, reject) => {
-      const waiter: Waiter = {
-        count,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.waiters = this.waiters.filter((other) => other !== waiter);
-          const statuses = this.received.map((delivery) => delivery.status).join(', ');
-          reject(
-            new Error(
-              `FcmPeer: ${this.delivered().length} of ${count} deliveries after ${timeoutMs} ms ` +
-                `(statuses of all ${this.received.length} sends: [${statuses}]; token requests: ${this.tokenRequests})`,
-            ),
-          );
-        }, timeoutMs),
-      };
-      this.waiters.push(waiter);
-    });
+    return this.deliveries.waitForDeliveries(count, timeoutMs);
   }
 
   private onRequest(request: Http2ServerRequest, response: Http2ServerResponse): void {
     const receivedAt = Date.now();
-    const chunks: Buffer[] = [];
-    request.on('error', () => undefined);
     response.on('error', () => undefined);
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      void this.handle(request, response, Buffer.concat(chunks).toString('utf8'), receivedAt);
-    });
+    void readBody(request).then((body) => this.handle(request, response, body.toString('utf8'), receivedAt));
   }
 
   private async handle(
@@ -358,19 +279,18 @@ export class FcmPeer {
       validateOnly: isObject(body) && body.validate_only === true,
     };
 
-    if (this.resetsPending > 0) {
-      this.resetsPending -= 1;
-      await this.delay();
-      this.record(delivery);
+    if (this.faults.takeReset()) {
+      await this.faults.delay();
+      this.deliveries.record(delivery);
       if (request.httpVersionMajor === 2) request.stream.session?.destroy();
       else request.socket.destroy();
       return;
     }
 
     const reply = this.send(project, authorization, text, body);
-    await this.delay();
+    await this.faults.delay();
     delivery.status = reply.status;
-    this.record(delivery);
+    this.deliveries.record(delivery);
     this.reply(response, reply);
   }
 
@@ -464,10 +384,8 @@ export class FcmPeer {
       };
     }
 
-    const fault = this.faults[0];
+    const fault = this.faults.takeFault();
     if (fault) {
-      fault.remaining -= 1;
-      if (fault.remaining <= 0) this.faults.shift();
       return {
         status: fault.status,
         body: googleError(fault.status, fault.googleStatus, fault.message, fault.errorCode),
@@ -593,32 +511,6 @@ export class FcmPeer {
       response.end(JSON.stringify(reply.body));
     } catch {
       // The client went away meanwhile.
-    }
-  }
-
-  private delay(): Promise<void> {
-    if (this.delayMs <= 0 || this.stopped) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const pending = {
-        timer: setTimeout(() => {
-          this.pendingDelays.delete(pending);
-          resolve();
-        }, this.delayMs),
-        resolve,
-      };
-      this.pendingDelays.add(pending);
-    });
-  }
-
-  private record(delivery: FcmDelivery): void {
-    this.received.push(delivery);
-    if (delivery.status !== 200 || delivery.validateOnly || this.waiters.length === 0) return;
-    const delivered = this.delivered();
-    const ready = this.waiters.filter((waiter) => delivered.length >= waiter.count);
-    this.waiters = this.waiters.filter((waiter) => delivered.length < waiter.count);
-    for (const waiter of ready) {
-      clearTimeout(waiter.timer);
-      waiter.resolve(delivered);
     }
   }
 }

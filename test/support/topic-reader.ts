@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Consumer, Kafka, logLevel } from 'kafkajs';
 import type { AppConfig } from '@lib/config';
+import { ensureTopics } from '@lib/kafka';
 
 export interface ReadMessage {
   key: string;
@@ -27,7 +28,7 @@ export class TopicReader {
     });
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: this.topic, numPartitions: 3 }] });
+    await ensureTopics(admin, [{ topic: this.topic, numPartitions: 3 }]);
     await admin.disconnect();
     this.consumer = kafka.consumer({ groupId: `test-reader-${randomUUID()}`, maxWaitTimeInMs: 100 });
     await this.consumer.connect();

@@ -6,7 +6,7 @@ import { PushRequestConsumer } from './challenges/push-request.consumer';
 import { ConfigChangeConsumer } from './config-sync/config-change.consumer';
 import { LiveClientRegistry } from './config-sync/live-client-registry';
 import { ResultPublisher } from './results/result-publisher';
-import { TopicSetup } from './results/topic-setup';
+import { TopicSetup } from './topic-setup';
 import { SenderFactory } from './senders/sender-factory';
 
 @Module({})

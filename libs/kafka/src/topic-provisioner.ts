@@ -5,18 +5,48 @@ export interface TopicSpec {
   numPartitions: number;
 }
 
-/** Creates the topics that do not exist yet; existing topics (also ones a peer created a moment ago) are left as they are. */
+const LEADER_WAIT_MS = 15_000;
+
+/**
+ * Creates the topics that do not exist yet and returns once every partition has a leader, also when
+ * another process created a topic a moment ago (a client using it before then gets "does not host
+ * this topic-partition").
+ */
 export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<void> {
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((spec) => !existing.has(spec.topic));
-  if (missing.length === 0) return;
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((spec) => ({ ...spec, replicationFactor: -1 })),
-    });
-  } catch (error) {
-    const causes = (error as { errors?: { type?: string }[] }).errors ?? [];
-    if (causes.length === 0 || causes.some((cause) => cause.type !== 'TOPIC_ALREADY_EXISTS')) throw error;
+  if (missing.length > 0) {
+    try {
+      // Leaders are awaited below, by a loop that also tolerates a broker still loading after a restart.
+      await admin.createTopics({
+        waitForLeaders: false,
+        topics: missing.map((spec) => ({ ...spec, replicationFactor: -1 })),
+      });
+    } catch (error) {
+      const causes = (error as { errors?: { type?: string }[] }).errors ?? [];
+      if (causes.length === 0 || causes.some((cause) => cause.type !== 'TOPIC_ALREADY_EXISTS')) throw error;
+    }
+  }
+  await waitForLeaders(
+    admin,
+    specs.map((spec) => spec.topic),
+  );
+}
+
+async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
+  const deadline = Date.now() + LEADER_WAIT_MS;
+  for (;;) {
+    try {
+      const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
+      if (
+        metadata.every((topic) => topic.partitions.length > 0 && topic.partitions.every((p) => p.leader >= 0))
+      )
+        return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`topics ${topics.join(', ')} have no leader after ${LEADER_WAIT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
