@@ -356,6 +356,15 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(statuses.filter((status) => status !== 200)).toEqual([503, 503, 503, 503, 503, 429, 429]);
     });
 
+    it('retries a push whose connection was reset (GOAWAY, stream ended unexpectedly)', async () => {
+      apns.resetConnectionsNext(1);
+      const request = pushRequest({ tenant: 'flaky' });
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'sent' });
+      const statuses = apns.received.filter((d) => d.token === request.device.token).map((d) => d.status);
+      expect(statuses).toEqual([0, 200]);
+    });
+
     it('gives up at expiry and reports expired, retryable', async () => {
       apns.failNext(1000, 503, 'ServiceUnavailable');
       const request = pushRequest({ tenant: 'flaky', expires_at: new Date(Date.now() + 2500).toISOString() });
@@ -363,6 +372,27 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       const result = await resultOf(request.challenge_id);
       expect(result).toMatchObject({ status: 'expired', retryable: true });
       expect(result.attempts).toBeGreaterThan(1);
+    });
+  });
+
+  describe('cost of idle tenants', () => {
+    it('opens a session on the first send and closes it when idle; the next send reopens it', async () => {
+      await configure('idle', { strategy: 'prompt' });
+      const waitForSessions = async (predicate: (open: number) => boolean) => {
+        for (let i = 0; i < 100 && !predicate(apns.openSessions); i++)
+          await new Promise((r) => setTimeout(r, 100));
+        return apns.openSessions;
+      };
+      // Other tenants' sessions close too (PUSH_IDLE_SESSION_TIMEOUT_MS is 2 s in tests).
+      expect(await waitForSessions((open) => open === 0)).toBe(0);
+      const first = pushRequest({ tenant: 'idle' });
+      await requester.request(first);
+      expect(await resultOf(first.challenge_id)).toMatchObject({ status: 'sent' });
+      expect(apns.openSessions).toBe(1);
+      expect(await waitForSessions((open) => open === 0)).toBe(0);
+      const second = pushRequest({ tenant: 'idle' });
+      await requester.request(second);
+      expect(await resultOf(second.challenge_id)).toMatchObject({ status: 'sent' });
     });
   });
 

@@ -158,6 +158,11 @@ export class ApnsPeer {
   }
 
   /** Trusts a provider-token signing key (the public key of the .p8, or the .p8 itself). */
+  /** HTTP/2 sessions the clients hold open right now. */
+  get openSessions(): number {
+    return this.connections.openSessions;
+  }
+
   registerKey(keyId: string, teamId: string, publicKey: KeyObject | string): void {
     this.keys.set(keyId, { teamId, publicKey: toKeyObject(publicKey) });
     this.verifiedTokens.clear();

@@ -38,6 +38,11 @@ export class PeerConnections {
     server.on('tlsClientError', () => undefined);
   }
 
+  /** HTTP/2 sessions clients hold open right now (a client that closes idle sessions brings this to 0). */
+  get openSessions(): number {
+    return this.sessions.size;
+  }
+
   /** Destroys every connection and closes the server; later calls do nothing. */
   async close(): Promise<void> {
     if (this.closed) return;

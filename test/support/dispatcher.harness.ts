@@ -28,6 +28,7 @@ export async function startDispatcher(
     PUSH_SANDBOX_CA_FILE: peers.apns.caFile,
     DISPATCHER_REPLICA_ID: `replica-${randomUUID().slice(0, 8)}`,
     PUSH_SEND_TIMEOUT_MS: '3000',
+    PUSH_IDLE_SESSION_TIMEOUT_MS: '2000',
     ...overrides,
   });
   const app = await NestFactory.createApplicationContext(DispatcherModule.forRoot(config), {
