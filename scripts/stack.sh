@@ -7,15 +7,18 @@ cd "$(dirname "$0")/.."
 mkdir -p .local/logs
 
 [ -d node_modules ] || { echo "[stack] installing dependencies (npm ci)"; npm ci --no-audit --no-fund; }
-bash scripts/infra/kafka.sh start
-bash scripts/infra/mongo.sh start
+# Only what this script starts is stopped on Ctrl-C; servers already running are left running.
+started_infra=()
+for server in kafka mongo; do
+  bash "scripts/infra/$server.sh" status >/dev/null 2>&1 || started_infra+=("$server")
+  bash "scripts/infra/$server.sh" start
+done
 echo "[stack] building the apps"
 npm run -s build
 
 # Local development defaults; every one can be overridden from the environment (see .env.example).
 export AUTH_MODE="${AUTH_MODE:-dev}"
 export PORT="${PORT:-3000}"
-export DISPATCHER_PORT="${DISPATCHER_PORT:-3001}"
 
 pids=()
 stop_all() {
@@ -23,10 +26,7 @@ stop_all() {
   echo "[stack] stopping apps"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
-  if [ "${STACK_KEEP_INFRA:-}" != "1" ]; then
-    bash scripts/infra/kafka.sh stop || true
-    bash scripts/infra/mongo.sh stop || true
-  fi
+  for server in "${started_infra[@]}"; do bash "scripts/infra/$server.sh" stop || true; done
   echo "[stack] stopped"
 }
 trap stop_all INT TERM EXIT

@@ -31,14 +31,12 @@ export interface AuthSettings {
 }
 
 export interface DispatcherSettings {
-  httpPort: number;
   /** Names this replica's own consumer group for the broadcast config topic. */
   replicaId: string;
   consumerGroup: string;
   resyncIntervalMs: number;
   idleSessionTimeoutMs: number;
   sendTimeoutMs: number;
-  maxInFlight: number;
 }
 
 /** Where the APNs/FCM SDKs are pointed instead of Apple and Google: only for a sandbox, never in production. */
@@ -97,13 +95,11 @@ export function loadAppConfig(env: Record<string, string | undefined>): AppConfi
       tenantClaim: read.string('AUTH_TENANT_CLAIM', 'tenant_id'),
     },
     dispatcher: {
-      httpPort: read.int('DISPATCHER_PORT', 3001, 0, 65535),
       replicaId: read.string('DISPATCHER_REPLICA_ID', `${hostname()}-${randomUUID().slice(0, 8)}`),
       consumerGroup: read.string('DISPATCHER_CONSUMER_GROUP', 'mfa-dispatcher'),
       resyncIntervalMs: read.int('CONFIG_RESYNC_INTERVAL_MS', 5 * 60_000, 1000),
       idleSessionTimeoutMs: read.int('PUSH_IDLE_SESSION_TIMEOUT_MS', 5 * 60_000, 1000),
       sendTimeoutMs: read.int('PUSH_SEND_TIMEOUT_MS', 10_000, 100),
-      maxInFlight: read.int('PUSH_MAX_IN_FLIGHT', 256, 1, 100_000),
     },
     sandbox: readSandbox(read),
   };
