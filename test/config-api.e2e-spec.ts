@@ -134,6 +134,16 @@ describe('config-api (real FerretDB and Kafka)', () => {
         'settings.fcm.private_key',
       ]);
       await patch({ type: 'sms' }).expect(400);
+      // null removes apns or fcm, and nothing else: it would store a broken configuration.
+      const nulls = await patch({
+        enabled: null,
+        settings: { enabled_clients: null, apns: { production: null } },
+      }).expect(400);
+      expect(nulls.body.details.map((d: { path: string }) => d.path).sort()).toEqual([
+        'enabled',
+        'settings.apns.production',
+        'settings.enabled_clients',
+      ]);
     });
 
     it('DELETE emits "deleted", then the configuration is gone, and it can be created again with a higher version', async () => {

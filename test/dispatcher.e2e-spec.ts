@@ -159,6 +159,17 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(notification.title).toBe('Confirm your sign-in');
     });
 
+    it('shows admins through GET /mfa/push that the configuration is live', async () => {
+      const token = await api.token(['read:mfa'], { tenant_id: 'numbers' });
+      let status: Record<string, unknown> | undefined;
+      for (let i = 0; i < 100 && !status; i++) {
+        status = (await api.http().get('/mfa/push').set('Authorization', `Bearer ${token}`).expect(200)).body
+          .status;
+        if (!status) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(status).toEqual({ version: 1, state: 'applied', error: null, at: expect.any(String) });
+    });
+
     it('rejects a request naming another strategy, and a code request without a code', async () => {
       const prompt = pushRequest({ tenant: 'numbers', strategy: 'prompt' });
       const noCode = pushRequest({ tenant: 'numbers' });

@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@lib/config';
-import { resolveTopicNames } from '@lib/contracts';
+import { CONFIG_TOPIC_PARTITIONS, resolveTopicNames } from '@lib/contracts';
 import { createKafkaClient, ensureTopics } from '@lib/kafka';
 
 /** Creates the dispatcher's topics before its consumers and producers start, when allowed. */
@@ -18,8 +18,8 @@ export class TopicSetup implements OnModuleInit {
         { topic: topics.pushRequested, numPartitions: this.config.kafka.pushRequestPartitions },
         { topic: topics.pushResults, numPartitions: this.config.kafka.pushRequestPartitions },
         { topic: topics.pushDeadLetter, numPartitions: 1 },
-        { topic: topics.configChanged, numPartitions: 3 },
-        { topic: topics.configApplied, numPartitions: 3 },
+        { topic: topics.configChanged, numPartitions: CONFIG_TOPIC_PARTITIONS },
+        { topic: topics.configApplied, numPartitions: CONFIG_TOPIC_PARTITIONS },
       ]);
     } finally {
       await admin.disconnect();

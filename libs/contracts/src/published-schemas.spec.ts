@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { configChangedSchema, pushRequestedSchema, pushResultSchema } from '.';
+import { configAppliedSchema, configChangedSchema, pushRequestedSchema, pushResultSchema } from '.';
 
 // Services in other languages read docs/schemas/: it must say what the code enforces (npm run schemas).
-it.each([configChangedSchema, pushRequestedSchema, pushResultSchema])(
+it.each([configAppliedSchema, configChangedSchema, pushRequestedSchema, pushResultSchema])(
   'docs/schemas/$title is current',
   (schema) => {
     const file = join(__dirname, '..', '..', '..', 'docs', 'schemas', `${schema.title}.schema.json`);

@@ -9,6 +9,9 @@ export const TOPICS = {
   pushDeadLetter: 'mfa.push.requested.dlq',
 } as const;
 
+/** Configuration topics carry little traffic; a few partitions keep each tenant's events in order. */
+export const CONFIG_TOPIC_PARTITIONS = 3;
+
 export type TopicKey = keyof typeof TOPICS;
 export type TopicNames = Record<TopicKey, string>;
 

@@ -33,6 +33,10 @@ export class Keyring {
         );
       return { id, key };
     });
+    const ids = entries.map((entry) => entry.id);
+    const repeated = ids.find((id, index) => ids.indexOf(id) !== index);
+    if (repeated)
+      throw new Error(`MFA_ENCRYPTION_KEYS names key "${repeated}" twice; each kid must be unique`);
     return new Keyring(entries);
   }
 

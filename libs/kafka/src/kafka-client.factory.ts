@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { Kafka, KafkaConfig, logCreator, logLevel, SASLOptions } from 'kafkajs';
+import { Kafka, KafkaConfig, logCreator, logLevel, Partitioners, Producer, SASLOptions } from 'kafkajs';
 import type { KafkaSettings } from '@lib/config';
 
 /** Builds a kafkajs client from the validated settings, with SSL and SASL for real clusters. */
@@ -20,6 +20,15 @@ export function createKafkaClient(settings: KafkaSettings, clientIdSuffix = ''):
     } as SASLOptions;
   }
   return new Kafka(config);
+}
+
+/** Idempotent with one request in flight: a retried send neither duplicates nor reorders a key's messages. */
+export function orderedIdempotentProducer(kafka: Kafka): Producer {
+  return kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
 }
 
 /** kafkajs logs through the app's logger, so its lines share the app's format and redaction. */

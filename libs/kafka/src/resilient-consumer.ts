@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { Consumer, ConsumerConfig, EachMessagePayload, Kafka } from 'kafkajs';
+import { ensureTopics } from './topic-provisioner';
 
 export interface ResilientConsumerOptions {
   name: string;
@@ -7,6 +8,8 @@ export interface ResilientConsumerOptions {
   consumer: ConsumerConfig;
   fromBeginning: boolean;
   partitionsConsumedConcurrently?: number;
+  /** Creates the topic with this many partitions if it is missing (when the app may create topics). */
+  createTopicPartitions?: number;
   eachMessage: (payload: EachMessagePayload) => Promise<void>;
 }
 
@@ -19,6 +22,7 @@ export class ResilientConsumer {
   private readonly logger: Logger;
   private consumer?: Consumer;
   private stopped = false;
+  private starting?: Promise<void>;
   private joined?: () => void;
   /** Resolves the first time the consumer has joined its group. */
   readonly ready: Promise<void>;
@@ -43,10 +47,19 @@ export class ResilientConsumer {
       void consumer
         .disconnect()
         .catch(() => undefined)
-        .then(() => new Promise((resolve) => setTimeout(resolve, 1000)))
-        .then(() => (this.stopped ? undefined : this.start()))
-        .catch((error: Error) => this.logger.error(`restart failed: ${error.message}`));
+        .then(() => (this.starting = this.restart(1)));
     });
+    if (this.options.createTopicPartitions) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      try {
+        await ensureTopics(admin, [
+          { topic: this.options.topic, numPartitions: this.options.createTopicPartitions },
+        ]);
+      } finally {
+        await admin.disconnect();
+      }
+    }
     await consumer.connect();
     await consumer.subscribe({ topic: this.options.topic, fromBeginning: this.options.fromBeginning });
     await consumer.run({
@@ -55,8 +68,29 @@ export class ResilientConsumer {
     });
   }
 
+  /** Starts now if it can, else keeps trying in the background: for consumers the app can serve without. */
+  startInBackground(): void {
+    this.starting = this.restart(0);
+  }
+
+  /** Keeps trying, with backoff, until the consumer runs again or is stopped. */
+  private async restart(attempt: number): Promise<void> {
+    if (attempt > 0)
+      await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 1000 * 2 ** (attempt - 1))));
+    if (this.stopped) return;
+    try {
+      await this.start();
+    } catch (error) {
+      this.logger.error(`restart ${attempt} failed: ${(error as Error).message}; trying again`);
+      await this.consumer?.disconnect().catch(() => undefined);
+      await this.restart(attempt + 1);
+    }
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    // A start still under way would otherwise leave a running consumer behind.
+    await this.starting;
     await this.consumer?.disconnect();
   }
 }

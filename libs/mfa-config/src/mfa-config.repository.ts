@@ -120,10 +120,6 @@ export class MfaConfigRepository {
       .exec();
   }
 
-  async countPendingEvents(): Promise<number> {
-    return this.model.countDocuments({ 'pending_events.0': { $exists: true } }).exec();
-  }
-
   /** Records the dispatcher's report, ignoring reports about versions older than the one already shown. */
   async recordAppliedStatus(tenant: string, type: MfaType, status: AppliedStatus): Promise<void> {
     await this.model

@@ -38,6 +38,3 @@ export interface MfaConfiguration {
   is_custom?: boolean;
   settings: PushMfaSettings;
 }
-
-/** The fields that hold secrets: encrypted at rest, masked in responses, never logged or put on Kafka. */
-export const SECRET_FIELDS = ['settings.apns.key', 'settings.fcm.private_key'] as const;

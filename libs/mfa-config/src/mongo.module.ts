@@ -13,6 +13,8 @@ import { APP_CONFIG, AppConfig } from '@lib/config';
         // Index builds are part of start-up, so a missing unique index fails loudly.
         autoIndex: true,
         retryAttempts: 3,
+        // Fail at once when the server is away (the API answers 503) instead of queueing for 10 s.
+        bufferCommands: false,
       }),
     }),
   ],

@@ -4,7 +4,10 @@ import { createRemoteJWKSet, errors, JWTPayload, jwtVerify } from 'jose';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { ApiError } from '../errors/api-error';
 import { DEV_ALGORITHM, DEV_AUDIENCE, DEV_ISSUER, loadOrCreateDevSigningKey } from './dev-signing-key';
-import { DEFAULT_TENANT, Principal, TENANT_ID } from './principal';
+import { DEFAULT_TENANT, TENANT_ID_PATTERN } from '@lib/contracts';
+import type { Principal } from './principal';
+
+const TENANT_ID = new RegExp(TENANT_ID_PATTERN);
 
 type KeySource = KeyObject | ReturnType<typeof createRemoteJWKSet>;
 
@@ -49,6 +52,16 @@ export class TokenVerifier {
         clockTolerance: 5,
       }));
     } catch (error) {
+      if (isKeySourceUnavailable(error))
+        throw new ApiError(
+          503,
+          'service_unavailable',
+          'The token signing keys cannot be fetched right now; retry shortly.',
+          undefined,
+          {
+            'Retry-After': '5',
+          },
+        );
       throw unauthorized(describeJoseError(error));
     }
     return this.toPrincipal(payload);
@@ -72,6 +85,13 @@ function unauthorized(description: string): ApiError {
   return new ApiError(401, 'invalid_token', description, undefined, {
     'WWW-Authenticate': `Bearer error="invalid_token", error_description="${description.replace(/"/g, "'")}"`,
   });
+}
+
+/** The identity provider's key set being unreachable says nothing about the token: not a 401. */
+function isKeySourceUnavailable(error: unknown): boolean {
+  if (error instanceof errors.JWKSTimeout) return true;
+  if (!(error instanceof errors.JOSEError)) return true;
+  return error.code === 'ERR_JOSE_GENERIC' && /Expected 200 OK/.test(error.message);
 }
 
 function describeJoseError(error: unknown): string {

@@ -66,6 +66,8 @@ function isStoreUnavailable(exception: unknown): boolean {
     exception instanceof mongo.MongoServerSelectionError ||
     exception instanceof mongo.MongoNetworkError ||
     exception instanceof mongo.MongoNotConnectedError ||
-    (exception instanceof Error && exception.name === 'MongooseServerSelectionError')
+    (exception instanceof Error &&
+      (exception.name === 'MongooseServerSelectionError' ||
+        /buffering timed out|not connected/i.test(exception.message)))
   );
 }

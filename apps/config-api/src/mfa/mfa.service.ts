@@ -26,6 +26,7 @@ export class MfaService {
   ) {}
 
   async create(tenant: string, dto: CreateMfaDto): Promise<MfaConfigResponse> {
+    refuseNulls(dto, []);
     const config: MfaConfiguration = {
       enabled: dto.enabled,
       provider: dto.provider,
@@ -68,6 +69,8 @@ export class MfaService {
   async update(tenant: string, type: MfaType, patch: UpdateMfaDto): Promise<MfaConfigResponse> {
     if (patch.type !== undefined && patch.type !== type)
       throw ApiError.validation([{ path: 'type', message: `must be "${type}", the type in the path` }]);
+    // null means "remove" for apns and fcm only; anywhere else it would store a broken configuration.
+    refuseNulls(patch, ['settings.apns', 'settings.fcm']);
     const current = await this.existing(tenant, type);
     const merged = this.merge(this.sealer.open(current), patch);
     const state = this.sealer.seal(tenant, this.checked(merged));
@@ -137,4 +140,17 @@ export class MfaService {
     this.relay.wake();
     return record;
   }
+}
+
+function refuseNulls(body: object, allowed: string[]): void {
+  const problems: { path: string; message: string }[] = [];
+  const visit = (value: object, prefix: string) => {
+    for (const [key, field] of Object.entries(value)) {
+      const path = prefix ? `${prefix}.${key}` : key;
+      if (field === null && !allowed.includes(path)) problems.push({ path, message: 'must not be null' });
+      else if (field && typeof field === 'object' && !Array.isArray(field)) visit(field, path);
+    }
+  };
+  visit(body, '');
+  if (problems.length > 0) throw ApiError.validation(problems);
 }

@@ -1,8 +1,13 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { Partitioners, Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import { APP_CONFIG, AppConfig } from '@lib/config';
-import { ConfigChangedEvent, configChangedKey, resolveTopicNames } from '@lib/contracts';
-import { createKafkaClient, ensureTopics } from '@lib/kafka';
+import {
+  CONFIG_TOPIC_PARTITIONS,
+  ConfigChangedEvent,
+  configChangedKey,
+  resolveTopicNames,
+} from '@lib/contracts';
+import { createKafkaClient, ensureTopics, orderedIdempotentProducer } from '@lib/kafka';
 import { MfaConfigRecord, MfaConfigRepository } from '@lib/mfa-config';
 
 const IDLE_POLL_MS = 1000;
@@ -111,17 +116,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       const admin = kafka.admin();
       await admin.connect();
       try {
-        await ensureTopics(admin, [{ topic: this.topic, numPartitions: 3 }]);
+        await ensureTopics(admin, [{ topic: this.topic, numPartitions: CONFIG_TOPIC_PARTITIONS }]);
       } finally {
         await admin.disconnect();
       }
     }
     // Idempotent, one request in flight: a retried send neither duplicates nor reorders a tenant's events.
-    const producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
+    const producer = orderedIdempotentProducer(kafka);
     await producer.connect();
     this.producer = producer;
     return producer;

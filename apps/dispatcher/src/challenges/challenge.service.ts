@@ -1,6 +1,15 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@lib/config';
-import { EventValidator, PushRequestedEvent, pushRequestedSchema, PushResultEvent } from '@lib/contracts';
+import {
+  CHALLENGE_ID_PATTERN,
+  DEFAULT_TENANT,
+  EventValidator,
+  MAX_CHALLENGE_TTL_MS,
+  PushRequestedEvent,
+  pushRequestedSchema,
+  PushResultEvent,
+  TENANT_ID_PATTERN,
+} from '@lib/contracts';
 import { LiveClientRegistry } from '../config-sync/live-client-registry';
 import type { TenantClients } from '../config-sync/tenant-clients';
 import type { SendOutcome } from '../senders/push-sender';
@@ -9,9 +18,8 @@ import { challengeNotification } from './challenge-content';
 import { numberChoices } from './number-matching';
 import { backoffDelayMs } from './retry-policy';
 
-const DEFAULT_TENANT = 'default';
-/** How many recently handled challenge ids a replica remembers, so a redelivered one is not pushed twice. */
-const REMEMBERED_CHALLENGES = 100_000;
+/** How many recently handled challenges a replica remembers, so a redelivered one is not pushed twice. */
+const REMEMBERED_CHALLENGES = 20_000;
 
 export interface IncomingPushRequest {
   key: string | null;
@@ -36,7 +44,8 @@ type Rejection = { reason: string };
 export class ChallengeService {
   private readonly logger = new Logger(ChallengeService.name);
   private readonly validator = new EventValidator(pushRequestedSchema);
-  private readonly handled = new Map<string, true>();
+  /** Results by challenge id: a redelivered request gets its result published again, never a second push. */
+  private readonly handled = new Map<string, PushResultEvent>();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -48,13 +57,15 @@ export class ChallengeService {
     const parsed = this.validator.parse(message.value);
     if (!parsed.ok) return this.deadLetter(message, parsed.reason);
     const request = parsed.value;
-    if (this.handled.has(request.challenge_id)) {
+    const earlier = this.handled.get(request.challenge_id);
+    if (earlier) {
+      // Redelivered (its result may not have been published): publish that result, do not push again.
       this.logger.warn(`challenge ${request.challenge_id} was already handled here; not pushing it twice`);
-      return;
+      return this.publisher.publishResult(earlier);
     }
     const result = await this.process(request, new Date(Number(message.timestamp)), message.heartbeat);
+    this.remember(result);
     await this.publisher.publishResult(result);
-    this.remember(request.challenge_id);
   }
 
   private async process(
@@ -83,6 +94,10 @@ export class ChallengeService {
 
     const expiresAt = new Date(request.expires_at).getTime();
     if (expiresAt <= Date.now()) return result('expired', { reason: 'expired_before_send' });
+    if (expiresAt > Date.now() + MAX_CHALLENGE_TTL_MS)
+      return result('rejected', {
+        reason: `invalid_request: expires_at is more than ${MAX_CHALLENGE_TTL_MS / 60_000} minutes ahead`,
+      });
     const rejection = this.check(request, clients);
     if (rejection) return result('rejected', rejection);
 
@@ -99,7 +114,8 @@ export class ChallengeService {
       const sender = current?.enabled ? current.sender(provider) : undefined;
       if (!current || !sender)
         return result('rejected', { reason: 'mfa_not_configured', attempts: attempts - 1 });
-      last = await current.use(() => this.sendWithTimeout(sender.send.bind(sender, notification)));
+      // The lease covers the whole SDK call, also past our timeout, so a swap never closes a session under it.
+      last = await this.sendWithTimeout(current.use(() => sender.send(notification)));
       if (last.ok)
         return result('sent', {
           attempts,
@@ -143,7 +159,7 @@ export class ChallengeService {
     return undefined;
   }
 
-  private async sendWithTimeout(send: () => Promise<SendOutcome>): Promise<SendOutcome> {
+  private async sendWithTimeout(sending: Promise<SendOutcome>): Promise<SendOutcome> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<SendOutcome>((resolve) => {
       timer = setTimeout(
@@ -153,7 +169,7 @@ export class ChallengeService {
     });
     try {
       return await Promise.race([
-        send().catch((error: Error): SendOutcome => ({
+        sending.catch((error: Error): SendOutcome => ({
           ok: false,
           reason: 'provider_error',
           retryable: true,
@@ -170,7 +186,8 @@ export class ChallengeService {
     const until = Date.now() + ms;
     while (Date.now() < until) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, until - Date.now())));
-      await heartbeat().catch(() => undefined);
+      // A failed heartbeat (a rebalance) ends the handler: another member will own this message.
+      await heartbeat();
     }
   }
 
@@ -189,7 +206,7 @@ export class ChallengeService {
     });
     const challengeId = readableChallengeId(message);
     if (challengeId && !this.handled.has(challengeId)) {
-      await this.publisher.publishResult({
+      const rejected: PushResultEvent = {
         challenge_id: challengeId,
         tenant: readableTenant(message) ?? DEFAULT_TENANT,
         status: 'rejected',
@@ -200,13 +217,14 @@ export class ChallengeService {
         attempts: 0,
         requested_at: null,
         completed_at: new Date().toISOString(),
-      });
-      this.remember(challengeId);
+      };
+      this.remember(rejected);
+      await this.publisher.publishResult(rejected);
     }
   }
 
-  private remember(challengeId: string): void {
-    this.handled.set(challengeId, true);
+  private remember(result: PushResultEvent): void {
+    this.handled.set(result.challenge_id, result);
     if (this.handled.size > REMEMBERED_CHALLENGES)
       this.handled.delete(this.handled.keys().next().value as string);
   }
@@ -216,12 +234,12 @@ export class ChallengeService {
 function readableChallengeId(message: IncomingPushRequest): string | undefined {
   const fromValue = safeJson(message.value)?.challenge_id;
   const candidate = typeof fromValue === 'string' ? fromValue : message.key;
-  return candidate && /^[A-Za-z0-9_.:-]{1,64}$/.test(candidate) ? candidate : undefined;
+  return candidate && new RegExp(CHALLENGE_ID_PATTERN).test(candidate) ? candidate : undefined;
 }
 
 function readableTenant(message: IncomingPushRequest): string | undefined {
   const tenant = safeJson(message.value)?.tenant;
-  return typeof tenant === 'string' && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(tenant) ? tenant : undefined;
+  return typeof tenant === 'string' && new RegExp(TENANT_ID_PATTERN).test(tenant) ? tenant : undefined;
 }
 
 function safeJson(value: Buffer | null): Record<string, unknown> | undefined {

@@ -1,7 +1,8 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { resolveTopicNames } from '@lib/contracts';
 import { createKafkaClient, ResilientConsumer } from '@lib/kafka';
+import { LiveClientRegistry } from '../config-sync/live-client-registry';
 import { ChallengeService } from './challenge.service';
 
 /**
@@ -9,17 +10,21 @@ import { ChallengeService } from './challenge.service';
  * each request is handled once. A message's offset is committed only after its result is published.
  */
 @Injectable()
-export class PushRequestConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
+export class PushRequestConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly consumer: ResilientConsumer;
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly challenges: ChallengeService,
+    private readonly registry: LiveClientRegistry,
   ) {
     this.consumer = new ResilientConsumer(createKafkaClient(config.kafka, '-push'), {
       name: PushRequestConsumer.name,
       topic: resolveTopicNames(config.kafka).pushRequested,
-      consumer: { groupId: config.dispatcher.consumerGroup, maxWaitTimeInMs: 50 },
+      consumer: {
+        groupId: `${config.kafka.topicPrefix}${config.dispatcher.consumerGroup}`,
+        maxWaitTimeInMs: 50,
+      },
       fromBeginning: true,
       partitionsConsumedConcurrently: config.kafka.pushRequestPartitions,
       eachMessage: ({ topic, partition, message, heartbeat }) =>
@@ -36,10 +41,13 @@ export class PushRequestConsumer implements OnApplicationBootstrap, OnApplicatio
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    // Taking partitions with an empty registry would reject real requests as not configured.
+    await this.registry.ready;
     await this.consumer.start();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before the clients and producers close: in-flight challenges finish and publish their results. */
+  async beforeApplicationShutdown(): Promise<void> {
     await this.consumer.stop();
   }
 }

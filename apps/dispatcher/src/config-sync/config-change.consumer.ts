@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
 import type { EachMessagePayload } from 'kafkajs';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { configChangedSchema, EventValidator, resolveTopicNames } from '@lib/contracts';
@@ -12,7 +18,7 @@ import { ApplyOutcome, LiveClientRegistry } from './live-client-registry';
  * broadcast: each replica reads it in a consumer group of its own.
  */
 @Injectable()
-export class ConfigChangeConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
+export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(ConfigChangeConsumer.name);
   private readonly validator = new EventValidator(configChangedSchema);
   private readonly consumer: ResilientConsumer;
@@ -27,7 +33,7 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, OnApplicati
       name: ConfigChangeConsumer.name,
       topic: resolveTopicNames(config.kafka).configChanged,
       consumer: {
-        groupId: `${config.dispatcher.consumerGroup}-config-${config.dispatcher.replicaId}`,
+        groupId: `${config.kafka.topicPrefix}${config.dispatcher.consumerGroup}-config-${config.dispatcher.replicaId}`,
         maxWaitTimeInMs: 100,
       },
       // Start-up loads the current state from the database; the topic only needs to say what changes next.
@@ -45,7 +51,7 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, OnApplicati
     this.resync.unref();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.resync);
     await this.consumer.stop();
   }

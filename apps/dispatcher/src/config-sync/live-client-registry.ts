@@ -22,7 +22,9 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
   private readonly seenVersions = new Map<string, number>();
   private readonly applying = new Map<string, Promise<ApplyOutcome>>();
   private idleSweep?: NodeJS.Timeout;
-  loaded = false;
+  private markLoaded!: () => void;
+  /** Resolves once every stored configuration was loaded: push requests wait for it. */
+  readonly ready = new Promise<void>((resolve) => (this.markLoaded = resolve));
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -47,10 +49,6 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     return this.live.get(tenant);
   }
 
-  get size(): number {
-    return this.live.size;
-  }
-
   /** Start-up load and periodic resync: every stored configuration, and removal of vanished ones. */
   async loadAll(): Promise<ApplyOutcome[]> {
     const records = await this.repository.findAllLive();
@@ -61,7 +59,7 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     for (const tenant of [...this.live.keys()]) {
       if (!present.has(tenant)) await this.serialized(tenant, () => this.refreshFromStore(tenant, 'push'));
     }
-    this.loaded = true;
+    this.markLoaded();
     return outcomes;
   }
 
@@ -85,6 +83,8 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
 
   private async applyRecord(record: MfaConfigRecord): Promise<ApplyOutcome> {
     const { tenant, version } = record;
+    // A resync snapshot read before a newer change (a delete, say) must not bring the old one back.
+    if (version < (this.seenVersions.get(tenant) ?? 0)) return { state: 'unchanged', version };
     const held = this.live.get(tenant);
     if (held && held.version >= version) return { state: 'unchanged', version: held.version };
     this.seenVersions.set(tenant, Math.max(version, this.seenVersions.get(tenant) ?? 0));

@@ -50,10 +50,9 @@ export class TenantClients {
   }
 
   /** Closes network sessions unused for longer than idleMs; the next send reopens them. */
-  async closeIdleSessions(now: number, idleMs: number): Promise<number> {
-    if (this.inFlight > 0) return 0;
+  async closeIdleSessions(now: number, idleMs: number): Promise<void> {
+    if (this.inFlight > 0) return;
     const idle = Object.values(this.senders).filter((sender) => sender.idleFor(now) > idleMs);
     await Promise.allSettled(idle.map((sender) => sender.closeIdleSession()));
-    return idle.length;
   }
 }

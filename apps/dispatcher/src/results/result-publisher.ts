@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
-import { Partitioners, Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import {
   ConfigAppliedEvent,
@@ -8,7 +8,7 @@ import {
   resolveTopicNames,
   TopicNames,
 } from '@lib/contracts';
-import { createKafkaClient } from '@lib/kafka';
+import { createKafkaClient, orderedIdempotentProducer } from '@lib/kafka';
 
 /** Where outcomes leave the dispatcher: results, dead letters and configuration-applied reports. */
 @Injectable()
@@ -19,15 +19,15 @@ export class ResultPublisher implements OnApplicationShutdown {
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.topics = resolveTopicNames(config.kafka);
-    this.producer = createKafkaClient(config.kafka, '-dispatcher').producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
+    this.producer = orderedIdempotentProducer(createKafkaClient(config.kafka, '-dispatcher'));
   }
 
   async connect(): Promise<void> {
-    this.connected ??= this.producer.connect();
+    // A failed connect is forgotten, so the next publish tries again instead of failing forever.
+    this.connected ??= this.producer.connect().catch((error: Error) => {
+      this.connected = undefined;
+      throw error;
+    });
     await this.connected;
   }
 

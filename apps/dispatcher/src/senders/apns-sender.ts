@@ -55,7 +55,8 @@ export class ApnsSender implements PushSender {
   async closeIdleSession(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    await client?.shutdown();
+    // shutdown() reports through its callback, not a promise.
+    if (client) await new Promise<void>((resolve) => client.shutdown(resolve));
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,6 @@
-/** Published by a dispatcher after it applied (or failed to apply) a configuration version. */
+import type { JSONSchemaType } from 'ajv';
+
+/** Published by a dispatcher replica after it applied (or failed to apply) a configuration version. */
 export interface ConfigAppliedEvent {
   tenant: string;
   mfa_type: string;
@@ -8,3 +10,20 @@ export interface ConfigAppliedEvent {
   replica: string;
   at: string;
 }
+
+export const configAppliedSchema: JSONSchemaType<ConfigAppliedEvent> = {
+  $id: 'https://push-mfa.dev/schemas/mfa.config.applied.json',
+  title: 'mfa.config.applied',
+  type: 'object',
+  additionalProperties: false,
+  required: ['tenant', 'mfa_type', 'version', 'status', 'replica', 'at'],
+  properties: {
+    tenant: { type: 'string', minLength: 1, maxLength: 64 },
+    mfa_type: { type: 'string', minLength: 1, maxLength: 32 },
+    version: { type: 'integer', minimum: 0 },
+    status: { type: 'string', enum: ['applied', 'failed'] },
+    error: { type: 'string', maxLength: 2000, nullable: true },
+    replica: { type: 'string', minLength: 1, maxLength: 128 },
+    at: { type: 'string', format: 'date-time' },
+  },
+};

@@ -1,4 +1,5 @@
 import type { JSONSchemaType } from 'ajv';
+import { CHALLENGE_ID_PATTERN, TENANT_ID_PATTERN } from '../identifiers';
 
 /**
  * A challenge an internal service asks the dispatcher to send; on mfa.push.requested, key = challenge_id.
@@ -29,8 +30,8 @@ export const pushRequestedSchema: JSONSchemaType<PushRequestedEvent> = {
   additionalProperties: false,
   required: ['challenge_id', 'client_id', 'device', 'expires_at'],
   properties: {
-    challenge_id: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$' },
-    tenant: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', nullable: true },
+    challenge_id: { type: 'string', pattern: CHALLENGE_ID_PATTERN },
+    tenant: { type: 'string', pattern: TENANT_ID_PATTERN, nullable: true },
     client_id: shortText(255),
     strategy: { type: 'string', enum: ['code', 'prompt'], nullable: true },
     code: { type: 'string', pattern: '^[0-9]{1,3}$', nullable: true },
