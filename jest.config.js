@@ -21,11 +21,12 @@ module.exports = {
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
       setupFilesAfterEnv: ['<rootDir>/test/support/e2e.setup.ts'],
     },
-    // Tests that stop and start the real servers; scripts/test.sh runs them after the rest, one at a time.
+    // Tests that stop and start the real servers, or run the whole stack: scripts/test.sh runs them
+    // after the rest, one at a time.
     {
       ...shared,
-      displayName: 'outage',
-      testMatch: ['<rootDir>/test/**/*.outage-spec.ts'],
+      displayName: 'serial',
+      testMatch: ['<rootDir>/test/**/*.outage-spec.ts', '<rootDir>/test/**/*.serial-spec.ts'],
       setupFilesAfterEnv: ['<rootDir>/test/support/e2e.setup.ts'],
     },
   ],

@@ -4,7 +4,8 @@
 # Ctrl-C stops everything this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p .local/logs
+STATE_DIR="${LOCAL_STATE_DIR:-.local}"
+mkdir -p "$STATE_DIR/logs"
 
 [ -d node_modules ] || { echo "[stack] installing dependencies (npm ci)"; npm ci --no-audit --no-fund; }
 # Only what this script starts is stopped on Ctrl-C; servers already running are left running.
@@ -28,24 +29,49 @@ stop_all() {
   wait "${pids[@]}" 2>/dev/null || true
   for server in "${started_infra[@]}"; do bash "scripts/infra/$server.sh" stop || true; done
   echo "[stack] stopped"
+  exit 0
 }
 trap stop_all INT TERM EXIT
 
-start_app() { # name, script
-  node "$2" > >(tee -a ".local/logs/$1.log") 2>&1 &
+start_app() { # name, command...
+  local name=$1; shift
+  "$@" > >(tee -a "$STATE_DIR/logs/$name.log") 2>&1 &
   pids+=($!)
 }
-start_app config-api dist/apps/config-api/src/main.js
-start_app dispatcher dist/apps/dispatcher/src/main.js
+
+# The push sandbox: loopback peers speaking Apple's and Google's protocols, so pushes can be seen
+# working without real credentials. Explicit, and only for this local stack: PUSH_SANDBOX=off sends
+# to Apple and Google instead. Production refuses the settings it needs.
+if [ "${PUSH_SANDBOX:-on}" != "off" ]; then
+  rm -f "$STATE_DIR/sandbox/endpoints.json"
+  start_app sandbox node -r ts-node/register/transpile-only -r tsconfig-paths/register scripts/sandbox.ts
+  for _ in $(seq 1 100); do [ -f "$STATE_DIR/sandbox/endpoints.json" ] && break; sleep 0.2; done
+  [ -f "$STATE_DIR/sandbox/endpoints.json" ] || { echo "[stack] the sandbox did not start; see $STATE_DIR/logs/sandbox.log" >&2; exit 1; }
+  sandbox_setting() { node -p "require(require('path').resolve('$STATE_DIR/sandbox/endpoints.json')).$1"; }
+  dispatcher_env=(APNS_ENDPOINT="$(sandbox_setting apnsEndpoint)" FCM_ENDPOINT="$(sandbox_setting fcmEndpoint)"
+    PUSH_SANDBOX_CA_FILE="$(sandbox_setting caFile)")
+else
+  dispatcher_env=()
+fi
+
+start_app config-api node dist/apps/config-api/src/main.js
+start_app dispatcher env "${dispatcher_env[@]}" node dist/apps/dispatcher/src/main.js
 
 wait_http() { # url
   for _ in $(seq 1 150); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  echo "[stack] $1 did not answer; see .local/logs" >&2; return 1
+  echo "[stack] $1 did not answer; see $STATE_DIR/logs" >&2; return 1
 }
 wait_http "http://127.0.0.1:$PORT/health/live"
 echo "[stack] config-api  http://127.0.0.1:$PORT  (health: /health/live)"
-echo "[stack] dispatcher  running (logs: .local/logs/dispatcher.log)"
+echo "[stack] dispatcher  running (logs: $STATE_DIR/logs/dispatcher.log)"
+[ "${PUSH_SANDBOX:-on}" != "off" ] && echo "[stack] sandbox     pushes go to the local APNs/FCM sandbox, not to Apple or Google ($(sandbox_setting control))"
 echo "[stack] kafka       ${KAFKA_BROKERS:-127.0.0.1:9092}"
 echo "[stack] mongodb     ${MONGODB_URI:-mongodb://127.0.0.1:27017/push_mfa}"
 echo "[stack] up; press Ctrl-C to stop everything"
+# Shows it working once: a prompt and a number-matching challenge through the sandbox (STACK_DEMO=off skips it;
+# `npm run demo` in another terminal runs it again).
+if [ "${PUSH_SANDBOX:-on}" != "off" ] && [ "${STACK_DEMO:-on}" != "off" ]; then
+  npm run -s demo || echo "[stack] the demo failed; see above and $STATE_DIR/logs"
+  echo "[stack] still up; 'npm run demo' runs the demo again; press Ctrl-C to stop everything"
+fi
 wait "${pids[@]}"

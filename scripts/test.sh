@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: starts the real servers the tests need (idempotent), then runs the Jest projects:
-# unit and e2e together, then "outage" (tests that stop and start the servers) one at a time.
+# unit and e2e together, then "serial" (tests that stop and start the servers, or run the whole stack)
+# one at a time.
 # Extra arguments go to a single Jest run instead, e.g. `npm test -- --selectProjects unit`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ else
   # Bounded, so a hung run fails CI instead of eating its 90 minutes.
   timeout 1200 npx jest --json --outputFile=.local/jest-main.json --selectProjects unit e2e || status=$?
   # Clients reconnecting to a restarted broker may hold the event loop open after the last test.
-  timeout 600 npx jest --json --outputFile=.local/jest-outage.json --selectProjects outage --runInBand --forceExit || status=$?
+  timeout 600 npx jest --json --outputFile=.local/jest-serial.json --selectProjects serial --runInBand --forceExit || status=$?
 fi
 # One plain summary line over every run, after Jest's own.
 node -e '

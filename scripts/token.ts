@@ -2,14 +2,8 @@
  * Prints a dev access token (AUTH_MODE=dev) on stdout, nothing else, so scripts can use it:
  *   npm run -s token -- [--tenant T] [--ttl SECONDS] write:mfa read:mfa ...
  */
-import { SignJWT } from 'jose';
 import { resolve } from 'node:path';
-import {
-  DEV_ALGORITHM,
-  DEV_AUDIENCE,
-  DEV_ISSUER,
-  loadOrCreateDevSigningKey,
-} from '../apps/config-api/src/auth/dev-signing-key';
+import { signDevToken } from '../apps/config-api/src/auth/dev-signing-key';
 
 async function main(argv: string[]): Promise<void> {
   let tenant: string | undefined;
@@ -21,15 +15,11 @@ async function main(argv: string[]): Promise<void> {
     else scopes.push(argv[i]);
   }
   if (scopes.length === 0) scopes.push('read:mfa', 'write:mfa', 'update:mfa', 'delete:mfa');
-  const { privateKey } = loadOrCreateDevSigningKey(resolve(process.env.LOCAL_STATE_DIR ?? '.local'));
-  const token = await new SignJWT({ scope: scopes.join(' '), ...(tenant && { tenant_id: tenant }) })
-    .setProtectedHeader({ alg: DEV_ALGORITHM, typ: 'JWT' })
-    .setIssuer(DEV_ISSUER)
-    .setAudience(DEV_AUDIENCE)
-    .setSubject('dev-admin')
-    .setIssuedAt()
-    .setExpirationTime(`${ttlSeconds}s`)
-    .sign(privateKey);
+  const token = await signDevToken(resolve(process.env.LOCAL_STATE_DIR ?? '.local'), {
+    scopes,
+    tenant,
+    ttlSeconds,
+  });
   process.stdout.write(`${token}\n`);
 }
 

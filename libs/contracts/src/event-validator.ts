@@ -22,6 +22,11 @@ export class EventValidator<T> {
     } catch {
       return { ok: false, reason: 'message value is not valid JSON' };
     }
+    return this.check(value);
+  }
+
+  /** Validates an already parsed value. */
+  check(value: unknown): ParseResult<T> {
     if (this.validate(value)) return { ok: true, value };
     const reason = (this.validate.errors ?? [])
       .map(

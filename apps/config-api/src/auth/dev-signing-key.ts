@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { generateKeyPairSync, KeyObject, createPrivateKey, createPublicKey } from 'node:crypto';
+import { SignJWT } from 'jose';
 
 export const DEV_ISSUER = 'push-mfa-dev';
 export const DEV_AUDIENCE = 'push-mfa-api';
@@ -22,4 +23,23 @@ export function loadOrCreateDevSigningKey(localStateDir: string): {
   }
   const privateKey = createPrivateKey(readFileSync(file));
   return { privateKey, publicKey: createPublicKey(privateKey) };
+}
+
+/** A dev access token for `npm run token` and the demo: trusted only by an API in AUTH_MODE=dev. */
+export async function signDevToken(
+  localStateDir: string,
+  options: { scopes: string[]; tenant?: string; ttlSeconds?: number },
+): Promise<string> {
+  const { privateKey } = loadOrCreateDevSigningKey(localStateDir);
+  return new SignJWT({
+    scope: options.scopes.join(' '),
+    ...(options.tenant && { tenant_id: options.tenant }),
+  })
+    .setProtectedHeader({ alg: DEV_ALGORITHM, typ: 'JWT' })
+    .setIssuer(DEV_ISSUER)
+    .setAudience(DEV_AUDIENCE)
+    .setSubject('dev-admin')
+    .setIssuedAt()
+    .setExpirationTime(`${options.ttlSeconds ?? 3600}s`)
+    .sign(privateKey);
 }

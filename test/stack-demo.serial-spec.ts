@@ -1,0 +1,82 @@
+import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testEnvironment } from './support/test-environment';
+
+// The README's first command and `npm run demo`, exactly as a newcomer runs them (servers already up).
+describe('npm run stack, then npm run demo', () => {
+  const env = definedOnly({
+    ...testEnvironment({
+      PORT: '3210',
+      SANDBOX_CONTROL_PORT: '3299',
+      LOCAL_STATE_DIR: mkdtempSync(join(tmpdir(), 'push-mfa-stack-')),
+      // The stack's own defaults: dev auth and a generated keyring.
+      MFA_ENCRYPTION_KEYS: undefined,
+      LOG_LEVEL: 'info',
+    }),
+    NODE_OPTIONS: '',
+  });
+  let stack: ChildProcess;
+  let output = '';
+
+  beforeAll(async () => {
+    stack = spawn('npm', ['run', 'stack'], { env, detached: true });
+    stack.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    stack.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    for (let i = 0; i < 900 && !output.includes('[stack] still up'); i++)
+      await new Promise((r) => setTimeout(r, 200));
+    if (!output.includes('[stack] still up'))
+      throw new Error(`the stack did not come up:\n${output.slice(-3000)}`);
+  }, 200_000);
+
+  it('shows itself working: the demo it runs once delivers both challenges', () => {
+    expect(output).toContain('[stack] config-api  http://127.0.0.1:3210');
+    expect(output).toContain('Demo OK: both challenges were delivered.');
+  });
+
+  it('npm run demo delivers a prompt and a number-matching challenge end to end, again', async () => {
+    const demo = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile('npm', ['run', '-s', 'demo'], { env, timeout: 90_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(demo.stderr).toBe('');
+    expect(demo.code).toBe(0);
+    expect(demo.stdout).toContain('"category": "MFA_PROMPT"');
+    expect(demo.stdout).toContain('"click_action": "MFA_NUMBER_MATCH"');
+    expect(demo.stdout).toContain('Demo OK: both challenges were delivered.');
+    expect(demo.stdout).not.toMatch(/PRIVATE KEY|authorization/i);
+  }, 120_000);
+
+  it('stops everything it started on Ctrl-C', async () => {
+    const exited = new Promise<void>((resolve) => stack.on('exit', () => resolve()));
+    // Ctrl-C in a terminal signals the whole process group.
+    process.kill(-stack.pid!, 'SIGINT');
+    await exited;
+    for (let i = 0; i < 50 && !output.includes('[stack] stopped'); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(output).toContain('[stack] stopped');
+    expect(await listening(3210)).toBe(false);
+    expect(await listening(3299)).toBe(false);
+  }, 60_000);
+});
+
+/** A child's environment: a variable set to undefined would arrive as the string "undefined". */
+function definedOnly(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
