@@ -412,31 +412,18 @@ describe('config-api (real FerretDB and Kafka)', () => {
     });
 
     it('malformed JSON → 400, over 64 KiB → 413, not JSON → 415', async () => {
-      const bad = await api
-        .http()
-        .post('/mfa')
-        .set('Authorization', `Bearer ${token}`)
-        .set('Content-Type', 'application/json')
-        .send('{"enabled": tru')
-        .expect(400);
+      const raw = (contentType: string, body: string) =>
+        api
+          .http()
+          .post('/mfa')
+          .set('Authorization', `Bearer ${token}`)
+          .set('Content-Type', contentType)
+          .send(body);
+      const bad = await raw('application/json', '{"enabled": tru').expect(400);
       expect(bad.body.error).toBe('invalid_json');
       const big = JSON.stringify(pushConfigBody({ settings: { enabled_clients: ['x'.repeat(70 * 1024)] } }));
-      const large = await api
-        .http()
-        .post('/mfa')
-        .set('Authorization', `Bearer ${token}`)
-        .set('Content-Type', 'application/json')
-        .send(big)
-        .expect(413);
-      expect(large.body.error).toBe('payload_too_large');
-      const form = await api
-        .http()
-        .post('/mfa')
-        .set('Authorization', `Bearer ${token}`)
-        .set('Content-Type', 'text/plain')
-        .send('enabled=true')
-        .expect(415);
-      expect(form.body.error).toBe('unsupported_media_type');
+      expect((await raw('application/json', big).expect(413)).body.error).toBe('payload_too_large');
+      expect((await raw('text/plain', 'enabled=true').expect(415)).body.error).toBe('unsupported_media_type');
     });
 
     it('never stored anything for the refused bodies of this tenant', async () => {

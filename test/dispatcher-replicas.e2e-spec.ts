@@ -1,5 +1,6 @@
 import { resolveTopicNames } from '@lib/contracts';
 import { tenantCredentials } from './fixtures/keys';
+import { pushConfigBody } from './fixtures/mfa-config.builder';
 import { pushRequest } from './fixtures/push-request.builder';
 import { ApnsPeer } from './peers/apns-peer';
 import { FcmPeer } from './peers/fcm-peer';
@@ -44,16 +45,12 @@ describe('two dispatcher replicas', () => {
     const credentials = tenantCredentials();
     apns.registerKey('REPLICA001', TEAM, credentials.apnsPublicKey);
     const token = await api.token(['write:mfa'], { tenant_id: 'shared' });
-    const body = {
-      enabled: true,
-      provider: 'native',
-      type: 'push',
+    const body = pushConfigBody({
       settings: {
-        enabled_clients: ['web-login'],
-        strategy: 'prompt',
+        fcm: undefined,
         apns: { bundle_id: BUNDLE, key: credentials.apnsKey, key_id: 'REPLICA001', team_id: TEAM },
       },
-    };
+    });
     await api.http().post('/mfa').set('Authorization', `Bearer ${token}`).send(body).expect(201);
     for (const replica of replicas) {
       await applied.waitFor(
