@@ -62,8 +62,9 @@ wait_http() { # url
   echo "[stack] $1 did not answer; see $STATE_DIR/logs" >&2; return 1
 }
 wait_http "http://127.0.0.1:$PORT/health/live"
-echo "[stack] config-api  http://127.0.0.1:$PORT  (health: /health/live)"
-echo "[stack] dispatcher  running (logs: $STATE_DIR/logs/dispatcher.log)"
+echo "[stack] config-api  http://127.0.0.1:$PORT  (OpenAPI: /docs, health: /health/ready)"
+wait_http "http://127.0.0.1:${DISPATCHER_PORT:-3001}/health/ready"
+echo "[stack] dispatcher  http://127.0.0.1:${DISPATCHER_PORT:-3001}/health/ready  (logs: $STATE_DIR/logs/dispatcher.log)"
 [ "${PUSH_SANDBOX:-on}" != "off" ] && echo "[stack] sandbox     pushes go to the local APNs/FCM sandbox, not to Apple or Google ($(sandbox_setting control))"
 echo "[stack] kafka       ${KAFKA_BROKERS:-127.0.0.1:9092}"
 echo "[stack] mongodb     ${MONGODB_URI:-mongodb://127.0.0.1:27017/push_mfa}"

@@ -10,6 +10,7 @@ describe('npm run stack, then npm run demo', () => {
   const env = definedOnly({
     ...testEnvironment({
       PORT: '3210',
+      DISPATCHER_PORT: '3211',
       SANDBOX_CONTROL_PORT: '3299',
       LOCAL_STATE_DIR: mkdtempSync(join(tmpdir(), 'push-mfa-stack-')),
       // The stack's own defaults: dev auth and a generated keyring.

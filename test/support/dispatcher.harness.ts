@@ -29,6 +29,7 @@ export async function startDispatcher(
     DISPATCHER_REPLICA_ID: `replica-${randomUUID().slice(0, 8)}`,
     PUSH_SEND_TIMEOUT_MS: '3000',
     PUSH_IDLE_SESSION_TIMEOUT_MS: '2000',
+    DISPATCHER_PORT: '0',
     ...overrides,
   });
   const app = await NestFactory.createApplicationContext(DispatcherModule.forRoot(config), {

@@ -4,6 +4,7 @@ import { MfaConfigModule, MongoModule } from '@lib/mfa-config';
 import { ChallengeService } from './challenges/challenge.service';
 import { PushRequestConsumer } from './challenges/push-request.consumer';
 import { ConfigChangeConsumer } from './config-sync/config-change.consumer';
+import { HealthServer } from './health/health.server';
 import { LiveClientRegistry } from './config-sync/live-client-registry';
 import { ResultPublisher } from './results/result-publisher';
 import { TopicSetup } from './topic-setup';
@@ -24,6 +25,7 @@ export class DispatcherModule {
         ConfigChangeConsumer,
         ChallengeService,
         PushRequestConsumer,
+        HealthServer,
       ],
     };
   }

@@ -31,6 +31,8 @@ export interface AuthSettings {
 }
 
 export interface DispatcherSettings {
+  /** The small HTTP port for health checks. */
+  httpPort: number;
   /** Names this replica's own consumer group for the broadcast config topic. */
   replicaId: string;
   consumerGroup: string;
@@ -95,6 +97,7 @@ export function loadAppConfig(env: Record<string, string | undefined>): AppConfi
       tenantClaim: read.string('AUTH_TENANT_CLAIM', 'tenant_id'),
     },
     dispatcher: {
+      httpPort: read.int('DISPATCHER_PORT', 3001, 0, 65535),
       replicaId: read.string('DISPATCHER_REPLICA_ID', `${hostname()}-${randomUUID().slice(0, 8)}`),
       consumerGroup: read.string('DISPATCHER_CONSUMER_GROUP', 'mfa-dispatcher'),
       resyncIntervalMs: read.int('CONFIG_RESYNC_INTERVAL_MS', 5 * 60_000, 1000),

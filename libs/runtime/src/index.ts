@@ -1,1 +1,2 @@
 export * from './process-guards';
+export * from './readiness';

@@ -1,0 +1,67 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { InjectConnection } from '@nestjs/mongoose';
+import { createServer, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Admin } from 'kafkajs';
+import type { Connection } from 'mongoose';
+import { APP_CONFIG, AppConfig } from '@lib/config';
+import { createKafkaClient } from '@lib/kafka';
+import { kafkaCheck, mongoCheck, readiness } from '@lib/runtime';
+import { LiveClientRegistry } from '../config-sync/live-client-registry';
+
+/** The dispatcher has no API: a small HTTP port answers liveness and readiness for orchestrators. */
+@Injectable()
+export class HealthServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(HealthServer.name);
+  private readonly admin: Admin;
+  private readonly server: Server;
+  private configsLoaded = false;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @InjectConnection() connection: Connection,
+    registry: LiveClientRegistry,
+  ) {
+    void registry.ready.then(() => (this.configsLoaded = true));
+    this.admin = createKafkaClient(config.kafka, '-health').admin();
+    const checks = {
+      mongo: mongoCheck(connection),
+      kafka: kafkaCheck(this.admin),
+      configs: async () => {
+        if (!this.configsLoaded) throw new Error('configurations not loaded yet');
+      },
+    };
+    this.server = createServer((request, response) => {
+      const answer = (status: number, body: unknown) => {
+        response.writeHead(status, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(body));
+      };
+      if (request.url === '/health/live') return answer(200, { status: 'ok' });
+      if (request.url === '/health/ready')
+        return void readiness(checks).then((result) => answer(result.ready ? 200 : 503, result));
+      answer(404, {
+        status: 404,
+        error: 'not_found',
+        error_description: 'GET /health/live or /health/ready',
+      });
+    });
+  }
+
+  /** The port actually bound (DISPATCHER_PORT=0 picks a free one). */
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await new Promise<void>((resolve) =>
+      this.server.listen(this.config.dispatcher.httpPort, '0.0.0.0', resolve),
+    );
+    this.logger.log(`health on :${this.port}/health/ready`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+    await this.admin.disconnect().catch(() => undefined);
+  }
+}

@@ -1,0 +1,48 @@
+import type { Connection } from 'mongoose';
+import type { Admin } from 'kafkajs';
+
+export type CheckState = 'up' | 'down';
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, CheckState>;
+}
+
+const CHECK_TIMEOUT_MS = 2000;
+
+/** Whether a dependency answers within two seconds: a readiness probe must never hang. */
+export async function probe(check: () => Promise<unknown>): Promise<CheckState> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timeout')), CHECK_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([check(), timeout]);
+    return 'up';
+  } catch {
+    return 'down';
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export const mongoCheck = (connection: Connection) => () => connection.db!.admin().ping();
+
+/** Kafka is up when the cluster answers a metadata request; the admin client reconnects on its own. */
+export function kafkaCheck(admin: Admin): () => Promise<unknown> {
+  let connected: Promise<void> | undefined;
+  return async () => {
+    connected ??= admin.connect().catch((error: Error) => {
+      connected = undefined;
+      throw error;
+    });
+    await connected;
+    await admin.describeCluster();
+  };
+}
+
+export async function readiness(checks: Record<string, () => Promise<unknown>>): Promise<Readiness> {
+  const names = Object.keys(checks);
+  const states = await Promise.all(names.map((name) => probe(checks[name])));
+  const result = Object.fromEntries(names.map((name, i) => [name, states[i]]));
+  return { ready: states.every((state) => state === 'up'), checks: result };
+}
