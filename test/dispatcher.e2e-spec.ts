@@ -319,6 +319,25 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(await resultOf(after.challenge_id)).toMatchObject({ status: 'sent' });
     });
 
+    it('FCM credentials Google refuses fail as config_invalid', async () => {
+      await configure('broken-sa', { strategy: 'prompt' });
+      // A service account the token endpoint does not know: the OAuth2 exchange is refused.
+      const { version } = await patch('broken-sa', {
+        settings: { fcm: { client_email: 'nobody@proj-broken-sa.iam.gserviceaccount.com' } },
+      });
+      await applied.waitFor((m) => m.value.tenant === 'broken-sa' && m.value.version === version);
+      const request = pushRequest({
+        tenant: 'broken-sa',
+        device: { provider: 'fcm', token: fcmDeviceToken() },
+      });
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id)).toMatchObject({
+        status: 'failed',
+        reason: 'config_invalid',
+        retryable: false,
+      });
+    });
+
     it('broken credentials fail as config_invalid', async () => {
       await configure('broken-key', { strategy: 'prompt' });
       // A key Apple does not know: the peer refuses its provider token.
