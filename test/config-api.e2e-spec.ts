@@ -463,6 +463,16 @@ describe('config-api (real FerretDB and Kafka)', () => {
       await api.http().get('/docs').expect(200);
     });
 
+    it('exposes Prometheus metrics: requests by route and status, latency, outbox backlog', async () => {
+      const text = (await api.http().get('/metrics').expect(200)).text;
+      expect(text).toMatch(/^http_requests_total\{route="\/mfa",method="POST",status="201"\} [1-9]/m);
+      expect(text).toMatch(/^http_requests_total\{route="\/mfa\/:type",method="GET",status="404"\} [1-9]/m);
+      expect(text).toMatch(
+        /^http_request_duration_seconds_bucket\{le="0.1",route="\/mfa",method="POST"\} [1-9]/m,
+      );
+      expect(text).toMatch(/^mfa_outbox_backlog \d+/m);
+    });
+
     it('answers unknown routes with the error shape', async () => {
       const res = await api.http().get('/nowhere').expect(404);
       expect(res.body).toMatchObject({ status: 404, error: 'not_found' });

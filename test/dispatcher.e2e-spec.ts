@@ -405,6 +405,25 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
     });
   });
 
+  describe('operations', () => {
+    it('exposes Prometheus metrics that count pushes, retries and reloads', async () => {
+      const { OperationsServer } = await import('../apps/dispatcher/src/health/operations.server');
+      const port = dispatcher.app.get(OperationsServer).port;
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
+      expect(value(/^mfa_pushes_total\{provider="apns",status="sent",reason=""\} (\d+)/m)).toBeGreaterThan(3);
+      expect(
+        value(/^mfa_pushes_total\{provider="fcm",status="failed",reason="device_token_invalid"\} (\d+)/m),
+      ).toBeGreaterThan(0);
+      expect(value(/^mfa_push_retries_total\{provider="apns"\} (\d+)/m)).toBeGreaterThan(0);
+      expect(value(/^mfa_config_reloads_total\{state="applied"\} (\d+)/m)).toBeGreaterThan(3);
+      expect(
+        value(/^mfa_push_end_to_end_seconds_count\{provider="apns",status="sent"\} (\d+)/m),
+      ).toBeGreaterThan(3);
+      expect(text).toContain('mfa_live_configurations');
+    });
+  });
+
   describe('cost of idle tenants', () => {
     it('opens a session on the first send and closes it when idle; the next send reopens it', async () => {
       await configure('idle', { strategy: 'prompt' });

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import request from 'supertest';
-import { HealthServer } from '../apps/dispatcher/src/health/health.server';
+import { OperationsServer } from '../apps/dispatcher/src/health/operations.server';
 import { ApnsPeer } from './peers/apns-peer';
 import { FcmPeer } from './peers/fcm-peer';
 import { ConfigApiHarness, startConfigApi } from './support/config-api.harness';
@@ -23,7 +23,7 @@ describe('readiness follows the real servers, and the API answers 503 without it
     [apns, fcm] = await Promise.all([ApnsPeer.start(), FcmPeer.start()]);
     api = await startConfigApi(env);
     dispatcher = await startDispatcher(env, { apns, fcm });
-    const port = dispatcher.app.get(HealthServer).port;
+    const port = dispatcher.app.get(OperationsServer).port;
     dispatcherHealth = () => request(`http://127.0.0.1:${port}`).get('/health/ready');
   });
   afterAll(async () => {

@@ -1,9 +1,12 @@
 import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { AppConfig, AppConfigModule } from '@lib/config';
-import { MongoModule } from '@lib/mfa-config';
+import { MfaConfigModule, MongoModule } from '@lib/mfa-config';
 import { AuthModule } from './auth/auth.module';
 import { HealthController } from './health/health.controller';
 import { JsonBodyMiddleware } from './http/json-body.middleware';
+import { ApiMetrics } from './metrics/api-metrics';
+import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware';
+import { MetricsController } from './metrics/metrics.controller';
 import { MfaModule } from './mfa/mfa.module';
 
 @Module({})
@@ -12,12 +15,13 @@ export class AppModule implements NestModule {
   static forRoot(config?: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(config), MongoModule, AuthModule, MfaModule],
-      controllers: [HealthController],
+      imports: [AppConfigModule.forRoot(config), MongoModule, MfaConfigModule, AuthModule, MfaModule],
+      controllers: [HealthController, MetricsController],
+      providers: [ApiMetrics],
     };
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(JsonBodyMiddleware).forRoutes('*path');
+    consumer.apply(HttpMetricsMiddleware, JsonBodyMiddleware).forRoutes('*path');
   }
 }

@@ -4,7 +4,8 @@ import { MfaConfigModule, MongoModule } from '@lib/mfa-config';
 import { ChallengeService } from './challenges/challenge.service';
 import { PushRequestConsumer } from './challenges/push-request.consumer';
 import { ConfigChangeConsumer } from './config-sync/config-change.consumer';
-import { HealthServer } from './health/health.server';
+import { OperationsServer } from './health/operations.server';
+import { DispatcherMetrics } from './metrics/dispatcher-metrics';
 import { LiveClientRegistry } from './config-sync/live-client-registry';
 import { ResultPublisher } from './results/result-publisher';
 import { TopicSetup } from './topic-setup';
@@ -18,6 +19,7 @@ export class DispatcherModule {
       module: DispatcherModule,
       imports: [AppConfigModule.forRoot(config), MongoModule, MfaConfigModule],
       providers: [
+        DispatcherMetrics,
         TopicSetup,
         SenderFactory,
         LiveClientRegistry,
@@ -25,7 +27,7 @@ export class DispatcherModule {
         ConfigChangeConsumer,
         ChallengeService,
         PushRequestConsumer,
-        HealthServer,
+        OperationsServer,
       ],
     };
   }

@@ -114,6 +114,11 @@ export class MfaConfigRepository {
       .exec();
   }
 
+  /** The outbox backlog: documents with events not yet published. */
+  async countWithPendingEvents(): Promise<number> {
+    return this.model.countDocuments({ 'pending_events.0': { $exists: true } }).exec();
+  }
+
   async markEventsPublished(tenant: string, type: MfaType, eventIds: string[]): Promise<void> {
     await this.model
       .updateOne({ tenant, type }, { $pull: { pending_events: { event_id: { $in: eventIds } } } })

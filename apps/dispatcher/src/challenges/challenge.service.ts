@@ -13,6 +13,7 @@ import {
 import { LiveClientRegistry } from '../config-sync/live-client-registry';
 import type { TenantClients } from '../config-sync/tenant-clients';
 import type { SendOutcome } from '../senders/push-sender';
+import { DispatcherMetrics } from '../metrics/dispatcher-metrics';
 import { ResultPublisher } from '../results/result-publisher';
 import { challengeNotification } from './challenge-content';
 import { numberChoices } from './number-matching';
@@ -51,6 +52,7 @@ export class ChallengeService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly registry: LiveClientRegistry,
     private readonly publisher: ResultPublisher,
+    private readonly metrics: DispatcherMetrics,
   ) {}
 
   async handle(message: IncomingPushRequest): Promise<void> {
@@ -66,6 +68,7 @@ export class ChallengeService {
     const result = await this.process(request, new Date(Number(message.timestamp)), message.heartbeat);
     this.remember(result);
     await this.publisher.publishResult(result);
+    this.record(result);
   }
 
   private async process(
@@ -115,7 +118,9 @@ export class ChallengeService {
       if (!current || !sender)
         return result('rejected', { reason: 'mfa_not_configured', attempts: attempts - 1 });
       // The lease covers the whole SDK call, also past our timeout, so a swap never closes a session under it.
+      const stopTimer = this.metrics.providerLatency.startTimer({ provider });
       last = await this.sendWithTimeout(current.use(() => sender.send(notification)));
+      stopTimer({ outcome: last.ok ? 'ok' : last.reason });
       if (last.ok)
         return result('sent', {
           attempts,
@@ -123,6 +128,7 @@ export class ChallengeService {
           provider_message_id: last.providerMessageId,
         });
       if (!last.retryable) break;
+      this.metrics.retries.inc({ provider });
       const wait = Math.min(backoffDelayMs(attempts), Math.max(0, expiresAt - Date.now()));
       this.logger.warn(
         `challenge ${request.challenge_id}: attempt ${attempts} failed (${last.detail}); retrying in ${wait} ms`,
@@ -220,7 +226,20 @@ export class ChallengeService {
       };
       this.remember(rejected);
       await this.publisher.publishResult(rejected);
+      this.record(rejected);
     }
+  }
+
+  private record(result: PushResultEvent): void {
+    const provider = result.provider ?? 'none';
+    // Only the reason's code: free text (provider detail) would explode the label set.
+    const reason = (result.reason ?? '').split(':')[0];
+    this.metrics.pushes.inc({ provider, status: result.status, reason });
+    if (result.requested_at)
+      this.metrics.endToEnd.observe(
+        { provider, status: result.status },
+        (Date.parse(result.completed_at) - Date.parse(result.requested_at)) / 1000,
+      );
   }
 
   private remember(result: PushResultEvent): void {

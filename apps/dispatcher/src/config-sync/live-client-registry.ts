@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { MfaConfigRecord, MfaConfigRepository, MfaConfigSealer } from '@lib/mfa-config';
+import { DispatcherMetrics } from '../metrics/dispatcher-metrics';
 import { SenderFactory } from '../senders/sender-factory';
 import { TenantClients } from './tenant-clients';
 
@@ -31,6 +32,7 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     private readonly repository: MfaConfigRepository,
     private readonly sealer: MfaConfigSealer,
     private readonly senders: SenderFactory,
+    private readonly metrics: DispatcherMetrics,
   ) {}
 
   onModuleInit(): void {
@@ -92,11 +94,14 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     try {
       const clients = new TenantClients(tenant, version, this.sealer.open(record), this.senders);
       await this.swap(tenant, clients);
+      this.metrics.configReloads.inc({ state: 'applied' });
+      this.metrics.configReloadDuration.observe((Date.now() - started) / 1000);
       this.logger.log(`tenant ${tenant}: configuration v${version} live in ${Date.now() - started} ms`);
       return { state: 'applied', version };
     } catch (error) {
       // The old clients keep serving: a broken update must not take a working configuration down.
       const message = (error as Error).message;
+      this.metrics.configReloads.inc({ state: 'failed' });
       this.logger.error(`tenant ${tenant}: configuration v${version} could not be applied: ${message}`);
       return { state: 'failed', version, error: message };
     }
@@ -106,6 +111,7 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     const previous = this.live.get(tenant);
     if (next) this.live.set(tenant, next);
     else this.live.delete(tenant);
+    this.metrics.liveConfigurations.set(this.live.size);
     // New sends go to the new clients at once; the old ones close after their in-flight sends.
     if (previous) void previous.retire();
   }

@@ -8,11 +8,12 @@ import { APP_CONFIG, AppConfig } from '@lib/config';
 import { createKafkaClient } from '@lib/kafka';
 import { kafkaCheck, mongoCheck, readiness } from '@lib/runtime';
 import { LiveClientRegistry } from '../config-sync/live-client-registry';
+import { DispatcherMetrics } from '../metrics/dispatcher-metrics';
 
-/** The dispatcher has no API: a small HTTP port answers liveness and readiness for orchestrators. */
+/** The dispatcher has no API: a small HTTP port answers liveness, readiness and metrics scrapes. */
 @Injectable()
-export class HealthServer implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger(HealthServer.name);
+export class OperationsServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(OperationsServer.name);
   private readonly admin: Admin;
   private readonly server: Server;
   private configsLoaded = false;
@@ -21,6 +22,7 @@ export class HealthServer implements OnApplicationBootstrap, OnApplicationShutdo
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @InjectConnection() connection: Connection,
     registry: LiveClientRegistry,
+    metrics: DispatcherMetrics,
   ) {
     void registry.ready.then(() => (this.configsLoaded = true));
     this.admin = createKafkaClient(config.kafka, '-health').admin();
@@ -37,12 +39,17 @@ export class HealthServer implements OnApplicationBootstrap, OnApplicationShutdo
         response.end(JSON.stringify(body));
       };
       if (request.url === '/health/live') return answer(200, { status: 'ok' });
+      if (request.url === '/metrics')
+        return void metrics.registry.metrics().then((text) => {
+          response.writeHead(200, { 'content-type': metrics.registry.contentType });
+          response.end(text);
+        });
       if (request.url === '/health/ready')
         return void readiness(checks).then((result) => answer(result.ready ? 200 : 503, result));
       answer(404, {
         status: 404,
         error: 'not_found',
-        error_description: 'GET /health/live or /health/ready',
+        error_description: 'GET /health/live, /health/ready or /metrics',
       });
     });
   }

@@ -1,0 +1,34 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { MfaConfigRepository } from '@lib/mfa-config';
+
+/** The config-api's Prometheus metrics, in a registry of its own (no process-global state). */
+@Injectable()
+export class ApiMetrics {
+  readonly registry = new Registry();
+  readonly httpRequests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests by route, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency by route and method',
+    labelNames: ['route', 'method'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  constructor(repository: MfaConfigRepository) {
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'mfa_outbox_backlog',
+      help: 'Configurations with configuration-changed events not yet on Kafka',
+      registers: [this.registry],
+      async collect() {
+        this.set(await repository.countWithPendingEvents());
+      },
+    });
+  }
+}

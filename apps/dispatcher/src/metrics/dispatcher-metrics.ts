@@ -1,0 +1,57 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** The dispatcher's Prometheus metrics, in a registry of its own (no process-global state). */
+@Injectable()
+export class DispatcherMetrics {
+  readonly registry = new Registry();
+  readonly pushes = new Counter({
+    name: 'mfa_pushes_total',
+    help: 'Challenges handled, by provider, status and reason',
+    labelNames: ['provider', 'status', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly endToEnd = new Histogram({
+    name: 'mfa_push_end_to_end_seconds',
+    help: 'From the request being produced to its result, by provider and status',
+    labelNames: ['provider', 'status'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly providerLatency = new Histogram({
+    name: 'mfa_provider_request_seconds',
+    help: 'One APNs or FCM call, by provider and outcome',
+    labelNames: ['provider', 'outcome'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly retries = new Counter({
+    name: 'mfa_push_retries_total',
+    help: 'Sends retried after a transient failure, by provider',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
+  readonly configReloads = new Counter({
+    name: 'mfa_config_reloads_total',
+    help: 'Configuration applies, by outcome',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+  readonly configReloadDuration = new Histogram({
+    name: 'mfa_config_reload_seconds',
+    help: 'Time to build and swap in a configuration’s clients',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly liveConfigurations = new Gauge({
+    name: 'mfa_live_configurations',
+    help: 'Tenant configurations this replica holds',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}
