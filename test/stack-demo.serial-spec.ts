@@ -1,18 +1,19 @@
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testEnvironment } from './support/test-environment';
 
 // The README's first command and `npm run demo`, exactly as a newcomer runs them (servers already up).
 describe('npm run stack, then npm run demo', () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'push-mfa-stack-'));
   const env = definedOnly({
     ...testEnvironment({
       PORT: '3210',
       DISPATCHER_PORT: '3211',
       SANDBOX_CONTROL_PORT: '3299',
-      LOCAL_STATE_DIR: mkdtempSync(join(tmpdir(), 'push-mfa-stack-')),
+      LOCAL_STATE_DIR: stateDir,
       // The stack's own defaults: dev auth and a generated keyring.
       MFA_ENCRYPTION_KEYS: undefined,
       LOG_LEVEL: 'info',
@@ -62,6 +63,24 @@ describe('npm run stack, then npm run demo', () => {
     expect(await listening(3210)).toBe(false);
     expect(await listening(3299)).toBe(false);
   }, 60_000);
+
+  it('logged structured JSON lines with request ids, and no key material or token anywhere', () => {
+    const lines = ['config-api', 'dispatcher']
+      .flatMap((app) => readFileSync(join(stateDir, 'logs', `${app}.log`), 'utf8').split('\n'))
+      .filter((line) => line.trim().length > 0);
+    expect(lines.length).toBeGreaterThan(10);
+    const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(
+      records.every((record) => typeof record.level === 'string' && typeof record.time === 'string'),
+    ).toBe(true);
+    expect(records).toContainEqual(
+      expect.objectContaining({ msg: 'request', route: '/mfa', status: 201, request_id: expect.any(String) }),
+    );
+    const everything = lines.join('\n');
+    expect(everything).not.toMatch(/BEGIN [A-Z ]*PRIVATE KEY|MIG[A-Za-z0-9+/]{20}|MIIE[A-Za-z0-9+/]{20}/);
+    expect(everything).not.toMatch(/eyJ[A-Za-z0-9_-]{5,}\.eyJ/);
+    expect(everything).not.toMatch(/"authorization":"[^[]/i);
+  });
 });
 
 /** A child's environment: a variable set to undefined would arrive as the string "undefined". */

@@ -4,6 +4,7 @@ import { MfaConfigModule, MongoModule } from '@lib/mfa-config';
 import { AuthModule } from './auth/auth.module';
 import { HealthController } from './health/health.controller';
 import { JsonBodyMiddleware } from './http/json-body.middleware';
+import { RequestLogMiddleware } from './http/request-log.middleware';
 import { ApiMetrics } from './metrics/api-metrics';
 import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware';
 import { MetricsController } from './metrics/metrics.controller';
@@ -22,6 +23,6 @@ export class AppModule implements NestModule {
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(HttpMetricsMiddleware, JsonBodyMiddleware).forRoutes('*path');
+    consumer.apply(RequestLogMiddleware, HttpMetricsMiddleware, JsonBodyMiddleware).forRoutes('*path');
   }
 }

@@ -1,18 +1,17 @@
 import { NestFactory } from '@nestjs/core';
-import { logUnhandledRejections } from '@lib/runtime';
-import { APP_CONFIG, AppConfig } from '@lib/config';
+import { loadAppConfigFromEnvironment } from '@lib/config';
+import { JsonLogger, runApp } from '@lib/runtime';
 import { AppModule } from './app.module';
 import { configureHttpApp } from './http/configure-http-app';
 
-logUnhandledRejections();
-
-async function bootstrap(): Promise<void> {
+runApp(async () => {
+  const config = loadAppConfigFromEnvironment();
   // Our own middleware parses bodies, so that every bad body gets the API's error shape.
-  const app = await NestFactory.create(AppModule.forRoot(), { bodyParser: false });
-  const config = app.get<AppConfig>(APP_CONFIG);
+  const app = await NestFactory.create(AppModule.forRoot(config), {
+    bodyParser: false,
+    logger: new JsonLogger(config.logLevel, 'config-api'),
+  });
   configureHttpApp(app, config);
   app.enableShutdownHooks();
   await app.listen(config.api.port, '0.0.0.0');
-}
-
-void bootstrap();
+});

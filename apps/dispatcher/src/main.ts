@@ -1,13 +1,13 @@
 import { NestFactory } from '@nestjs/core';
-import { logUnhandledRejections } from '@lib/runtime';
+import { loadAppConfigFromEnvironment } from '@lib/config';
+import { JsonLogger, runApp } from '@lib/runtime';
 import { DispatcherModule } from './dispatcher.module';
 
-logUnhandledRejections();
-
-async function bootstrap(): Promise<void> {
-  const app = await NestFactory.createApplicationContext(DispatcherModule.forRoot());
+runApp(async () => {
+  const config = loadAppConfigFromEnvironment();
+  const app = await NestFactory.createApplicationContext(DispatcherModule.forRoot(config), {
+    logger: new JsonLogger(config.logLevel, 'dispatcher'),
+  });
   app.enableShutdownHooks();
   await app.init();
-}
-
-void bootstrap();
+});

@@ -64,6 +64,11 @@ export interface AppConfig {
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
 
+/** The one place the process environment is read. */
+export function loadAppConfigFromEnvironment(): AppConfig {
+  return loadAppConfig(process.env);
+}
+
 /** Validates the environment once and returns the typed configuration; throws naming every bad variable. */
 export function loadAppConfig(env: Record<string, string | undefined>): AppConfig {
   const read = new EnvReader(env);

@@ -1,2 +1,3 @@
 export * from './process-guards';
 export * from './readiness';
+export * from './json-logger';

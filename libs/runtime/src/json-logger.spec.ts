@@ -1,0 +1,61 @@
+import { Writable } from 'node:stream';
+import { generateKeyPairSync } from 'node:crypto';
+import { JsonLogger, redactSecrets } from './json-logger';
+
+function capture(): { logger: JsonLogger; lines: () => Record<string, unknown>[] } {
+  const chunks: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk.toString());
+      done();
+    },
+  });
+  return {
+    logger: new JsonLogger('debug', 'test', sink),
+    lines: () =>
+      chunks
+        .join('')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}
+
+describe('JsonLogger', () => {
+  const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    .privateKey.export({ type: 'pkcs8', format: 'pem' })
+    .toString();
+  const jwt = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
+
+  it('writes one JSON object per line with level, time, app and context', () => {
+    const { logger, lines } = capture();
+    logger.log('started', 'Bootstrap');
+    expect(lines()[0]).toMatchObject({ level: 'info', app: 'test', context: 'Bootstrap', msg: 'started' });
+    expect(typeof lines()[0].time).toBe('string');
+  });
+
+  it('redacts key material and tokens in free text, stacks included', () => {
+    const { logger, lines } = capture();
+    logger.error(`apply failed for ${pem}`, `Error: Bearer ${jwt}\n at x`, 'Registry');
+    const [line] = lines();
+    expect(JSON.stringify(line)).not.toMatch(/PRIVATE KEY|eyJ|MIG/);
+    expect(line.msg).toMatch(/^apply failed for \[redacted\]\s*$/);
+  });
+
+  it('redacts secret fields of logged objects by name', () => {
+    const { logger, lines } = capture();
+    logger.warn({
+      settings: { apns: { key: pem, key_id: 'ABC123DEFG' } },
+      headers: { authorization: `Bearer ${jwt}` },
+    });
+    const text = JSON.stringify(lines()[0]);
+    expect(text).not.toMatch(/PRIVATE KEY|eyJ/);
+    expect(text).toContain('ABC123DEFG');
+  });
+
+  it('leaves ordinary text alone', () => {
+    expect(redactSecrets('tenant acme: configuration v3 live in 4 ms')).toBe(
+      'tenant acme: configuration v3 live in 4 ms',
+    );
+  });
+});
