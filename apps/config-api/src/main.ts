@@ -12,6 +12,6 @@ runApp(async () => {
     logger: new JsonLogger(config.logLevel, 'config-api'),
   });
   configureHttpApp(app, config);
-  app.enableShutdownHooks();
   await app.listen(config.api.port, '0.0.0.0');
+  return app;
 });

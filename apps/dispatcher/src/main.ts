@@ -8,6 +8,6 @@ runApp(async () => {
   const app = await NestFactory.createApplicationContext(DispatcherModule.forRoot(config), {
     logger: new JsonLogger(config.logLevel, 'dispatcher'),
   });
-  app.enableShutdownHooks();
   await app.init();
+  return app;
 });
