@@ -421,6 +421,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         value(/^mfa_push_end_to_end_seconds_count\{provider="apns",status="sent"\} (\d+)/m),
       ).toBeGreaterThan(3);
       expect(text).toContain('mfa_live_configurations');
+      expect(text).toMatch(/^mfa_consumer_lag\{partition="0"\} 0$/m);
     });
   });
 

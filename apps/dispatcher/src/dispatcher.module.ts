@@ -5,6 +5,7 @@ import { ChallengeService } from './challenges/challenge.service';
 import { PushRequestConsumer } from './challenges/push-request.consumer';
 import { ConfigChangeConsumer } from './config-sync/config-change.consumer';
 import { OperationsServer } from './health/operations.server';
+import { ConsumerLag } from './metrics/consumer-lag';
 import { DispatcherMetrics } from './metrics/dispatcher-metrics';
 import { LiveClientRegistry } from './config-sync/live-client-registry';
 import { ResultPublisher } from './results/result-publisher';
@@ -20,6 +21,7 @@ export class DispatcherModule {
       imports: [AppConfigModule.forRoot(config), MongoModule, MfaConfigModule],
       providers: [
         DispatcherMetrics,
+        ConsumerLag,
         TopicSetup,
         SenderFactory,
         LiveClientRegistry,
