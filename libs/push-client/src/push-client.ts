@@ -43,7 +43,13 @@ export class PushClient {
     });
     const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
     await consumer.connect();
-    await consumer.subscribe({ topic: this.topics.pushResults, fromBeginning: false });
+    await consumer
+      .subscribe({ topic: this.topics.pushResults, fromBeginning: false })
+      .catch((error: Error) => {
+        throw new Error(
+          `cannot read ${this.topics.pushResults} (${error.message}); the dispatcher creates it when it starts, or create it yourself`,
+        );
+      });
     await consumer.run({
       eachMessage: async ({ message }) => {
         const result = JSON.parse(message.value?.toString() ?? '{}') as PushResultEvent;
