@@ -23,15 +23,18 @@ export PORT="${PORT:-3000}"
 
 pids=()
 stop_all() {
+  local status=${status:-$?}
   trap - INT TERM EXIT
   echo "[stack] stopping apps"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
   for server in "${started_infra[@]}"; do bash "scripts/infra/$server.sh" stop || true; done
   echo "[stack] stopped"
-  exit 0
+  exit "$status"
 }
-trap stop_all INT TERM EXIT
+# Ctrl-C is the normal way out (status 0); a failed step keeps its status.
+trap 'status=0; stop_all' INT TERM
+trap stop_all EXIT
 
 start_app() { # name, command...
   local name=$1; shift
@@ -58,7 +61,10 @@ start_app config-api node dist/apps/config-api/src/main.js
 start_app dispatcher env "${dispatcher_env[@]}" node dist/apps/dispatcher/src/main.js
 
 wait_http() { # url
-  for _ in $(seq 1 150); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  for _ in $(seq 1 150); do
+    node -e "fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))" "$1" && return 0
+    sleep 0.2
+  done
   echo "[stack] $1 did not answer; see $STATE_DIR/logs" >&2; return 1
 }
 wait_http "http://127.0.0.1:$PORT/health/live"
@@ -67,7 +73,8 @@ wait_http "http://127.0.0.1:${DISPATCHER_PORT:-3001}/health/ready"
 echo "[stack] dispatcher  http://127.0.0.1:${DISPATCHER_PORT:-3001}/health/ready  (logs: $STATE_DIR/logs/dispatcher.log)"
 [ "${PUSH_SANDBOX:-on}" != "off" ] && echo "[stack] sandbox     pushes go to the local APNs/FCM sandbox, not to Apple or Google ($(sandbox_setting control))"
 echo "[stack] kafka       ${KAFKA_BROKERS:-127.0.0.1:9092}"
-echo "[stack] mongodb     ${MONGODB_URI:-mongodb://127.0.0.1:27017/push_mfa}"
+# Never print a password that the URI may carry.
+echo "[stack] mongodb     $(printf '%s' "${MONGODB_URI:-mongodb://127.0.0.1:27017/push_mfa}" | sed -E 's#//[^@/]*@#//***@#')"
 echo "[stack] up; press Ctrl-C to stop everything"
 # Shows it working once: a prompt and a number-matching challenge through the sandbox (STACK_DEMO=off skips it;
 # `npm run demo` in another terminal runs it again).

@@ -44,7 +44,12 @@ export class Keyring {
   static loadOrCreateDevKeyring(file: string): Keyring {
     if (!existsSync(file)) {
       mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, `dev:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+      try {
+        // 'wx': when two apps start at once, the first key written wins and both use it.
+        writeFileSync(file, `dev:${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
     }
     return Keyring.parse(readFileSync(file, 'utf8').trim());
   }

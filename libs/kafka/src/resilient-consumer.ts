@@ -23,6 +23,7 @@ export class ResilientConsumer {
   private consumer?: Consumer;
   private stopped = false;
   private starting?: Promise<void>;
+  private wakeFromBackoff?: () => void;
   private joined?: () => void;
   /** Resolves the first time the consumer has joined its group. */
   readonly ready: Promise<void>;
@@ -76,21 +77,30 @@ export class ResilientConsumer {
   /** Keeps trying, with backoff, until the consumer runs again or is stopped. */
   private async restart(attempt: number): Promise<void> {
     if (attempt > 0)
-      await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 1000 * 2 ** (attempt - 1))));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(30_000, 1000 * 2 ** (attempt - 1)));
+        // stop() cuts the backoff short.
+        this.wakeFromBackoff = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     if (this.stopped) return;
     try {
       await this.start();
     } catch (error) {
       this.logger.error(`restart ${attempt} failed: ${(error as Error).message}; trying again`);
       await this.consumer?.disconnect().catch(() => undefined);
-      await this.restart(attempt + 1);
+      if (!this.stopped) await this.restart(attempt + 1);
     }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    // A start still under way would otherwise leave a running consumer behind.
-    await this.starting;
+    this.wakeFromBackoff?.();
+    // A start still under way would otherwise leave a running consumer behind; a broker that does not
+    // answer must not hold shutdown for long, though.
+    await Promise.race([this.starting, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     await this.consumer?.disconnect();
   }
 }

@@ -52,10 +52,17 @@ export class PushClient {
       });
     await consumer.run({
       eachMessage: async ({ message }) => {
-        const result = JSON.parse(message.value?.toString() ?? '{}') as PushResultEvent;
+        let result: PushResultEvent;
+        try {
+          result = JSON.parse(message.value?.toString() ?? '') as PushResultEvent;
+        } catch {
+          return; // not a result: nothing to wait for
+        }
         const resolve = this.waiting.get(result.challenge_id);
-        if (resolve) resolve(result);
-        else if (this.early.size < 10_000) this.early.set(result.challenge_id, result);
+        if (resolve) return resolve(result);
+        // Results that arrive before awaitResult is called; every client sees every result, so keep only recent ones.
+        this.early.set(result.challenge_id, result);
+        if (this.early.size > 10_000) this.early.delete(this.early.keys().next().value as string);
       },
     });
     await joined;

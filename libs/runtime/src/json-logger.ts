@@ -66,7 +66,13 @@ export class JsonLogger implements LoggerService {
     const context = typeof rest[rest.length - 1] === 'string' ? (rest.pop() as string) : undefined;
     const stack = typeof rest[0] === 'string' ? redactSecrets(rest[0]) : undefined;
     const fields = { ...(context && { context }), ...(stack && { stack }) };
-    if (message !== null && typeof message === 'object') {
+    if (message instanceof Error) {
+      // Nest hands over the Error itself; its message and stack are not own enumerable fields.
+      this.pino[level](
+        { ...fields, stack: redactSecrets(message.stack ?? '') },
+        redactSecrets(message.message),
+      );
+    } else if (message !== null && typeof message === 'object') {
       this.pino[level]({ ...fields, ...(message as object) });
     } else {
       this.pino[level](fields, redactSecrets(String(message)));

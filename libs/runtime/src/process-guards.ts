@@ -1,4 +1,5 @@
 import { Logger, type INestApplicationContext } from '@nestjs/common';
+import { redactSecrets } from './json-logger';
 
 /** How long in-flight work may take to finish after SIGTERM before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 25_000;
@@ -13,9 +14,8 @@ export function runApp(bootstrap: () => Promise<INestApplicationContext>): void 
   bootstrap()
     .then((app) => closeOnSignals(app))
     .catch((error: Error) => {
-      process.stderr.write(
-        `${error.name === 'InvalidEnvironmentError' ? error.message : (error.stack ?? error.message)}\n`,
-      );
+      const text = error.name === 'InvalidEnvironmentError' ? error.message : (error.stack ?? error.message);
+      process.stderr.write(`${redactSecrets(text)}\n`);
       process.exit(1);
     });
 }

@@ -9,6 +9,21 @@ export interface Readiness {
 
 const CHECK_TIMEOUT_MS = 2000;
 
+/** The promise's value, or undefined when it fails or takes longer than `ms`: for scrapes that must not stall. */
+export async function within<T>(promise: Promise<T>, ms = CHECK_TIMEOUT_MS): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Whether a dependency answers within two seconds: a readiness probe must never hang. */
 export async function probe(check: () => Promise<unknown>): Promise<CheckState> {
   let timer: NodeJS.Timeout | undefined;
@@ -40,9 +55,13 @@ export function kafkaCheck(admin: Admin): () => Promise<unknown> {
   };
 }
 
-export async function readiness(checks: Record<string, () => Promise<unknown>>): Promise<Readiness> {
+/** Reports every check; only the `required` ones decide readiness (the others the app can serve without). */
+export async function readiness(
+  checks: Record<string, () => Promise<unknown>>,
+  required: string[] = Object.keys(checks),
+): Promise<Readiness> {
   const names = Object.keys(checks);
   const states = await Promise.all(names.map((name) => probe(checks[name])));
   const result = Object.fromEntries(names.map((name, i) => [name, states[i]]));
-  return { ready: states.every((state) => state === 'up'), checks: result };
+  return { ready: required.every((name) => result[name] === 'up'), checks: result };
 }

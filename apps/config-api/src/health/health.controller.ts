@@ -26,10 +26,13 @@ export class HealthController implements OnApplicationShutdown {
     return { status: 'ok' };
   }
 
-  /** 503 while the database or Kafka is unreachable, naming which: load balancers and operators both read it. */
+  /**
+   * 503 while the database is unreachable. Kafka is reported but does not make the API unready: the
+   * outbox keeps events until it returns, so admins can go on working.
+   */
   @Get('ready')
   async ready(@Res({ passthrough: true }) response: Response): Promise<Readiness> {
-    const result = await readiness(this.checks);
+    const result = await readiness(this.checks, ['mongo']);
     response.status(result.ready ? 200 : 503);
     return result;
   }

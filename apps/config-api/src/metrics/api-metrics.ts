@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { within } from '@lib/runtime';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { MfaConfigRepository } from '@lib/mfa-config';
 
@@ -27,7 +28,9 @@ export class ApiMetrics {
       help: 'Configurations with configuration-changed events not yet on Kafka',
       registers: [this.registry],
       async collect() {
-        this.set(await repository.countWithPendingEvents());
+        // Without the database the gauge keeps its last value rather than failing the whole scrape.
+        const backlog = await within(repository.countWithPendingEvents());
+        if (backlog !== undefined) this.set(backlog);
       },
     });
   }

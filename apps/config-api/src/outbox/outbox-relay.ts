@@ -46,10 +46,11 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     this.running = false;
     this.wake();
     await this.loop;
-    // Events written by the last requests go out now rather than at the next start (bounded by kafkajs' retries).
-    await this.flush().catch((error: Error) =>
-      this.logger.warn(`events left for the next start: ${error.message}`),
-    );
+    // Events written by the last requests go out now rather than at the next start, unless Kafka is away.
+    if (this.failures === 0)
+      await this.flush().catch((error: Error) =>
+        this.logger.warn(`events left for the next start: ${error.message}`),
+      );
     await this.producer?.disconnect().catch(() => undefined);
   }
 

@@ -47,6 +47,8 @@ export class ChallengeService {
   private readonly validator = new EventValidator(pushRequestedSchema);
   /** Results by challenge id: a redelivered request gets its result published again, never a second push. */
   private readonly handled = new Map<string, PushResultEvent>();
+  /** Set at shutdown: retries stop and their messages stay uncommitted, for another replica. */
+  private stopping = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -54,6 +56,10 @@ export class ChallengeService {
     private readonly publisher: ResultPublisher,
     private readonly metrics: DispatcherMetrics,
   ) {}
+
+  stopRetrying(): void {
+    this.stopping = true;
+  }
 
   async handle(message: IncomingPushRequest): Promise<void> {
     const parsed = this.validator.parse(message.value);
@@ -128,6 +134,8 @@ export class ChallengeService {
           provider_message_id: last.providerMessageId,
         });
       if (!last.retryable) break;
+      if (this.stopping)
+        throw new Error(`shutting down: challenge ${request.challenge_id} left for another replica`);
       this.metrics.retries.inc({ provider });
       const wait = Math.min(backoffDelayMs(attempts), Math.max(0, expiresAt - Date.now()));
       this.logger.warn(

@@ -48,6 +48,7 @@ export class PushRequestConsumer implements OnApplicationBootstrap, BeforeApplic
 
   /** Before the clients and producers close: in-flight challenges finish and publish their results. */
   async beforeApplicationShutdown(): Promise<void> {
+    this.challenges.stopRetrying();
     await this.consumer.stop();
   }
 }

@@ -40,12 +40,19 @@ export class OperationsServer implements OnApplicationBootstrap, OnApplicationSh
       };
       if (request.url === '/health/live') return answer(200, { status: 'ok' });
       if (request.url === '/metrics')
-        return void metrics.registry.metrics().then((text) => {
-          response.writeHead(200, { 'content-type': metrics.registry.contentType });
-          response.end(text);
-        });
+        return void metrics.registry.metrics().then(
+          (text) => {
+            response.writeHead(200, { 'content-type': metrics.registry.contentType });
+            response.end(text);
+          },
+          (error: Error) =>
+            answer(500, { status: 500, error: 'metrics_failed', error_description: error.message }),
+        );
       if (request.url === '/health/ready')
-        return void readiness(checks).then((result) => answer(result.ready ? 200 : 503, result));
+        // Without the database the dispatcher keeps sending with the clients it holds: reported, not required.
+        return void readiness(checks, ['kafka', 'configs']).then((result) =>
+          answer(result.ready ? 200 : 503, result),
+        );
       answer(404, {
         status: 404,
         error: 'not_found',

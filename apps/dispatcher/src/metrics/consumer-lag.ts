@@ -4,6 +4,7 @@ import { Gauge } from 'prom-client';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { resolveTopicNames } from '@lib/contracts';
 import { createKafkaClient } from '@lib/kafka';
+import { within } from '@lib/runtime';
 import { DispatcherMetrics } from './dispatcher-metrics';
 
 /** Push requests waiting per partition (log end minus the shared group's committed offset), read at scrape time. */
@@ -23,7 +24,8 @@ export class ConsumerLag implements OnApplicationShutdown {
       labelNames: ['partition'] as const,
       registers: [metrics.registry],
       async collect() {
-        const lag = await read().catch(() => undefined);
+        // A broker that does not answer must not stall the whole scrape.
+        const lag = await within(read());
         this.reset();
         for (const [partition, value] of lag ?? []) this.set({ partition: String(partition) }, value);
       },
