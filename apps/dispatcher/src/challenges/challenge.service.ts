@@ -118,11 +118,12 @@ export class ChallengeService {
     let last: SendOutcome | undefined;
     while (Date.now() < expiresAt) {
       attempts += 1;
-      // Each attempt takes the tenant's current clients, so a retry after a key change uses the new key.
+      // Each attempt takes the tenant's current clients, so a retry after a key change uses the new key,
+      // and one after the admin disabled or narrowed the configuration is refused for the same reasons.
       const current = this.registry.get(tenant);
-      const sender = current?.enabled ? current.sender(provider) : undefined;
-      if (!current || !sender)
-        return result('rejected', { reason: 'mfa_not_configured', attempts: attempts - 1 });
+      const refused = this.check(request, current);
+      if (refused || !current) return result('rejected', { ...refused, attempts: attempts - 1 });
+      const sender = current.sender(provider)!;
       // The lease covers the whole SDK call, also past our timeout, so a swap never closes a session under it.
       const stopTimer = this.metrics.providerLatency.startTimer({ provider });
       last = await this.sendWithTimeout(current.use(() => sender.send(notification)));
