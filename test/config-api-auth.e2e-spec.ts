@@ -5,23 +5,14 @@ import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { exportJWK, JWK, SignJWT } from 'jose';
 import request from 'supertest';
 import { loadAppConfig } from '@lib/config';
-import { AppModule } from '../apps/config-api/src/app.module';
-import { configureHttpApp } from '../apps/config-api/src/http/configure-http-app';
 import { rsaKeyPair } from './fixtures/keys';
+import { createConfigApiApp } from './support/config-api.harness';
 import { testEnvironment, TestEnv } from './support/test-environment';
 
-async function startApi(env: TestEnv): Promise<INestApplication> {
-  const config = loadAppConfig(env);
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
-  const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
-  configureHttpApp(app, config);
-  await app.init();
-  return app;
-}
+const startApi = (env: TestEnv): Promise<INestApplication> => createConfigApiApp(loadAppConfig(env));
 
 describe('config-api auth sources and start-up checks', () => {
   describe('JWKS', () => {

@@ -21,6 +21,15 @@ export interface ConfigApiHarness {
   close: () => Promise<void>;
 }
 
+/** The config-api's HTTP app as main.ts builds it, for a given configuration. */
+export async function createConfigApiApp(config: AppConfig): Promise<INestApplication> {
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
+  const app = moduleRef.createNestApplication({ bodyParser: false, logger: ['error'] });
+  configureHttpApp(app, config);
+  await app.init();
+  return app;
+}
+
 /** The config-api as main.ts builds it, trusting a key pair made for this test run. */
 export async function startConfigApi(env: TestEnv = testEnvironment()): Promise<ConfigApiHarness> {
   const signingKey = rsaKeyPair();
@@ -32,10 +41,7 @@ export async function startConfigApi(env: TestEnv = testEnvironment()): Promise<
     AUTH_AUDIENCE: AUDIENCE,
     AUTH_ALGORITHMS: 'RS256',
   });
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
-  const app = moduleRef.createNestApplication({ bodyParser: false, logger: ['error'] });
-  configureHttpApp(app, config);
-  await app.init();
+  const app = await createConfigApiApp(config);
   const token = (scopes: string[], claims: Record<string, unknown> = {}) =>
     new SignJWT({ scope: scopes.join(' '), ...claims })
       .setProtectedHeader({ alg: 'RS256', kid: 'test' })
