@@ -452,6 +452,27 @@ describe('config-api (real FerretDB and Kafka)', () => {
     });
   });
 
+  describe('the outbox', () => {
+    it('publishes each event once, then removes it from the document', async () => {
+      const connection = await mongoose.createConnection(api.config.mongodbUri).asPromise();
+      try {
+        const pending = async () =>
+          (await connection.collection('mfa_configs').find({}).toArray()).flatMap((d) => d.pending_events);
+        for (let i = 0; i < 50 && (await pending()).length > 0; i++)
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(await pending()).toEqual([]);
+        // Several relay passes later, still no event went out twice.
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        const ids = events.messages.map((m) => m.value.event_id);
+        expect(ids.length).toBeGreaterThan(3);
+        const repeated = events.messages.filter((m, i) => ids.indexOf(m.value.event_id) !== i);
+        expect(repeated.map((m) => m.raw)).toEqual([]);
+      } finally {
+        await connection.close();
+      }
+    });
+  });
+
   describe('surroundings', () => {
     it('serves OpenAPI at /docs-json with the DTOs and examples', async () => {
       const res = await api.http().get('/docs-json').expect(200);

@@ -10,6 +10,7 @@ import {
   PendingConfigEvent,
   StoredPushSettings,
 } from './mfa-config.schema';
+import { KeyedSerializer } from '@lib/runtime';
 import type { MfaProvider, MfaType } from './mfa-configuration';
 import { withoutUndefined } from './without-undefined';
 
@@ -32,6 +33,14 @@ export class ConcurrentModificationError extends Error {}
  */
 @Injectable()
 export class MfaConfigRepository {
+  /**
+   * Every write to a document goes through here, one at a time per document: FerretDB's SQLite backend
+   * applies an update as a read and a later write, so two concurrent updates of one document (an
+   * admin's change and the relay's or a status report, say) lose one of them, version guard included.
+   * MongoDB needs none of this; it costs nothing there. Replicas of the API on FerretDB stay exposed.
+   */
+  private readonly writes = new KeyedSerializer();
+
   constructor(@InjectModel(MFA_CONFIG_MODEL) private readonly model: Model<MfaConfigRecord>) {}
 
   async findLive(tenant: string, type: MfaType): Promise<MfaConfigRecord | null> {
@@ -67,11 +76,20 @@ export class MfaConfigRepository {
     state: StoredConfigState,
     now = new Date(),
   ): Promise<MfaConfigRecord> {
+    return this.writes.run(documentKey(tenant, type), () => this.insertOrRevive(tenant, type, state, now));
+  }
+
+  private async insertOrRevive(
+    tenant: string,
+    type: MfaType,
+    state: StoredConfigState,
+    now: Date,
+  ): Promise<MfaConfigRecord> {
     const existing = await this.findAny(tenant, type);
     if (existing && !existing.deleted) throw new ConfigAlreadyExistsError();
     if (existing) {
       // Re-creating after a delete continues the version sequence, so consumers never see it go back.
-      return this.writeNext(existing, { state, createdAt: now }, 'created', now);
+      return this.writeNextNow(existing, { state, createdAt: now }, 'created', now);
     }
     const record: MfaConfigRecord = {
       tenant,
@@ -119,31 +137,63 @@ export class MfaConfigRepository {
     return this.model.countDocuments({ 'pending_events.0': { $exists: true } }).exec();
   }
 
-  async markEventsPublished(tenant: string, type: MfaType, eventIds: string[]): Promise<void> {
-    await this.model
-      .updateOne({ tenant, type }, { $pull: { pending_events: { event_id: { $in: eventIds } } } })
-      .exec();
+  /**
+   * Removes published events from the document. A read, then a write guarded by the version (every
+   * change bumps it), rather than `$pull` with a condition: FerretDB accepts that and silently removes
+   * nothing, which would republish every event forever. Returns whether the events are gone.
+   */
+  async markEventsPublished(tenant: string, type: MfaType, eventIds: string[]): Promise<boolean> {
+    return this.writes.run(documentKey(tenant, type), () => this.removeEvents(tenant, type, eventIds));
+  }
+
+  private async removeEvents(tenant: string, type: MfaType, eventIds: string[]): Promise<boolean> {
+    const published = new Set(eventIds);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.findAny(tenant, type);
+      if (!current) return true;
+      const remaining = current.pending_events.filter((event) => !published.has(event.event_id));
+      if (remaining.length === current.pending_events.length) return true;
+      const result = await this.model
+        .updateOne({ tenant, type, version: current.version }, { $set: { pending_events: remaining } })
+        .exec();
+      if (result.modifiedCount === 1) return true;
+    }
+    // A configuration changing this fast keeps its events for the next pass; consumers ignore repeats.
+    return false;
   }
 
   /** Records the dispatcher's report, ignoring reports about versions older than the one already shown. */
   async recordAppliedStatus(tenant: string, type: MfaType, status: AppliedStatus): Promise<void> {
-    await this.model
-      .updateOne(
-        {
-          tenant,
-          type,
-          $or: [{ status: { $exists: false } }, { 'status.version': { $lte: status.version } }],
-        },
-        { $set: { status } },
-      )
-      .exec();
+    await this.writes.run(documentKey(tenant, type), () =>
+      this.model
+        .updateOne(
+          {
+            tenant,
+            type,
+            $or: [{ status: { $exists: false } }, { 'status.version': { $lte: status.version } }],
+          },
+          { $set: { status } },
+        )
+        .exec(),
+    );
   }
 
   /**
    * Writes the next version only if nobody else wrote since `current` was read (optimistic locking
    * on the version), replacing the admin-controlled state whole; the pending event rides in the same update.
    */
-  private async writeNext(
+  private writeNext(
+    current: MfaConfigRecord,
+    next: { state?: StoredConfigState; createdAt?: Date },
+    change: ConfigChange,
+    now: Date,
+  ): Promise<MfaConfigRecord> {
+    return this.writes.run(documentKey(current.tenant, current.type), () =>
+      this.writeNextNow(current, next, change, now),
+    );
+  }
+
+  private async writeNextNow(
     current: MfaConfigRecord,
     next: { state?: StoredConfigState; createdAt?: Date },
     change: ConfigChange,
@@ -175,6 +225,10 @@ export class MfaConfigRepository {
     for (const field of cleared) delete written[field];
     return written;
   }
+}
+
+function documentKey(tenant: string, type: MfaType): string {
+  return `${tenant}/${type}`;
 }
 
 function pendingEvent(version: number, change: ConfigChange, now: Date): PendingConfigEvent {

@@ -1,3 +1,4 @@
 export * from './process-guards';
 export * from './readiness';
 export * from './json-logger';
+export * from './keyed-serializer';

@@ -106,12 +106,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         return { key, value: JSON.stringify(value) };
       }),
     });
-    await this.repository.markEventsPublished(
+    const removed = await this.repository.markEventsPublished(
       record.tenant,
       record.type,
       events.map((event) => event.event_id),
     );
-    return events.length;
+    // Events still in the document go out again at the next poll, not in a tight loop.
+    return removed ? events.length : 0;
   }
 
   private async connectedProducer(): Promise<Producer> {
