@@ -82,15 +82,20 @@ async function configureTenant(tenant: string, strategy: 'code' | 'prompt'): Pro
   say(
     `  POST /mfa (tenant ${tenant}, strategy ${strategy}) → 201, version ${created.body.version}, apns.key ${created.body.settings.apns.key}, ${created.body.settings.apns.key_fingerprint}`,
   );
-  for (let i = 0; i < 100; i++) {
+  let seen: unknown;
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
     const current = await call('GET', '/mfa/push', token);
+    seen = current.body.status;
     if (current.body.status?.version === current.body.version && current.body.status.state === 'applied') {
       say(`  GET /mfa/push → status ${JSON.stringify(current.body.status)}`);
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 150));
   }
-  throw new Error(`the dispatcher did not report ${tenant}'s configuration as applied; is it running?`);
+  throw new Error(
+    `the dispatcher did not report ${tenant}'s configuration v${created.body.version} as applied within 30 s ` +
+      `(last status: ${JSON.stringify(seen ?? null)}); is it running? Its log is in ${join(config.localStateDir, 'logs')}`,
+  );
 }
 
 async function main(): Promise<void> {

@@ -1,4 +1,5 @@
-import { resolveTopicNames } from '@lib/contracts';
+import { randomUUID } from 'node:crypto';
+import { ConfigChangedEvent, configChangedKey, resolveTopicNames } from '@lib/contracts';
 import { tenantCredentials } from './fixtures/keys';
 import { apnsDeviceToken, fcmDeviceToken, pushRequest } from './fixtures/push-request.builder';
 import { ApnsPeer } from './peers/apns-peer';
@@ -471,6 +472,28 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(await resultOf(after.challenge_id)).toMatchObject({ status: 'sent', config_version: version });
       expect(apns.delivered().find((d) => d.token === after.device.token)!.keyId).toBe('NEWKEY0001');
       expect(firstKeyId).not.toBe('NEWKEY0001');
+    });
+
+    it('answers a redelivered configuration event with its report again, so a lost report is not lost for good', async () => {
+      const { version } = await patch('rotating', { settings: { enabled_clients: ['web-login', 'kiosk'] } });
+      const first = await applied.waitFor(
+        (m) => m.value.tenant === 'rotating' && m.value.version === version,
+      );
+      const event: ConfigChangedEvent = {
+        event_id: randomUUID(),
+        type: 'mfa.config.changed',
+        tenant: 'rotating',
+        mfa_type: 'push',
+        version,
+        change: 'updated',
+        occurred_at: new Date().toISOString(),
+      };
+      const topic = resolveTopicNames(dispatcher.config.kafka).configChanged;
+      await requester.raw(configChangedKey('rotating', 'push'), JSON.stringify(event), topic);
+      const again = await applied.waitFor(
+        (m) => m.value.tenant === 'rotating' && m.value.version === version && m !== first,
+      );
+      expect(again.value).toMatchObject({ status: 'applied', version });
     });
 
     it('disabling stops delivery at once, and so does deleting', async () => {

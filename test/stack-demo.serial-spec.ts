@@ -44,6 +44,8 @@ describe('npm run stack, then npm run demo', () => {
         resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
       );
     });
+    // On a failure, the apps' own logs say why.
+    if (demo.code !== 0) process.stderr.write(`${demo.stderr}\n${logTails(stateDir)}\n`);
     expect(demo.stderr).toBe('');
     expect(demo.code).toBe(0);
     expect(demo.stdout).toContain('"category": "MFA_PROMPT"');
@@ -88,6 +90,17 @@ function definedOnly(env: Record<string, string | undefined>): Record<string, st
   return Object.fromEntries(
     Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
   );
+}
+
+function logTails(stateDir: string): string {
+  return ['config-api', 'dispatcher']
+    .map((app) => {
+      const lines = readFileSync(join(stateDir, 'logs', `${app}.log`), 'utf8')
+        .trim()
+        .split('\n');
+      return `--- last lines of ${app}.log\n${lines.slice(-40).join('\n')}`;
+    })
+    .join('\n');
 }
 
 function listening(port: number): Promise<boolean> {

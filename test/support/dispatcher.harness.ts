@@ -63,8 +63,9 @@ export class PushRequester {
     await this.raw(request.challenge_id, JSON.stringify(request));
   }
 
-  async raw(key: string | null, value: string): Promise<void> {
-    await this.producer.send({ topic: this.topic, messages: [{ key, value }] });
+  /** Any message, on the push request topic unless another is named. */
+  async raw(key: string | null, value: string, topic = this.topic): Promise<void> {
+    await this.producer.send({ topic, messages: [{ key, value }] });
   }
 
   async close(): Promise<void> {

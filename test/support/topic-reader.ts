@@ -63,7 +63,11 @@ export class TopicReader {
         this.listeners = this.listeners.filter((listener) => listener !== check);
         reject(
           new Error(
-            `no matching message on ${this.topic} within ${timeoutMs} ms; saw ${this.messages.length}`,
+            `no matching message on ${this.topic} within ${timeoutMs} ms; saw ${this.messages.length}, the last: ` +
+              this.messages
+                .slice(-5)
+                .map((m) => m.raw)
+                .join('\n'),
           ),
         );
       }, timeoutMs);

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { MfaConfigRecord, MfaConfigRepository, MfaConfigSealer } from '@lib/mfa-config';
+import { KeyedSerializer } from '@lib/runtime';
 import { DispatcherMetrics } from '../metrics/dispatcher-metrics';
 import { SenderFactory } from '../senders/sender-factory';
 import { TenantClients } from './tenant-clients';
@@ -21,7 +22,9 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
   private readonly live = new Map<string, TenantClients>();
   /** Highest version seen per tenant, deleted ones included, so stale events change nothing. */
   private readonly seenVersions = new Map<string, number>();
-  private readonly applying = new Map<string, Promise<ApplyOutcome>>();
+  private readonly applying = new KeyedSerializer();
+  /** The last outcome per tenant, so a redelivered event (its report may have been lost) is answered again. */
+  private readonly lastOutcomes = new Map<string, ApplyOutcome>();
   private idleSweep?: NodeJS.Timeout;
   private markLoaded!: () => void;
   /** Resolves once every stored configuration was loaded: push requests wait for it. */
@@ -56,10 +59,10 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     const records = await this.repository.findAllLive();
     const present = new Set(records.map((record) => record.tenant));
     const outcomes = await Promise.all(
-      records.map((record) => this.serialized(record.tenant, () => this.applyRecord(record))),
+      records.map((record) => this.applying.run(record.tenant, () => this.applyRecord(record))),
     );
     for (const tenant of [...this.live.keys()]) {
-      if (!present.has(tenant)) await this.serialized(tenant, () => this.refreshFromStore(tenant, 'push'));
+      if (!present.has(tenant)) await this.applying.run(tenant, () => this.refreshFromStore(tenant, 'push'));
     }
     this.markLoaded();
     return outcomes;
@@ -68,8 +71,13 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
   /** A configuration-changed event: re-read the configuration (events carry no secrets) if it is newer. */
   async onChanged(tenant: string, type: 'push', version: number): Promise<ApplyOutcome> {
     const seen = this.seenVersions.get(tenant) ?? 0;
-    if (version <= seen) return { state: 'unchanged', version: seen };
-    return this.serialized(tenant, () => this.refreshFromStore(tenant, type));
+    if (version <= seen) {
+      const last = this.lastOutcomes.get(tenant);
+      return last?.version === version ? last : { state: 'unchanged', version: seen };
+    }
+    const outcome = await this.applying.run(tenant, () => this.refreshFromStore(tenant, type));
+    if (outcome.state !== 'unchanged') this.lastOutcomes.set(tenant, outcome);
+    return outcome;
   }
 
   private async refreshFromStore(tenant: string, type: 'push'): Promise<ApplyOutcome> {
@@ -114,17 +122,6 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     this.metrics.liveConfigurations.set(this.live.size);
     // New sends go to the new clients at once; the old ones close after their in-flight sends.
     if (previous) void previous.retire();
-  }
-
-  private serialized(tenant: string, apply: () => Promise<ApplyOutcome>): Promise<ApplyOutcome> {
-    const previous =
-      this.applying.get(tenant) ?? Promise.resolve({ state: 'unchanged', version: 0 } as ApplyOutcome);
-    const next = previous.catch(() => undefined).then(apply);
-    this.applying.set(tenant, next);
-    void next.finally(() => {
-      if (this.applying.get(tenant) === next) this.applying.delete(tenant);
-    });
-    return next;
   }
 
   private async closeIdleSessions(idleMs: number): Promise<void> {
