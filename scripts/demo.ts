@@ -83,7 +83,7 @@ async function configureTenant(tenant: string, strategy: 'code' | 'prompt'): Pro
     `  POST /mfa (tenant ${tenant}, strategy ${strategy}) → 201, version ${created.body.version}, apns.key ${created.body.settings.apns.key}, ${created.body.settings.apns.key_fingerprint}`,
   );
   let seen: unknown;
-  for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
     const current = await call('GET', '/mfa/push', token);
     seen = current.body.status;
     if (current.body.status?.version === current.body.version && current.body.status.state === 'applied') {
