@@ -5,13 +5,14 @@ import { Model, mongo } from 'mongoose';
 import {
   AppliedStatus,
   ConfigChange,
+  configRecordId,
   MFA_CONFIG_MODEL,
   MfaConfigRecord,
   PendingConfigEvent,
   StoredPushSettings,
 } from './mfa-config.schema';
 import { KeyedSerializer } from '@lib/runtime';
-import type { MfaProvider, MfaType } from './mfa-configuration';
+import { MFA_TYPES, MfaProvider, MfaType } from './mfa-configuration';
 import { withoutUndefined } from './without-undefined';
 
 /** The stored fields an admin controls; the repository owns version, timestamps, tombstones and the outbox. */
@@ -44,7 +45,8 @@ export class MfaConfigRepository {
   constructor(@InjectModel(MFA_CONFIG_MODEL) private readonly model: Model<MfaConfigRecord>) {}
 
   async findLive(tenant: string, type: MfaType): Promise<MfaConfigRecord | null> {
-    return this.model.findOne({ tenant, type, deleted: false }).lean<MfaConfigRecord>().exec();
+    const record = await this.findAny(tenant, type);
+    return record && !record.deleted ? record : null;
   }
 
   async listLive(
@@ -52,12 +54,12 @@ export class MfaConfigRepository {
     limit: number,
     offset: number,
   ): Promise<{ total: number; results: MfaConfigRecord[] }> {
-    const filter = { tenant, deleted: false };
-    const [total, results] = await Promise.all([
-      this.model.countDocuments(filter).exec(),
-      this.model.find(filter).sort({ type: 1 }).skip(offset).limit(limit).lean<MfaConfigRecord[]>().exec(),
-    ]);
-    return { total, results };
+    // One lookup by primary key per type: a tenant has at most one configuration of each.
+    const records = await Promise.all(MFA_TYPES.map((type) => this.findLive(tenant, type)));
+    const live = records
+      .filter((record): record is MfaConfigRecord => record !== null)
+      .sort((a, b) => a.type.localeCompare(b.type));
+    return { total: live.length, results: live.slice(offset, offset + limit) };
   }
 
   /** Every live configuration, for a dispatcher's start-up load and periodic resync. */
@@ -67,7 +69,12 @@ export class MfaConfigRepository {
 
   /** The current version of a configuration, or undefined when it never existed (tombstones count). */
   async findAny(tenant: string, type: MfaType): Promise<MfaConfigRecord | null> {
-    return this.model.findOne({ tenant, type }).lean<MfaConfigRecord>().exec();
+    // Only the _id in the filter: FerretDB looks that up directly and scans for anything more.
+    const record = await this.model
+      .findOne({ _id: configRecordId(tenant, type) })
+      .lean<MfaConfigRecord>()
+      .exec();
+    return record && record.tenant === tenant && record.type === type ? record : null;
   }
 
   async create(
@@ -76,7 +83,7 @@ export class MfaConfigRepository {
     state: StoredConfigState,
     now = new Date(),
   ): Promise<MfaConfigRecord> {
-    return this.writes.run(documentKey(tenant, type), () => this.insertOrRevive(tenant, type, state, now));
+    return this.writes.run(configRecordId(tenant, type), () => this.insertOrRevive(tenant, type, state, now));
   }
 
   private async insertOrRevive(
@@ -92,6 +99,7 @@ export class MfaConfigRepository {
       return this.writeNextNow(existing, { state, createdAt: now }, 'created', now);
     }
     const record: MfaConfigRecord = {
+      _id: configRecordId(tenant, type),
       tenant,
       type,
       ...(withoutUndefined(state) as StoredConfigState),
@@ -143,7 +151,7 @@ export class MfaConfigRepository {
    * nothing, which would republish every event forever. Returns whether the events are gone.
    */
   async markEventsPublished(tenant: string, type: MfaType, eventIds: string[]): Promise<boolean> {
-    return this.writes.run(documentKey(tenant, type), () => this.removeEvents(tenant, type, eventIds));
+    return this.writes.run(configRecordId(tenant, type), () => this.removeEvents(tenant, type, eventIds));
   }
 
   private async removeEvents(tenant: string, type: MfaType, eventIds: string[]): Promise<boolean> {
@@ -154,7 +162,10 @@ export class MfaConfigRepository {
       const remaining = current.pending_events.filter((event) => !published.has(event.event_id));
       if (remaining.length === current.pending_events.length) return true;
       const result = await this.model
-        .updateOne({ tenant, type, version: current.version }, { $set: { pending_events: remaining } })
+        .updateOne(
+          { _id: configRecordId(tenant, type), version: current.version },
+          { $set: { pending_events: remaining } },
+        )
         .exec();
       if (result.modifiedCount === 1) return true;
     }
@@ -164,7 +175,7 @@ export class MfaConfigRepository {
 
   /** Records the dispatcher's report, ignoring reports about versions older than the one already shown. */
   async recordAppliedStatus(tenant: string, type: MfaType, status: AppliedStatus): Promise<void> {
-    await this.writes.run(documentKey(tenant, type), () =>
+    await this.writes.run(configRecordId(tenant, type), () =>
       this.model
         .updateOne(
           {
@@ -188,7 +199,7 @@ export class MfaConfigRepository {
     change: ConfigChange,
     now: Date,
   ): Promise<MfaConfigRecord> {
-    return this.writes.run(documentKey(current.tenant, current.type), () =>
+    return this.writes.run(configRecordId(current.tenant, current.type), () =>
       this.writeNextNow(current, next, change, now),
     );
   }
@@ -216,7 +227,7 @@ export class MfaConfigRepository {
     const $unset = Object.fromEntries(cleared.map((field) => [field, '']));
     const result = await this.model
       .updateOne(
-        { tenant: current.tenant, type: current.type, version: current.version },
+        { _id: configRecordId(current.tenant, current.type), version: current.version },
         { $set, ...(cleared.length ? { $unset } : {}), $push: { pending_events: event } },
       )
       .exec();
@@ -225,10 +236,6 @@ export class MfaConfigRepository {
     for (const field of cleared) delete written[field];
     return written;
   }
-}
-
-function documentKey(tenant: string, type: MfaType): string {
-  return `${tenant}/${type}`;
 }
 
 function pendingEvent(version: number, change: ConfigChange, now: Date): PendingConfigEvent {

@@ -50,6 +50,8 @@ export interface StoredPushSettings {
  * (deleted: true, no settings) so versions keep rising and its pending "deleted" event is not lost.
  */
 export interface MfaConfigRecord {
+  /** `tenant/type` (configRecordId): every lookup is by primary key, the one FerretDB does not scan for. */
+  _id: string;
   tenant: string;
   type: MfaType;
   enabled: boolean;
@@ -75,6 +77,7 @@ const encryptedSecret = new Schema<EncryptedSecret>(
 
 export const MfaConfigSchema = new Schema<MfaConfigRecord>(
   {
+    _id: { type: String, required: true },
     tenant: { type: String, required: true },
     type: { type: String, required: true },
     enabled: { type: Boolean, required: true },
@@ -140,5 +143,10 @@ export const MfaConfigSchema = new Schema<MfaConfigRecord>(
   { collection: 'mfa_configs', versionKey: false, strict: 'throw' },
 );
 
-// One configuration per tenant and type; also the lookup every request makes.
+// One configuration per tenant and type (the _id says so too; this index keeps it true for any writer).
 MfaConfigSchema.index({ tenant: 1, type: 1 }, { unique: true });
+
+/** The document id of a tenant's configuration of a type. */
+export function configRecordId(tenant: string, type: MfaType): string {
+  return `${tenant}/${type}`;
+}
