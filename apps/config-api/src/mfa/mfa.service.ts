@@ -137,7 +137,7 @@ export class MfaService {
 
   /** Wakes the relay so the event is on Kafka well under a second after the write. */
   private written(record: MfaConfigRecord): MfaConfigRecord {
-    this.relay.wake();
+    this.relay.wake(record);
     return record;
   }
 }

@@ -8,7 +8,7 @@ import {
   resolveTopicNames,
 } from '@lib/contracts';
 import { createKafkaClient, ensureTopics, orderedIdempotentProducer } from '@lib/kafka';
-import { MfaConfigRecord, MfaConfigRepository } from '@lib/mfa-config';
+import { configRecordId, MfaConfigRecord, MfaConfigRepository, MfaType } from '@lib/mfa-config';
 
 const IDLE_POLL_MS = 1000;
 const MAX_BACKOFF_MS = 10_000;
@@ -27,6 +27,10 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private producer?: Producer;
   private running = false;
   private wakeUp?: () => void;
+  /** Set by wake(), cleared when a pass starts: a wake during a pass means another pass at once. */
+  private wakeRequested = false;
+  /** Documents written through this replica since the last pass, by id. */
+  private readonly written = new Map<string, { tenant: string; type: MfaType }>();
   private loop?: Promise<void>;
   private failures = 0;
 
@@ -54,13 +58,19 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     await this.producer?.disconnect().catch(() => undefined);
   }
 
-  /** Called after a write, so its event goes out now rather than at the next poll. */
-  wake(): void {
+  /**
+   * Called after a write, so its event goes out now rather than at the next poll: the written
+   * document is read by its id, not found by a scan (which FerretDB makes slow under write load).
+   */
+  wake(written?: { tenant: string; type: MfaType }): void {
+    if (written) this.written.set(configRecordId(written.tenant, written.type), written);
+    this.wakeRequested = true;
     this.wakeUp?.();
   }
 
   /** Publishes everything pending once; returns how many events went out. */
   async flush(): Promise<number> {
+    this.wakeRequested = false;
     const producer = await this.connectedProducer();
     let published = 0;
     for (const record of await this.repository.findWithPendingEvents(BATCH_DOCUMENTS)) {
@@ -69,13 +79,35 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     return published;
   }
 
+  /** Publishes the events of the documents written since the last pass. */
+  private async publishWritten(): Promise<number> {
+    this.wakeRequested = false;
+    const documents = [...this.written.values()];
+    this.written.clear();
+    try {
+      const producer = await this.connectedProducer();
+      let published = 0;
+      for (const { tenant, type } of documents) {
+        const record = await this.repository.findAny(tenant, type);
+        if (record && record.pending_events.length > 0) published += await this.publish(producer, record);
+      }
+      return published;
+    } catch (error) {
+      // Kept for the next pass; the periodic scan would find them too.
+      for (const document of documents)
+        this.written.set(configRecordId(document.tenant, document.type), document);
+      throw error;
+    }
+  }
+
   private async run(): Promise<void> {
     while (this.running) {
       let delay = IDLE_POLL_MS;
       try {
-        const published = await this.flush();
+        if (this.written.size > 0) await this.publishWritten();
+        // A scan that found events may have left more (it reads a bounded batch): go again at once.
+        else if ((await this.flush()) > 0) delay = 0;
         this.failures = 0;
-        if (published > 0) delay = 0;
       } catch (error) {
         this.failures += 1;
         delay = Math.min(MAX_BACKOFF_MS, 250 * 2 ** this.failures);
@@ -141,6 +173,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   private sleep(ms: number): Promise<void> {
+    // A write that woke the relay while it was publishing is not left for the next poll.
+    if (this.wakeRequested) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {
