@@ -39,6 +39,8 @@ export interface DispatcherSettings {
   resyncIntervalMs: number;
   idleSessionTimeoutMs: number;
   sendTimeoutMs: number;
+  /** Push requests of one partition handled at once; offsets still commit in order. */
+  concurrencyPerPartition: number;
 }
 
 /** Where the APNs/FCM SDKs are pointed instead of Apple and Google: only for a sandbox, never in production. */
@@ -108,6 +110,7 @@ export function loadAppConfig(env: Record<string, string | undefined>): AppConfi
       resyncIntervalMs: read.int('CONFIG_RESYNC_INTERVAL_MS', 5 * 60_000, 1000),
       idleSessionTimeoutMs: read.int('PUSH_IDLE_SESSION_TIMEOUT_MS', 5 * 60_000, 1000),
       sendTimeoutMs: read.int('PUSH_SEND_TIMEOUT_MS', 10_000, 100),
+      concurrencyPerPartition: read.int('DISPATCHER_CONCURRENCY_PER_PARTITION', 64, 1, 10_000),
     },
     sandbox: readSandbox(read),
   };

@@ -1,3 +1,4 @@
 export * from './kafka-client.factory';
 export * from './topic-provisioner';
 export * from './resilient-consumer';
+export * from './batching-sender';

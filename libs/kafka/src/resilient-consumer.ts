@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { Consumer, ConsumerConfig, EachMessagePayload, Kafka } from 'kafkajs';
+import type { Consumer, ConsumerConfig, EachBatchPayload, EachMessagePayload, Kafka } from 'kafkajs';
 import { ensureTopics } from './topic-provisioner';
 
 export interface ResilientConsumerOptions {
@@ -8,6 +8,11 @@ export interface ResilientConsumerOptions {
   consumer: ConsumerConfig;
   fromBeginning: boolean;
   partitionsConsumedConcurrently?: number;
+  /**
+   * Messages of one partition handled at once (default 1: one after another). Offsets are resolved
+   * only up to the first message not yet handled, so a crash redelivers, never skips.
+   */
+  concurrencyPerPartition?: number;
   /** Creates the topic with this many partitions if it is missing (when the app may create topics). */
   createTopicPartitions?: number;
   eachMessage: (payload: EachMessagePayload) => Promise<void>;
@@ -63,10 +68,54 @@ export class ResilientConsumer {
     }
     await consumer.connect();
     await consumer.subscribe({ topic: this.options.topic, fromBeginning: this.options.fromBeginning });
+    const concurrency = this.options.concurrencyPerPartition ?? 1;
     await consumer.run({
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
-      eachMessage: this.options.eachMessage,
+      ...(concurrency > 1
+        ? { eachBatchAutoResolve: false, eachBatch: (payload) => this.handleBatch(payload, concurrency) }
+        : { eachMessage: this.options.eachMessage }),
     });
+  }
+
+  /**
+   * Handles a batch `concurrency` messages at a time. A message's offset is resolved once it and
+   * every message before it were handled; on a failure the batch stops taking new messages, lets the
+   * running ones finish, and throws, so kafkajs redelivers from the first unhandled message.
+   */
+  private async handleBatch(payload: EachBatchPayload, concurrency: number): Promise<void> {
+    const { batch, resolveOffset, heartbeat, pause, isRunning, isStale } = payload;
+    const { messages } = batch;
+    const handled = new Array<boolean>(messages.length).fill(false);
+    let next = 0;
+    let resolved = 0;
+    let failure: Error | undefined;
+    const worker = async () => {
+      while (next < messages.length && !failure && isRunning() && !isStale()) {
+        const index = next++;
+        try {
+          await this.options.eachMessage({
+            topic: batch.topic,
+            partition: batch.partition,
+            message: messages[index],
+            heartbeat,
+            pause,
+          });
+        } catch (error) {
+          failure ??= error as Error;
+          return;
+        }
+        handled[index] = true;
+        while (resolved < messages.length && handled[resolved]) resolveOffset(messages[resolved++].offset);
+        try {
+          await heartbeat();
+        } catch (error) {
+          // A rebalance: stop taking messages, but let the ones in flight finish and publish.
+          failure ??= error as Error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, messages.length) }, worker));
+    if (failure) throw failure;
   }
 
   /** Starts now if it can, else keeps trying in the background: for consumers the app can serve without. */

@@ -7,7 +7,8 @@ import { ChallengeService } from './challenge.service';
 
 /**
  * Where push requests enter: mfa.push.requested, read by one consumer group shared by all replicas so
- * each request is handled once. A message's offset is committed only after its result is published.
+ * each request is handled once. Several requests of a partition are handled at once; a message's offset
+ * is committed only after its result, and the results of every message before it, are published.
  */
 @Injectable()
 export class PushRequestConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -27,6 +28,7 @@ export class PushRequestConsumer implements OnApplicationBootstrap, BeforeApplic
       },
       fromBeginning: true,
       partitionsConsumedConcurrently: config.kafka.pushRequestPartitions,
+      concurrencyPerPartition: config.dispatcher.concurrencyPerPartition,
       eachMessage: ({ topic, partition, message, heartbeat }) =>
         this.challenges.handle({
           key: message.key?.toString() ?? null,

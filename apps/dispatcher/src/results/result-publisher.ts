@@ -8,18 +8,21 @@ import {
   resolveTopicNames,
   TopicNames,
 } from '@lib/contracts';
-import { createKafkaClient, orderedIdempotentProducer } from '@lib/kafka';
+import { BatchingSender, createKafkaClient, orderedIdempotentProducer } from '@lib/kafka';
 
 /** Where outcomes leave the dispatcher: results, dead letters and configuration-applied reports. */
 @Injectable()
 export class ResultPublisher implements OnApplicationShutdown {
   private readonly topics: TopicNames;
   private readonly producer: Producer;
+  /** Results of concurrent challenges leave together, one produce request per batch. */
+  private readonly sender: BatchingSender;
   private connected?: Promise<void>;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.topics = resolveTopicNames(config.kafka);
     this.producer = orderedIdempotentProducer(createKafkaClient(config.kafka, '-dispatcher'));
+    this.sender = new BatchingSender(this.producer);
   }
 
   async connect(): Promise<void> {
@@ -49,6 +52,6 @@ export class ResultPublisher implements OnApplicationShutdown {
 
   private async send(topic: string, key: string | null, value: object): Promise<void> {
     await this.connect();
-    await this.producer.send({ topic, messages: [{ key, value: JSON.stringify(value) }] });
+    await this.sender.send(topic, { key, value: JSON.stringify(value) });
   }
 }

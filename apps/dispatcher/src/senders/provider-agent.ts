@@ -3,7 +3,7 @@ import { connect, ConnectionOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 
 /** A pooled keep-alive agent: a TLS handshake per send caps throughput at a few hundred per second. */
-const POOL: AgentOptions = { keepAlive: true, maxSockets: 16, maxFreeSockets: 16 };
+const POOL: AgentOptions = { keepAlive: true, maxSockets: 64, maxFreeSockets: 64 };
 
 export function providerAgent(): Agent {
   return new Agent(POOL);

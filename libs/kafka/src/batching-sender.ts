@@ -1,0 +1,52 @@
+import type { Message, Producer } from 'kafkajs';
+
+interface Queued {
+  topic: string;
+  message: Message;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * Sends what callers queue while a send is in flight as one request: at thousands of messages per
+ * second, one produce request per message (one in flight, for order) would cap throughput. The first
+ * message goes out at once; nothing waits for a timer. Each caller learns whether its message made it.
+ */
+export class BatchingSender {
+  private queue: Queued[] = [];
+  private flushing = false;
+
+  constructor(
+    private readonly producer: Producer,
+    private readonly maxBatch = 1000,
+  ) {}
+
+  send(topic: string, message: Message): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ topic, message, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      const byTopic = new Map<string, Message[]>();
+      for (const { topic, message } of batch) {
+        const messages = byTopic.get(topic) ?? [];
+        messages.push(message);
+        byTopic.set(topic, messages);
+      }
+      try {
+        await this.producer.sendBatch({
+          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+        });
+        for (const queued of batch) queued.resolve();
+      } catch (error) {
+        for (const queued of batch) queued.reject(error as Error);
+      }
+    }
+    this.flushing = false;
+  }
+}
