@@ -1,0 +1,83 @@
+import { resolveTopicNames } from '@lib/contracts';
+import { BenchContext, requestsFor, strategyOf } from '../support/context';
+import { LatencySummary, percentileCurve, summarize } from '../support/histogram';
+import { createTopic, RequestProducer, TopicWatcher } from '../support/kafka';
+
+export interface LatencyFigures {
+  offeredPerSecond: number;
+  seconds: number;
+  produceToPeer: LatencySummary;
+  produceToResult: LatencySummary;
+  lost: number;
+  curve: [number, number][];
+}
+
+const TICK_MS = 10;
+
+/**
+ * Scenario 3: a constant offered load (a batch every 10 ms) against a running dispatcher. Latency is
+ * the peer's receive time minus the produce time, both read from the same machine's clock.
+ */
+export async function latencyUnderLoad(
+  ctx: BenchContext,
+  database: string,
+  tenants: string[],
+  rates: number[],
+  seconds: number,
+): Promise<LatencyFigures[]> {
+  const scenario = 'latency';
+  const topics = resolveTopicNames({ topicPrefix: ctx.topicPrefix(scenario) });
+  await createTopic(ctx.kafka, topics.pushRequested, ctx.partitions);
+  await createTopic(ctx.kafka, topics.pushResults, ctx.partitions);
+  const dispatcher = await ctx.startDispatcher(scenario, database);
+  const results = await new TopicWatcher(ctx.kafka, topics.pushResults).start(false);
+  const producer = await new RequestProducer(ctx.kafka, topics.pushRequested).connect();
+  // Warm-up: sessions opened and tokens exchanged for every tenant, as in a long-running system.
+  const warmUp = requestsFor(tenants, tenants.length * 2, ['apns', 'fcm'], strategyOf);
+  await producer.send(warmUp);
+  await ctx.peers.waitForDelivered(warmUp.length, 60_000);
+  const figures: LatencyFigures[] = [];
+  for (const rate of rates) {
+    await ctx.peers.clear();
+    const perTick = (rate * TICK_MS) / 1000;
+    const total = Math.round(rate * seconds);
+    const requests = requestsFor(tenants, total, ['apns', 'fcm'], strategyOf);
+    const started = Date.now();
+    let sent = 0;
+    const sends: Promise<void>[] = [];
+    for (let tick = 1; sent < total; tick++) {
+      const due = Math.min(total, Math.round(tick * perTick));
+      sends.push(producer.send(requests.slice(sent, due)));
+      sent = due;
+      const wait = started + tick * TICK_MS - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    await Promise.all(sends);
+    await ctx.peers.waitForDelivered(total, 120_000);
+    await results.waitForCount(
+      warmUp.length + figures.reduce((n, f) => n + f.produceToPeer.count, 0) + total,
+      60_000,
+    );
+    const arrivals = await ctx.peers.arrivals();
+    const toPeer: number[] = [];
+    for (const [challengeId, at] of [...arrivals.apns, ...arrivals.fcm]) {
+      const producedAt = producer.producedAt.get(challengeId);
+      if (producedAt !== undefined) toPeer.push(at - producedAt);
+    }
+    const toResult = requests
+      .map((r) => (results.arrivedAt.get(r.challenge_id) ?? NaN) - producer.producedAt.get(r.challenge_id)!)
+      .filter((value) => !isNaN(value));
+    figures.push({
+      offeredPerSecond: rate,
+      seconds,
+      produceToPeer: summarize(toPeer),
+      produceToResult: summarize(toResult),
+      lost: total - toPeer.length,
+      curve: percentileCurve(toPeer),
+    });
+  }
+  await producer.close();
+  await results.stop();
+  await dispatcher.stop();
+  return figures;
+}

@@ -1,0 +1,104 @@
+import { generateKeyPairSync, createPublicKey } from 'node:crypto';
+import { resolveTopicNames } from '@lib/contracts';
+import { signDevToken } from '../../apps/config-api/src/auth/dev-signing-key';
+import { BenchContext, requestsFor } from '../support/context';
+import { LatencySummary, summarize } from '../support/histogram';
+import { createTopic, RequestProducer, TopicWatcher } from '../support/kafka';
+
+export interface ReloadFigures {
+  patches: number;
+  streamPerSecond: number;
+  patchToFirstPushWithNewKey: LatencySummary;
+  requests: number;
+  lostOrFailed: number;
+  /** Swaps after which no push with the new key was seen at all. */
+  swapsNotObserved: number;
+}
+
+/**
+ * Scenario 4: a steady APNs stream for one tenant while its key is replaced through PATCH /mfa/push
+ * again and again. Each swap is timed from the API's 200 to the first push signed with the new key id.
+ */
+export async function hotReload(
+  ctx: BenchContext,
+  database: string,
+  tenant: string,
+  patches: number,
+): Promise<ReloadFigures> {
+  const scenario = 'reload';
+  const topics = resolveTopicNames({ topicPrefix: ctx.topicPrefix(scenario) });
+  await createTopic(ctx.kafka, topics.pushRequested, ctx.partitions);
+  await createTopic(ctx.kafka, topics.pushResults, ctx.partitions);
+  const api = await ctx.startConfigApi(scenario, database);
+  const dispatcher = await ctx.startDispatcher(scenario, database);
+  const results = await new TopicWatcher(ctx.kafka, topics.pushResults).start();
+  const producer = await new RequestProducer(ctx.kafka, topics.pushRequested).connect();
+  const token = await signDevToken(ctx.stateDir, { tenant, scopes: ['update:mfa'] });
+  await ctx.peers.clear();
+
+  const rate = 500;
+  let streaming = true;
+  const sent: string[] = [];
+  const stream = (async () => {
+    const started = Date.now();
+    for (let tick = 1; streaming; tick++) {
+      const batch = requestsFor([tenant], rate / 100, ['apns'], () => 'prompt');
+      batch.forEach((request) => sent.push(request.challenge_id));
+      void producer.send(batch);
+      const wait = started + tick * 10 - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  })();
+
+  const swaps: { keyId: string; okAt: number }[] = [];
+  for (let i = 1; i <= patches; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const keyId = `R${String(i).padStart(4, '0')}${ctx.runId}`.slice(0, 10).toUpperCase();
+    await ctx.peers.call({
+      cmd: 'trust',
+      apnsKeys: [
+        {
+          keyId,
+          teamId: ctx.credentials.teamId(tenant),
+          publicPem: createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString(),
+        },
+      ],
+      topics: [],
+      serviceAccounts: [],
+    });
+    const response = await fetch(`http://127.0.0.1:${api.port}/mfa/push`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        settings: { apns: { key: key.export({ type: 'pkcs8', format: 'pem' }).toString(), key_id: keyId } },
+      }),
+    });
+    if (response.status !== 200)
+      throw new Error(`PATCH /mfa/push answered ${response.status}: ${await response.text()}`);
+    swaps.push({ keyId, okAt: Date.now() });
+  }
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  streaming = false;
+  await stream;
+  await results.waitForCount(sent.length, 60_000);
+
+  const arrivals = (await ctx.peers.arrivals()).apns;
+  const delays = swaps.map(({ keyId, okAt }) => {
+    const first = arrivals.filter(([, , kid]) => kid === keyId).map(([, at]) => at);
+    return first.length ? Math.max(0, Math.min(...first) - okAt) : NaN;
+  });
+  const lostOrFailed = sent.filter((id) => results.statuses.get(id) !== 'sent').length;
+  await producer.close();
+  await results.stop();
+  await dispatcher.stop();
+  await api.stop();
+  return {
+    patches,
+    streamPerSecond: rate,
+    patchToFirstPushWithNewKey: summarize(delays.filter((d) => !isNaN(d))),
+    requests: sent.length,
+    lostOrFailed,
+    swapsNotObserved: delays.filter((d) => isNaN(d)).length,
+  };
+}

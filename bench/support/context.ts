@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Kafka } from 'kafkajs';
+import { pushRequest, apnsDeviceToken, fcmDeviceToken } from '../../test/fixtures/push-request.builder';
+import type { PushRequestedEvent } from '@lib/contracts';
+import { benchKafka } from './kafka';
+import { PeerEndpoints, PeersProcess } from './peers';
+import { AppProcess } from './processes';
+import { BenchCredentials } from './tenants';
+
+/** What every scenario shares: the peers process, the credentials, and how to start the apps. */
+export class BenchContext {
+  readonly runId = randomBytes(3).toString('hex');
+  readonly stateDir = resolve('.local', 'bench');
+  readonly logDir = join(this.stateDir, 'logs');
+  readonly brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+  readonly mongoBase = process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/push_mfa';
+  readonly encryptionKeys = `bench:${randomBytes(32).toString('base64')}`;
+  readonly credentials = new BenchCredentials();
+  readonly kafka: Kafka;
+  readonly partitions = 12;
+  private readonly caFile: string;
+  private nextPort = 3400;
+  /** Every app started, so a failed scenario leaves none running. */
+  private readonly started: AppProcess[] = [];
+
+  constructor(
+    readonly quick: boolean,
+    readonly peers: PeersProcess,
+    readonly endpoints: PeerEndpoints,
+  ) {
+    mkdirSync(this.logDir, { recursive: true });
+    this.caFile = join(this.stateDir, 'ca.pem');
+    writeFileSync(this.caFile, endpoints.caPem);
+    this.kafka = benchKafka(this.brokers, 'bench-load');
+  }
+
+  /** A database of this run, by purpose. */
+  database(purpose: string): string {
+    const url = new URL(this.mongoBase);
+    url.pathname = `/push_mfa_bench_${this.runId}_${purpose}`;
+    return url.toString();
+  }
+
+  topicPrefix(scenario: string): string {
+    return `bench-${this.runId}-${scenario}.`;
+  }
+
+  /** The environment of an app of this run: sandbox peers, quiet logs, its own topics and group. */
+  env(scenario: string, database: string, overrides: Record<string, string> = {}): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'warn',
+      LOCAL_STATE_DIR: this.stateDir,
+      AUTH_MODE: 'dev',
+      MONGODB_URI: database,
+      MFA_ENCRYPTION_KEYS: this.encryptionKeys,
+      KAFKA_BROKERS: this.brokers.join(','),
+      KAFKA_TOPIC_PREFIX: this.topicPrefix(scenario),
+      KAFKA_PUSH_PARTITIONS: String(this.partitions),
+      DISPATCHER_CONSUMER_GROUP: `bench-${scenario}`,
+      APNS_ENDPOINT: this.endpoints.apnsEndpoint,
+      FCM_ENDPOINT: this.endpoints.fcmUrl,
+      PUSH_SANDBOX_CA_FILE: this.caFile,
+      ...overrides,
+    };
+  }
+
+  async startDispatcher(
+    scenario: string,
+    database: string,
+    overrides: Record<string, string> = {},
+  ): Promise<AppProcess> {
+    const port = this.nextPort++;
+    // BENCH_PROFILE=1: a V8 CPU profile of each dispatcher (written when it stops), for flame graphs.
+    const profile = process.env.BENCH_PROFILE
+      ? ['--cpu-prof', `--cpu-prof-dir=${join(this.stateDir, 'profiles')}`]
+      : [];
+    return this.track(
+      AppProcess.start(
+        'dispatcher',
+        this.env(scenario, database, { DISPATCHER_PORT: String(port), ...overrides }),
+        port,
+        this.logDir,
+        profile,
+      ),
+    );
+  }
+
+  async startConfigApi(scenario: string, database: string): Promise<AppProcess> {
+    const port = this.nextPort++;
+    return this.track(
+      AppProcess.start('config-api', this.env(scenario, database, { PORT: String(port) }), port, this.logDir),
+    );
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.allSettled(this.started.map((app) => app.stop()));
+  }
+
+  private async track(starting: Promise<AppProcess>): Promise<AppProcess> {
+    const app = await starting;
+    this.started.push(app);
+    return app;
+  }
+}
+
+/** Push requests spread over tenants: APNs and FCM alternating, each tenant's own strategy. */
+export function requestsFor(
+  tenants: string[],
+  count: number,
+  providers: ('apns' | 'fcm')[],
+  strategyOf: (tenantIndex: number) => 'code' | 'prompt',
+  ttlMs = 10 * 60_000,
+): PushRequestedEvent[] {
+  return Array.from({ length: count }, (_, i) => {
+    const tenantIndex = i % tenants.length;
+    const provider = providers[i % providers.length];
+    return pushRequest({
+      challenge_id: `b-${i}-${randomBytes(6).toString('hex')}`,
+      tenant: tenants[tenantIndex],
+      device: { provider, token: provider === 'apns' ? apnsDeviceToken() : fcmDeviceToken() },
+      ...(strategyOf(tenantIndex) === 'code' && { code: String(i % 100).padStart(2, '0') }),
+      expires_at: new Date(Date.now() + ttlMs).toISOString(),
+    });
+  });
+}
+
+export const strategyOf = (index: number): 'code' | 'prompt' => (index % 2 === 0 ? 'code' : 'prompt');

@@ -1,0 +1,100 @@
+import { ChildProcess, fork } from 'node:child_process';
+import { join } from 'node:path';
+
+export type PeerCommand =
+  | { cmd: 'endpoints' }
+  | {
+      cmd: 'trust';
+      apnsKeys: { keyId: string; teamId: string; publicPem: string }[];
+      topics: { teamId: string; bundleId: string }[];
+      serviceAccounts: { clientEmail: string; publicPem: string; projectId: string }[];
+    }
+  | { cmd: 'counts' }
+  | { cmd: 'arrivals' }
+  | { cmd: 'clear' };
+
+export type PeerReply = { id: number; result?: unknown; error?: string };
+
+export interface PeerEndpoints {
+  apnsEndpoint: string;
+  fcmUrl: string;
+  caPem: string;
+}
+
+/** [challenge id, peer receive time (ms since epoch), APNs key id] */
+export type Arrival = [string, number, string];
+
+/** The load generator's handle on the peers process. */
+export class PeersProcess {
+  private nextId = 1;
+  private readonly pending = new Map<
+    number,
+    { resolve: (value: unknown) => void; reject: (e: Error) => void }
+  >();
+
+  private constructor(private readonly child: ChildProcess) {
+    child.on('message', (reply: PeerReply) => {
+      const waiter = this.pending.get(reply.id);
+      if (!waiter) return;
+      this.pending.delete(reply.id);
+      if (reply.error) waiter.reject(new Error(`peers: ${reply.error}`));
+      else waiter.resolve(reply.result);
+    });
+  }
+
+  static async start(): Promise<PeersProcess> {
+    const child = fork(join(__dirname, '..', 'peers-process.ts'), [], {
+      execArgv: ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.once('message', () => resolve());
+      child.once('exit', (code) =>
+        reject(new Error(`the peers process exited (${code}) before it was ready`)),
+      );
+    });
+    return new PeersProcess(child);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  call<T>(command: PeerCommand): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      this.child.send({ id, command });
+    });
+  }
+
+  endpoints(): Promise<PeerEndpoints> {
+    return this.call({ cmd: 'endpoints' });
+  }
+
+  counts(): Promise<{ apns: number; fcm: number; sessions: number }> {
+    return this.call({ cmd: 'counts' });
+  }
+
+  arrivals(): Promise<{ apns: Arrival[]; fcm: Arrival[] }> {
+    return this.call({ cmd: 'arrivals' });
+  }
+
+  clear(): Promise<void> {
+    return this.call({ cmd: 'clear' });
+  }
+
+  async waitForDelivered(total: number, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const counts = await this.counts();
+      if (counts.apns + counts.fcm >= total) return true;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return false;
+  }
+
+  stop(): void {
+    this.child.disconnect();
+  }
+}
