@@ -36,16 +36,18 @@ export class ApiErrorFilter implements ExceptionFilter {
         status === 404 ? 'No such route. The MFA API lives at /mfa and /api/v1/mfa.' : exception.message;
       return new ApiError(status, STATUS_ERRORS[status] ?? 'error', description);
     }
-    if (isStoreUnavailable(exception)) {
-      this.logger.warn(`configuration store unavailable: ${(exception as Error).message}`);
-      return new ApiError(
-        503,
-        'service_unavailable',
+    if (isStoreUnavailable(exception))
+      return this.storeRefused(
+        exception,
         'The configuration store is unreachable; nothing was changed. Retry in a few seconds.',
-        undefined,
-        { 'Retry-After': '5' },
+        5,
       );
-    }
+    if (isStoreBusy(exception))
+      return this.storeRefused(
+        exception,
+        'The configuration store is busy with other writes; this request changed nothing. Retry in a second.',
+        1,
+      );
     const errorId = randomUUID();
     this.logger.error(
       `unhandled error ${errorId}`,
@@ -59,6 +61,28 @@ export class ApiErrorFilter implements ExceptionFilter {
     error.errorId = errorId;
     return error;
   }
+
+  /** The store could not take the request now: 503 with a hint of when to retry, never its internals. */
+  private storeRefused(exception: unknown, description: string, retryAfterSeconds: number): ApiError {
+    this.logger.warn(`configuration store refused a request: ${(exception as Error).message}`);
+    return new ApiError(503, 'service_unavailable', description, undefined, {
+      'Retry-After': String(retryAfterSeconds),
+    });
+  }
+}
+
+/**
+ * A write the store refused for now, not for good: FerretDB's SQLite backend answers "database is
+ * locked" when writers pile up; MongoDB labels its transient write conflicts.
+ */
+export function isStoreBusy(exception: unknown): boolean {
+  if (!(exception instanceof mongo.MongoServerError)) return false;
+  return (
+    /database is locked|SQLITE_BUSY/.test(exception.message) ||
+    exception.code === 112 || // WriteConflict
+    exception.hasErrorLabel('TransientTransactionError') ||
+    exception.hasErrorLabel('RetryableWriteError')
+  );
 }
 
 function isStoreUnavailable(exception: unknown): boolean {

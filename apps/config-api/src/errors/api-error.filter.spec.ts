@@ -1,0 +1,44 @@
+import type { ArgumentsHost } from '@nestjs/common';
+import { mongo } from 'mongoose';
+import { ApiErrorFilter } from './api-error.filter';
+
+/** Runs the filter on an exception and returns what the client would get. */
+function respond(exception: unknown) {
+  const sent: { status?: number; body?: Record<string, unknown>; headers: Record<string, string> } = {
+    headers: {},
+  };
+  const response = {
+    setHeader: (name: string, value: string) => (sent.headers[name] = value),
+    status: (status: number) => {
+      sent.status = status;
+      return { json: (body: Record<string, unknown>) => (sent.body = body) };
+    },
+  };
+  const host = { switchToHttp: () => ({ getResponse: () => response }) } as unknown as ArgumentsHost;
+  new ApiErrorFilter().catch(exception, host);
+  return sent;
+}
+
+describe('ApiErrorFilter', () => {
+  it('answers a store that is busy (FerretDB "database is locked") with 503 and Retry-After, not 500', () => {
+    const busy = new mongo.MongoServerError({
+      message:
+        '[collection.go:177 sqlite.(*collection).UpdateAll.func1] database is locked (5) (SQLITE_BUSY)',
+    });
+    const sent = respond(busy);
+    expect(sent.status).toBe(503);
+    expect(sent.headers['Retry-After']).toBe('1');
+    expect(sent.body).toMatchObject({ error: 'service_unavailable' });
+    expect(JSON.stringify(sent.body)).not.toMatch(/sqlite|collection\.go/i);
+  });
+
+  it('answers a MongoDB write conflict the same way', () => {
+    expect(respond(new mongo.MongoServerError({ message: 'WriteConflict', code: 112 })).status).toBe(503);
+  });
+
+  it('answers anything else unexpected with 500 and an error id, without internals', () => {
+    const sent = respond(new Error('boom at internal.js:1'));
+    expect(sent.status).toBe(500);
+    expect(JSON.stringify(sent.body)).not.toMatch(/internal\.js/);
+  });
+});
