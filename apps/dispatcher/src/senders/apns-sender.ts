@@ -31,6 +31,8 @@ const INVALID_CONFIG = new Set([
 export class ApnsSender implements PushSender {
   readonly provider = 'apns' as const;
   private client?: Provider;
+  /** Resolves once the first request on the current client was answered. */
+  private firstAnswered: Promise<void> = Promise.resolve();
   private lastUsed = Date.now();
 
   constructor(
@@ -41,11 +43,22 @@ export class ApnsSender implements PushSender {
 
   async send(notification: ChallengeNotification): Promise<SendOutcome> {
     this.lastUsed = Date.now();
-    const result = await this.connected().send(
-      this.toApnsNotification(notification),
-      notification.deviceToken,
-    );
-    return this.outcome(result);
+    const opening = !this.client;
+    const client = this.connected();
+    const apnsNotification = this.toApnsNotification(notification);
+    if (!opening) {
+      await this.firstAnswered;
+      return this.outcome(await client.send(apnsNotification, notification.deviceToken));
+    }
+    // Apple allows one stream on a new connection until it has checked the provider token: the first
+    // request goes alone, the others wait for its answer instead of being refused and retried.
+    let answered!: () => void;
+    this.firstAnswered = new Promise((resolve) => (answered = resolve));
+    try {
+      return this.outcome(await client.send(apnsNotification, notification.deviceToken));
+    } finally {
+      answered();
+    }
   }
 
   idleFor(now: number): number {
