@@ -4,7 +4,7 @@
  * apps from their production build. Prints a table, writes bench/results/latest.json and, for a full
  * run, bench/results/REPORT.md with the latency chart.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import os from 'node:os';
 import { adminApi } from './scenarios/admin-api';
@@ -56,7 +56,15 @@ const SIZE = quick
 const perPath = Number(args.find((arg) => arg.startsWith('--per-path='))?.split('=')[1] ?? NaN);
 if (perPath > 0) SIZE.perPath = perPath;
 
+/** --report: rewrites REPORT.md and the chart from latest.json (after editing bench/levers.md). */
+function rewriteReport(): void {
+  const dir = resolve('bench', 'results');
+  const figures = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as Record<string, unknown>;
+  writeReport(dir, figures, evaluate(figures));
+}
+
 async function main(): Promise<void> {
+  if (args.includes('--report')) return rewriteReport();
   const log = (line: string) => process.stdout.write(`[bench] ${line}\n`);
   const peers = await PeersProcess.start();
   const ctx = new BenchContext(quick, peers, await peers.endpoints());
@@ -107,6 +115,15 @@ async function main(): Promise<void> {
   } finally {
     await ctx.stopAll();
     peers.stop();
+    await ctx.cleanUp().catch((error: Error) => log(`could not drop this run's data: ${error.message}`));
+  }
+  // A full run of some scenarios keeps the other scenarios' figures from the last full run.
+  const latest = resolve('bench', 'results', 'latest.json');
+  if (!quick && only && existsSync(latest)) {
+    const previous = JSON.parse(readFileSync(latest, 'utf8')) as Record<string, unknown>;
+    for (const [key, value] of Object.entries(previous))
+      if (!(key in figures) && key !== 'targets') figures[key] = value;
+    figures.partial = `${only.join(', ')} measured at ${String(figures.at)}; the rest at ${String(previous.at)}`;
   }
   const verdicts = evaluate(figures);
   printTable(figures, verdicts);
@@ -116,7 +133,7 @@ async function main(): Promise<void> {
     join(dir, quick ? 'quick.json' : 'latest.json'),
     `${JSON.stringify({ ...figures, targets: verdicts }, null, 2)}\n`,
   );
-  if (!quick && !only) writeReport(dir, figures, verdicts);
+  if (!quick) writeReport(dir, figures, verdicts);
   log(`figures written to ${join('bench', 'results', quick ? 'quick.json' : 'latest.json')}`);
 }
 

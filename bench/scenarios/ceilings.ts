@@ -175,3 +175,44 @@ async function runConcurrently(
   };
   await Promise.all(Array.from({ length: Math.min(inFlight, count) }, worker));
 }
+
+/**
+ * The Kafka latency floor: a bare kafkajs consumer (eachBatch, the dispatcher's fetch settings) reading
+ * what a producer sends at `rate`/s, produce to consume, nothing else. Returns the latencies in ms.
+ */
+export async function kafkaLatencyFloor(
+  kafka: Kafka,
+  topic: string,
+  rate: number,
+  seconds: number,
+): Promise<number[]> {
+  const consumer = kafka.consumer({ groupId: `bench-floor-${Date.now()}`, maxWaitTimeInMs: 50 });
+  const latencies: number[] = [];
+  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: false });
+  await consumer.run({
+    partitionsConsumedConcurrently: 12,
+    eachBatch: async ({ batch }) => {
+      const now = Date.now();
+      for (const message of batch.messages) latencies.push(now - Number(message.value!.toString()));
+    },
+  });
+  await joined;
+  // A new group starts at the end of the log only once its first fetch has set the position.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const producer = kafka.producer();
+  await producer.connect();
+  const perTick = Math.max(1, Math.round(rate / 100));
+  for (let tick = 0; tick < seconds * 100; tick++) {
+    void producer.send({
+      topic,
+      messages: Array.from({ length: perTick }, () => ({ value: String(Date.now()) })),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await producer.disconnect();
+  await consumer.disconnect();
+  return latencies;
+}

@@ -2,9 +2,12 @@ import { resolveTopicNames } from '@lib/contracts';
 import { BenchContext, requestsFor, strategyOf } from '../support/context';
 import { LatencySummary, percentileCurve, summarize } from '../support/histogram';
 import { createTopic, RequestProducer, TopicWatcher } from '../support/kafka';
+import { kafkaLatencyFloor } from './ceilings';
 
 export interface LatencyFigures {
   offeredPerSecond: number;
+  /** A bare kafkajs consumer at the same rate, on the same broker: what Kafka alone costs. */
+  kafkaFloor: LatencySummary;
   seconds: number;
   produceToPeer: LatencySummary;
   produceToResult: LatencySummary;
@@ -67,8 +70,12 @@ export async function latencyUnderLoad(
     const toResult = requests
       .map((r) => (results.arrivedAt.get(r.challenge_id) ?? NaN) - producer.producedAt.get(r.challenge_id)!)
       .filter((value) => !isNaN(value));
+    const floorTopic = `${ctx.topicPrefix(scenario)}floor-${rate}`;
+    await createTopic(ctx.kafka, floorTopic, ctx.partitions);
+    const kafkaFloor = summarize(await kafkaLatencyFloor(ctx.kafka, floorTopic, rate, Math.min(seconds, 10)));
     figures.push({
       offeredPerSecond: rate,
+      kafkaFloor,
       seconds,
       produceToPeer: summarize(toPeer),
       produceToResult: summarize(toResult),

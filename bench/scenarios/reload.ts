@@ -52,7 +52,7 @@ export async function hotReload(
 
   const swaps: { keyId: string; okAt: number }[] = [];
   for (let i = 1; i <= patches; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => setTimeout(resolve, 500));
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const keyId = `R${String(i).padStart(4, '0')}${ctx.runId}`.slice(0, 10).toUpperCase();
     await ctx.peers.call({

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
+import { MongoClient } from 'mongodb';
 import { pushRequest, apnsDeviceToken, fcmDeviceToken } from '../../test/fixtures/push-request.builder';
 import type { PushRequestedEvent } from '@lib/contracts';
 import { benchKafka } from './kafka';
@@ -98,6 +99,26 @@ export class BenchContext {
 
   async stopAll(): Promise<void> {
     await Promise.allSettled(this.started.map((app) => app.stop()));
+  }
+
+  /** Drops this run's databases and topics: a benchmark leaves nothing behind in the servers. */
+  async cleanUp(): Promise<void> {
+    const client = await MongoClient.connect(this.mongoBase);
+    try {
+      const { databases } = await client.db().admin().listDatabases();
+      const ours = databases.filter((db) => db.name.startsWith(`push_mfa_bench_${this.runId}_`));
+      for (const db of ours) await client.db(db.name).dropDatabase();
+    } finally {
+      await client.close();
+    }
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const topics = (await admin.listTopics()).filter((topic) => topic.startsWith(`bench-${this.runId}-`));
+      if (topics.length) await admin.deleteTopics({ topics });
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   private async track(starting: Promise<AppProcess>): Promise<AppProcess> {
