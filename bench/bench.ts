@@ -29,9 +29,9 @@ const runs = (scenario: string) => !only || only.includes(scenario);
 const SIZE = quick
   ? {
       tenants: 20,
-      mixed: 4000,
-      perPath: 2000,
-      ceiling: 4000,
+      mixed: 3000,
+      perPath: 1500,
+      ceiling: 3000,
       rates: [500, 1000],
       seconds: 5,
       patches: 5,
