@@ -65,6 +65,8 @@ export class BenchContext {
       APNS_ENDPOINT: this.endpoints.apnsEndpoint,
       FCM_ENDPOINT: this.endpoints.fcmUrl,
       PUSH_SANDBOX_CA_FILE: this.caFile,
+      // The admin scenario measures the API, not its per-address limit (autocannon is one address).
+      API_RATE_LIMIT_PER_MINUTE: '0',
       ...overrides,
     };
   }

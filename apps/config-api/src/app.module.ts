@@ -4,6 +4,7 @@ import { MfaConfigModule, MongoModule } from '@lib/mfa-config';
 import { AuthModule } from './auth/auth.module';
 import { HealthController } from './health/health.controller';
 import { JsonBodyMiddleware } from './http/json-body.middleware';
+import { RateLimitMiddleware } from './http/rate-limit.middleware';
 import { RequestLogMiddleware } from './http/request-log.middleware';
 import { ApiMetrics } from './metrics/api-metrics';
 import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware';
@@ -23,6 +24,8 @@ export class AppModule implements NestModule {
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(RequestLogMiddleware, HttpMetricsMiddleware, JsonBodyMiddleware).forRoutes('*path');
+    consumer
+      .apply(RequestLogMiddleware, HttpMetricsMiddleware, RateLimitMiddleware, JsonBodyMiddleware)
+      .forRoutes('*path');
   }
 }

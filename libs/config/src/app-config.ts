@@ -58,7 +58,14 @@ export interface AppConfig {
   mongodbUri: string;
   kafka: KafkaSettings;
   encryptionKeys?: string;
-  api: { port: number; corsOrigins: string[]; bodyLimitBytes: number };
+  api: {
+    port: number;
+    corsOrigins: string[];
+    bodyLimitBytes: number;
+    /** Requests per minute per client address (0: no limit), and how many may come at once. */
+    rateLimitPerMinute: number;
+    rateLimitBurst: number;
+  };
   auth: AuthSettings;
   dispatcher: DispatcherSettings;
   sandbox: PushSandboxSettings;
@@ -92,6 +99,8 @@ export function loadAppConfig(env: Record<string, string | undefined>): AppConfi
       port: read.int('PORT', 3000, 0, 65535),
       corsOrigins: read.list('CORS_ORIGINS'),
       bodyLimitBytes: read.int('API_BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+      rateLimitPerMinute: read.int('API_RATE_LIMIT_PER_MINUTE', 1200, 0, 10_000_000),
+      rateLimitBurst: read.int('API_RATE_LIMIT_BURST', 200, 1, 10_000_000),
     },
     auth: {
       mode: authMode,
