@@ -204,12 +204,15 @@ export async function kafkaLatencyFloor(
   const producer = kafka.producer();
   await producer.connect();
   const perTick = Math.max(1, Math.round(rate / 100));
-  for (let tick = 0; tick < seconds * 100; tick++) {
+  const started = Date.now();
+  for (let tick = 1; tick <= seconds * 100; tick++) {
     void producer.send({
       topic,
       messages: Array.from({ length: perTick }, () => ({ value: String(Date.now()) })),
     });
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    // On a schedule, as the load generator is: a late tick is not followed by a full pause.
+    const wait = started + tick * 10 - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
   await new Promise((resolve) => setTimeout(resolve, 1500));
   await producer.disconnect();

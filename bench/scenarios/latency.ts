@@ -58,7 +58,7 @@ export async function latencyUnderLoad(
     await Promise.all(sends);
     await ctx.peers.waitForDelivered(total, 120_000);
     await results.waitForCount(
-      warmUp.length + figures.reduce((n, f) => n + f.produceToPeer.count, 0) + total,
+      warmUp.length + figures.reduce((n, f) => n + Math.round(f.offeredPerSecond * f.seconds), 0) + total,
       60_000,
     );
     const arrivals = await ctx.peers.arrivals();

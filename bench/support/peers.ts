@@ -40,6 +40,12 @@ export class PeersProcess {
       if (reply.error) waiter.reject(new Error(`peers: ${reply.error}`));
       else waiter.resolve(reply.result);
     });
+    // A peers process that dies fails every call waiting on it, instead of hanging the benchmark.
+    child.on('exit', (code) => {
+      for (const waiter of this.pending.values())
+        waiter.reject(new Error(`the peers process exited (${code})`));
+      this.pending.clear();
+    });
   }
 
   static async start(): Promise<PeersProcess> {

@@ -29,7 +29,12 @@ export class AppProcess {
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
     const started = new AppProcess(app, child, port, Date.now());
-    await started.waitUntilReady(60_000);
+    try {
+      await started.waitUntilReady(60_000);
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw error;
+    }
     return started;
   }
 

@@ -1,13 +1,13 @@
-import type { Producer, ProducerBatch } from 'kafkajs';
+import type { Producer, ProducerRecord } from 'kafkajs';
 import { BatchingSender } from './batching-sender';
 
-/** A producer that records each sendBatch and lets the test finish it. */
+/** A producer that records each send and lets the test finish it. */
 function recordingProducer() {
-  const calls: { batch: ProducerBatch; finish: (error?: Error) => void }[] = [];
+  const calls: { record: ProducerRecord; finish: (error?: Error) => void }[] = [];
   const producer = {
-    sendBatch: (batch: ProducerBatch) =>
+    send: (record: ProducerRecord) =>
       new Promise((resolve, reject) =>
-        calls.push({ batch, finish: (error) => (error ? reject(error) : resolve([])) }),
+        calls.push({ record, finish: (error) => (error ? reject(error) : resolve([])) }),
       ),
   } as unknown as Producer;
   return { producer, calls };
@@ -16,7 +16,7 @@ function recordingProducer() {
 const flushMicrotasks = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('BatchingSender', () => {
-  it('sends the first message at once and what queues meanwhile as one request, by topic', async () => {
+  it('sends the first message at once and what queues meanwhile together, one request per topic', async () => {
     const { producer, calls } = recordingProducer();
     const sender = new BatchingSender(producer);
     const first = sender.send('results', { key: 'a', value: '1' });
@@ -30,8 +30,7 @@ describe('BatchingSender', () => {
     calls[0].finish();
     await first;
     await flushMicrotasks();
-    expect(calls).toHaveLength(2);
-    expect(calls[1].batch.topicMessages).toEqual([
+    expect(calls.slice(1).map((call) => call.record)).toEqual([
       {
         topic: 'results',
         messages: [
@@ -42,33 +41,39 @@ describe('BatchingSender', () => {
       { topic: 'dlq', messages: [{ key: 'c', value: '3' }] },
     ]);
     calls[1].finish();
+    calls[2].finish();
     await Promise.all(queued);
   });
 
-  it('fails the callers of a failed request only, and goes on with the next', async () => {
+  it('fails only the callers of the topic that failed, and goes on with the next batch', async () => {
     const { producer, calls } = recordingProducer();
     const sender = new BatchingSender(producer);
-    const failed = sender.send('results', { key: 'a', value: '1' });
+    const blocker = sender.send('results', { value: '0' });
     await flushMicrotasks();
-    const later = sender.send('results', { key: 'b', value: '2' });
-    calls[0].finish(new Error('broker away'));
-    await expect(failed).rejects.toThrow('broker away');
+    const result = sender.send('results', { value: '1' });
+    const deadLetter = sender.send('dlq', { value: '2' });
+    calls[0].finish();
+    await blocker;
     await flushMicrotasks();
     calls[1].finish();
+    calls[2].finish(new Error('topic refused'));
+    await expect(result).resolves.toBeUndefined();
+    await expect(deadLetter).rejects.toThrow('topic refused');
+    const later = sender.send('results', { value: '3' });
+    await flushMicrotasks();
+    calls[3].finish();
     await expect(later).resolves.toBeUndefined();
   });
 
-  it('caps a request at maxBatch messages', async () => {
+  it('caps a batch at maxBatch messages', async () => {
     const { producer, calls } = recordingProducer();
     const sender = new BatchingSender(producer, 2);
     const sends = [1, 2, 3, 4].map((i) => sender.send('t', { value: String(i) }));
-    await flushMicrotasks();
-    calls[0].finish();
-    await flushMicrotasks();
-    calls[1].finish();
-    await flushMicrotasks();
-    calls[2].finish();
+    for (let i = 0; i < 3; i++) {
+      await flushMicrotasks();
+      calls[i].finish();
+    }
     await Promise.all(sends);
-    expect(calls.map((call) => call.batch.topicMessages![0].messages.length)).toEqual([1, 2, 1]);
+    expect(calls.map((call) => call.record.messages.length)).toEqual([1, 2, 1]);
   });
 });

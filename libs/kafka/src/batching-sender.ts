@@ -8,7 +8,7 @@ interface Queued {
 }
 
 /**
- * Sends what callers queue while a send is in flight as one request: at thousands of messages per
+ * Sends what callers queue while a send is in flight together (one request per topic): at thousands of messages per
  * second, one produce request per message (one in flight, for order) would cap throughput. The first
  * message goes out at once; nothing waits for a timer. Each caller learns whether its message made it.
  */
@@ -38,13 +38,20 @@ export class BatchingSender {
         messages.push(message);
         byTopic.set(topic, messages);
       }
-      try {
-        await this.producer.sendBatch({
-          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-        });
-        for (const queued of batch) queued.resolve();
-      } catch (error) {
-        for (const queued of batch) queued.reject(error as Error);
+      // One request per topic: a topic that fails (missing, refused) fails only its own callers.
+      const outcomes = await Promise.allSettled(
+        [...byTopic].map(([topic, messages]) => this.producer.send({ topic, messages })),
+      );
+      const failures = new Map(
+        [...byTopic.keys()].map((topic, i) => {
+          const outcome = outcomes[i];
+          return [topic, outcome.status === 'rejected' ? (outcome.reason as Error) : undefined];
+        }),
+      );
+      for (const queued of batch) {
+        const failure = failures.get(queued.topic);
+        if (failure) queued.reject(failure);
+        else queued.resolve();
       }
     }
     this.flushing = false;

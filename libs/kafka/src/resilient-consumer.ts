@@ -72,7 +72,11 @@ export class ResilientConsumer {
     await consumer.run({
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
       ...(concurrency > 1
-        ? { eachBatchAutoResolve: false, eachBatch: (payload) => this.handleBatch(payload, concurrency) }
+        ? {
+            eachBatchAutoResolve: false,
+            autoCommitInterval: 1000,
+            eachBatch: (payload) => this.handleBatch(payload, concurrency),
+          }
         : { eachMessage: this.options.eachMessage }),
     });
   }
@@ -108,6 +112,8 @@ export class ResilientConsumer {
         while (resolved < messages.length && handled[resolved]) resolveOffset(messages[resolved++].offset);
         try {
           await heartbeat();
+          // A large batch commits as it goes (at most once a second), so a crash redelivers little.
+          await payload.commitOffsetsIfNecessary();
         } catch (error) {
           // A rebalance: stop taking messages, but let the ones in flight finish and publish.
           failure ??= error as Error;

@@ -158,7 +158,8 @@ export class MfaConfigRepository {
     const published = new Set(eventIds);
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.findAny(tenant, type);
-      if (!current) return true;
+      // Not found by its id (a document stored before ids were tenant/type): its events stay.
+      if (!current) return false;
       const remaining = current.pending_events.filter((event) => !published.has(event.event_id));
       if (remaining.length === current.pending_events.length) return true;
       const result = await this.model
@@ -179,8 +180,7 @@ export class MfaConfigRepository {
       this.model
         .updateOne(
           {
-            tenant,
-            type,
+            _id: configRecordId(tenant, type),
             $or: [{ status: { $exists: false } }, { 'status.version': { $lte: status.version } }],
           },
           { $set: { status } },

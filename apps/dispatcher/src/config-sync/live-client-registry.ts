@@ -59,7 +59,12 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     const records = await this.repository.findAllLive();
     const present = new Set(records.map((record) => record.tenant));
     const outcomes = await Promise.all(
-      records.map((record) => this.applying.run(record.tenant, () => this.applyRecord(record))),
+      records.map(async (record) => {
+        const outcome = await this.applying.run(record.tenant, () => this.applyRecord(record));
+        // So the event of a version applied here first is still answered with its report.
+        if (outcome.state !== 'unchanged') this.lastOutcomes.set(record.tenant, outcome);
+        return outcome;
+      }),
     );
     for (const tenant of [...this.live.keys()]) {
       if (!present.has(tenant)) await this.applying.run(tenant, () => this.refreshFromStore(tenant, 'push'));

@@ -43,9 +43,9 @@ export class ApnsSender implements PushSender {
 
   async send(notification: ChallengeNotification): Promise<SendOutcome> {
     this.lastUsed = Date.now();
+    const apnsNotification = this.toApnsNotification(notification);
     const opening = !this.client;
     const client = this.connected();
-    const apnsNotification = this.toApnsNotification(notification);
     if (!opening) {
       await this.firstAnswered;
       return this.outcome(await client.send(apnsNotification, notification.deviceToken));
