@@ -37,8 +37,7 @@ describe('configuration store (real MongoDB-compatible server)', () => {
       const [written] = await Promise.all([
         repository.update(current, state([`c${round}`])),
         repository.markEventsPublished(
-          'race',
-          'push',
+          current,
           current.pending_events.map((event) => event.event_id),
         ),
         repository.recordAppliedStatus('race', 'push', {

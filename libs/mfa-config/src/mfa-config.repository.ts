@@ -148,16 +148,19 @@ export class MfaConfigRepository {
   /**
    * Removes published events from the document. A read, then a write guarded by the version (every
    * change bumps it), rather than `$pull` with a condition: FerretDB accepts that and silently removes
-   * nothing, which would republish every event forever. Returns whether the events are gone.
+   * nothing, which would republish every event forever. `read` is the document as the caller read it:
+   * the first try writes against it, and only a changed document is read again. Returns whether the
+   * events are gone.
    */
-  async markEventsPublished(tenant: string, type: MfaType, eventIds: string[]): Promise<boolean> {
-    return this.writes.run(configRecordId(tenant, type), () => this.removeEvents(tenant, type, eventIds));
+  async markEventsPublished(read: MfaConfigRecord, eventIds: string[]): Promise<boolean> {
+    return this.writes.run(configRecordId(read.tenant, read.type), () => this.removeEvents(read, eventIds));
   }
 
-  private async removeEvents(tenant: string, type: MfaType, eventIds: string[]): Promise<boolean> {
+  private async removeEvents(read: MfaConfigRecord, eventIds: string[]): Promise<boolean> {
+    const { tenant, type } = read;
     const published = new Set(eventIds);
     for (let attempt = 0; attempt < 5; attempt++) {
-      const current = await this.findAny(tenant, type);
+      const current = attempt === 0 ? read : await this.findAny(tenant, type);
       // Not found by its id (a document stored before ids were tenant/type): its events stay.
       if (!current) return false;
       const remaining = current.pending_events.filter((event) => !published.has(event.event_id));

@@ -147,8 +147,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       }),
     });
     const removed = await this.repository.markEventsPublished(
-      record.tenant,
-      record.type,
+      record,
       events.map((event) => event.event_id),
     );
     // Events still in the document go out again at the next poll, not in a tight loop.
