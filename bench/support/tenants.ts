@@ -24,8 +24,8 @@ export class BenchCredentials {
   readonly apns = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   readonly fcm = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
 
-  keyId(tenant: string, generation = 0): string {
-    return appleId(`K${generation.toString(36)}${tenant}`);
+  keyId(tenant: string): string {
+    return appleId(`K${tenant}`);
   }
 
   /** Each tenant is its own Apple developer team, as each customer is: Apple limits token changes per team. */
@@ -42,7 +42,7 @@ export class BenchCredentials {
     return `push@${this.projectId(tenant)}.iam.gserviceaccount.com`;
   }
 
-  configuration(tenant: string, strategy: 'code' | 'prompt', generation = 0): MfaConfiguration {
+  configuration(tenant: string, strategy: 'code' | 'prompt'): MfaConfiguration {
     return {
       enabled: true,
       provider: 'native',
@@ -53,7 +53,7 @@ export class BenchCredentials {
         apns: {
           bundle_id: BUNDLE,
           key: pem(this.apns),
-          key_id: this.keyId(tenant, generation),
+          key_id: this.keyId(tenant),
           team_id: this.teamId(tenant),
           production: false,
         },
@@ -67,13 +67,13 @@ export class BenchCredentials {
   }
 
   /** Tells the peers to trust these tenants' keys, as Apple and Google would after set-up. */
-  async trust(peers: PeersProcess, tenants: string[], generation = 0): Promise<void> {
+  async trust(peers: PeersProcess, tenants: string[]): Promise<void> {
     for (let start = 0; start < tenants.length; start += 2000) {
       const slice = tenants.slice(start, start + 2000);
       await peers.call({
         cmd: 'trust',
         apnsKeys: slice.map((tenant) => ({
-          keyId: this.keyId(tenant, generation),
+          keyId: this.keyId(tenant),
           teamId: this.teamId(tenant),
           publicPem: publicPem(this.apns),
         })),
@@ -85,14 +85,6 @@ export class BenchCredentials {
         })),
       });
     }
-  }
-
-  publicApnsPem(): string {
-    return publicPem(this.apns);
-  }
-
-  apnsPrivatePem(): string {
-    return pem(this.apns);
   }
 }
 
