@@ -1,4 +1,6 @@
+import { Kafka, logLevel } from 'kafkajs';
 import { resolveTopicNames } from '@lib/contracts';
+import { DispatcherMetrics } from '../apps/dispatcher/src/metrics/dispatcher-metrics';
 import { tenantCredentials } from './fixtures/keys';
 import { pushConfigBody } from './fixtures/mfa-config.builder';
 import { pushRequest } from './fixtures/push-request.builder';
@@ -71,4 +73,48 @@ describe('two dispatcher replicas', () => {
       perChallenge.set(message.key, (perChallenge.get(message.key) ?? 0) + 1);
     expect([...perChallenge.values()].every((count) => count === 1)).toBe(true);
   });
+
+  it('a replica that gets requests again after they were answered (a crash, a rebalance) pushes and answers none twice', async () => {
+    const answered = results.messages.length;
+    const delivered = apns.delivered().length;
+    await Promise.all(replicas.map((replica) => replica.close()));
+    // What a crash before the offset commit does: the group reads the topic again from the start.
+    const { kafka: settings, dispatcher: dispatcherSettings } = replicas[0].config;
+    const kafka = new Kafka({ brokers: settings.brokers, logLevel: logLevel.NOTHING });
+    const topic = resolveTopicNames(settings).pushRequested;
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.resetOffsets({
+      groupId: `${settings.topicPrefix}${dispatcherSettings.consumerGroup}`,
+      topic,
+      earliest: true,
+    });
+    await admin.disconnect();
+    const replayed = await countMessages(kafka, topic);
+
+    const successor = await startDispatcher(env, { apns, fcm });
+    replicas = [successor];
+    const metrics = successor.app.get(DispatcherMetrics);
+    const redeliveries = async () => (await metrics.redeliveries.get()).values[0]?.value ?? 0;
+    const deadline = Date.now() + 30_000;
+    while ((await redeliveries()) < replayed && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(await redeliveries()).toBe(replayed);
+    const fresh = pushRequest({ tenant: 'shared' });
+    await requester.request(fresh);
+    expect((await results.waitFor((m) => m.key === fresh.challenge_id)).value.status).toBe('sent');
+    expect(results.messages).toHaveLength(answered + 1);
+    expect(apns.delivered()).toHaveLength(delivered + 1);
+  });
 });
+
+async function countMessages(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((sum, { high, low }) => sum + Number(high) - Number(low), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -320,6 +320,22 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(await resultOf(after.challenge_id)).toMatchObject({ status: 'sent' });
     });
 
+    it('a second request reusing a challenge id goes to the dead-letter topic: one push, one result', async () => {
+      const first = pushRequest({ tenant: 'apns-only' });
+      await requester.request(first);
+      expect(await resultOf(first.challenge_id)).toMatchObject({ status: 'sent' });
+      const reuse = { ...first, device: { provider: 'apns' as const, token: apnsDeviceToken() } };
+      await requester.request(reuse);
+      const letter = await deadLetters.waitFor((m) => m.key === first.challenge_id);
+      expect(letter.value.reason).toContain('duplicate_challenge_id');
+      // A later request on any partition has its result: the duplicate did not stop consumption.
+      const after = pushRequest({ tenant: 'apns-only' });
+      await requester.request(after);
+      await resultOf(after.challenge_id);
+      expect(results.messages.filter((m) => m.key === first.challenge_id)).toHaveLength(1);
+      expect(apns.received.filter((d) => d.token === reuse.device.token)).toHaveLength(0);
+    });
+
     it('FCM credentials Google refuses fail as config_invalid', async () => {
       await configure('broken-sa', { strategy: 'prompt' });
       // A service account the token endpoint does not know: the OAuth2 exchange is refused.

@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { AppConfig, AppConfigModule } from '@lib/config';
+import { APP_CONFIG, AppConfig, AppConfigModule } from '@lib/config';
 import { MfaConfigModule, MongoModule } from '@lib/mfa-config';
+import { ChallengeLedger } from './challenges/challenge-ledger';
 import { ChallengeService } from './challenges/challenge.service';
 import { PushRequestConsumer } from './challenges/push-request.consumer';
 import { ConfigChangeConsumer } from './config-sync/config-change.consumer';
@@ -8,6 +9,7 @@ import { OperationsServer } from './health/operations.server';
 import { ConsumerLag } from './metrics/consumer-lag';
 import { DispatcherMetrics } from './metrics/dispatcher-metrics';
 import { LiveClientRegistry } from './config-sync/live-client-registry';
+import { PublishedResultsFollower } from './results/published-results.follower';
 import { ResultPublisher } from './results/result-publisher';
 import { TopicSetup } from './topic-setup';
 import { SenderFactory } from './senders/sender-factory';
@@ -27,6 +29,12 @@ export class DispatcherModule {
         LiveClientRegistry,
         ResultPublisher,
         ConfigChangeConsumer,
+        {
+          provide: ChallengeLedger,
+          useFactory: (config: AppConfig) => new ChallengeLedger(config.dispatcher.dedupCapacity),
+          inject: [APP_CONFIG],
+        },
+        PublishedResultsFollower,
         ChallengeService,
         PushRequestConsumer,
         OperationsServer,

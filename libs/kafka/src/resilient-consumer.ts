@@ -16,6 +16,8 @@ export interface ResilientConsumerOptions {
   /** Creates the topic with this many partitions if it is missing (when the app may create topics). */
   createTopicPartitions?: number;
   eachMessage: (payload: EachMessagePayload) => Promise<void>;
+  /** Called once the consumer runs (also after each restart): e.g. to seek where reading starts. */
+  onRunning?: (consumer: Consumer) => Promise<void> | void;
 }
 
 /**
@@ -79,6 +81,7 @@ export class ResilientConsumer {
           }
         : { eachMessage: this.options.eachMessage }),
     });
+    await this.options.onRunning?.(consumer);
   }
 
   /**

@@ -18,9 +18,7 @@ import { ResultPublisher } from '../results/result-publisher';
 import { challengeNotification } from './challenge-content';
 import { numberChoices } from './number-matching';
 import { backoffDelayMs } from './retry-policy';
-
-/** How many recently handled challenges a replica remembers, so a redelivered one is not pushed twice. */
-const REMEMBERED_CHALLENGES = 20_000;
+import { ChallengeLedger, RequestPosition } from './challenge-ledger';
 
 export interface IncomingPushRequest {
   key: string | null;
@@ -45,8 +43,6 @@ type Rejection = { reason: string };
 export class ChallengeService {
   private readonly logger = new Logger(ChallengeService.name);
   private readonly validator = new EventValidator(pushRequestedSchema);
-  /** Results by challenge id: a redelivered request gets its result published again, never a second push. */
-  private readonly handled = new Map<string, PushResultEvent>();
   /** Set at shutdown: retries stop and their messages stay uncommitted, for another replica. */
   private stopping = false;
 
@@ -55,6 +51,7 @@ export class ChallengeService {
     private readonly registry: LiveClientRegistry,
     private readonly publisher: ResultPublisher,
     private readonly metrics: DispatcherMetrics,
+    private readonly ledger: ChallengeLedger,
   ) {}
 
   stopRetrying(): void {
@@ -65,16 +62,57 @@ export class ChallengeService {
     const parsed = this.validator.parse(message.value);
     if (!parsed.ok) return this.deadLetter(message, parsed.reason);
     const request = parsed.value;
-    const earlier = this.handled.get(request.challenge_id);
-    if (earlier) {
-      // Redelivered (its result may not have been published): publish that result, do not push again.
-      this.logger.warn(`challenge ${request.challenge_id} was already handled here; not pushing it twice`);
-      return this.publisher.publishResult(earlier);
+    const position = positionOf(message);
+    const earlier = this.ledger.get(request.challenge_id);
+    if (earlier) return this.handleAgain(message, request.challenge_id, position);
+    this.ledger.begin(request.challenge_id, position);
+    let result: PushResultEvent;
+    try {
+      result = await this.process(request, new Date(Number(message.timestamp)), message.heartbeat);
+    } catch (error) {
+      this.ledger.abandon(request.challenge_id);
+      throw error;
     }
-    const result = await this.process(request, new Date(Number(message.timestamp)), message.heartbeat);
-    this.remember(result);
-    await this.publisher.publishResult(result);
+    await this.publish(result, position);
     this.record(result);
+  }
+
+  /**
+   * A challenge id this replica knows. The same request again (same position: Kafka redelivered it after
+   * a crash, a rebalance or a broker restart) is never pushed twice: it waits for the first delivery or
+   * publishes the result that could not be published. Another request reusing the id is a dead letter.
+   */
+  private async handleAgain(
+    message: IncomingPushRequest,
+    challengeId: string,
+    position: RequestPosition,
+  ): Promise<void> {
+    const earlier = this.ledger.get(challengeId)!;
+    if (earlier.position !== null && earlier.position !== position) {
+      this.metrics.duplicateChallenges.inc();
+      return this.deadLetter(
+        message,
+        `duplicate_challenge_id: challenge ${challengeId} was already requested at ${earlier.position}; use a new id per challenge`,
+      );
+    }
+    this.metrics.redeliveries.inc();
+    if (earlier.state === 'running') {
+      await earlier.done;
+      // Finished (nothing more to do) or abandoned (handled afresh now).
+      return this.ledger.get(challengeId) ? undefined : this.handle(message);
+    }
+    if (earlier.unpublished) await this.publish(earlier.unpublished, position);
+  }
+
+  /** Publishes a result; a failure keeps it in the ledger for the redelivery, which must not push again. */
+  private async publish(result: PushResultEvent, position: RequestPosition): Promise<void> {
+    try {
+      await this.publisher.publishResult(result, position);
+    } catch (error) {
+      this.ledger.finish(result.challenge_id, position, result, false);
+      throw error;
+    }
+    this.ledger.finish(result.challenge_id, position, result, true);
   }
 
   private async process(
@@ -220,7 +258,8 @@ export class ChallengeService {
       failed_at: new Date().toISOString(),
     });
     const challengeId = readableChallengeId(message);
-    if (challengeId && !this.handled.has(challengeId)) {
+    // A challenge that has (or will have) its result gets no second one.
+    if (challengeId && !this.ledger.get(challengeId)) {
       const rejected: PushResultEvent = {
         challenge_id: challengeId,
         tenant: readableTenant(message) ?? DEFAULT_TENANT,
@@ -233,8 +272,7 @@ export class ChallengeService {
         requested_at: null,
         completed_at: new Date().toISOString(),
       };
-      this.remember(rejected);
-      await this.publisher.publishResult(rejected);
+      await this.publish(rejected, positionOf(message));
       this.record(rejected);
     }
   }
@@ -250,12 +288,10 @@ export class ChallengeService {
         (Date.parse(result.completed_at) - Date.parse(result.requested_at)) / 1000,
       );
   }
+}
 
-  private remember(result: PushResultEvent): void {
-    this.handled.set(result.challenge_id, result);
-    if (this.handled.size > REMEMBERED_CHALLENGES)
-      this.handled.delete(this.handled.keys().next().value as string);
-  }
+function positionOf(message: IncomingPushRequest): RequestPosition {
+  return `${message.topic}/${message.partition}@${message.offset}`;
 }
 
 /** The challenge id of an invalid message, from its value or else its key, when it looks like one. */

@@ -3,6 +3,7 @@ import { APP_CONFIG, AppConfig } from '@lib/config';
 import { resolveTopicNames } from '@lib/contracts';
 import { createKafkaClient, ResilientConsumer } from '@lib/kafka';
 import { LiveClientRegistry } from '../config-sync/live-client-registry';
+import { PublishedResultsFollower } from '../results/published-results.follower';
 import { ChallengeService } from './challenge.service';
 
 /**
@@ -18,6 +19,7 @@ export class PushRequestConsumer implements OnApplicationBootstrap, BeforeApplic
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly challenges: ChallengeService,
     private readonly registry: LiveClientRegistry,
+    private readonly publishedResults: PublishedResultsFollower,
   ) {
     this.consumer = new ResilientConsumer(createKafkaClient(config.kafka, '-push'), {
       name: PushRequestConsumer.name,
@@ -43,8 +45,9 @@ export class PushRequestConsumer implements OnApplicationBootstrap, BeforeApplic
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    // Taking partitions with an empty registry would reject real requests as not configured.
-    await this.registry.ready;
+    // Taking partitions with an empty registry would reject real requests as not configured, and before
+    // the recent results are known a redelivered request would be pushed a second time.
+    await Promise.all([this.registry.ready, this.publishedResults.caughtUp]);
     await this.consumer.start();
   }
 

@@ -33,6 +33,16 @@ export class DispatcherMetrics {
     labelNames: ['provider'] as const,
     registers: [this.registry],
   });
+  readonly redeliveries = new Counter({
+    name: 'mfa_push_redeliveries_total',
+    help: 'Push requests Kafka delivered again after they were handled (crash, rebalance, broker restart); not pushed twice',
+    registers: [this.registry],
+  });
+  readonly duplicateChallenges = new Counter({
+    name: 'mfa_push_duplicate_challenges_total',
+    help: 'Push requests reusing the challenge id of an earlier request; sent to the dead-letter topic',
+    registers: [this.registry],
+  });
   readonly configReloads = new Counter({
     name: 'mfa_config_reloads_total',
     help: 'Configuration applies, by outcome',

@@ -9,6 +9,7 @@ import {
   TopicNames,
 } from '@lib/contracts';
 import { BatchingSender, createKafkaClient, orderedIdempotentProducer } from '@lib/kafka';
+import { REQUEST_POSITION_HEADER } from './published-results.follower';
 
 /** Where outcomes leave the dispatcher: results, dead letters and configuration-applied reports. */
 @Injectable()
@@ -38,8 +39,11 @@ export class ResultPublisher implements OnApplicationShutdown {
     if (this.connected) await this.producer.disconnect();
   }
 
-  async publishResult(result: PushResultEvent): Promise<void> {
-    await this.send(this.topics.pushResults, result.challenge_id, result);
+  /** `requestPosition` (topic/partition@offset) travels in a header: replicas tell redeliveries from reused ids. */
+  async publishResult(result: PushResultEvent, requestPosition: string): Promise<void> {
+    await this.send(this.topics.pushResults, result.challenge_id, result, {
+      [REQUEST_POSITION_HEADER]: requestPosition,
+    });
   }
 
   async publishDeadLetter(letter: PushDeadLetter): Promise<void> {
@@ -50,8 +54,13 @@ export class ResultPublisher implements OnApplicationShutdown {
     await this.send(this.topics.configApplied, `${event.tenant}/${event.mfa_type}`, event);
   }
 
-  private async send(topic: string, key: string | null, value: object): Promise<void> {
+  private async send(
+    topic: string,
+    key: string | null,
+    value: object,
+    headers?: Record<string, string>,
+  ): Promise<void> {
     await this.connect();
-    await this.sender.send(topic, { key, value: JSON.stringify(value) });
+    await this.sender.send(topic, { key, value: JSON.stringify(value), headers });
   }
 }

@@ -1,0 +1,49 @@
+import type { PushResultEvent } from '@lib/contracts';
+import { ChallengeLedger } from './challenge-ledger';
+
+const result = (challengeId: string) => ({ challenge_id: challengeId, status: 'sent' }) as PushResultEvent;
+
+describe('ChallengeLedger', () => {
+  it('lets a redelivery wait for the running challenge and see how it ended', async () => {
+    const ledger = new ChallengeLedger(10);
+    ledger.begin('c1', 't/0@1');
+    const running = ledger.get('c1');
+    expect(running).toMatchObject({ state: 'running', position: 't/0@1' });
+    ledger.finish('c1', 't/0@1', result('c1'), true);
+    await (running as { done: Promise<void> }).done;
+    expect(ledger.get('c1')).toEqual({ state: 'done', position: 't/0@1' });
+  });
+
+  it('keeps a result whose publication failed, and forgets an abandoned challenge', async () => {
+    const ledger = new ChallengeLedger(10);
+    ledger.begin('c1', 't/0@1');
+    ledger.finish('c1', 't/0@1', result('c1'), false);
+    expect(ledger.get('c1')).toMatchObject({ unpublished: { challenge_id: 'c1' } });
+    ledger.begin('c2', 't/0@2');
+    const running = ledger.get('c2') as { done: Promise<void> };
+    ledger.abandon('c2');
+    await running.done;
+    expect(ledger.get('c2')).toBeUndefined();
+  });
+
+  it('learns results of other replicas, but never overrides a challenge running here', () => {
+    const ledger = new ChallengeLedger(10);
+    ledger.learn('elsewhere', 't/1@7');
+    expect(ledger.get('elsewhere')).toEqual({ state: 'done', position: 't/1@7' });
+    ledger.begin('here', 't/0@1');
+    ledger.learn('here', null);
+    expect(ledger.get('here')?.state).toBe('running');
+  });
+
+  it('stays within its capacity, dropping the oldest finished entries, never running or unpublished ones', () => {
+    const ledger = new ChallengeLedger(3);
+    ledger.begin('running', 't/0@0');
+    ledger.finish('unpublished', 't/0@1', result('unpublished'), false);
+    for (let i = 0; i < 10; i++) ledger.learn(`c${i}`, `t/0@${i + 2}`);
+    expect(ledger.size).toBe(3);
+    expect(ledger.get('running')).toBeDefined();
+    expect(ledger.get('unpublished')).toBeDefined();
+    expect(ledger.get('c9')).toBeDefined();
+    expect(ledger.get('c8')).toBeUndefined();
+  });
+});

@@ -1,0 +1,75 @@
+import type { PushResultEvent } from '@lib/contracts';
+
+/**
+ * Where a request sits in Kafka (`topic/partition@offset`). A redelivered request has the position of
+ * the first delivery; a second request that reuses a challenge id has another one.
+ */
+export type RequestPosition = string;
+
+export type LedgerEntry =
+  | { state: 'running'; position: RequestPosition; done: Promise<void> }
+  /** `unpublished` holds a result whose publication failed, until a redelivery publishes it. */
+  | { state: 'done'; position: RequestPosition | null; unpublished?: PushResultEvent };
+
+/**
+ * The challenges this replica knows to be handled or in hand: its own, and (through the results
+ * topic) every replica's. Kafka delivers at least once; this is what keeps a redelivered request, after
+ * a crash, a rebalance or a broker restart, from being pushed to the phone or answered a second time.
+ * Bounded: the oldest finished entries leave first.
+ */
+export class ChallengeLedger {
+  private readonly entries = new Map<string, LedgerEntry>();
+  private readonly finishers = new Map<string, () => void>();
+
+  constructor(private readonly capacity: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(challengeId: string): LedgerEntry | undefined {
+    return this.entries.get(challengeId);
+  }
+
+  /** This replica starts on the challenge; a redelivery meanwhile waits for `done`. */
+  begin(challengeId: string, position: RequestPosition): void {
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    this.finishers.set(challengeId, finish);
+    this.set(challengeId, { state: 'running', position, done });
+  }
+
+  /** The challenge has its result; `published` false keeps the result for the redelivery to publish. */
+  finish(challengeId: string, position: RequestPosition, result: PushResultEvent, published: boolean): void {
+    this.set(challengeId, { state: 'done', position, ...(!published && { unpublished: result }) });
+    this.wake(challengeId);
+  }
+
+  /** Nothing was pushed (e.g. shutting down mid-retry): a redelivery handles the challenge afresh. */
+  abandon(challengeId: string): void {
+    this.entries.delete(challengeId);
+    this.wake(challengeId);
+  }
+
+  /** A result seen on the results topic, published by this replica or another one. */
+  learn(challengeId: string, position: RequestPosition | null): void {
+    if (this.entries.get(challengeId)?.state === 'running') return;
+    this.set(challengeId, { state: 'done', position });
+  }
+
+  private wake(challengeId: string): void {
+    this.finishers.get(challengeId)?.();
+    this.finishers.delete(challengeId);
+  }
+
+  private set(challengeId: string, entry: LedgerEntry): void {
+    // Re-inserted at the end: the Map's order is the eviction order.
+    this.entries.delete(challengeId);
+    this.entries.set(challengeId, entry);
+    if (this.entries.size <= this.capacity) return;
+    for (const [oldest, candidate] of this.entries) {
+      if (this.entries.size <= this.capacity) break;
+      if (candidate.state === 'done' && !candidate.unpublished) this.entries.delete(oldest);
+    }
+  }
+}
