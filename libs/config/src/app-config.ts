@@ -16,6 +16,8 @@ export interface KafkaSettings {
   topicPrefix: string;
   createTopics: boolean;
   pushRequestPartitions: number;
+  /** How long the group waits for a silent member before giving its partitions to another one. */
+  sessionTimeoutMs: number;
 }
 
 export interface AuthSettings {
@@ -152,6 +154,9 @@ function readKafka(read: EnvReader): KafkaSettings {
     topicPrefix: read.string('KAFKA_TOPIC_PREFIX', ''),
     createTopics: read.bool('KAFKA_CREATE_TOPICS', true),
     pushRequestPartitions: read.int('KAFKA_PUSH_PARTITIONS', 6, 1, 1000),
+    // kafkajs's 30 s default leaves a dead replica's requests (or, after a broker restart, the old
+    // membership's) waiting half a minute; handlers heartbeat at least every second, even mid-retry.
+    sessionTimeoutMs: read.int('KAFKA_SESSION_TIMEOUT_MS', 10_000, 6000, 300_000),
   };
   if (mechanism !== undefined) {
     settings.sasl = {

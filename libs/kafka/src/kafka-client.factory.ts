@@ -10,7 +10,9 @@ export function createKafkaClient(settings: KafkaSettings, clientIdSuffix = ''):
     ssl: settings.ssl,
     logLevel: logLevel.WARN,
     logCreator: toNestLogger,
-    retry: { initialRetryTime: 200, retries: 8 },
+    // Waits between retries stay short (kafkajs doubles them up to 30 s): after a broker restart the
+    // clients are back within seconds, not after the half-minute wait they had reached while it was down.
+    retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 8 },
   };
   if (settings.sasl) {
     config.sasl = {

@@ -29,6 +29,7 @@ export class AppliedStatusConsumer implements OnApplicationBootstrap, BeforeAppl
       // One group for all API replicas: each report needs recording once.
       consumer: {
         groupId: `${config.kafka.topicPrefix}${config.kafka.clientId}-config-api-status`,
+        sessionTimeout: config.kafka.sessionTimeoutMs,
         maxWaitTimeInMs: 200,
       },
       fromBeginning: true,

@@ -26,6 +26,7 @@ export class PushRequestConsumer implements OnApplicationBootstrap, BeforeApplic
       topic: resolveTopicNames(config.kafka).pushRequested,
       consumer: {
         groupId: `${config.kafka.topicPrefix}${config.dispatcher.consumerGroup}`,
+        sessionTimeout: config.kafka.sessionTimeoutMs,
         maxWaitTimeInMs: 50,
       },
       fromBeginning: true,

@@ -34,6 +34,7 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
       topic: resolveTopicNames(config.kafka).configChanged,
       consumer: {
         groupId: `${config.kafka.topicPrefix}${config.dispatcher.consumerGroup}-config-${config.dispatcher.replicaId}`,
+        sessionTimeout: config.kafka.sessionTimeoutMs,
         maxWaitTimeInMs: 100,
       },
       // Start-up loads the current state from the database; the topic only needs to say what changes next.

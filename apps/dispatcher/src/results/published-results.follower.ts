@@ -46,6 +46,7 @@ export class PublishedResultsFollower implements OnApplicationBootstrap, BeforeA
       topic: this.topic,
       consumer: {
         groupId: `${config.kafka.topicPrefix}${config.dispatcher.consumerGroup}-results-${config.dispatcher.replicaId}`,
+        sessionTimeout: config.kafka.sessionTimeoutMs,
         maxWaitTimeInMs: 100,
       },
       fromBeginning: false,
@@ -61,7 +62,8 @@ export class PublishedResultsFollower implements OnApplicationBootstrap, BeforeA
         await this.measureLookback();
         break;
       } catch (error) {
-        if (attempt >= 10) throw new Error(`cannot read ${this.topic}'s offsets: ${(error as Error).message}`);
+        if (attempt >= 10)
+          throw new Error(`cannot read ${this.topic}'s offsets: ${(error as Error).message}`);
         await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
       }
     }
