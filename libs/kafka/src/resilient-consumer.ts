@@ -16,6 +16,8 @@ export interface ResilientConsumerOptions {
   /** Creates the topic with this many partitions if it is missing (when the app may create topics). */
   createTopicPartitions?: number;
   eachMessage: (payload: EachMessagePayload) => Promise<void>;
+  /** Called on every join of the group (the first, and each after a rebalance or a restart). */
+  onJoin?: () => void;
   /** Called once the consumer runs (also after each restart): e.g. to seek where reading starts. */
   onRunning?: (consumer: Consumer) => Promise<void> | void;
 }
@@ -46,7 +48,10 @@ export class ResilientConsumer {
   async start(): Promise<void> {
     const consumer = this.kafka.consumer(this.options.consumer);
     this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, () => this.joined?.());
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      this.joined?.();
+      this.options.onJoin?.();
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart || this.stopped) return;
       this.logger.error(

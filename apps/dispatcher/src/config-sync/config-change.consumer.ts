@@ -23,6 +23,7 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
   private readonly validator = new EventValidator(configChangedSchema);
   private readonly consumer: ResilientConsumer;
   private resync?: NodeJS.Timeout;
+  private loaded = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -40,6 +41,11 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
       // Start-up loads the current state from the database; the topic only needs to say what changes next.
       fromBeginning: false,
       eachMessage: (payload) => this.onMessage(payload),
+      // Until it has committed an offset, a group that joins again (after a broker restart, say) starts
+      // at the latest event and would skip those published meanwhile: the store says what they were.
+      onJoin: () => {
+        if (this.loaded) void this.resyncAll();
+      },
     });
   }
 
@@ -47,6 +53,7 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
     await this.consumer.start();
     await this.consumer.ready;
     const outcomes = await this.registry.loadAll();
+    this.loaded = true;
     this.logger.log(`${outcomes.filter((o) => o.state === 'applied').length} configurations loaded`);
     this.resync = setInterval(() => void this.resyncAll(), this.config.dispatcher.resyncIntervalMs);
     this.resync.unref();
@@ -69,9 +76,11 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
     await this.report(event.tenant, outcome);
   }
 
+  /** Reloads every configuration; what it finds changed (a missed event) is reported like an event. */
   private async resyncAll(): Promise<void> {
     try {
-      await this.registry.loadAll();
+      const outcomes = await this.registry.loadAll();
+      for (const { tenant, ...outcome } of outcomes) await this.report(tenant, outcome);
     } catch (error) {
       this.logger.warn(`periodic resync failed, the clients held stay live: ${(error as Error).message}`);
     }

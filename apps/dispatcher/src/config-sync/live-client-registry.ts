@@ -55,7 +55,7 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Start-up load and periodic resync: every stored configuration, and removal of vanished ones. */
-  async loadAll(): Promise<ApplyOutcome[]> {
+  async loadAll(): Promise<(ApplyOutcome & { tenant: string })[]> {
     const records = await this.repository.findAllLive();
     const present = new Set(records.map((record) => record.tenant));
     const outcomes = await Promise.all(
@@ -63,11 +63,14 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
         const outcome = await this.applying.run(record.tenant, () => this.applyRecord(record));
         // So the event of a version applied here first is still answered with its report.
         if (outcome.state !== 'unchanged') this.lastOutcomes.set(record.tenant, outcome);
-        return outcome;
+        return { tenant: record.tenant, ...outcome };
       }),
     );
     for (const tenant of [...this.live.keys()]) {
-      if (!present.has(tenant)) await this.applying.run(tenant, () => this.refreshFromStore(tenant, 'push'));
+      if (present.has(tenant)) continue;
+      const outcome = await this.applying.run(tenant, () => this.refreshFromStore(tenant, 'push'));
+      this.lastOutcomes.set(tenant, outcome);
+      outcomes.push({ tenant, ...outcome });
     }
     this.markLoaded();
     return outcomes;
