@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
@@ -83,6 +84,36 @@ describe('config-api auth sources and start-up checks', () => {
         .set('Authorization', `Bearer ${await tokenFor(rsaKeyPair(), 'key-9')}`)
         .expect(401);
       expect(unknown.body.error_description).toContain('unknown key');
+    });
+
+    it('refuses a token whose algorithm does not fit the key (RS256 against an EC key) with 401, not 503', async () => {
+      const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      keys.push({ ...(await exportJWK(ec.publicKey)), kid: 'ec-key', alg: 'ES256', use: 'sig' });
+      const res = await request(app.getHttpServer())
+        .get('/mfa')
+        .set('Authorization', `Bearer ${await tokenFor(rsaKeyPair(), 'ec-key')}`)
+        .expect(401);
+      expect(res.headers['retry-after']).toBeUndefined();
+    });
+
+    it('answers 503 with Retry-After when the key set cannot be fetched', async () => {
+      const down = await startApi(
+        testEnvironment({
+          AUTH_MODE: 'jwks',
+          AUTH_JWKS_URI: 'http://127.0.0.1:1/.well-known/jwks.json',
+          AUTH_ISSUER: issuer,
+          AUTH_AUDIENCE: audience,
+        }),
+      );
+      try {
+        const res = await request(down.getHttpServer())
+          .get('/mfa')
+          .set('Authorization', `Bearer ${await tokenFor(rsaKeyPair(), 'key-1')}`)
+          .expect(503);
+        expect(res.headers['retry-after']).toBe('5');
+      } finally {
+        await down.close();
+      }
     });
   });
 

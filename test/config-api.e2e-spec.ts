@@ -349,6 +349,32 @@ describe('config-api (real FerretDB and Kafka)', () => {
       expect(pathsOf(res).sort()).toEqual(['settings.apns.admin', 'settings.extra', 'version']);
     });
 
+    it('refuses keys the validators would skip, bodies nested too deep and broken unicode, naming the path', async () => {
+      const raw = (text: string) =>
+        api
+          .http()
+          .post('/mfa')
+          .set('Authorization', `Bearer ${token}`)
+          .set('Content-Type', 'application/json')
+          .send(text);
+      const valid = JSON.stringify(pushConfigBody());
+      // Each of these was accepted (or was a 500) until the chaos campaign's fuzzing found it.
+      const cases: [string, string][] = [
+        [valid.replace('"settings":{', '"settings":{"toString":{},'), 'settings.toString'],
+        [valid.replace('"settings":{', '"settings":{"__proto__":{"admin":true},'), 'settings.__proto__'],
+        [
+          valid.replace('"enabled_clients":[', '"enabled_clients":["\\ud800",'),
+          'settings.enabled_clients[0]',
+        ],
+        [`{"x":${'['.repeat(2000)}${']'.repeat(2000)}}`, 'x'],
+      ];
+      for (const [body, path] of cases) {
+        const res = await raw(body).expect(400);
+        expect(res.body.error).toBe('validation_error');
+        expect(pathsOf(res)[0].startsWith(path)).toBe(true);
+      }
+    });
+
     it('checks the .p8 key, key and team ids, bundle id, service account fields', async () => {
       const { privatePem: rsaPem } = rsaKeyPair();
       const res = await post(

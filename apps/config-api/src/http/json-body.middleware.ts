@@ -3,12 +3,14 @@ import { json } from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { ApiError } from '../errors/api-error';
+import { bodyShapeProblem } from './json-body-shape';
 
 type BodyParserError = Error & { type?: string; status?: number };
 
 /**
  * Parses JSON bodies and turns every way a body can be wrong (not JSON, too large, another content
- * type) into the API's error shape, so that no bad body reaches a handler or becomes a 500.
+ * type, a shape no validator should see: see json-body-shape.ts) into the API's error shape, so that no
+ * bad body reaches a handler or becomes a 500.
  */
 @Injectable()
 export class JsonBodyMiddleware implements NestMiddleware {
@@ -37,6 +39,8 @@ export class JsonBodyMiddleware implements NestMiddleware {
         error ? reject(this.describe(error)) : resolve(),
       ),
     );
+    const problem = bodyShapeProblem(request.body);
+    if (problem) throw ApiError.validation([problem]);
     next();
   }
 
