@@ -6,8 +6,8 @@ export const MAX_BODY_DEPTH = 16;
 /**
  * What no JSON body may hold, checked before validation: nesting deeper than MAX_BODY_DEPTH (the
  * validators recurse and a 3 KB body could overflow their stack), keys the validators skip silently
- * instead of refusing (`__proto__`, `constructor`, `toString` and the other names Object.prototype
- * owns), and strings that are not well-formed UTF-16 (a lone surrogate is stored as U+FFFD, so what is
+ * instead of refusing (`__proto__`, `constructor`, `prototype`, `toString` and the other names
+ * Object.prototype owns), and strings that are not well-formed UTF-16 (a lone surrogate is stored as U+FFFD, so what is
  * read back would differ from what was accepted). Returns the first problem, with its dotted path.
  */
 export function bodyShapeProblem(body: unknown): ErrorDetail | undefined {
@@ -24,10 +24,9 @@ export function bodyShapeProblem(body: unknown): ErrorDetail | undefined {
       return { path: where, message: `nests deeper than ${MAX_BODY_DEPTH} levels` };
     for (const [key, child] of Object.entries(value)) {
       const childPath = Array.isArray(value) ? `${path}[${key}]` : path ? `${path}.${key}` : key;
-      if (!Array.isArray(value) && key in Object.prototype)
+      const named = !Array.isArray(value);
+      if (named && (key in Object.prototype || key === 'prototype' || !isWellFormed(key)))
         return { path: childPath, message: 'is not an allowed field' };
-      if (!Array.isArray(value) && !isWellFormed(key))
-        return { path: childPath.replace(/[\ud800-\udfff]/g, '\ufffd'), message: 'is not an allowed field' };
       pending.push({ value: child, path: childPath, depth: depth + 1 });
     }
   }
