@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   if (args.includes('--report')) return rewriteReport();
   const log = (line: string) => process.stdout.write(`[bench] ${line}\n`);
   const peers = await PeersProcess.start();
-  const ctx = new BenchContext(quick, peers, await peers.endpoints());
+  const ctx = new BenchContext(peers, await peers.endpoints());
   const figures: Record<string, unknown> = {
     mode: quick ? 'quick' : 'full',
     at: new Date().toISOString(),

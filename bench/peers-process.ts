@@ -4,7 +4,7 @@
  */
 import { ApnsPeer } from '../test/peers/apns-peer';
 import { FcmPeer } from '../test/peers/fcm-peer';
-import type { PeerCommand, PeerReply } from './support/peers';
+import type { PeerCommand, PeerFaults, PeerReply } from './support/peers';
 
 async function main(): Promise<void> {
   const [apns, fcm] = await Promise.all([ApnsPeer.start(), FcmPeer.start()]);
@@ -18,6 +18,11 @@ async function main(): Promise<void> {
         for (const topic of command.topics) apns.allowTopic(topic.teamId, topic.bundleId);
         for (const account of command.serviceAccounts)
           fcm.registerServiceAccount(account.clientEmail, account.publicPem, account.projectId);
+        return null;
+      case 'faults':
+        if (command.provider !== 'fcm') injectFaults(apns, command, (f) => [f.reason]);
+        if (command.provider !== 'apns')
+          injectFaults(fcm, command, (f) => [googleStatus(f.status, f.reason)]);
         return null;
       case 'counts':
         return {
@@ -54,6 +59,34 @@ async function main(): Promise<void> {
     () => void Promise.allSettled([apns.stop(), fcm.stop()]).then(() => process.exit(0)),
   );
   process.send!({ id: 0, result: 'ready' });
+}
+
+/** What both peers offer for faults; failNext's trailing arguments differ (APNs reason, Google status). */
+interface FaultablePeer {
+  clearFaults(): void;
+  setDelay(ms: number): void;
+  resetConnectionsNext(count: number): void;
+  failNext(count: number, status: number, detail: string, options: { retryAfterSeconds?: number }): void;
+}
+
+function injectFaults(
+  peer: FaultablePeer,
+  faults: PeerFaults,
+  detail: (fault: NonNullable<PeerFaults['failNext']>) => [string],
+): void {
+  if (faults.clear) peer.clearFaults();
+  if (faults.delayMs !== undefined) peer.setDelay(faults.delayMs);
+  if (faults.resets) peer.resetConnectionsNext(faults.resets);
+  if (faults.failNext)
+    peer.failNext(faults.failNext.count, faults.failNext.status, ...detail(faults.failNext), {
+      retryAfterSeconds: faults.failNext.retryAfterSeconds,
+    });
+}
+
+/** Google's status for an HTTP status, unless the caller named one (an upper-case word). */
+function googleStatus(status: number, reason: string): string {
+  if (/^[A-Z_]+$/.test(reason)) return reason;
+  return status === 429 ? 'RESOURCE_EXHAUSTED' : status === 503 ? 'UNAVAILABLE' : 'INTERNAL';
 }
 
 function countDelivered(received: { status: number }[]): number {

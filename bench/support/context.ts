@@ -7,14 +7,17 @@ import { pushRequest, apnsDeviceToken, fcmDeviceToken } from '../../test/fixture
 import type { PushRequestedEvent } from '@lib/contracts';
 import { benchKafka } from './kafka';
 import { PeerEndpoints, PeersProcess } from './peers';
-import { AppProcess } from './processes';
+import { AppProcess, freePort } from './processes';
 import { BenchCredentials } from './tenants';
 
-/** What every scenario shares: the peers process, the credentials, and how to start the apps. */
+/**
+ * What every scenario shares: the peers process, the credentials, and how to start the apps. The
+ * benchmark and the chaos campaign (`kind`) each keep their own databases, topics and logs.
+ */
 export class BenchContext {
   readonly runId = randomBytes(3).toString('hex');
-  readonly stateDir = resolve('.local', 'bench');
-  readonly logDir = join(this.stateDir, 'logs');
+  readonly stateDir: string;
+  readonly logDir: string;
   readonly brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
   readonly mongoBase = process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/push_mfa';
   readonly encryptionKeys = `bench:${randomBytes(32).toString('base64')}`;
@@ -22,30 +25,31 @@ export class BenchContext {
   readonly kafka: Kafka;
   readonly partitions = 12;
   private readonly caFile: string;
-  private nextPort = 3400;
   /** Every app started, so a failed scenario leaves none running. */
   private readonly started: AppProcess[] = [];
 
   constructor(
-    readonly quick: boolean,
     readonly peers: PeersProcess,
     readonly endpoints: PeerEndpoints,
+    readonly kind: 'bench' | 'chaos' = 'bench',
   ) {
+    this.stateDir = resolve('.local', kind);
+    this.logDir = join(this.stateDir, 'logs');
     mkdirSync(this.logDir, { recursive: true });
     this.caFile = join(this.stateDir, 'ca.pem');
     writeFileSync(this.caFile, endpoints.caPem);
-    this.kafka = benchKafka(this.brokers, 'bench-load');
+    this.kafka = benchKafka(this.brokers, `${kind}-load`);
   }
 
   /** A database of this run, by purpose. */
   database(purpose: string): string {
     const url = new URL(this.mongoBase);
-    url.pathname = `/push_mfa_bench_${this.runId}_${purpose}`;
+    url.pathname = `/push_mfa_${this.kind}_${this.runId}_${purpose}`;
     return url.toString();
   }
 
   topicPrefix(scenario: string): string {
-    return `bench-${this.runId}-${scenario}.`;
+    return `${this.kind}-${this.runId}-${scenario}.`;
   }
 
   /** The environment of an app of this run: sandbox peers, quiet logs, its own topics and group. */
@@ -61,7 +65,7 @@ export class BenchContext {
       KAFKA_BROKERS: this.brokers.join(','),
       KAFKA_TOPIC_PREFIX: this.topicPrefix(scenario),
       KAFKA_PUSH_PARTITIONS: String(this.partitions),
-      DISPATCHER_CONSUMER_GROUP: `bench-${scenario}`,
+      DISPATCHER_CONSUMER_GROUP: `${this.kind}-${scenario}`,
       APNS_ENDPOINT: this.endpoints.apnsEndpoint,
       FCM_ENDPOINT: this.endpoints.fcmUrl,
       PUSH_SANDBOX_CA_FILE: this.caFile,
@@ -76,7 +80,7 @@ export class BenchContext {
     database: string,
     overrides: Record<string, string> = {},
   ): Promise<AppProcess> {
-    const port = this.nextPort++;
+    const port = await freePort();
     // BENCH_PROFILE=1: a V8 CPU profile of each dispatcher (written when it stops), for flame graphs.
     const profile = process.env.BENCH_PROFILE
       ? ['--cpu-prof', `--cpu-prof-dir=${join(this.stateDir, 'profiles')}`]
@@ -92,10 +96,19 @@ export class BenchContext {
     );
   }
 
-  async startConfigApi(scenario: string, database: string): Promise<AppProcess> {
-    const port = this.nextPort++;
+  async startConfigApi(
+    scenario: string,
+    database: string,
+    overrides: Record<string, string> = {},
+  ): Promise<AppProcess> {
+    const port = await freePort();
     return this.track(
-      AppProcess.start('config-api', this.env(scenario, database, { PORT: String(port) }), port, this.logDir),
+      AppProcess.start(
+        'config-api',
+        this.env(scenario, database, { PORT: String(port), ...overrides }),
+        port,
+        this.logDir,
+      ),
     );
   }
 
@@ -103,12 +116,20 @@ export class BenchContext {
     await Promise.allSettled(this.started.map((app) => app.stop()));
   }
 
+  ownsDatabase(name: string): boolean {
+    return name.startsWith(`push_mfa_${this.kind}_${this.runId}_`);
+  }
+
+  ownsTopic(name: string): boolean {
+    return name.startsWith(`${this.kind}-${this.runId}-`);
+  }
+
   /** Drops this run's databases and topics: a benchmark leaves nothing behind in the servers. */
   async cleanUp(): Promise<void> {
     const client = await MongoClient.connect(this.mongoBase);
     try {
       const { databases } = await client.db().admin().listDatabases();
-      const ours = databases.filter((db) => db.name.startsWith(`push_mfa_bench_${this.runId}_`));
+      const ours = databases.filter((db) => this.ownsDatabase(db.name));
       for (const db of ours) await client.db(db.name).dropDatabase();
     } finally {
       await client.close();
@@ -116,7 +137,7 @@ export class BenchContext {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      const topics = (await admin.listTopics()).filter((topic) => topic.startsWith(`bench-${this.runId}-`));
+      const topics = (await admin.listTopics()).filter((topic) => this.ownsTopic(topic));
       if (topics.length) await admin.deleteTopics({ topics });
     } finally {
       await admin.disconnect();

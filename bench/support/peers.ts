@@ -9,9 +9,23 @@ export type PeerCommand =
       topics: { teamId: string; bundleId: string }[];
       serviceAccounts: { clientEmail: string; publicPem: string; projectId: string }[];
     }
+  | ({ cmd: 'faults' } & PeerFaults)
   | { cmd: 'counts' }
   | { cmd: 'arrivals' }
   | { cmd: 'clear' };
+
+/** Faults the peers inject (test/peers FaultPlan): applied to the APNs peer, the FCM peer or both. */
+export interface PeerFaults {
+  provider: 'apns' | 'fcm' | 'both';
+  /** Drops earlier faults and the delay first. */
+  clear?: boolean;
+  /** Every answer waits this long (0 turns it off). */
+  delayMs?: number;
+  /** The next `count` requests are answered with this status (APNs reason / Google status). */
+  failNext?: { count: number; status: number; reason: string; retryAfterSeconds?: number };
+  /** The connections of the next `count` requests are reset instead of answered. */
+  resets?: number;
+}
 
 export type PeerReply = { id: number; result?: unknown; error?: string };
 
@@ -76,6 +90,10 @@ export class PeersProcess {
 
   endpoints(): Promise<PeerEndpoints> {
     return this.call({ cmd: 'endpoints' });
+  }
+
+  faults(faults: PeerFaults): Promise<void> {
+    return this.call({ cmd: 'faults', ...faults });
   }
 
   counts(): Promise<{ apns: number; fcm: number; sessions: number }> {

@@ -1,0 +1,121 @@
+/**
+ * `npm run test:chaos [-- --reduced] [-- --only=name,...]`: the fault and attack campaign. Real
+ * processes (Kafka, FerretDB or MongoDB, the apps from their production build, the APNs/FCM peers) are
+ * killed, stopped and attacked; every figure is printed, a full run rewrites docs/RELIABILITY.md, and the
+ * exit code is 1 when a must-be-0 (or must-be-1) figure is not.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import os from 'node:os';
+import { ChaosContext, ChaosSize, FULL, log, REDUCED } from './support/chaos-context';
+import { failed, Figure, textTable } from './support/figures';
+import { writeReliabilityReport } from './support/report';
+import { apiFuzz } from './scenarios/api-fuzz';
+import { authAttacks } from './scenarios/auth-attacks';
+import { brokerRestart } from './scenarios/broker-restart';
+import { storeOutage } from './scenarios/store-outage';
+import { configDuringKafkaOutage } from './scenarios/config-during-kafka-outage';
+import { secretScan } from './scenarios/secret-scan';
+
+type Scenario = (ctx: ChaosContext, size: ChaosSize) => Promise<Figure[]>;
+
+/** In order: attacks first (cheap), faults after, the secret scan last (it reads what the others left). */
+const SCENARIOS: [string, Scenario][] = [
+  ['api-fuzz', apiFuzz],
+  ['auth', authAttacks],
+  ['broker-restart', brokerRestart],
+  ['store-outage', storeOutage],
+  ['config-kafka-outage', configDuringKafkaOutage],
+  ['secret-scan', secretScan],
+];
+
+const args = process.argv.slice(2);
+const size = args.includes('--reduced') ? REDUCED : FULL;
+const only = args
+  .find((arg) => arg.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
+const unknown = only?.filter((name) => !SCENARIOS.some(([known]) => known === name)) ?? [];
+
+async function main(): Promise<number> {
+  if (unknown.length) {
+    process.stderr.write(
+      `[chaos] unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.map(([n]) => n).join(', ')}\n`,
+    );
+    return 2;
+  }
+  const ctx = await ChaosContext.create();
+  const figures: Figure[] = [];
+  const started = Date.now();
+  try {
+    for (const [name, scenario] of SCENARIOS) {
+      if (only && !only.includes(name)) continue;
+      log(`${name}: starting`);
+      const at = Date.now();
+      try {
+        figures.push(...(await scenario(ctx, size)));
+      } catch (error) {
+        // A scenario that cannot finish is a failure of the campaign, shown as such, not a crash.
+        log(`${name} failed: ${(error as Error).stack ?? String(error)}`);
+        figures.push({
+          scenario: name,
+          name: 'scenario finished',
+          value: 1,
+          expect: 'zero',
+          note: 'see log',
+        });
+      } finally {
+        await ctx.stopAll();
+        // A fault scenario that failed half-way must not leave the servers down for the next one.
+        ctx.server('kafka', 'start');
+        ctx.server('mongo', 'start');
+      }
+      log(`${name}: done in ${Math.round((Date.now() - at) / 1000)} s`);
+    }
+  } finally {
+    await ctx.stopAll();
+    ctx.peers.stop();
+    await ctx.cleanUp().catch((error: Error) => log(`could not drop this run's data: ${error.message}`));
+  }
+  const run = {
+    mode: size.reduced ? 'reduced' : 'full',
+    at: new Date().toISOString(),
+    seconds: Math.round((Date.now() - started) / 1000),
+    machine: {
+      cpus: os.cpus().length,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+    },
+    size,
+    figures,
+  };
+  process.stdout.write(`\n${textTable(figures)}\n\n`);
+  const dir = resolve('chaos', 'results');
+  mkdirSync(dir, { recursive: true });
+  if (!size.reduced) {
+    // Scenarios left out by --only keep their figures from the last full run.
+    const latest = join(dir, 'latest.json');
+    if (only && existsSync(latest)) {
+      const previous = JSON.parse(readFileSync(latest, 'utf8')) as typeof run;
+      const kept = previous.figures.filter((figure) => !only.includes(figure.scenario));
+      run.figures = [...kept, ...figures];
+    }
+    writeFileSync(latest, `${JSON.stringify(run, null, 2)}\n`);
+    writeReliabilityReport(resolve('docs', 'RELIABILITY.md'), run);
+    log('figures written to chaos/results/latest.json and docs/RELIABILITY.md');
+  }
+  const failures = figures.filter(failed);
+  log(
+    failures.length
+      ? `FAILED: ${failures.map((f) => `${f.scenario}: ${f.name} = ${f.value}`).join('; ')}`
+      : `passed: ${figures.length} figures, every must-be-0 figure is 0 (${run.seconds} s)`,
+  );
+  return failures.length ? 1 : 0;
+}
+
+main()
+  .then((code) => process.exit(code))
+  .catch((error: Error) => {
+    process.stderr.write(`[chaos] failed: ${error.stack ?? error.message}\n`);
+    process.exit(1);
+  });

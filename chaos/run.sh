@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# npm run test:chaos [-- --reduced] [-- --only=a,b]: the real servers (started if needed), the production
+# build, then the fault and attack campaign. Exits non-zero when a must-be-0 figure is not 0.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d node_modules ] || npm ci --no-audit --no-fund
+bash scripts/infra/kafka.sh start
+bash scripts/infra/mongo.sh start
+npm run -s build
+exec npx ts-node -T -r tsconfig-paths/register chaos/campaign.ts "$@"

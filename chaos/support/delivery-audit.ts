@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import type { PushRequestedEvent, PushResultEvent } from '@lib/contracts';
+import type { PeersProcess } from '../../bench/support/peers';
+import type { Figure } from './figures';
+import { sleep } from './chaos-context';
+
+export interface ReadRecord {
+  key: string;
+  value: string;
+  partition: number;
+}
+
+/** Messages in a topic now (high minus low watermark, summed over partitions). */
+export async function topicSize(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((sum, { high, low }) => sum + Number(high) - Number(low), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Reads a whole topic, up to its end when called, with a fresh consumer: after the faults, what is
+ * really on the broker, not what a long-lived watcher happened to see.
+ */
+export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 120_000): Promise<ReadRecord[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+  const remaining = new Map(
+    ends
+      .filter(({ high, low }) => Number(high) > Number(low))
+      .map(({ partition, high }) => [partition, Number(high)]),
+  );
+  const records: ReadRecord[] = [];
+  if (remaining.size === 0) return records;
+  const consumer = kafka.consumer({ groupId: `chaos-audit-${randomUUID()}`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const done = new Promise<void>((resolve) => {
+      void consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          for (const message of batch.messages) {
+            const end = remaining.get(batch.partition);
+            if (end === undefined || Number(message.offset) >= end) continue;
+            records.push({
+              key: message.key?.toString() ?? '',
+              value: message.value?.toString() ?? '',
+              partition: batch.partition,
+            });
+            if (Number(message.offset) + 1 >= end) remaining.delete(batch.partition);
+          }
+          if (remaining.size === 0) resolve();
+        },
+      });
+    });
+    const timedOut = await Promise.race([done.then(() => false), sleep(timeoutMs).then(() => true)]);
+    if (timedOut) throw new Error(`reading ${topic} did not finish within ${timeoutMs} ms`);
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
+}
+
+/** Waits until `topic` holds at least `count` messages and then stops growing; false on timeout. */
+export async function waitForTopicSize(
+  kafka: Kafka,
+  topic: string,
+  count: number,
+  timeoutMs: number,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const size = await topicSize(kafka, topic).catch(() => 0);
+    if (size >= count) {
+      // Late duplicates, if any, are counted too.
+      await sleep(2000);
+      return true;
+    }
+    await sleep(250);
+  }
+  return false;
+}
+
+/** What happened to a set of push requests: their results on the broker and the pushes the peers got. */
+export interface Accounting {
+  requested: number;
+  withoutResult: number;
+  withSeveralResults: number;
+  /** Challenges the peers accepted more than once. */
+  deliveredTwice: number;
+  statuses: Record<string, number>;
+  results: Map<string, PushResultEvent>;
+}
+
+export async function account(
+  kafka: Kafka,
+  resultsTopic: string,
+  peers: PeersProcess,
+  requests: PushRequestedEvent[],
+): Promise<Accounting> {
+  const copies = new Map<string, number>();
+  const results = new Map<string, PushResultEvent>();
+  for (const record of await readTopic(kafka, resultsTopic)) {
+    copies.set(record.key, (copies.get(record.key) ?? 0) + 1);
+    results.set(record.key, JSON.parse(record.value) as PushResultEvent);
+  }
+  const arrivals = await peers.arrivals();
+  const pushes = new Map<string, number>();
+  for (const [challengeId] of [...arrivals.apns, ...arrivals.fcm])
+    pushes.set(challengeId, (pushes.get(challengeId) ?? 0) + 1);
+  const statuses: Record<string, number> = {};
+  let withoutResult = 0;
+  let withSeveralResults = 0;
+  let deliveredTwice = 0;
+  for (const { challenge_id: id } of requests) {
+    const result = results.get(id);
+    if (!result) withoutResult++;
+    else statuses[result.status] = (statuses[result.status] ?? 0) + 1;
+    if ((copies.get(id) ?? 0) > 1) withSeveralResults++;
+    if ((pushes.get(id) ?? 0) > 1) deliveredTwice++;
+  }
+  return { requested: requests.length, withoutResult, withSeveralResults, deliveredTwice, statuses, results };
+}
+
+/** The figures every fault scenario reports about its requests. */
+export function accountingFigures(scenario: string, accounting: Accounting, label = ''): Figure[] {
+  const prefix = label ? `${label}: ` : '';
+  const statuses = Object.entries(accounting.statuses)
+    .map(([status, count]) => `${status} ${count}`)
+    .join(', ');
+  return [
+    { scenario, name: `${prefix}push requests`, value: accounting.requested, note: statuses },
+    { scenario, name: `${prefix}requests with no result`, value: accounting.withoutResult, expect: 'zero' },
+    {
+      scenario,
+      name: `${prefix}challenges with more than one result`,
+      value: accounting.withSeveralResults,
+      expect: 'zero',
+    },
+    {
+      scenario,
+      name: `${prefix}pushes delivered more than once`,
+      value: accounting.deliveredTwice,
+      expect: 'target-zero',
+    },
+  ];
+}
