@@ -320,6 +320,31 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(await resultOf(after.challenge_id)).toMatchObject({ status: 'sent' });
     });
 
+    it('dead-letters messages near the broker limit in a size it can take, and consumption goes on', async () => {
+      // Binary grows threefold as text, and 100,000 bad values once made a 5 MB reason: either letter
+      // was over the broker's 1 MB limit, failed to publish, and held its partition forever.
+      const binary = Buffer.alloc(900 * 1024, 0xff);
+      await requester.rawBuffer('huge-binary', binary);
+      await requester.raw(
+        'huge-values',
+        JSON.stringify({
+          ...pushRequest({ tenant: 'apns-only' }),
+          challenge_id: 'huge-values',
+          values: Array(100_000).fill('x'),
+        }),
+      );
+      const after = pushRequest({ tenant: 'apns-only' });
+      await requester.request(after);
+      const binaryLetter = await deadLetters.waitFor((m) => m.key === 'huge-binary', 30_000);
+      expect(String(binaryLetter.value.original_value)).toContain(
+        `[truncated: ${binary.length} bytes in all]`,
+      );
+      const valuesLetter = await deadLetters.waitFor((m) => m.key === 'huge-values', 30_000);
+      expect(String(valuesLetter.value.reason)).toMatch(/and \d+ more$/);
+      expect(await resultOf('huge-values')).toMatchObject({ status: 'rejected' });
+      expect(await resultOf(after.challenge_id, 30_000)).toMatchObject({ status: 'sent' });
+    });
+
     it('a second request reusing a challenge id goes to the dead-letter topic: one push, one result', async () => {
       const first = pushRequest({ tenant: 'apns-only' });
       await requester.request(first);
@@ -401,6 +426,19 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         .map((d) => d.status);
       expect(statuses.slice(-1)).toEqual([200]);
       expect(statuses.filter((status) => status !== 200)).toEqual([503, 503, 503, 503, 503, 429, 429]);
+    });
+
+    it('waits for an SDK call that outlives the send timeout instead of pushing a second time', async () => {
+      // firebase-admin waits out a 503's Retry-After itself (5 s here), past the 3 s send timeout.
+      fcm.failNext(1, 503, 'UNAVAILABLE', { retryAfterSeconds: 5 });
+      const request = pushRequest({ tenant: 'flaky', device: { provider: 'fcm', token: fcmDeviceToken() } });
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id, 30_000)).toMatchObject({ status: 'sent', attempts: 2 });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const statuses = fcm.received
+        .filter((d) => d.message.token === request.device.token)
+        .map((d) => d.status);
+      expect(statuses).toEqual([503, 200]);
     });
 
     it('retries a push whose connection was reset (GOAWAY, stream ended unexpectedly)', async () => {

@@ -68,6 +68,11 @@ export class PushRequester {
     await this.producer.send({ topic, messages: [{ key, value }] });
   }
 
+  /** Bytes that need not be text at all. */
+  async rawBuffer(key: string, value: Buffer): Promise<void> {
+    await this.producer.send({ topic: this.topic, messages: [{ key, value }] });
+  }
+
   async close(): Promise<void> {
     await this.producer.disconnect();
   }

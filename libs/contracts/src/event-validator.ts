@@ -4,6 +4,7 @@ import addFormats from 'ajv-formats';
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 const ajv = new Ajv({ allErrors: true, strict: true });
+const MAX_REASONS = 5;
 addFormats(ajv);
 
 /** Parses and validates one Kafka message value against an event's JSON Schema: consumers trust nothing. */
@@ -28,12 +29,16 @@ export class EventValidator<T> {
   /** Validates an already parsed value. */
   check(value: unknown): ParseResult<T> {
     if (this.validate(value)) return { ok: true, value };
-    const reason = (this.validate.errors ?? [])
+    const errors = this.validate.errors ?? [];
+    // A hostile message can hold 100,000 errors: the reason names the first few, so it stays a line.
+    const reason = errors
+      .slice(0, MAX_REASONS)
       .map(
         (error) =>
           `${error.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(root)'} ${error.message}`,
       )
       .join('; ');
-    return { ok: false, reason };
+    const more = errors.length - MAX_REASONS;
+    return { ok: false, reason: more > 0 ? `${reason}; and ${more} more` : reason };
   }
 }

@@ -76,4 +76,25 @@ describe('BatchingSender', () => {
     await Promise.all(sends);
     expect(calls.map((call) => call.record.messages.length)).toEqual([1, 2, 1]);
   });
+
+  it('caps a batch by bytes, so one large message never fails the small ones queued with it', async () => {
+    const { producer, calls } = recordingProducer();
+    const sender = new BatchingSender(producer, 1000, 100);
+    const blocker = sender.send('t', { value: '0' });
+    await flushMicrotasks();
+    const sends = ['a'.repeat(10), 'b'.repeat(10), 'c'.repeat(90), 'd'.repeat(500), 'e'].map((value) =>
+      sender.send('t', { value }),
+    );
+    calls[0].finish();
+    await blocker;
+    for (let i = 1; i <= 4; i++) {
+      await flushMicrotasks();
+      calls[i].finish();
+    }
+    await Promise.all(sends);
+    // Never above 100 bytes unless a message alone is larger: it then goes by itself.
+    expect(
+      calls.slice(1).map((call) => call.record.messages.map((m) => String(m.value)[0]).join('')),
+    ).toEqual(['ab', 'c', 'd', 'e']);
+  });
 });

@@ -19,6 +19,9 @@ export class BatchingSender {
   constructor(
     private readonly producer: Producer,
     private readonly maxBatch = 1000,
+    /** A produce request of one topic stays under the broker's 1 MB record-batch limit, so one large
+     * message cannot fail all the small ones queued with it. */
+    private readonly maxBatchBytes = 512 * 1024,
   ) {}
 
   send(topic: string, message: Message): Promise<void> {
@@ -28,10 +31,22 @@ export class BatchingSender {
     });
   }
 
+  /** How many queued messages go in the next batch: at least one, within both limits. */
+  private batchLength(): number {
+    let bytes = 0;
+    let length = 0;
+    for (const { message } of this.queue) {
+      bytes += sizeOf(message.key) + sizeOf(message.value);
+      if (length > 0 && (length >= this.maxBatch || bytes > this.maxBatchBytes)) break;
+      length++;
+    }
+    return length;
+  }
+
   private async flush(): Promise<void> {
     this.flushing = true;
     while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
+      const batch = this.queue.splice(0, this.batchLength());
       const byTopic = new Map<string, Message[]>();
       for (const { topic, message } of batch) {
         const messages = byTopic.get(topic) ?? [];
@@ -56,4 +71,9 @@ export class BatchingSender {
     }
     this.flushing = false;
   }
+}
+
+function sizeOf(part: Message['key'] | Message['value']): number {
+  if (part === null || part === undefined) return 0;
+  return typeof part === 'string' ? Buffer.byteLength(part) : part.length;
 }

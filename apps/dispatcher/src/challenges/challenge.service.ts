@@ -34,6 +34,8 @@ export interface IncomingPushRequest {
 
 type Rejection = { reason: string };
 
+const MAX_KEPT_ORIGINAL_BYTES = 64 * 1024;
+
 /**
  * Turns one push request into exactly one result: validates it, checks it against the tenant's live
  * configuration, builds the prompt or number-matching content, sends it (retrying transient failures
@@ -154,6 +156,9 @@ export class ChallengeService {
 
     let attempts = 0;
     let last: SendOutcome | undefined;
+    // An SDK call that outlived our timeout may still be retrying inside the SDK (firebase-admin waits
+    // out a 503's Retry-After): the next attempt waits for it instead of sending a second push.
+    let unfinished: Promise<SendOutcome> | undefined;
     while (Date.now() < expiresAt) {
       attempts += 1;
       // Each attempt takes the tenant's current clients, so a retry after a key change uses the new key,
@@ -163,8 +168,13 @@ export class ChallengeService {
       if (refused || !current) return result('rejected', { ...refused, attempts: attempts - 1 });
       const sender = current.sender(provider)!;
       // The lease covers the whole SDK call, also past our timeout, so a swap never closes a session under it.
+      const call = unfinished ?? asOutcome(current.use(() => sender.send(notification)));
       const stopTimer = this.metrics.providerLatency.startTimer({ provider });
-      last = await this.sendWithTimeout(current.use(() => sender.send(notification)));
+      const timedOut = await this.settlesWithin(call);
+      unfinished = timedOut ? call : undefined;
+      last = timedOut
+        ? { ok: false, reason: 'provider_error', retryable: true, detail: 'send timed out' }
+        : await call;
       stopTimer({ outcome: last.ok ? 'ok' : last.reason });
       if (last.ok)
         return result('sent', {
@@ -212,24 +222,14 @@ export class ChallengeService {
     return undefined;
   }
 
-  private async sendWithTimeout(sending: Promise<SendOutcome>): Promise<SendOutcome> {
+  /** True when the call did not settle within the send timeout. */
+  private async settlesWithin(call: Promise<SendOutcome>): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<SendOutcome>((resolve) => {
-      timer = setTimeout(
-        () => resolve({ ok: false, reason: 'provider_error', retryable: true, detail: 'send timed out' }),
-        this.config.dispatcher.sendTimeoutMs,
-      );
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), this.config.dispatcher.sendTimeoutMs);
     });
     try {
-      return await Promise.race([
-        sending.catch((error: Error): SendOutcome => ({
-          ok: false,
-          reason: 'provider_error',
-          retryable: true,
-          detail: error.message,
-        })),
-        timeout,
-      ]);
+      return await Promise.race([call.then(() => false), timeout]);
     } finally {
       clearTimeout(timer);
     }
@@ -251,7 +251,7 @@ export class ChallengeService {
     await this.publisher.publishDeadLetter({
       reason,
       original_key: message.key,
-      original_value: message.value?.toString() ?? null,
+      original_value: keptOriginal(message),
       topic: message.topic,
       partition: message.partition,
       offset: message.offset,
@@ -288,6 +288,29 @@ export class ChallengeService {
         (Date.parse(result.completed_at) - Date.parse(result.requested_at)) / 1000,
       );
   }
+}
+
+/** An SDK call that throws is a transient provider failure, retried like one. */
+function asOutcome(sending: Promise<SendOutcome>): Promise<SendOutcome> {
+  return sending.catch((error: Error): SendOutcome => ({
+    ok: false,
+    reason: 'provider_error',
+    retryable: true,
+    detail: error.message,
+  }));
+}
+
+/**
+ * The original value as a dead letter keeps it: whole up to 64 KiB, else its beginning. A letter must
+ * stay under the broker's message limit (1 MB): one near the limit (bytes that are not UTF-8 grow
+ * threefold as text) would fail to publish and hold its partition forever. The letter names the
+ * original's position, where it can still be read whole.
+ */
+function keptOriginal(message: IncomingPushRequest): string | null {
+  if (!message.value) return null;
+  if (message.value.length <= MAX_KEPT_ORIGINAL_BYTES) return message.value.toString();
+  const kept = message.value.subarray(0, MAX_KEPT_ORIGINAL_BYTES).toString();
+  return `${kept}…[truncated: ${message.value.length} bytes in all]`;
 }
 
 function positionOf(message: IncomingPushRequest): RequestPosition {

@@ -47,7 +47,11 @@ export const pushResultSchema = {
   },
 } as const;
 
-/** A message that could not be processed, as put on mfa.push.requested.dlq (the original value is kept verbatim). */
+/**
+ * A message that could not be processed, as put on mfa.push.requested.dlq: the original value is kept
+ * verbatim up to 64 KiB (beyond, its beginning and `…[truncated: N bytes in all]`; read it whole at
+ * topic/partition/offset).
+ */
 export interface PushDeadLetter {
   reason: string;
   original_value: string | null;
