@@ -13,6 +13,9 @@ import { writeReliabilityReport } from './support/report';
 import { apiFuzz } from './scenarios/api-fuzz';
 import { authAttacks } from './scenarios/auth-attacks';
 import { brokerRestart } from './scenarios/broker-restart';
+import { dispatcherKill } from './scenarios/dispatcher-kill';
+import { peerFaults } from './scenarios/peer-faults';
+import { pushAbuse } from './scenarios/push-abuse';
 import { storeOutage } from './scenarios/store-outage';
 import { configDuringKafkaOutage } from './scenarios/config-during-kafka-outage';
 import { secretScan } from './scenarios/secret-scan';
@@ -23,6 +26,9 @@ type Scenario = (ctx: ChaosContext, size: ChaosSize) => Promise<Figure[]>;
 const SCENARIOS: [string, Scenario][] = [
   ['api-fuzz', apiFuzz],
   ['auth', authAttacks],
+  ['push-abuse', pushAbuse],
+  ['peer-faults', peerFaults],
+  ['dispatcher-kill', dispatcherKill],
   ['broker-restart', brokerRestart],
   ['store-outage', storeOutage],
   ['config-kafka-outage', configDuringKafkaOutage],

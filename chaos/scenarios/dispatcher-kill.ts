@@ -1,0 +1,245 @@
+/**
+ * dispatcher-kill: the dispatcher is killed with SIGKILL a third of the way through `size.inFlight`
+ * requests, then (restart) started again, or (replica) one of two replicas is killed and the survivor
+ * takes over its partitions once the group gives up on the dead member. Every request must still get
+ * exactly one result; pushes the peers accepted twice are counted (a push made just before the kill
+ * whose result was not yet published is pushed again: nothing on the broker says it was made).
+ */
+import { AssignerProtocol, Partitioners } from 'kafkajs';
+import type { PushRequestedEvent } from '@lib/contracts';
+import { requestsFor, strategyOf } from '../../bench/support/context';
+import { RequestProducer } from '../../bench/support/kafka';
+import type { AppProcess } from '../../bench/support/processes';
+import { ChaosContext, ChaosSize, log, sleep } from '../support/chaos-context';
+import { Accounting, account, accountingFigures, waitForTopicSize } from '../support/delivery-audit';
+import type { Figure } from '../support/figures';
+import {
+  deliveredCount,
+  dispatcherMetric,
+  lastCompletion,
+  pushTimes,
+  secondsBetween,
+  waitForDelivered,
+} from '../support/requests';
+import { PreparedScenario, prepareScenario } from '../support/setup';
+
+const SCENARIO = 'dispatcher-kill';
+const REQUEST_TTL_MS = 10 * 60_000;
+const RESULTS_TIMEOUT_MS = 5 * 60_000;
+const REDELIVERIES = 'mfa_push_redeliveries_total';
+const RECOVERY_NOTE = 'includes the dead member’s Kafka session timeout (KAFKA_SESSION_TIMEOUT_MS)';
+
+export async function dispatcherKill(ctx: ChaosContext, size: ChaosSize): Promise<Figure[]> {
+  return [...(await killAndRestart(ctx, size)), ...(await killOneOfTwoReplicas(ctx, size))];
+}
+
+/** The only dispatcher killed mid-batch, then started again. */
+async function killAndRestart(ctx: ChaosContext, size: ChaosSize): Promise<Figure[]> {
+  const run = await KillRun.prepare(ctx, 'restart', size);
+  const first = await run.startReplica('first');
+  await run.produce();
+  const kill = await run.killAfterAThird(first);
+  const restarted = await run.startReplica('restarted');
+  const readyAt = Date.now();
+  const outcome = await run.settle();
+  const redelivered = await dispatcherMetric(restarted, REDELIVERIES);
+  await restarted.stop();
+  return [
+    ...run.commonFigures(kill, outcome, redelivered),
+    run.figure('kill → restarted process ready', secondsBetween(kill.at, readyAt), 's'),
+    run.figure(
+      'time to recover: kill → first push after the restart',
+      secondsBetween(kill.at, firstPushAfter(outcome.pushes, kill.at)),
+      's',
+      RECOVERY_NOTE,
+    ),
+  ];
+}
+
+/** Two replicas share the requests; one is killed and the survivor must take over its partitions. */
+async function killOneOfTwoReplicas(ctx: ChaosContext, size: ChaosSize): Promise<Figure[]> {
+  const run = await KillRun.prepare(ctx, 'replica', size);
+  const victim = await run.startReplica('victim');
+  const survivor = await run.startReplica('survivor');
+  await run.waitForMembers(2);
+  await run.produce();
+  const redeliveredBefore = await dispatcherMetric(survivor, REDELIVERIES);
+  const orphaned = await run.requestsOf('victim');
+  const kill = await run.killAfterAThird(victim);
+  const outcome = await run.settle();
+  const alive = !survivor.exited;
+  const redelivered = alive ? (await dispatcherMetric(survivor, REDELIVERIES)) - redeliveredBefore : 0;
+  await survivor.stop();
+  return [
+    ...run.commonFigures(kill, outcome, redelivered),
+    run.figure(
+      'time to recover: kill → survivor’s first push of the dead replica’s partitions',
+      secondsBetween(kill.at, firstPushAfter(outcome.pushes, kill.at, orphaned)),
+      's',
+      `${orphaned.size} requests on its partitions; ${RECOVERY_NOTE}`,
+    ),
+    { scenario: SCENARIO, name: 'replica: survivor died', value: alive ? 0 : 1, expect: 'zero' },
+  ];
+}
+
+interface Kill {
+  at: number;
+  deliveredBefore: number;
+}
+
+interface Outcome {
+  accounting: Accounting;
+  pushes: Map<string, number[]>;
+}
+
+/** One sub-run: its own database, topics and consumer group, `size.inFlight` requests to push. */
+class KillRun {
+  private constructor(
+    private readonly ctx: ChaosContext,
+    private readonly label: string,
+    private readonly prepared: PreparedScenario,
+    private readonly requests: PushRequestedEvent[],
+  ) {}
+
+  static async prepare(ctx: ChaosContext, label: string, size: ChaosSize): Promise<KillRun> {
+    const prepared = await prepareScenario(ctx, `kill-${label}`);
+    // Alternating providers: half APNs, half FCM.
+    const requests = requestsFor(
+      prepared.tenants,
+      size.inFlight,
+      ['apns', 'fcm'],
+      strategyOf,
+      REQUEST_TTL_MS,
+    );
+    return new KillRun(ctx, label, prepared, requests);
+  }
+
+  private get name(): string {
+    return `kill-${this.label}`;
+  }
+
+  private get group(): string {
+    return `${this.ctx.topicPrefix(this.name)}chaos-${this.name}`;
+  }
+
+  /** A dispatcher of this run; its Kafka client id names it in the group's member list. */
+  startReplica(clientId: string): Promise<AppProcess> {
+    return this.ctx.startDispatcher(this.name, this.prepared.database, {
+      DISPATCHER_CONSUMER_GROUP: `chaos-${this.name}`,
+      KAFKA_CLIENT_ID: clientId,
+    });
+  }
+
+  async produce(): Promise<void> {
+    const producer = await new RequestProducer(this.ctx.kafka, this.prepared.topics.pushRequested).connect();
+    await producer.sendAll(this.requests).finally(() => producer.close());
+  }
+
+  /** SIGKILL once the peers accepted a third of the requests: mid-batch, results in flight. */
+  async killAfterAThird(dispatcher: AppProcess): Promise<Kill> {
+    const third = Math.ceil(this.requests.length / 3);
+    if (!(await waitForDelivered(this.ctx.peers, third)))
+      throw new Error(`${this.name}: ${third} pushes not delivered within 2 minutes`);
+    // Counted before: after it, a surviving replica's pushes would count too.
+    const deliveredBefore = await deliveredCount(this.ctx.peers);
+    await dispatcher.kill();
+    const kill = { at: Date.now(), deliveredBefore };
+    log(
+      `${this.name}: killed ${dispatcher.name} (pid ${dispatcher.pid}) with ${kill.deliveredBefore} delivered`,
+    );
+    return kill;
+  }
+
+  /** Waits for a result per request, then reads what the broker and the peers hold. */
+  async settle(): Promise<Outcome> {
+    const { pushResults } = this.prepared.topics;
+    if (!(await waitForTopicSize(this.ctx.kafka, pushResults, this.requests.length, RESULTS_TIMEOUT_MS)))
+      log(`${this.name}: not every request had a result within ${RESULTS_TIMEOUT_MS / 1000} s`);
+    const accounting = await account(this.ctx.kafka, pushResults, this.ctx.peers, this.requests);
+    return { accounting, pushes: await pushTimes(this.ctx.peers) };
+  }
+
+  /** Waits until the push request group is stable with `count` members, each with partitions. */
+  async waitForMembers(count: number, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const assignments = await this.assignments();
+      if (assignments.size === count && [...assignments.values()].every((p) => p.length > 0)) return;
+      await sleep(200);
+    }
+    throw new Error(`${this.name}: the group did not settle with ${count} members`);
+  }
+
+  /** The requests on the partitions the member with this client id holds now. */
+  async requestsOf(clientId: string): Promise<Set<string>> {
+    const partitions = new Set((await this.assignments()).get(`${clientId}-push`) ?? []);
+    const partitionOf = keyPartitioner(this.prepared.topics.pushRequested, this.ctx.partitions);
+    return new Set(this.requests.map((r) => r.challenge_id).filter((id) => partitions.has(partitionOf(id))));
+  }
+
+  /** Push request partitions by member client id, while the group is stable (empty otherwise). */
+  private async assignments(): Promise<Map<string, number[]>> {
+    const admin = this.ctx.kafka.admin();
+    await admin.connect();
+    try {
+      const [group] = (await admin.describeGroups([this.group])).groups;
+      if (group?.state !== 'Stable') return new Map();
+      const topic = this.prepared.topics.pushRequested;
+      return new Map(
+        group.members.map((member) => [
+          member.clientId,
+          AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment[topic] ?? [],
+        ]),
+      );
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** The figures both sub-runs report. */
+  commonFigures(kill: Kill, outcome: Outcome, redelivered: number): Figure[] {
+    const { accounting } = outcome;
+    return [
+      ...accountingFigures(SCENARIO, accounting, this.label),
+      this.figure('pushes delivered just before the kill', kill.deliveredBefore),
+      this.figure(
+        'handled by the killed process but not committed',
+        redelivered + accounting.deliveredTwice,
+        '',
+        `${redelivered} redelivered and answered from the results topic, ${accounting.deliveredTwice} pushed again (result not yet published)`,
+      ),
+      this.figure(
+        'time to recover: kill → last result',
+        secondsBetween(kill.at, lastCompletion(accounting.results.values())),
+        's',
+      ),
+    ];
+  }
+
+  figure(name: string, value: number, unit = '', note?: string): Figure {
+    return { scenario: SCENARIO, name: `${this.label}: ${name}`, value, ...(unit && { unit }), note };
+  }
+}
+
+/** The partition kafkajs's default partitioner (the RequestProducer's) gives a key. */
+function keyPartitioner(topic: string, partitions: number): (key: string) => number {
+  const partitioner = Partitioners.DefaultPartitioner();
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
+    partitionId,
+    partitionErrorCode: 0,
+    leader: 0,
+    replicas: [0],
+    isr: [0],
+  }));
+  return (key) => partitioner({ topic, partitionMetadata, message: { key, value: null } });
+}
+
+/** The first push after `at` (of the given challenges only, when given). */
+function firstPushAfter(pushes: Map<string, number[]>, at: number, among?: Set<string>): number | undefined {
+  let first: number | undefined;
+  for (const [challengeId, times] of pushes) {
+    if (among && !among.has(challengeId)) continue;
+    for (const time of times) if (time > at && (first === undefined || time < first)) first = time;
+  }
+  return first;
+}
