@@ -17,7 +17,7 @@ export class BatchingSender {
   private flushing = false;
 
   constructor(
-    private readonly producer: Producer,
+    private readonly producer: Pick<Producer, 'send'>,
     private readonly maxBatch = 1000,
     /** A produce request of one topic stays under the broker's 1 MB record-batch limit, so one large
      * message cannot fail all the small ones queued with it. */

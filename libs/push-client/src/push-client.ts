@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Producer } from 'kafkajs';
+import type { Consumer } from 'kafkajs';
 import type { KafkaSettings } from '@lib/config';
 import {
   EventValidator,
@@ -9,7 +9,7 @@ import {
   resolveTopicNames,
   TopicNames,
 } from '@lib/contracts';
-import { createKafkaClient, orderedIdempotentProducer } from '@lib/kafka';
+import { createKafkaClient, orderedIdempotentProducer, RenewingProducer } from '@lib/kafka';
 
 export class InvalidPushRequestError extends Error {}
 export class PushResultTimeoutError extends Error {}
@@ -21,14 +21,15 @@ export class PushResultTimeoutError extends Error {}
 export class PushClient {
   private readonly topics: TopicNames;
   private readonly validator = new EventValidator(pushRequestedSchema);
-  private readonly producer: Producer;
+  private readonly producer: RenewingProducer;
   private consumer?: Consumer;
   private readonly waiting = new Map<string, (result: PushResultEvent) => void>();
   private readonly early = new Map<string, PushResultEvent>();
 
   constructor(private readonly settings: KafkaSettings) {
     this.topics = resolveTopicNames(settings);
-    this.producer = orderedIdempotentProducer(createKafkaClient(settings, '-push-client'));
+    const kafka = createKafkaClient(settings, '-push-client');
+    this.producer = new RenewingProducer(() => orderedIdempotentProducer(kafka));
   }
 
   /** Connects the producer and, with awaitResults, a result listener (joined before this resolves). */

@@ -1,5 +1,4 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
-import type { Producer } from 'kafkajs';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import {
   ConfigAppliedEvent,
@@ -8,35 +7,30 @@ import {
   resolveTopicNames,
   TopicNames,
 } from '@lib/contracts';
-import { BatchingSender, createKafkaClient, orderedIdempotentProducer } from '@lib/kafka';
+import { BatchingSender, createKafkaClient, orderedIdempotentProducer, RenewingProducer } from '@lib/kafka';
 import { REQUEST_POSITION_HEADER } from './published-results.follower';
 
 /** Where outcomes leave the dispatcher: results, dead letters and configuration-applied reports. */
 @Injectable()
 export class ResultPublisher implements OnApplicationShutdown {
   private readonly topics: TopicNames;
-  private readonly producer: Producer;
+  private readonly producer: RenewingProducer;
   /** Results of concurrent challenges leave together, one produce request per batch. */
   private readonly sender: BatchingSender;
-  private connected?: Promise<void>;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.topics = resolveTopicNames(config.kafka);
-    this.producer = orderedIdempotentProducer(createKafkaClient(config.kafka, '-dispatcher'));
+    const kafka = createKafkaClient(config.kafka, '-dispatcher');
+    this.producer = new RenewingProducer(() => orderedIdempotentProducer(kafka));
     this.sender = new BatchingSender(this.producer);
   }
 
   async connect(): Promise<void> {
-    // A failed connect is forgotten, so the next publish tries again instead of failing forever.
-    this.connected ??= this.producer.connect().catch((error: Error) => {
-      this.connected = undefined;
-      throw error;
-    });
-    await this.connected;
+    await this.producer.connect();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.connected) await this.producer.disconnect();
+    await this.producer.disconnect();
   }
 
   /** `requestPosition` (topic/partition@offset) travels in a header: replicas tell redeliveries from reused ids. */
