@@ -1,5 +1,5 @@
 /**
- * `npm run test:chaos [-- --reduced] [-- --only=name,...]`: the fault and attack campaign. Real
+ * `npm run test:chaos [-- --reduced] [-- --only=name,...] [-- --report]`: the fault and attack campaign. Real
  * processes (Kafka, FerretDB or MongoDB, the apps from their production build, the APNs/FCM peers) are
  * killed, stopped and attacked; every figure is printed, a full run rewrites docs/RELIABILITY.md, and the
  * exit code is 1 when a must-be-0 (or must-be-1) figure is not.
@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import os from 'node:os';
 import { ChaosContext, ChaosSize, FULL, log, REDUCED } from './support/chaos-context';
 import { failed, Figure, textTable } from './support/figures';
-import { writeReliabilityReport } from './support/report';
+import { Run, writeReliabilityReport } from './support/report';
 import { apiFuzz } from './scenarios/api-fuzz';
 import { authAttacks } from './scenarios/auth-attacks';
 import { brokerRestart } from './scenarios/broker-restart';
@@ -44,6 +44,12 @@ const only = args
 const unknown = only?.filter((name) => !SCENARIOS.some(([known]) => known === name)) ?? [];
 
 async function main(): Promise<number> {
+  // --report: rewrites docs/RELIABILITY.md from the last full run (after editing chaos/findings.md).
+  if (args.includes('--report')) {
+    const latest = JSON.parse(readFileSync(resolve('chaos', 'results', 'latest.json'), 'utf8')) as Run;
+    writeReliabilityReport(resolve('docs', 'RELIABILITY.md'), latest);
+    return 0;
+  }
   if (unknown.length) {
     process.stderr.write(
       `[chaos] unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.map(([n]) => n).join(', ')}\n`,
@@ -83,7 +89,7 @@ async function main(): Promise<number> {
     ctx.peers.stop();
     await ctx.cleanUp().catch((error: Error) => log(`could not drop this run's data: ${error.message}`));
   }
-  const run = {
+  const run: Run = {
     mode: size.reduced ? 'reduced' : 'full',
     at: new Date().toISOString(),
     seconds: Math.round((Date.now() - started) / 1000),
@@ -102,7 +108,7 @@ async function main(): Promise<number> {
     // Scenarios left out by --only keep their figures from the last full run.
     const latest = join(dir, 'latest.json');
     if (only && existsSync(latest)) {
-      const previous = JSON.parse(readFileSync(latest, 'utf8')) as typeof run;
+      const previous = JSON.parse(readFileSync(latest, 'utf8')) as Run;
       const kept = previous.figures.filter((figure) => !only.includes(figure.scenario));
       run.figures = [...kept, ...figures];
     }

@@ -2,11 +2,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { failed, Figure, markdownTable } from './figures';
 
-interface Run {
+/** One campaign run, as chaos/results/latest.json keeps it. */
+export interface Run {
   mode: string;
   at: string;
   seconds: number;
   machine: { cpus: number; memoryGiB: number; node: string };
+  size: object;
   figures: Figure[];
 }
 
