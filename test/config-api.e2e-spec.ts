@@ -362,10 +362,7 @@ describe('config-api (real FerretDB and Kafka)', () => {
       const cases: [string, string][] = [
         [valid.replace('"settings":{', '"settings":{"toString":{},'), 'settings.toString'],
         [valid.replace('"settings":{', '"settings":{"__proto__":{"admin":true},'), 'settings.__proto__'],
-        [
-          valid.replace('"enabled_clients":[', '"enabled_clients":["\\ud800",'),
-          'settings.enabled_clients[0]',
-        ],
+        [valid.replace('"enabled_clients":[', '"enabled_clients":["\\ud800",'), 'settings.enabled_clients.0'],
         [`{"x":${'['.repeat(2000)}${']'.repeat(2000)}}`, 'x'],
       ];
       for (const [body, path] of cases) {

@@ -434,7 +434,8 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       const request = pushRequest({ tenant: 'flaky', device: { provider: 'fcm', token: fcmDeviceToken() } });
       await requester.request(request);
       expect(await resultOf(request.challenge_id, 30_000)).toMatchObject({ status: 'sent', attempts: 2 });
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // Past the SDK's own resend (5 s after the 503), which a second push of ours would come before.
+      await new Promise((resolve) => setTimeout(resolve, 4000));
       const statuses = fcm.received
         .filter((d) => d.message.token === request.device.token)
         .map((d) => d.status);

@@ -24,11 +24,13 @@ export class RenewingProducer {
 
   async send(record: ProducerRecord): Promise<RecordMetadata[]> {
     await this.connect();
+    const used = this.producer;
     try {
-      return await this.producer.send(record);
+      return await used.send(record);
     } catch (error) {
       if (!producerStateLost(error)) throw error;
-      await this.renew();
+      // Concurrent sends may fail together: only the first renews, the others use its new producer.
+      if (this.producer === used) await this.renew();
       await this.connect();
       return this.producer.send(record);
     }

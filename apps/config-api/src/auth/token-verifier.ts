@@ -92,13 +92,10 @@ function isKeySourceUnavailable(error: unknown): boolean {
   if (error instanceof errors.JWKSTimeout) return true;
   if (error instanceof errors.JOSEError)
     return error.code === 'ERR_JOSE_GENERIC' && /Expected 200 OK/.test(error.message);
-  // The JWKS endpoint unreachable: a system error (ECONNREFUSED, ENOTFOUND...) or a failed fetch. Any
-  // other error (e.g. an RS256 token against an EC key: a TypeError) is the token's fault, not ours.
-  const { code, cause, message } = error as { code?: unknown; cause?: { code?: unknown }; message?: string };
-  const systemCode = typeof code === 'string' ? code : cause?.code;
-  return (
-    (typeof systemCode === 'string' && /^E[A-Z]+$/.test(systemCode)) || /fetch failed/.test(message ?? '')
-  );
+  // jose's own errors aside, a TypeError is a token that does not fit the key (an RS256 token against an
+  // EC key); anything else (DNS, TLS, a refused or reset connection to the JWKS endpoint) is the key
+  // source being unreachable.
+  return !(error instanceof TypeError) || /fetch failed/.test(error.message);
 }
 
 function describeJoseError(error: unknown): string {

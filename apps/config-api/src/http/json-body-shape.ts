@@ -23,7 +23,8 @@ export function bodyShapeProblem(body: unknown): ErrorDetail | undefined {
     if (depth >= MAX_BODY_DEPTH)
       return { path: where, message: `nests deeper than ${MAX_BODY_DEPTH} levels` };
     for (const [key, child] of Object.entries(value)) {
-      const childPath = Array.isArray(value) ? `${path}[${key}]` : path ? `${path}.${key}` : key;
+      // Dotted like the validators' paths: settings.enabled_clients.0
+      const childPath = path ? `${path}.${key}` : key;
       const named = !Array.isArray(value);
       if (named && (key in Object.prototype || key === 'prototype' || !isWellFormed(key)))
         return { path: childPath, message: 'is not an allowed field' };

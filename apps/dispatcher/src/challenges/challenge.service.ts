@@ -35,6 +35,9 @@ export interface IncomingPushRequest {
 type Rejection = { reason: string };
 
 const MAX_KEPT_ORIGINAL_BYTES = 64 * 1024;
+const MAX_KEPT_KEY_BYTES = 1024;
+/** Well within the group's session timeout (KAFKA_SESSION_TIMEOUT_MS, at least 6 s). */
+const HEARTBEAT_EVERY_MS = 1000;
 
 /**
  * Turns one push request into exactly one result: validates it, checks it against the tenant's live
@@ -100,8 +103,8 @@ export class ChallengeService {
     this.metrics.redeliveries.inc();
     if (earlier.state === 'running') {
       await earlier.done;
-      // Finished (nothing more to do) or abandoned (handled afresh now).
-      return this.ledger.get(challengeId) ? undefined : this.handle(message);
+      // Finished (published or not), or abandoned: handled from what the ledger says now.
+      return this.handle(message);
     }
     if (earlier.unpublished) await this.publish(earlier.unpublished, position);
   }
@@ -170,7 +173,7 @@ export class ChallengeService {
       // The lease covers the whole SDK call, also past our timeout, so a swap never closes a session under it.
       const call = unfinished ?? asOutcome(current.use(() => sender.send(notification)));
       const stopTimer = this.metrics.providerLatency.startTimer({ provider });
-      const timedOut = await this.settlesWithin(call);
+      const timedOut = await this.settlesWithin(call, heartbeat);
       unfinished = timedOut ? call : undefined;
       last = timedOut
         ? { ok: false, reason: 'provider_error', retryable: true, detail: 'send timed out' }
@@ -183,14 +186,15 @@ export class ChallengeService {
           provider_message_id: last.providerMessageId,
         });
       if (!last.retryable) break;
-      if (this.stopping)
+      // Leaving with a call still under way would let the next owner push while it may yet deliver.
+      if (this.stopping && !unfinished)
         throw new Error(`shutting down: challenge ${request.challenge_id} left for another replica`);
       this.metrics.retries.inc({ provider });
       const wait = Math.min(backoffDelayMs(attempts), Math.max(0, expiresAt - Date.now()));
       this.logger.warn(
         `challenge ${request.challenge_id}: attempt ${attempts} failed (${last.detail}); retrying in ${wait} ms`,
       );
-      await this.sleepWithHeartbeat(wait, heartbeat);
+      await this.sleepWithHeartbeat(wait, heartbeat, !unfinished);
     }
     if (!last || last.ok) return result('expired', { reason: 'expired_before_send', attempts });
     if (last.retryable)
@@ -222,25 +226,40 @@ export class ChallengeService {
     return undefined;
   }
 
-  /** True when the call did not settle within the send timeout. */
-  private async settlesWithin(call: Promise<SendOutcome>): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), this.config.dispatcher.sendTimeoutMs);
-    });
-    try {
-      return await Promise.race([call.then(() => false), timeout]);
-    } finally {
+  /**
+   * True when the call did not settle within the send timeout. It heartbeats meanwhile (kafkajs has no
+   * background heartbeat): a slow provider must not cost the replica its group membership. A failed
+   * heartbeat does not end the wait: leaving mid-call would let another replica push a second time.
+   */
+  private async settlesWithin(call: Promise<SendOutcome>, heartbeat: () => Promise<void>): Promise<boolean> {
+    const settled = call.then(() => false);
+    const until = Date.now() + this.config.dispatcher.sendTimeoutMs;
+    while (Date.now() < until) {
+      let timer: NodeJS.Timeout | undefined;
+      const tick = new Promise<true>((resolve) => {
+        timer = setTimeout(() => resolve(true), Math.min(HEARTBEAT_EVERY_MS, until - Date.now()));
+      });
+      const timedOut = await Promise.race([settled, tick]);
       clearTimeout(timer);
+      if (!timedOut) return false;
+      await heartbeat().catch(() => undefined);
     }
+    return true;
   }
 
-  private async sleepWithHeartbeat(ms: number, heartbeat: () => Promise<void>): Promise<void> {
+  private async sleepWithHeartbeat(
+    ms: number,
+    heartbeat: () => Promise<void>,
+    mayLeave: boolean,
+  ): Promise<void> {
     const until = Date.now() + ms;
     while (Date.now() < until) {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, until - Date.now())));
-      // A failed heartbeat (a rebalance) ends the handler: another member will own this message.
-      await heartbeat();
+      await new Promise((resolve) => setTimeout(resolve, Math.min(HEARTBEAT_EVERY_MS, until - Date.now())));
+      // A failed heartbeat (a rebalance) ends the handler: another member will own this message. Not
+      // while a timed-out call may still deliver: then this replica sees the challenge through.
+      await heartbeat().catch((error: Error) => {
+        if (mayLeave) throw error;
+      });
     }
   }
 
@@ -250,16 +269,20 @@ export class ChallengeService {
     );
     await this.publisher.publishDeadLetter({
       reason,
-      original_key: message.key,
-      original_value: keptOriginal(message),
+      original_key: keptText(message.key === null ? null : Buffer.from(message.key), MAX_KEPT_KEY_BYTES),
+      original_value: keptText(message.value, MAX_KEPT_ORIGINAL_BYTES),
       topic: message.topic,
       partition: message.partition,
       offset: message.offset,
       failed_at: new Date().toISOString(),
     });
     const challengeId = readableChallengeId(message);
+    const earlier = challengeId ? this.ledger.get(challengeId) : undefined;
+    // Redelivered after its rejection could not be published: publish that one now.
+    if (earlier?.state === 'done' && earlier.unpublished && earlier.position === positionOf(message))
+      return this.publish(earlier.unpublished, earlier.position);
     // A challenge that has (or will have) its result gets no second one.
-    if (challengeId && !this.ledger.get(challengeId)) {
+    if (challengeId && !earlier) {
       const rejected: PushResultEvent = {
         challenge_id: challengeId,
         tenant: readableTenant(message) ?? DEFAULT_TENANT,
@@ -301,16 +324,15 @@ function asOutcome(sending: Promise<SendOutcome>): Promise<SendOutcome> {
 }
 
 /**
- * The original value as a dead letter keeps it: whole up to 64 KiB, else its beginning. A letter must
+ * A key or value as a dead letter keeps it: whole up to `maxBytes`, else its beginning. A letter must
  * stay under the broker's message limit (1 MB): one near the limit (bytes that are not UTF-8 grow
  * threefold as text) would fail to publish and hold its partition forever. The letter names the
  * original's position, where it can still be read whole.
  */
-function keptOriginal(message: IncomingPushRequest): string | null {
-  if (!message.value) return null;
-  if (message.value.length <= MAX_KEPT_ORIGINAL_BYTES) return message.value.toString();
-  const kept = message.value.subarray(0, MAX_KEPT_ORIGINAL_BYTES).toString();
-  return `${kept}…[truncated: ${message.value.length} bytes in all]`;
+function keptText(bytes: Buffer | null, maxBytes: number): string | null {
+  if (!bytes) return null;
+  if (bytes.length <= maxBytes) return bytes.toString();
+  return `${bytes.subarray(0, maxBytes).toString()}…[truncated: ${bytes.length} bytes in all]`;
 }
 
 function positionOf(message: IncomingPushRequest): RequestPosition {

@@ -16,6 +16,7 @@ export const REQUEST_POSITION_HEADER = 'request-position';
 
 /** A request older than its longest life can only expire; results further back cannot matter. */
 const LOOKBACK_MS = MAX_CHALLENGE_TTL_MS + 60_000;
+const CATCH_UP_TIMEOUT_MS = 60_000;
 
 /**
  * Follows mfa.push.results, each replica in a consumer group of its own, and tells the ledger which
@@ -69,6 +70,16 @@ export class PublishedResultsFollower implements OnApplicationBootstrap, BeforeA
     }
     await this.consumer.start();
     this.checkCaughtUp();
+    // A lookback offset already deleted from the log (short retention) resets the consumer to the
+    // latest offset, and the end is never seen: push requests must not wait for it forever.
+    setTimeout(() => {
+      if (this.isCaughtUp) return;
+      this.logger.error(
+        `recent results not read within ${CATCH_UP_TIMEOUT_MS / 1000} s; taking push requests anyway (a redelivered request may be pushed twice)`,
+      );
+      this.remaining.clear();
+      this.checkCaughtUp();
+    }, CATCH_UP_TIMEOUT_MS).unref();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
