@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 bash scripts/infra/kafka.sh start
 bash scripts/infra/mongo.sh start
 npm run -s build
-exec npx ts-node -T -r tsconfig-paths/register chaos/campaign.ts "$@"
+# Whatever stops the campaign (a failure, Ctrl-C, a CI timeout), the servers a fault stopped come back.
+trap 'bash scripts/infra/kafka.sh start >/dev/null || true; bash scripts/infra/mongo.sh start >/dev/null || true' EXIT
+npx ts-node -T -r tsconfig-paths/register chaos/campaign.ts "$@"

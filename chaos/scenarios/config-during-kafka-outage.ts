@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { pushRequest } from '../../test/fixtures/push-request.builder';
 import { RequestProducer } from '../../bench/support/kafka';
 import { ApiClient, startTrustingApi, TokenIssuer } from '../support/api-client';
-import { ChaosContext, ChaosSize, log, sleep } from '../support/chaos-context';
-import { account, readTopic, waitForTopicSize } from '../support/delivery-audit';
+import { ChaosContext, ChaosSize, log } from '../support/chaos-context';
+import { account, readTopic, waitForApplied, waitForTopicSize } from '../support/delivery-audit';
 import type { Figure } from '../support/figures';
 import { prepareScenario } from '../support/setup';
 
@@ -45,7 +45,9 @@ export async function configDuringKafkaOutage(ctx: ChaosContext, size: ChaosSize
   ctx.server('kafka', 'start');
   const backAt = Date.now();
   const last = acknowledged[acknowledged.length - 1];
-  const appliedAt = last ? await waitForApplied(ctx, topics.configApplied, last.version) : undefined;
+  const appliedAt = last
+    ? await waitForApplied(ctx.kafka, topics.configApplied, `${TENANT}/push`, last.version)
+    : undefined;
 
   const events = (await readTopic(ctx.kafka, topics.configChanged))
     .filter((record) => record.key === `${TENANT}/push`)
@@ -90,23 +92,6 @@ export async function configDuringKafkaOutage(ctx: ChaosContext, size: ChaosSize
       note: 'a client of the last change is sent; one of an earlier change is refused',
     },
   ];
-}
-
-async function waitForApplied(
-  ctx: ChaosContext,
-  topic: string,
-  version: number,
-): Promise<number | undefined> {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    const reports = await readTopic(ctx.kafka, topic).catch(() => []);
-    const applied = reports.some(
-      (r) => r.key === `${TENANT}/push` && (JSON.parse(r.value) as { version: number }).version >= version,
-    );
-    if (applied) return Date.now();
-    await sleep(500);
-  }
-  return undefined;
 }
 
 /** A push for the last change's client must be sent, one for the first change's client refused. */

@@ -3,7 +3,7 @@ import { RequestProducer } from '../../bench/support/kafka';
 import { pushConfigBody } from '../../test/fixtures/mfa-config.builder';
 import { ApiAnswer, ApiClient, startTrustingApi, TokenIssuer } from '../support/api-client';
 import { ChaosContext, ChaosSize, log, sleep } from '../support/chaos-context';
-import { account, readTopic, waitForTopicSize } from '../support/delivery-audit';
+import { account, waitForApplied, waitForTopicSize } from '../support/delivery-audit';
 import type { Figure } from '../support/figures';
 import { prepareScenario } from '../support/setup';
 
@@ -47,7 +47,14 @@ export async function storeOutage(ctx: ChaosContext, _size: ChaosSize): Promise<
   const storedClients = (stored.body as { settings?: { enabled_clients?: string[] } })?.settings
     ?.enabled_clients;
   const appliedAfterRecovery =
-    recovered && (await dispatcherApplied(ctx, topics.configApplied, recovered.version));
+    recovered &&
+    (await waitForApplied(
+      ctx.kafka,
+      topics.configApplied,
+      `${ADMIN_TENANT}/push`,
+      recovered.version,
+      60_000,
+    ));
   const refusedCreate = await api.send({
     method: 'GET',
     path: '/mfa/push',
@@ -170,22 +177,6 @@ async function firstSuccessfulPatch(
     await sleep(250);
   }
   return undefined;
-}
-
-async function dispatcherApplied(ctx: ChaosContext, topic: string, version: number): Promise<boolean> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const reports = await readTopic(ctx.kafka, topic).catch(() => []);
-    if (
-      reports.some(
-        (r) =>
-          r.key === `${ADMIN_TENANT}/push` && (JSON.parse(r.value) as { version: number }).version >= version,
-      )
-    )
-      return true;
-    await sleep(1000);
-  }
-  return false;
 }
 
 function isClear503(answer: ApiAnswer): boolean {

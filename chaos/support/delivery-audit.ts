@@ -152,3 +152,29 @@ export function accountingFigures(scenario: string, accounting: Accounting, labe
     },
   ];
 }
+
+/**
+ * Waits until the dispatcher reports (mfa.config.applied) that `version` or a later one of the
+ * configuration `key` (tenant/type) is live; a failed apply does not count. When it was seen, or
+ * undefined on timeout.
+ */
+export async function waitForApplied(
+  kafka: Kafka,
+  topic: string,
+  key: string,
+  version: number,
+  timeoutMs = 120_000,
+): Promise<number | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const reports = await readTopic(kafka, topic).catch(() => []);
+    const applied = reports.some((report) => {
+      if (report.key !== key) return false;
+      const { version: live, status } = JSON.parse(report.value) as { version: number; status: string };
+      return status === 'applied' && live >= version;
+    });
+    if (applied) return Date.now();
+    await sleep(500);
+  }
+  return undefined;
+}
