@@ -341,29 +341,27 @@ function hostilePath(body: unknown): string | undefined {
   return undefined;
 }
 
-function judgeCreate(fuzzCase: FuzzCase): Verdict {
+/** The verdict on a body: parsed, no hostile shape, the fields' shapes, then the rules on the result. */
+function judgeBody(
+  fuzzCase: FuzzCase,
+  patching: boolean,
+  toConfig: (body: Record<string, unknown>) => PushConfig,
+): Verdict {
   const { body, problems } = parsedBody(fuzzCase);
   if (problems.length) return { problems };
   const hostile = hostilePath(body);
   if (hostile !== undefined) return { problems: [hostile] };
-  const shape = shapeProblems(body, BODY_FIELDS, '', false);
+  const shape = shapeProblems(body, BODY_FIELDS, '', patching);
   if (shape.length) return { problems: shape };
-  const config = createdConfig(body as Record<string, unknown>);
+  const config = toConfig(body as Record<string, unknown>);
   const rules = ruleProblems(config);
   return rules.length ? { problems: rules } : { problems: [], config };
 }
 
-function judgePatch(fuzzCase: FuzzCase, current: PushConfig): Verdict {
-  const { body, problems } = parsedBody(fuzzCase);
-  if (problems.length) return { problems };
-  const hostile = hostilePath(body);
-  if (hostile !== undefined) return { problems: [hostile] };
-  const shape = shapeProblems(body, BODY_FIELDS, '', true);
-  if (shape.length) return { problems: shape };
-  const config = mergedConfig(current, body as Record<string, unknown>);
-  const rules = ruleProblems(config);
-  return rules.length ? { problems: rules } : { problems: [], config };
-}
+const judgeCreate = (fuzzCase: FuzzCase): Verdict => judgeBody(fuzzCase, false, createdConfig);
+
+const judgePatch = (fuzzCase: FuzzCase, current: PushConfig): Verdict =>
+  judgeBody(fuzzCase, true, (body) => mergedConfig(current, body));
 
 /** A shape-checked create body with the spec's defaults: strategy "code", apns.production true. */
 function createdConfig(body: Record<string, unknown>): PushConfig {
