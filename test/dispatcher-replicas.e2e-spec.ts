@@ -9,7 +9,7 @@ import { FcmPeer } from './peers/fcm-peer';
 import { ConfigApiHarness, startConfigApi } from './support/config-api.harness';
 import { DispatcherHarness, PushRequester, startDispatcher } from './support/dispatcher.harness';
 import { testEnvironment } from './support/test-environment';
-import { TopicReader } from './support/topic-reader';
+import { TopicReader, topicSize } from './support/topic-reader';
 
 const TEAM = 'TEAM654321';
 const BUNDLE = 'com.acme.replicas';
@@ -90,7 +90,7 @@ describe('two dispatcher replicas', () => {
       earliest: true,
     });
     await admin.disconnect();
-    const replayed = await countMessages(kafka, topic);
+    const replayed = await topicSize(kafka, topic);
 
     const successor = await startDispatcher(env, { apns, fcm });
     replicas = [successor];
@@ -107,14 +107,3 @@ describe('two dispatcher replicas', () => {
     expect(apns.delivered()).toHaveLength(delivered + 1);
   });
 });
-
-async function countMessages(kafka: Kafka, topic: string): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return offsets.reduce((sum, { high, low }) => sum + Number(high) - Number(low), 0);
-  } finally {
-    await admin.disconnect();
-  }
-}

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { PushRequestedEvent, PushResultEvent } from '@lib/contracts';
 import type { PeersProcess } from '../../bench/support/peers';
+import { topicSize } from '../../test/support/topic-reader';
 import type { Figure } from './figures';
 import { sleep } from './chaos-context';
 
@@ -9,18 +10,6 @@ export interface ReadRecord {
   key: string;
   value: string;
   partition: number;
-}
-
-/** Messages in a topic now (high minus low watermark, summed over partitions). */
-export async function topicSize(kafka: Kafka, topic: string): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return offsets.reduce((sum, { high, low }) => sum + Number(high) - Number(low), 0);
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 /**

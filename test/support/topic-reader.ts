@@ -80,3 +80,15 @@ export class TopicReader {
     await this.consumer?.disconnect();
   }
 }
+
+/** Messages in a topic now (high minus low watermark, summed over partitions). */
+export async function topicSize(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((sum, { high, low }) => sum + Number(high) - Number(low), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
