@@ -78,6 +78,68 @@ describe('ResilientConsumer with concurrency per partition (real Kafka)', () => 
     expect(await committedOffset()).toBe(40);
   }, 30_000);
 
+  it('commits on an interval, not after every batch, and leaves nothing handled uncommitted once traffic stops', async () => {
+    // kafkajs logs every request it sends at debug level: count the offset commits.
+    let commits = 0;
+    const counted = new Kafka({
+      clientId: 'test-commit-interval',
+      brokers: config.kafka.brokers,
+      logLevel: logLevel.DEBUG,
+      logCreator: () => (entry) => {
+        if (entry.log.message.startsWith('Request OffsetCommit')) commits++;
+      },
+    });
+    const trickleTopic = `${config.kafka.topicPrefix}trickle`;
+    const trickleGroup = `${groupId}-trickle`;
+    const admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, [{ topic: trickleTopic, numPartitions: 4 }]);
+    let handled = 0;
+    const consumer = new ResilientConsumer(counted, {
+      name: 'commit-interval-test',
+      topic: trickleTopic,
+      consumer: { groupId: trickleGroup, maxWaitTimeInMs: 20 },
+      fromBeginning: true,
+      partitionsConsumedConcurrently: 4,
+      concurrencyPerPartition: 4,
+      commitIntervalMs: 1000,
+      eachMessage: async () => {
+        handled++;
+        await Promise.resolve();
+      },
+    });
+    await consumer.start();
+    await consumer.ready;
+    const producer = kafka.producer();
+    await producer.connect();
+    // 30 sends 40 ms apart, over every partition: dozens of small batches within about a second.
+    for (let i = 0; i < 30; i++) {
+      await producer.send({
+        topic: trickleTopic,
+        messages: Array.from({ length: 4 }, (_, p) => ({ partition: p, value: `${i}` })),
+      });
+      await new Promise((resolve) => setTimeout(resolve, 40));
+    }
+    await producer.disconnect();
+    for (let i = 0; i < 100 && handled < 120; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    // No batch comes any more: the trailing commit still lands, while the consumer keeps running.
+    const committed = async () => {
+      const [{ partitions }] = await admin.fetchOffsets({ groupId: trickleGroup, topics: [trickleTopic] });
+      return partitions.reduce((sum, p) => sum + Number(p.offset), 0);
+    };
+    let total = await committed();
+    for (let i = 0; i < 50 && total < 120; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      total = await committed();
+    }
+    await consumer.stop();
+    await admin.disconnect();
+    expect(handled).toBe(120);
+    expect(total).toBe(120);
+    // Per-batch commits would be one per partition and fetch: well over 30 here.
+    expect(commits).toBeLessThan(10);
+  }, 30_000);
+
   it('without concurrency handles one message at a time', async () => {
     let inFlight = 0;
     let maxInFlight = 0;
