@@ -65,6 +65,18 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
     return res.body as { version: number };
   }
 
+  /** The configuration status admins read in GET /mfa/push, once it satisfies `until` (10 s at most). */
+  async function statusOf(tenant: string, until: (status: Record<string, unknown>) => boolean) {
+    const token = await api.token(['read:mfa'], { tenant_id: tenant });
+    let status: Record<string, unknown> | undefined;
+    for (let i = 0; i < 100 && !(status && until(status)); i++) {
+      if (i) await new Promise((resolve) => setTimeout(resolve, 100));
+      status = (await api.http().get('/mfa/push').set('Authorization', `Bearer ${token}`).expect(200)).body
+        .status;
+    }
+    return status;
+  }
+
   const resultOf = (challengeId: string, timeoutMs?: number) =>
     results.waitFor((m) => m.key === challengeId, timeoutMs).then((m) => m.value);
 
@@ -161,14 +173,12 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
     });
 
     it('shows admins through GET /mfa/push that the configuration is live', async () => {
-      const token = await api.token(['read:mfa'], { tenant_id: 'numbers' });
-      let status: Record<string, unknown> | undefined;
-      for (let i = 0; i < 100 && !status; i++) {
-        status = (await api.http().get('/mfa/push').set('Authorization', `Bearer ${token}`).expect(200)).body
-          .status;
-        if (!status) await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      expect(status).toEqual({ version: 1, state: 'applied', error: null, at: expect.any(String) });
+      expect(await statusOf('numbers', (status) => status.version === 1)).toEqual({
+        version: 1,
+        state: 'applied',
+        error: null,
+        at: expect.any(String),
+      });
     });
 
     it('rejects a request naming another strategy, and a code request without a code', async () => {
@@ -361,7 +371,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(apns.received.filter((d) => d.token === reuse.device.token)).toHaveLength(0);
     });
 
-    it('FCM credentials Google refuses fail as config_invalid', async () => {
+    it('FCM credentials Google refuses fail as config_invalid, and admins see the configuration failed', async () => {
       await configure('broken-sa', { strategy: 'prompt' });
       // A service account the token endpoint does not know: the OAuth2 exchange is refused.
       const { version } = await patch('broken-sa', {
@@ -378,9 +388,15 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         reason: 'config_invalid',
         retryable: false,
       });
+      // The key parsed, so the configuration was applied; the refusal turns its status to failed.
+      expect(await statusOf('broken-sa', (status) => status.state === 'failed')).toMatchObject({
+        version,
+        state: 'failed',
+        error: expect.stringMatching(/^FCM refused the credentials \(.*invalid_grant.*\); replace them/),
+      });
     });
 
-    it('broken credentials fail as config_invalid', async () => {
+    it('APNs credentials Apple refuses fail as config_invalid, and admins see it once per version', async () => {
       await configure('broken-key', { strategy: 'prompt' });
       // A key Apple does not know: the peer refuses its provider token.
       await patch('broken-key', { settings: { apns: { key_id: 'UNKNOWN123' } } });
@@ -392,6 +408,19 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         reason: 'config_invalid',
         retryable: false,
       });
+      expect(await statusOf('broken-key', (status) => status.state === 'failed')).toMatchObject({
+        version: 2,
+        state: 'failed',
+        error: expect.stringMatching(/^APNs refused the credentials \(.*InvalidProviderToken\)/),
+      });
+      // Reported once per version, however many pushes the key fails.
+      const again = pushRequest({ tenant: 'broken-key' });
+      await requester.request(again);
+      await resultOf(again.challenge_id);
+      const reports = applied.messages.filter(
+        (m) => m.value.tenant === 'broken-key' && m.value.version === 2,
+      );
+      expect(reports.map((m) => m.value.status)).toEqual(['applied', 'failed']);
     });
   });
 

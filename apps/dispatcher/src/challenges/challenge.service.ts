@@ -162,6 +162,7 @@ export class ChallengeService {
     // An SDK call that outlived our timeout may still be retrying inside the SDK (firebase-admin waits
     // out a 503's Retry-After): the next attempt waits for it instead of sending a second push.
     let unfinished: Promise<SendOutcome> | undefined;
+    let lastVersion = clients!.version;
     while (Date.now() < expiresAt) {
       attempts += 1;
       // Each attempt takes the tenant's current clients, so a retry after a key change uses the new key,
@@ -170,6 +171,7 @@ export class ChallengeService {
       const refused = this.check(request, current);
       if (refused || !current) return result('rejected', { ...refused, attempts: attempts - 1 });
       const sender = current.sender(provider)!;
+      lastVersion = current.version;
       // The lease covers the whole SDK call, also past our timeout, so a swap never closes a session under it.
       const call = unfinished ?? asOutcome(current.use(() => sender.send(notification)));
       const stopTimer = this.metrics.providerLatency.startTimer({ provider });
@@ -204,10 +206,23 @@ export class ChallengeService {
         retryable: true,
       });
     if (last.reason === 'config_invalid')
-      this.logger.error(
-        `tenant ${tenant}: ${provider} credentials refused (${last.detail}); fix the configuration`,
-      );
+      await this.reportRefusedCredentials(tenant, provider, lastVersion, last);
     return result('failed', { reason: last.reason, attempts });
+  }
+
+  private async reportRefusedCredentials(
+    tenant: string,
+    provider: string,
+    version: number,
+    refusal: Extract<SendOutcome, { ok: false }>,
+  ): Promise<void> {
+    const error = `${provider === 'apns' ? 'APNs' : 'FCM'} refused the credentials (${refusal.detail}); replace them with PATCH /mfa/push`;
+    this.logger.error(`tenant ${tenant}: ${error}`);
+    const outcome = this.registry.refusalToReport(tenant, version, error);
+    if (!outcome) return;
+    // A failed report fails the challenge's handling too: it is redelivered and reported again.
+    await this.publisher.reportApplied(tenant, outcome);
+    this.registry.remember(tenant, outcome);
   }
 
   private check(request: PushRequestedEvent, clients: TenantClients | undefined): Rejection | undefined {

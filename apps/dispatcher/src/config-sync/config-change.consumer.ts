@@ -10,7 +10,7 @@ import { APP_CONFIG, AppConfig } from '@lib/config';
 import { configChangedSchema, EventValidator, resolveTopicNames } from '@lib/contracts';
 import { createKafkaClient, ResilientConsumer } from '@lib/kafka';
 import { ResultPublisher } from '../results/result-publisher';
-import { ApplyOutcome, LiveClientRegistry } from './live-client-registry';
+import { LiveClientRegistry } from './live-client-registry';
 
 /**
  * Keeps this replica's clients in step with the configuration: loads everything at start, applies
@@ -73,30 +73,16 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
     const event = parsed.value;
     if (event.mfa_type !== 'push') return;
     const outcome = await this.registry.onChanged(event.tenant, event.mfa_type, event.version);
-    await this.report(event.tenant, outcome);
+    await this.publisher.reportApplied(event.tenant, outcome);
   }
 
   /** Reloads every configuration; what it finds changed (a missed event) is reported like an event. */
   private async resyncAll(): Promise<void> {
     try {
       const outcomes = await this.registry.loadAll();
-      for (const { tenant, ...outcome } of outcomes) await this.report(tenant, outcome);
+      for (const { tenant, ...outcome } of outcomes) await this.publisher.reportApplied(tenant, outcome);
     } catch (error) {
       this.logger.warn(`periodic resync failed, the clients held stay live: ${(error as Error).message}`);
     }
-  }
-
-  private async report(tenant: string, outcome: ApplyOutcome): Promise<void> {
-    if (outcome.state === 'unchanged') return;
-    await this.publisher.publishApplied({
-      tenant,
-      mfa_type: 'push',
-      version: outcome.version,
-      // A deletion applied is reported as applied: the dispatcher stopped using that configuration.
-      status: outcome.state === 'failed' ? 'failed' : 'applied',
-      ...(outcome.state === 'failed' && { error: outcome.error }),
-      replica: this.config.dispatcher.replicaId,
-      at: new Date().toISOString(),
-    });
   }
 }

@@ -88,6 +88,25 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     return outcome;
   }
 
+  /**
+   * The provider refused the credentials of an applied configuration (a key that parses, but that
+   * Apple or Google do not accept). The first refusal per version is to be reported as failed, so
+   * admins see it in GET /mfa/push: returns that outcome, or nothing if it was reported already or a
+   * newer version replaced it. Call `remember` once the report is out.
+   */
+  refusalToReport(tenant: string, version: number, error: string): ApplyOutcome | undefined {
+    const last = this.lastOutcomes.get(tenant);
+    if (this.live.get(tenant)?.version !== version || (last?.version === version && last.state === 'failed'))
+      return undefined;
+    return { state: 'failed', version, error };
+  }
+
+  /** A redelivered configuration event is answered with this outcome from now on. */
+  remember(tenant: string, outcome: ApplyOutcome): void {
+    if ((this.lastOutcomes.get(tenant)?.version ?? 0) <= outcome.version)
+      this.lastOutcomes.set(tenant, outcome);
+  }
+
   private async refreshFromStore(tenant: string, type: 'push'): Promise<ApplyOutcome> {
     const record = await this.repository.findAny(tenant, type);
     if (!record || record.deleted) {

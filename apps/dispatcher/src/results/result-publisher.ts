@@ -8,6 +8,7 @@ import {
   TopicNames,
 } from '@lib/contracts';
 import { BatchingSender, createKafkaClient, orderedIdempotentProducer, RenewingProducer } from '@lib/kafka';
+import type { ApplyOutcome } from '../config-sync/live-client-registry';
 import { REQUEST_POSITION_HEADER } from './published-results.follower';
 
 /** Where outcomes leave the dispatcher: results, dead letters and configuration-applied reports. */
@@ -18,7 +19,7 @@ export class ResultPublisher implements OnApplicationShutdown {
   /** Results of concurrent challenges leave together, one produce request per batch. */
   private readonly sender: BatchingSender;
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.topics = resolveTopicNames(config.kafka);
     const kafka = createKafkaClient(config.kafka, '-dispatcher');
     this.producer = new RenewingProducer(() => orderedIdempotentProducer(kafka));
@@ -37,6 +38,21 @@ export class ResultPublisher implements OnApplicationShutdown {
   async publishResult(result: PushResultEvent, requestPosition: string): Promise<void> {
     await this.send(this.topics.pushResults, result.challenge_id, result, {
       [REQUEST_POSITION_HEADER]: requestPosition,
+    });
+  }
+
+  /** Tells admins (through the config-api's status) whether their configuration is live, or why not. */
+  async reportApplied(tenant: string, outcome: ApplyOutcome): Promise<void> {
+    if (outcome.state === 'unchanged') return;
+    await this.publishApplied({
+      tenant,
+      mfa_type: 'push',
+      version: outcome.version,
+      // A deletion applied is reported as applied: the dispatcher stopped using that configuration.
+      status: outcome.state === 'failed' ? 'failed' : 'applied',
+      ...(outcome.state === 'failed' && { error: outcome.error }),
+      replica: this.config.dispatcher.replicaId,
+      at: new Date().toISOString(),
     });
   }
 
