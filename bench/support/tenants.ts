@@ -4,10 +4,10 @@ import { Keyring, SecretBox } from '@lib/crypto';
 import {
   checkConfigurationRules,
   MFA_CONFIG_MODEL,
-  MfaConfigRepository,
   MfaConfigSchema,
   MfaConfigSealer,
   MfaConfiguration,
+  newConfigRecord,
 } from '@lib/mfa-config';
 import type { PeersProcess } from './peers';
 
@@ -97,7 +97,10 @@ function appleId(seed: string): string {
     .slice(0, 10);
 }
 
-/** Writes tenants' configurations the way the API does (sealed, versioned), straight into the store. */
+/**
+ * Writes tenants' configurations as the API creates them (checked, sealed, version 1), straight into
+ * the store in bulk: one API create at a time took 20 minutes for 10,000 tenants on FerretDB.
+ */
 export async function seedTenants(
   mongodbUri: string,
   encryptionKeys: string,
@@ -107,22 +110,17 @@ export async function seedTenants(
 ): Promise<void> {
   const connection: Connection = await mongoose.createConnection(mongodbUri).asPromise();
   try {
-    const repository = new MfaConfigRepository(connection.model(MFA_CONFIG_MODEL, MfaConfigSchema));
+    const model = connection.model(MFA_CONFIG_MODEL, MfaConfigSchema);
     const sealer = new MfaConfigSealer(new SecretBox(Keyring.parse(encryptionKeys)));
-    let next = 0;
-    const worker = async () => {
-      while (next < tenants.length) {
-        const index = next++;
-        const tenant = tenants[index];
-        const strategy = strategyOf(index);
-        const configuration = credentials.configuration(tenant, strategy);
-        // What the API would refuse must not be benchmarked either.
-        const problems = checkConfigurationRules(configuration);
-        if (problems.length) throw new Error(`bench tenant ${tenant}: ${JSON.stringify(problems)}`);
-        await repository.create(tenant, 'push', sealer.seal(tenant, configuration));
-      }
-    };
-    await Promise.all(Array.from({ length: 16 }, worker));
+    const records = tenants.map((tenant, index) => {
+      const configuration = credentials.configuration(tenant, strategyOf(index));
+      // What the API would refuse must not be benchmarked either.
+      const problems = checkConfigurationRules(configuration);
+      if (problems.length) throw new Error(`bench tenant ${tenant}: ${JSON.stringify(problems)}`);
+      return newConfigRecord(tenant, 'push', sealer.seal(tenant, configuration));
+    });
+    for (let start = 0; start < records.length; start += 500)
+      await model.insertMany(records.slice(start, start + 500), { ordered: true });
   } finally {
     await connection.close();
   }

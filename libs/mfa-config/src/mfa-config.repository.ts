@@ -98,17 +98,7 @@ export class MfaConfigRepository {
       // Re-creating after a delete continues the version sequence, so consumers never see it go back.
       return this.writeNextNow(existing, { state, createdAt: now }, 'created', now);
     }
-    const record: MfaConfigRecord = {
-      _id: configRecordId(tenant, type),
-      tenant,
-      type,
-      ...(withoutUndefined(state) as StoredConfigState),
-      version: 1,
-      deleted: false,
-      created_at: now,
-      updated_at: now,
-      pending_events: [pendingEvent(1, 'created', now)],
-    };
+    const record = newConfigRecord(tenant, type, state, now);
     try {
       await this.model.create(record);
     } catch (error) {
@@ -239,6 +229,26 @@ export class MfaConfigRepository {
     for (const field of cleared) delete written[field];
     return written;
   }
+}
+
+/** A configuration's first version, its created event pending in the outbox: what `create` inserts. */
+export function newConfigRecord(
+  tenant: string,
+  type: MfaType,
+  state: StoredConfigState,
+  now = new Date(),
+): MfaConfigRecord {
+  return {
+    _id: configRecordId(tenant, type),
+    tenant,
+    type,
+    ...(withoutUndefined(state) as StoredConfigState),
+    version: 1,
+    deleted: false,
+    created_at: now,
+    updated_at: now,
+    pending_events: [pendingEvent(1, 'created', now)],
+  };
 }
 
 function pendingEvent(version: number, change: ConfigChange, now: Date): PendingConfigEvent {
