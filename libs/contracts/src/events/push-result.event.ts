@@ -46,18 +46,3 @@ export const pushResultSchema = {
     completed_at: { type: 'string', format: 'date-time' },
   },
 } as const;
-
-/**
- * A message that could not be processed, as put on mfa.push.requested.dlq: the original value is kept
- * verbatim up to 64 KiB (beyond, its beginning and `…[truncated: N bytes in all]`; read it whole at
- * topic/partition/offset).
- */
-export interface PushDeadLetter {
-  reason: string;
-  original_value: string | null;
-  original_key: string | null;
-  topic: string;
-  partition: number;
-  offset: string;
-  failed_at: string;
-}
