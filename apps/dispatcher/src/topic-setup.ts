@@ -1,26 +1,30 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@lib/config';
-import { CONFIG_TOPIC_PARTITIONS, resolveTopicNames } from '@lib/contracts';
-import { createKafkaClient, ensureTopics } from '@lib/kafka';
+import { resolveTopicNames, TopicKey, topicPartitions } from '@lib/contracts';
+import { createKafkaClient, prepareTopics } from '@lib/kafka';
 
-/** Creates the dispatcher's topics before its consumers and producers start, when allowed. */
+/**
+ * Before the dispatcher's consumers and producers start: creates its topics when allowed, and otherwise
+ * refuses to start without them, naming the missing ones.
+ */
 @Injectable()
 export class TopicSetup implements OnModuleInit {
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
   async onModuleInit(): Promise<void> {
-    if (!this.config.kafka.createTopics) return;
-    const topics = resolveTopicNames(this.config.kafka);
+    const names = resolveTopicNames(this.config.kafka);
+    const partitions = topicPartitions(this.config.kafka);
     const admin = createKafkaClient(this.config.kafka, '-admin').admin();
     await admin.connect();
     try {
-      await ensureTopics(admin, [
-        { topic: topics.pushRequested, numPartitions: this.config.kafka.pushRequestPartitions },
-        { topic: topics.pushResults, numPartitions: this.config.kafka.pushRequestPartitions },
-        { topic: topics.pushDeadLetter, numPartitions: 1 },
-        { topic: topics.configChanged, numPartitions: CONFIG_TOPIC_PARTITIONS },
-        { topic: topics.configApplied, numPartitions: CONFIG_TOPIC_PARTITIONS },
-      ]);
+      await prepareTopics(
+        admin,
+        (Object.keys(names) as TopicKey[]).map((key) => ({
+          topic: names[key],
+          numPartitions: partitions[key],
+        })),
+        this.config.kafka.createTopics,
+      );
     } finally {
       await admin.disconnect();
     }

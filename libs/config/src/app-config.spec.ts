@@ -37,6 +37,59 @@ describe('loadAppConfig', () => {
     );
   });
 
+  it('names the topics from a prefix, partitions config topics 3 ways, and creates topics by default', () => {
+    const { kafka } = loadAppConfig(dev);
+    expect(kafka).toMatchObject({
+      topicPrefix: '',
+      topicNameOverrides: {},
+      createTopics: true,
+      pushRequestPartitions: 6,
+      configTopicPartitions: 3,
+    });
+  });
+
+  it("reads a full name for each topic and the config topics' partitions", () => {
+    const { kafka } = loadAppConfig({
+      ...dev,
+      KAFKA_TOPIC_PREFIX: 'staging.',
+      KAFKA_TOPIC_CONFIG_CHANGED: 'iam.mfa-config-changed',
+      KAFKA_TOPIC_CONFIG_APPLIED: 'iam.mfa-config-applied',
+      KAFKA_TOPIC_PUSH_REQUESTED: 'iam.mfa-push-requested',
+      KAFKA_TOPIC_PUSH_RESULTS: 'iam.mfa-push-results',
+      KAFKA_TOPIC_PUSH_DEAD_LETTER: 'iam.mfa-push-dead-letters',
+      KAFKA_CONFIG_PARTITIONS: '1',
+    });
+    expect(kafka.topicNameOverrides).toEqual({
+      configChanged: 'iam.mfa-config-changed',
+      configApplied: 'iam.mfa-config-applied',
+      pushRequested: 'iam.mfa-push-requested',
+      pushResults: 'iam.mfa-push-results',
+      pushDeadLetter: 'iam.mfa-push-dead-letters',
+    });
+    expect(kafka.configTopicPartitions).toBe(1);
+  });
+
+  it('refuses topic names Kafka would refuse, topics sharing a name and bad partition counts, naming each variable', () => {
+    const load = () =>
+      loadAppConfig({
+        ...dev,
+        KAFKA_TOPIC_PREFIX: 'my env/',
+        KAFKA_TOPIC_PUSH_REQUESTED: 'push requests',
+        KAFKA_TOPIC_PUSH_RESULTS: 'mfa.results',
+        KAFKA_TOPIC_PUSH_DEAD_LETTER: 'mfa.results',
+        KAFKA_CONFIG_PARTITIONS: '0',
+      });
+    expect(load).toThrow(InvalidEnvironmentError);
+    expect(load).toThrow(
+      /KAFKA_TOPIC_PREFIX may contain only letters, digits, "\.", "_" and "-" \(got "my env\/"\)/,
+    );
+    expect(load).toThrow(/KAFKA_TOPIC_PUSH_REQUESTED may contain only letters, digits/);
+    expect(load).toThrow(
+      /KAFKA_TOPIC_PUSH_RESULTS \("mfa.results"\), KAFKA_TOPIC_PUSH_DEAD_LETTER \("mfa.results"\) name the same topic: give each topic its own name/,
+    );
+    expect(load).toThrow(/KAFKA_CONFIG_PARTITIONS must be a whole number from 1 to 1000 \(got "0"\)/);
+  });
+
   it('reads SASL settings for real clusters', () => {
     const config = loadAppConfig({
       ...dev,

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
+import { TOPIC_NAME_VARIABLES, TopicKey, topicNameProblems, TopicNames } from '@lib/contracts';
 import { EnvReader } from './env-reader';
 
 export type NodeEnvironment = 'development' | 'production' | 'test';
@@ -12,10 +13,15 @@ export interface KafkaSettings {
   clientId: string;
   ssl: boolean;
   sasl?: { mechanism: SaslMechanism; username: string; password: string };
-  /** Prepended to every topic name, so that environments (or test runs) can share a cluster. */
+  /** Prepended to every default topic name, so that environments (or test runs) can share a cluster. */
   topicPrefix: string;
+  /** Full names that replace a topic's prefixed default (KAFKA_TOPIC_CONFIG_CHANGED, ...). */
+  topicNameOverrides: Partial<TopicNames>;
   createTopics: boolean;
+  /** Partitions of the push request and result topics when created. */
   pushRequestPartitions: number;
+  /** Partitions of the configuration changed and applied topics when created. */
+  configTopicPartitions: number;
   /** How long the group waits for a silent member before giving its partitions to another one. */
   sessionTimeoutMs: number;
 }
@@ -152,12 +158,16 @@ function readKafka(read: EnvReader): KafkaSettings {
     clientId: read.string('KAFKA_CLIENT_ID', 'push-mfa'),
     ssl: read.bool('KAFKA_SSL', false),
     topicPrefix: read.string('KAFKA_TOPIC_PREFIX', ''),
+    topicNameOverrides: readTopicNameOverrides(read),
     createTopics: read.bool('KAFKA_CREATE_TOPICS', true),
     pushRequestPartitions: read.int('KAFKA_PUSH_PARTITIONS', 6, 1, 1000),
+    // Configuration topics carry little traffic; a few partitions keep each tenant's events in order.
+    configTopicPartitions: read.int('KAFKA_CONFIG_PARTITIONS', 3, 1, 1000),
     // kafkajs's 30 s default leaves a dead replica's requests (or, after a broker restart, the old
     // membership's) waiting half a minute; handlers heartbeat at least every second, even mid-retry.
     sessionTimeoutMs: read.int('KAFKA_SESSION_TIMEOUT_MS', 10_000, 6000, 300_000),
   };
+  topicNameProblems(settings).forEach((problem) => read.fail(problem));
   if (mechanism !== undefined) {
     settings.sasl = {
       mechanism: read.oneOf<SaslMechanism>(
@@ -170,6 +180,15 @@ function readKafka(read: EnvReader): KafkaSettings {
     };
   }
   return settings;
+}
+
+function readTopicNameOverrides(read: EnvReader): Partial<TopicNames> {
+  const overrides: Partial<TopicNames> = {};
+  for (const [key, variable] of Object.entries(TOPIC_NAME_VARIABLES) as [TopicKey, string][]) {
+    const name = read.optional(variable);
+    if (name !== undefined) overrides[key] = name;
+  }
+  return overrides;
 }
 
 function readSandbox(read: EnvReader): PushSandboxSettings {

@@ -183,7 +183,9 @@ export class ResilientConsumer {
     try {
       await this.start();
     } catch (error) {
-      this.logger.error(`restart ${attempt} failed: ${(error as Error).message}; trying again`);
+      this.logger.error(
+        `restart ${attempt} on ${this.options.topic} failed: ${(error as Error).message}; trying again`,
+      );
       await this.consumer?.disconnect().catch(() => undefined);
       if (!this.stopped) await this.restart(attempt + 1);
     }

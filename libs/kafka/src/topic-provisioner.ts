@@ -7,6 +7,29 @@ export interface TopicSpec {
 
 const LEADER_WAIT_MS = 15_000;
 
+/** Topics an app needs that are not there, while it may not create them (KAFKA_CREATE_TOPICS=false). */
+export class MissingTopicsError extends Error {
+  constructor(readonly topics: string[]) {
+    super(
+      `Kafka topics missing: ${topics.join(', ')}. KAFKA_CREATE_TOPICS=false, so create them ` +
+        `(docs/operations.md lists each with its partitions), correct KAFKA_TOPIC_PREFIX or KAFKA_TOPIC_* ` +
+        `if they are named wrong, or set KAFKA_CREATE_TOPICS=true`,
+    );
+    this.name = 'MissingTopicsError';
+  }
+}
+
+/**
+ * Creates the missing topics when the app may (`create`); otherwise checks they all exist: a consumer
+ * subscribed to a missing topic only retries, and a producer's sends fail one by one, neither saying why.
+ */
+export async function prepareTopics(admin: Admin, specs: TopicSpec[], create: boolean): Promise<void> {
+  if (create) return ensureTopics(admin, specs);
+  const existing = new Set(await admin.listTopics());
+  const missing = specs.map((spec) => spec.topic).filter((topic) => !existing.has(topic));
+  if (missing.length > 0) throw new MissingTopicsError(missing);
+}
+
 /**
  * Creates the topics that do not exist yet and returns once every partition has a leader, also when
  * another process created a topic a moment ago (a client using it before then gets "does not host

@@ -14,7 +14,9 @@ export function runApp(bootstrap: () => Promise<INestApplicationContext>): void 
   bootstrap()
     .then((app) => closeOnSignals(app))
     .catch((error: Error) => {
-      const text = error.name === 'InvalidEnvironmentError' ? error.message : (error.stack ?? error.message);
+      // Errors that say what to fix need no stack; anything else is a bug and keeps it.
+      const explained = ['InvalidEnvironmentError', 'MissingTopicsError'].includes(error.name);
+      const text = explained ? error.message : (error.stack ?? error.message);
       process.stderr.write(`${redactSecrets(text)}\n`);
       process.exit(1);
     });

@@ -1,12 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import type { EachMessagePayload } from 'kafkajs';
 import { APP_CONFIG, AppConfig } from '@lib/config';
-import {
-  CONFIG_TOPIC_PARTITIONS,
-  configAppliedSchema,
-  EventValidator,
-  resolveTopicNames,
-} from '@lib/contracts';
+import { configAppliedSchema, EventValidator, resolveTopicNames, topicPartitions } from '@lib/contracts';
 import { createKafkaClient, ResilientConsumer } from '@lib/kafka';
 import { MFA_TYPES, MfaConfigRepository, MfaType } from '@lib/mfa-config';
 
@@ -33,7 +28,9 @@ export class AppliedStatusConsumer implements OnApplicationBootstrap, BeforeAppl
         maxWaitTimeInMs: 200,
       },
       fromBeginning: true,
-      createTopicPartitions: config.kafka.createTopics ? CONFIG_TOPIC_PARTITIONS : undefined,
+      createTopicPartitions: config.kafka.createTopics
+        ? topicPartitions(config.kafka).configApplied
+        : undefined,
       eachMessage: (payload) => this.onMessage(payload),
     });
   }

@@ -1,13 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { Producer } from 'kafkajs';
 import { APP_CONFIG, AppConfig } from '@lib/config';
-import {
-  CONFIG_TOPIC_PARTITIONS,
-  ConfigChangedEvent,
-  configChangedKey,
-  resolveTopicNames,
-} from '@lib/contracts';
-import { createKafkaClient, ensureTopics, orderedIdempotentProducer } from '@lib/kafka';
+import { ConfigChangedEvent, configChangedKey, resolveTopicNames, topicPartitions } from '@lib/contracts';
+import { createKafkaClient, orderedIdempotentProducer, prepareTopics } from '@lib/kafka';
 import { configRecordId, MfaConfigRecord, MfaConfigRepository, MfaType } from '@lib/mfa-config';
 
 const IDLE_POLL_MS = 1000;
@@ -157,14 +152,15 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private async connectedProducer(): Promise<Producer> {
     if (this.producer) return this.producer;
     const kafka = createKafkaClient(this.config.kafka, '-outbox');
-    if (this.config.kafka.createTopics) {
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        await ensureTopics(admin, [{ topic: this.topic, numPartitions: CONFIG_TOPIC_PARTITIONS }]);
-      } finally {
-        await admin.disconnect();
-      }
+    // Also when the topic may not be created: the retry warnings then name it instead of a bare
+    // "does not host this topic-partition".
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const numPartitions = topicPartitions(this.config.kafka).configChanged;
+      await prepareTopics(admin, [{ topic: this.topic, numPartitions }], this.config.kafka.createTopics);
+    } finally {
+      await admin.disconnect();
     }
     // Idempotent, one request in flight: a retried send neither duplicates nor reorders a tenant's events.
     const producer = orderedIdempotentProducer(kafka);
