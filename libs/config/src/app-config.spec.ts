@@ -20,12 +20,18 @@ describe('loadAppConfig', () => {
     expect(load).toThrow(/APNS_ENDPOINT must be host:port/);
   });
 
-  it('refuses dev auth, a missing keyring and sandbox endpoints in production', () => {
+  it('refuses dev auth, a missing keyring, sandbox endpoints and a sandbox CA in production', () => {
     const load = () =>
-      loadAppConfig({ NODE_ENV: 'production', AUTH_MODE: 'dev', FCM_ENDPOINT: 'https://127.0.0.1:8443' });
+      loadAppConfig({
+        NODE_ENV: 'production',
+        AUTH_MODE: 'dev',
+        FCM_ENDPOINT: 'https://127.0.0.1:8443',
+        PUSH_SANDBOX_CA_FILE: '.local/sandbox/ca.pem',
+      });
     expect(load).toThrow(/AUTH_MODE=dev .* refused when NODE_ENV=production/);
     expect(load).toThrow(/MFA_ENCRYPTION_KEYS is required in production/);
     expect(load).toThrow(/FCM_ENDPOINT .* refused in production/);
+    expect(load).toThrow(/PUSH_SANDBOX_CA_FILE .* refused in production/);
   });
 
   it('requires the verification source of the chosen auth mode', () => {

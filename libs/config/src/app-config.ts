@@ -146,6 +146,9 @@ export function loadAppConfig(env: Record<string, string | undefined>): AppConfi
     read.fail(
       'APNS_ENDPOINT / FCM_ENDPOINT point the SDKs away from Apple and Google and are refused in production',
     );
+  // A trusted extra CA would let whoever holds its key read and answer every push in production.
+  if (nodeEnv === 'production' && config.sandbox.caFile)
+    read.fail('PUSH_SANDBOX_CA_FILE trusts a sandbox certificate authority and is refused in production');
 
   read.throwIfInvalid();
   return config;
