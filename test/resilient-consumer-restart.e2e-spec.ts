@@ -1,0 +1,128 @@
+import { randomUUID } from 'node:crypto';
+import { Consumer, ConsumerConfig, Kafka, KafkaJSNonRetriableError, logLevel } from 'kafkajs';
+import { ensureTopics, ResilientConsumer } from '@lib/kafka';
+import { testAppConfig } from './support/test-environment';
+
+interface Crash {
+  restart: boolean;
+  error: string;
+}
+
+// The kafkajs trap: its consumer restarts itself only after errors it deems retriable. A handler that
+// throws a KafkaJSNonRetriableError, or a TypeError/RangeError (kafkajs's "unrecoverable" errors: any
+// bug reading a malformed message), crashes it with restart: false, and it stays down, consuming nothing
+// (consumer/index.js onCrash; retry/index.js). A ResilientConsumer must come back by itself.
+describe('ResilientConsumer after kafkajs gives up on its consumer (real Kafka)', () => {
+  const config = testAppConfig();
+  const kafka = new Kafka({
+    clientId: 'test-crash-restart',
+    brokers: config.kafka.brokers,
+    logLevel: logLevel.NOTHING,
+  });
+
+  /** The Kafka client, its consumers' CRASH events recorded: what kafkajs itself decided. */
+  function watchedKafka(crashes: Crash[]): Kafka {
+    const createConsumer = (consumerConfig: ConsumerConfig): Consumer => {
+      const consumer = kafka.consumer(consumerConfig);
+      consumer.on(consumer.events.CRASH, ({ payload }) =>
+        crashes.push({ restart: payload.restart, error: `${payload.error.name}: ${payload.error.message}` }),
+      );
+      return consumer;
+    };
+    return Object.assign(Object.create(kafka) as Kafka, { consumer: createConsumer });
+  }
+
+  async function produce(topic: string, values: string[]): Promise<void> {
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: values.map((value) => ({ key: value, value })) });
+    await producer.disconnect();
+  }
+
+  async function committedOffset(groupId: string, topic: string): Promise<number> {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const [{ partitions }] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      return Number(partitions[0].offset);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async function until(condition: () => boolean, what: string, timeoutMs = 45_000): Promise<void> {
+    for (const deadline = Date.now() + timeoutMs; !condition();) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  const bugs: [string, () => Error][] = [
+    // A handler reading a field of a message that lacks it.
+    [
+      'a TypeError (a bug in the handler)',
+      () => new TypeError("Cannot read properties of undefined (reading 'provider')"),
+    ],
+    ['a KafkaJSNonRetriableError', () => new KafkaJSNonRetriableError('this message can never be handled')],
+  ];
+  const modes: [string, number][] = [
+    ['one message at a time', 1],
+    ['several messages of a partition at once', 4],
+  ];
+
+  describe.each(modes)('%s', (_mode, concurrencyPerPartition) => {
+    it.each(bugs)(
+      'comes back by itself after %s crashed it for good, redelivers the failed message and goes on consuming',
+      async (_bug, bug) => {
+        const topic = `${config.kafka.topicPrefix}crash-${randomUUID().slice(0, 8)}`;
+        const groupId = `${topic}-group`;
+        const admin = kafka.admin();
+        await admin.connect();
+        await ensureTopics(admin, [{ topic, numPartitions: 1 }]);
+        await admin.disconnect();
+        await produce(topic, ['m0', 'm1', 'm2', 'm3', 'm4']);
+
+        const crashes: Crash[] = [];
+        const handled: string[] = [];
+        let thrown = false;
+        const consumer = new ResilientConsumer(watchedKafka(crashes), {
+          name: 'crash-restart-test',
+          topic,
+          consumer: { groupId, maxWaitTimeInMs: 50 },
+          fromBeginning: true,
+          concurrencyPerPartition,
+          commitIntervalMs: 200,
+          eachMessage: async ({ message }) => {
+            const value = message.value!.toString();
+            // The bug bites once: the message itself can be handled.
+            if (value === 'm2' && !thrown) {
+              thrown = true;
+              throw bug();
+            }
+            handled.push(value);
+          },
+        });
+        try {
+          await consumer.start();
+          await until(() => crashes.length > 0, 'the crash');
+          // kafkajs's own verdict: it will not restart this consumer.
+          expect(crashes[0]).toMatchObject({
+            restart: false,
+            error: expect.stringMatching(/^KafkaJSNonRetriableError/),
+          });
+
+          // Produced after the crash: only a consumer that came back reads these.
+          await produce(topic, ['m5', 'm6']);
+          const all = ['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6'];
+          await until(() => all.every((value) => handled.includes(value)), 'every message handled');
+        } finally {
+          await consumer.stop();
+        }
+        expect(handled.filter((value) => value === 'm2')).toEqual(['m2']);
+        expect(crashes.filter((crash) => !crash.restart)).toHaveLength(1);
+        expect(await committedOffset(groupId, topic)).toBe(7);
+      },
+      60_000,
+    );
+  });
+});
