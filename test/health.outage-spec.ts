@@ -35,6 +35,15 @@ describe('readiness follows the real servers, and the API answers 503 without it
   });
 
   const apiReady = () => api.http().get('/health/ready');
+  const checksWhileRed = async (probe: () => request.Test) => (await probe().expect(503)).body.checks;
+  /** Both apps green again (within 15 s) once the stopped server is back. */
+  async function bothGreenAgain(): Promise<void> {
+    for (const probe of [apiReady, dispatcherHealth]) {
+      for (let i = 0; i < 30 && (await probe()).status !== 200; i++)
+        await new Promise((r) => setTimeout(r, 500));
+      await probe().expect(200);
+    }
+  }
 
   it('is ready with everything up, including the dispatcher’s configurations', async () => {
     expect((await apiReady().expect(200)).body).toEqual({
@@ -48,26 +57,20 @@ describe('readiness follows the real servers, and the API answers 503 without it
     });
   });
 
-  it('names Kafka while the broker is stopped: the dispatcher goes red, the API (with its outbox) stays ready', async () => {
+  it('both apps go red naming Kafka while the broker is stopped, and green again once it is back', async () => {
     infra('kafka', 'stop');
-    expect((await apiReady().expect(200)).body.checks).toEqual({ mongo: 'up', kafka: 'down' });
-    expect((await dispatcherHealth().expect(503)).body.checks.kafka).toBe('down');
+    expect(await checksWhileRed(apiReady)).toEqual({ mongo: 'up', kafka: 'down' });
+    expect(await checksWhileRed(dispatcherHealth)).toEqual({ mongo: 'up', kafka: 'down', configs: 'up' });
     infra('kafka', 'start');
-    for (let i = 0; i < 30 && (await dispatcherHealth()).status !== 200; i++)
-      await new Promise((r) => setTimeout(r, 500));
-    await dispatcherHealth().expect(200);
-    for (let i = 0; i < 30 && (await apiReady()).status !== 200; i++)
-      await new Promise((r) => setTimeout(r, 500));
-    await apiReady().expect(200);
+    await bothGreenAgain();
   });
 
-  it('goes red naming the database, and the API answers 503 with a clear message, never a 500 or a hang', async () => {
+  it('both apps go red naming the database, and the API answers 503 with a clear message, never a 500 or a hang', async () => {
     const token = await api.token(['read:mfa']);
     infra('mongo', 'stop');
     try {
-      expect((await apiReady().expect(503)).body.checks).toEqual({ mongo: 'down', kafka: 'up' });
-      // The dispatcher keeps sending with the clients it holds: it reports the database, stays ready.
-      expect((await dispatcherHealth().expect(200)).body.checks.mongo).toBe('down');
+      expect(await checksWhileRed(apiReady)).toEqual({ mongo: 'down', kafka: 'up' });
+      expect(await checksWhileRed(dispatcherHealth)).toEqual({ mongo: 'down', kafka: 'up', configs: 'up' });
       const started = Date.now();
       const res = await api.http().get('/mfa/push').set('Authorization', `Bearer ${token}`).expect(503);
       expect(Date.now() - started).toBeLessThan(15_000);
@@ -76,8 +79,6 @@ describe('readiness follows the real servers, and the API answers 503 without it
     } finally {
       infra('mongo', 'start');
     }
-    for (let i = 0; i < 30 && (await apiReady()).status !== 200; i++)
-      await new Promise((r) => setTimeout(r, 500));
-    await apiReady().expect(200);
+    await bothGreenAgain();
   });
 });

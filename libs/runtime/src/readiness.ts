@@ -55,13 +55,10 @@ export function kafkaCheck(admin: Admin): () => Promise<unknown> {
   };
 }
 
-/** Reports every check; only the `required` ones decide readiness (the others the app can serve without). */
-export async function readiness(
-  checks: Record<string, () => Promise<unknown>>,
-  required: string[] = Object.keys(checks),
-): Promise<Readiness> {
+/** Ready when every check is up; the answer names each check's state, so a red probe says what is down. */
+export async function readiness(checks: Record<string, () => Promise<unknown>>): Promise<Readiness> {
   const names = Object.keys(checks);
   const states = await Promise.all(names.map((name) => probe(checks[name])));
   const result = Object.fromEntries(names.map((name, i) => [name, states[i]]));
-  return { ready: required.every((name) => result[name] === 'up'), checks: result };
+  return { ready: states.every((state) => state === 'up'), checks: result };
 }

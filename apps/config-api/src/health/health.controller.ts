@@ -27,12 +27,12 @@ export class HealthController implements OnApplicationShutdown {
   }
 
   /**
-   * 503 while the database is unreachable. Kafka is reported but does not make the API unready: the
-   * outbox keeps events until it returns, so admins can go on working.
+   * 503 while the database or Kafka is unreachable, naming which. Writes made while Kafka is down are
+   * kept by the outbox, so a client that still reaches this replica loses nothing.
    */
   @Get('ready')
   async ready(@Res({ passthrough: true }) response: Response): Promise<Readiness> {
-    const result = await readiness(this.checks, ['mongo']);
+    const result = await readiness(this.checks);
     response.status(result.ready ? 200 : 503);
     return result;
   }

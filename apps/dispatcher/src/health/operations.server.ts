@@ -49,10 +49,9 @@ export class OperationsServer implements OnApplicationBootstrap, OnApplicationSh
             answer(500, { status: 500, error: 'metrics_failed', error_description: error.message }),
         );
       if (request.url === '/health/ready')
-        // Without the database the dispatcher keeps sending with the clients it holds: reported, not required.
-        return void readiness(checks, ['kafka', 'configs']).then((result) =>
-          answer(result.ready ? 200 : 503, result),
-        );
+        // Red without the database too, so operators see it, though the dispatcher goes on sending with
+        // the clients it holds (readiness takes no traffic away from a worker).
+        return void readiness(checks).then((result) => answer(result.ready ? 200 : 503, result));
       answer(404, {
         status: 404,
         error: 'not_found',
