@@ -491,7 +491,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
   });
 
   describe('operations', () => {
-    it('exposes Prometheus metrics that count pushes, retries and reloads', async () => {
+    it('exposes Prometheus metrics that count pushes, retries, reloads and time provider calls and reloads', async () => {
       const { OperationsServer } = await import('../apps/dispatcher/src/health/operations.server');
       const port = dispatcher.app.get(OperationsServer).port;
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -505,6 +505,10 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(
         value(/^mfa_push_end_to_end_seconds_count\{provider="apns",status="sent"\} (\d+)/m),
       ).toBeGreaterThan(3);
+      expect(
+        value(/^mfa_provider_request_seconds_count\{provider="apns",outcome="ok"\} (\d+)/m),
+      ).toBeGreaterThan(3);
+      expect(value(/^mfa_config_reload_seconds_count (\d+)/m)).toBeGreaterThan(3);
       expect(text).toContain('mfa_live_configurations');
       expect(text).toMatch(/^mfa_consumer_lag\{partition="0"\} 0$/m);
     });

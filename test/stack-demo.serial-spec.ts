@@ -62,8 +62,7 @@ describe('npm run stack, then npm run demo', () => {
     for (let i = 0; i < 50 && !output.includes('[stack] stopped'); i++)
       await new Promise((r) => setTimeout(r, 100));
     expect(output).toContain('[stack] stopped');
-    expect(await listening(3210)).toBe(false);
-    expect(await listening(3299)).toBe(false);
+    for (const port of [3210, 3211, 3299]) expect(await listening(port)).toBe(false);
   }, 60_000);
 
   it('logged structured JSON lines with request ids, and no key material or token anywhere', () => {
