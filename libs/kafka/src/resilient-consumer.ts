@@ -15,6 +15,11 @@ export interface ResilientConsumerOptions {
   concurrencyPerPartition?: number;
   /** With concurrency per partition: how often handled offsets are committed (default 1000 ms). */
   commitIntervalMs?: number;
+  /**
+   * False for a consumer that seeks where it starts reading every time (`onRunning`): its commits would
+   * only load the group coordinator, one per partition and batch (default true).
+   */
+  commitOffsets?: boolean;
   /** Creates the topic with this many partitions if it is missing (when the app may create topics). */
   createTopicPartitions?: number;
   eachMessage: (payload: EachMessagePayload) => Promise<void>;
@@ -91,7 +96,7 @@ export class ResilientConsumer {
             eachBatchAutoResolve: false,
             eachBatch: (payload) => this.handleBatch(payload, concurrency),
           }
-        : { eachMessage: this.options.eachMessage }),
+        : { eachMessage: this.options.eachMessage, autoCommit: this.options.commitOffsets ?? true }),
     });
     await this.options.onRunning?.(consumer);
   }

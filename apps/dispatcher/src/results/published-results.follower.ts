@@ -51,6 +51,8 @@ export class PublishedResultsFollower implements OnApplicationBootstrap, BeforeA
         maxWaitTimeInMs: 100,
       },
       fromBeginning: false,
+      // Every start seeks back to the lookback window: nothing to commit.
+      commitOffsets: false,
       eachMessage: async (payload) => this.onResult(payload),
       onRunning: (consumer) => this.seekToLookback(consumer),
     });
