@@ -71,6 +71,9 @@ export class TopicWatcher {
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await this.consumer.run({
+      // A watcher commits nothing: kafkajs's commit after every batch would delay the next fetch, and
+      // with it the arrival times measured here, by tens of milliseconds.
+      autoCommit: false,
       eachBatch: async ({ batch }) => {
         const now = Date.now();
         for (const message of batch.messages) {
