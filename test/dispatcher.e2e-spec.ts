@@ -181,11 +181,12 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       });
     });
 
-    it('rejects a request naming another strategy, and a code request without a code', async () => {
+    it('rejects a request naming another strategy, a code request without a code, and values without the code or repeated', async () => {
       const prompt = pushRequest({ tenant: 'numbers', strategy: 'prompt' });
       const noCode = pushRequest({ tenant: 'numbers' });
       const badValues = pushRequest({ tenant: 'numbers', code: '12', values: ['10', '11', '13'] });
-      await Promise.all([prompt, noCode, badValues].map((r) => requester.request(r)));
+      const repeatedValues = pushRequest({ tenant: 'numbers', code: '12', values: ['12', '12', '13'] });
+      await Promise.all([prompt, noCode, badValues, repeatedValues].map((r) => requester.request(r)));
       expect(await resultOf(prompt.challenge_id)).toMatchObject({
         status: 'rejected',
         reason: expect.stringContaining('strategy_mismatch'),
@@ -197,6 +198,11 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(await resultOf(badValues.challenge_id)).toMatchObject({
         status: 'rejected',
         reason: expect.stringContaining('values must contain code'),
+      });
+      // Two equal choices would let the user tap the right one by chance more often than one in three.
+      expect(await resultOf(repeatedValues.challenge_id)).toMatchObject({
+        status: 'rejected',
+        reason: expect.stringMatching(/values.*duplicate/),
       });
     });
   });
