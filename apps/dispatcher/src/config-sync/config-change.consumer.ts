@@ -52,9 +52,18 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
   async onApplicationBootstrap(): Promise<void> {
     await this.consumer.start();
     await this.consumer.ready;
-    const outcomes = await this.registry.loadAll();
+    const outcomes = await this.registry.loadAll({ deferKeyChecks: true });
     this.loaded = true;
     this.logger.log(`${outcomes.filter((o) => o.state === 'applied').length} configurations loaded`);
+    // Push requests flow meanwhile; a broken key found now is reported as its apply would have been.
+    void this.registry
+      .checkDeferredKeys()
+      .then(async (failures) => {
+        for (const { tenant, ...outcome } of failures) await this.publisher.reportApplied(tenant, outcome);
+      })
+      .catch((error: Error) =>
+        this.logger.error(`reporting broken keys found at start-up: ${error.message}`),
+      );
     this.resync = setInterval(() => void this.resyncAll(), this.config.dispatcher.resyncIntervalMs);
     this.resync.unref();
   }

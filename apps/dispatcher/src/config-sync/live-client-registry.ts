@@ -25,6 +25,8 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
   private readonly applying = new KeyedSerializer();
   /** The last outcome per tenant, so a redelivered event (its report may have been lost) is answered again. */
   private readonly lastOutcomes = new Map<string, ApplyOutcome>();
+  /** Clients of the start-up load whose keys are still to be checked (checkDeferredKeys). */
+  private uncheckedKeys: TenantClients[] = [];
   private idleSweep?: NodeJS.Timeout;
   private markLoaded!: () => void;
   /** Resolves once every stored configuration was loaded: push requests wait for it. */
@@ -54,13 +56,19 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     return this.live.get(tenant);
   }
 
-  /** Start-up load and periodic resync: every stored configuration, and removal of vanished ones. */
-  async loadAll(): Promise<(ApplyOutcome & { tenant: string })[]> {
+  /**
+   * Start-up load and periodic resync: every stored configuration, and removal of vanished ones.
+   * `deferKeyChecks` (the start-up load): keys are checked afterwards by checkDeferredKeys, so that
+   * push requests need not wait for them (10,000 tenants' keys take ~10 s to parse).
+   */
+  async loadAll({ deferKeyChecks = false } = {}): Promise<(ApplyOutcome & { tenant: string })[]> {
     const records = await this.repository.findAllLive();
     const present = new Set(records.map((record) => record.tenant));
     const outcomes = await Promise.all(
       records.map(async (record) => {
-        const outcome = await this.applying.run(record.tenant, () => this.applyRecord(record));
+        const outcome = await this.applying.run(record.tenant, () =>
+          this.applyRecord(record, deferKeyChecks),
+        );
         // So the event of a version applied here first is still answered with its report.
         if (outcome.state !== 'unchanged') this.lastOutcomes.set(record.tenant, outcome);
         return { tenant: record.tenant, ...outcome };
@@ -107,6 +115,34 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
       this.lastOutcomes.set(tenant, outcome);
   }
 
+  /**
+   * Checks the keys the start-up load left unchecked, yielding to push requests between tenants. A
+   * configuration with a broken key is taken out of service, as its apply would have failed; returns
+   * those failures, to be reported.
+   */
+  async checkDeferredKeys(): Promise<(ApplyOutcome & { tenant: string })[]> {
+    const failures: (ApplyOutcome & { tenant: string })[] = [];
+    for (const clients of this.uncheckedKeys.splice(0)) {
+      await new Promise((resolve) => setImmediate(resolve));
+      try {
+        clients.checkKeys();
+      } catch (error) {
+        const { tenant, version } = clients;
+        const outcome = await this.applying.run(tenant, async () => {
+          // Replaced meanwhile by a newer version, whose keys were checked when it was applied.
+          if (this.live.get(tenant) !== clients) return undefined;
+          await this.swap(tenant, undefined);
+          return this.applyFailed(tenant, version, error as Error);
+        });
+        if (outcome) {
+          this.lastOutcomes.set(tenant, outcome);
+          failures.push({ tenant, ...outcome });
+        }
+      }
+    }
+    return failures;
+  }
+
   private async refreshFromStore(tenant: string, type: 'push'): Promise<ApplyOutcome> {
     const record = await this.repository.findAny(tenant, type);
     if (!record || record.deleted) {
@@ -118,7 +154,7 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     return this.applyRecord(record);
   }
 
-  private async applyRecord(record: MfaConfigRecord): Promise<ApplyOutcome> {
+  private async applyRecord(record: MfaConfigRecord, deferKeyCheck = false): Promise<ApplyOutcome> {
     const { tenant, version } = record;
     // A resync snapshot read before a newer change (a delete, say) must not bring the old one back.
     if (version < (this.seenVersions.get(tenant) ?? 0)) return { state: 'unchanged', version };
@@ -127,7 +163,10 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     this.seenVersions.set(tenant, Math.max(version, this.seenVersions.get(tenant) ?? 0));
     const started = Date.now();
     try {
-      const clients = new TenantClients(tenant, version, this.sealer.open(record), this.senders);
+      const clients = new TenantClients(tenant, version, this.sealer.open(record), this.senders, {
+        checkKeys: !deferKeyCheck,
+      });
+      if (deferKeyCheck) this.uncheckedKeys.push(clients);
       await this.swap(tenant, clients);
       this.metrics.configReloads.inc({ state: 'applied' });
       this.metrics.configReloadDuration.observe((Date.now() - started) / 1000);
@@ -135,11 +174,14 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
       return { state: 'applied', version };
     } catch (error) {
       // The old clients keep serving: a broken update must not take a working configuration down.
-      const message = (error as Error).message;
-      this.metrics.configReloads.inc({ state: 'failed' });
-      this.logger.error(`tenant ${tenant}: configuration v${version} could not be applied: ${message}`);
-      return { state: 'failed', version, error: message };
+      return this.applyFailed(tenant, version, error as Error);
     }
+  }
+
+  private applyFailed(tenant: string, version: number, error: Error): ApplyOutcome {
+    this.metrics.configReloads.inc({ state: 'failed' });
+    this.logger.error(`tenant ${tenant}: configuration v${version} could not be applied: ${error.message}`);
+    return { state: 'failed', version, error: error.message };
   }
 
   private async swap(tenant: string, next: TenantClients | undefined): Promise<void> {

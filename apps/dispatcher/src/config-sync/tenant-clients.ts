@@ -1,4 +1,4 @@
-import type { MfaConfiguration } from '@lib/mfa-config';
+import { MfaConfiguration, parseApnsKey, parseFcmPrivateKey } from '@lib/mfa-config';
 import type { PushSender } from '../senders/push-sender';
 import type { SenderFactory } from '../senders/sender-factory';
 
@@ -17,11 +17,23 @@ export class TenantClients {
     readonly version: number,
     readonly config: MfaConfiguration,
     factory: SenderFactory,
+    { checkKeys = true } = {},
   ) {
     if (!config.enabled) return;
-    // Building parses the keys: a broken key fails the apply, not a user's push.
+    if (checkKeys) this.checkKeys();
     if (config.settings.apns) this.senders.apns = factory.apns(config.settings.apns);
     if (config.settings.fcm) this.senders.fcm = factory.fcm(config.settings.fcm);
+  }
+
+  /**
+   * Parses the keys, throwing if one is broken: done when a configuration is applied, so a broken key
+   * fails the apply (and is reported) instead of a user's push. About 0.5 ms per key (OpenSSL).
+   */
+  checkKeys(): void {
+    if (!this.config.enabled) return;
+    const { apns, fcm } = this.config.settings;
+    if (apns) parseApnsKey(apns.key);
+    if (fcm) parseFcmPrivateKey(fcm.private_key);
   }
 
   get enabled(): boolean {

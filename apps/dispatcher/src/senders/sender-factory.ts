@@ -2,15 +2,12 @@ import { Inject, Injectable } from '@nestjs/common';
 import { readFileSync } from 'node:fs';
 import type { Agent } from 'node:https';
 import { APP_CONFIG, AppConfig } from '@lib/config';
-import { ApnsSettings, FcmSettings, parseApnsKey, parseFcmPrivateKey } from '@lib/mfa-config';
+import type { ApnsSettings, FcmSettings } from '@lib/mfa-config';
 import { ApnsSender } from './apns-sender';
 import { FcmSender } from './fcm-sender';
 import { providerAgent, SandboxRedirectAgent } from './provider-agent';
 
-/**
- * Builds the per-configuration senders. Keys are parsed here, when a configuration is applied, so a
- * broken key fails the apply (and is reported) instead of failing the first user's push.
- */
+/** Builds the per-configuration senders: cheap objects until their first send (keys: see TenantClients). */
 @Injectable()
 export class SenderFactory {
   private readonly sandboxCaPem?: string;
@@ -26,7 +23,6 @@ export class SenderFactory {
   }
 
   apns(settings: ApnsSettings): ApnsSender {
-    parseApnsKey(settings.key);
     return new ApnsSender(
       settings,
       { ...this.config.sandbox, caPem: this.sandboxCaPem },
@@ -35,7 +31,6 @@ export class SenderFactory {
   }
 
   fcm(settings: FcmSettings): FcmSender {
-    parseFcmPrivateKey(settings.private_key);
     return new FcmSender(settings, this.fcmAgent);
   }
 }
