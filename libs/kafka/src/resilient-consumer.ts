@@ -15,11 +15,6 @@ export interface ResilientConsumerOptions {
   concurrencyPerPartition?: number;
   /** With concurrency per partition: how often handled offsets are committed (default 1000 ms). */
   commitIntervalMs?: number;
-  /**
-   * False for a consumer that seeks where it starts reading every time (`onRunning`): its commits would
-   * only load the group coordinator, one per partition and batch (default true).
-   */
-  commitOffsets?: boolean;
   /** Creates the topic with this many partitions if it is missing (when the app may create topics). */
   createTopicPartitions?: number;
   eachMessage: (payload: EachMessagePayload) => Promise<void>;
@@ -41,7 +36,7 @@ export class ResilientConsumer {
   private starting?: Promise<void>;
   private wakeFromBackoff?: () => void;
   private joined?: () => void;
-  private trailingCommit?: { timer: NodeJS.Timeout; commit: () => Promise<void> };
+  private trailingCommit?: { payload: EachBatchPayload; timer: NodeJS.Timeout; commit: () => Promise<void> };
   /** Resolves the first time the consumer has joined its group. */
   readonly ready: Promise<void>;
 
@@ -60,6 +55,9 @@ export class ResilientConsumer {
       this.joined?.();
       this.options.onJoin?.();
     });
+    // kafkajs often notices a rebalance in its own heartbeat, outside any batch: what was handled is
+    // committed before the partitions go (the old generation is accepted while the group rebalances).
+    consumer.on(consumer.events.REBALANCING, () => void this.trailingCommit?.commit());
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart || this.stopped) return;
       this.logger.error(
@@ -96,7 +94,7 @@ export class ResilientConsumer {
             eachBatchAutoResolve: false,
             eachBatch: (payload) => this.handleBatch(payload, concurrency),
           }
-        : { eachMessage: this.options.eachMessage, autoCommit: this.options.commitOffsets ?? true }),
+        : { eachMessage: this.options.eachMessage }),
     });
     await this.options.onRunning?.(consumer);
   }
@@ -141,7 +139,7 @@ export class ResilientConsumer {
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, messages.length) }, worker));
-    if (failure || !isRunning()) {
+    if (failure || !isRunning() || this.stopped) {
       // The partition may go to another member (a rebalance, a failure, a shutdown): hand it over with
       // everything handled committed. The generation is still valid while the group rebalances.
       await payload.commitOffsetsIfNecessary(payload.uncommittedOffsets()).catch((error: Error) => {
@@ -153,19 +151,24 @@ export class ResilientConsumer {
 
   /** Once traffic stops no batch comes to commit the last handled offsets: a timer does. */
   private commitLater(payload: EachBatchPayload): void {
-    if (this.trailingCommit) return;
-    const commit = async () => {
-      clearTimeout(this.trailingCommit?.timer);
-      this.trailingCommit = undefined;
-      if (!payload.isRunning()) return;
-      await payload.commitOffsetsIfNecessary(payload.uncommittedOffsets()).catch((error: Error) => {
-        // A rebalance under way: the next owner redelivers from the last committed offset.
-        this.logger.warn(`could not commit handled offsets: ${error.message}`);
-      });
+    // The latest batch's payload: after a restart, the one of the running consumer.
+    if (this.trailingCommit) return void (this.trailingCommit.payload = payload);
+    const pending = {
+      payload,
+      timer: setTimeout(() => void pending.commit(), this.options.commitIntervalMs ?? 1000),
+      commit: async () => {
+        clearTimeout(pending.timer);
+        if (this.trailingCommit === pending) this.trailingCommit = undefined;
+        const latest = pending.payload;
+        if (!latest.isRunning()) return;
+        await latest.commitOffsetsIfNecessary(latest.uncommittedOffsets()).catch((error: Error) => {
+          // A rebalance under way: the next owner redelivers from the last committed offset.
+          this.logger.warn(`could not commit handled offsets: ${error.message}`);
+        });
+      },
     };
-    const timer = setTimeout(() => void commit(), this.options.commitIntervalMs ?? 1000);
-    timer.unref();
-    this.trailingCommit = { timer, commit };
+    pending.timer.unref();
+    this.trailingCommit = pending;
   }
 
   /** Starts now if it can, else keeps trying in the background: for consumers the app can serve without. */

@@ -51,8 +51,6 @@ export class PublishedResultsFollower implements OnApplicationBootstrap, BeforeA
         maxWaitTimeInMs: 100,
       },
       fromBeginning: false,
-      // Every start seeks back to the lookback window: nothing to commit.
-      commitOffsets: false,
       eachMessage: async (payload) => this.onResult(payload),
       onRunning: (consumer) => this.seekToLookback(consumer),
     });
