@@ -377,6 +377,30 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(apns.received.filter((d) => d.token === reuse.device.token)).toHaveLength(0);
     });
 
+    it('a device token of another Firebase project fails its challenge, but does not mark the configuration failed', async () => {
+      const { version } = await configure('other-project', { strategy: 'prompt' });
+      await applied.waitFor((m) => m.value.tenant === 'other-project' && m.value.version === version);
+      // What FCM answers for a token registered under another project's sender id.
+      fcm.failNext(1, 403, 'PERMISSION_DENIED');
+      const request = pushRequest({
+        tenant: 'other-project',
+        device: { provider: 'fcm', token: fcmDeviceToken() },
+      });
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id)).toMatchObject({
+        status: 'failed',
+        reason: 'config_invalid',
+      });
+      const next = pushRequest({
+        tenant: 'other-project',
+        device: { provider: 'fcm', token: fcmDeviceToken() },
+      });
+      await requester.request(next);
+      expect(await resultOf(next.challenge_id)).toMatchObject({ status: 'sent' });
+      const reports = applied.messages.filter((m) => m.value.tenant === 'other-project');
+      expect(reports.map((m) => m.value.status)).toEqual(['applied']);
+    });
+
     it('FCM credentials Google refuses fail as config_invalid, and admins see the configuration failed', async () => {
       await configure('broken-sa', { strategy: 'prompt' });
       // A service account the token endpoint does not know: the OAuth2 exchange is refused.

@@ -161,7 +161,7 @@ export class ChallengeService {
     let last: SendOutcome | undefined;
     // An SDK call that outlived our timeout may still be retrying inside the SDK (firebase-admin waits
     // out a 503's Retry-After): the next attempt waits for it instead of sending a second push.
-    let unfinished: Promise<SendOutcome> | undefined;
+    let unfinished: { call: Promise<SendOutcome>; version: number } | undefined;
     let lastVersion = clients!.version;
     while (Date.now() < expiresAt) {
       attempts += 1;
@@ -171,12 +171,13 @@ export class ChallengeService {
       const refused = this.check(request, current);
       if (refused || !current) return result('rejected', { ...refused, attempts: attempts - 1 });
       const sender = current.sender(provider)!;
-      lastVersion = current.version;
       // The lease covers the whole SDK call, also past our timeout, so a swap never closes a session under it.
-      const call = unfinished ?? asOutcome(current.use(() => sender.send(notification)));
+      const call = unfinished?.call ?? asOutcome(current.use(() => sender.send(notification)));
+      // The version whose clients made the call: an unfinished one may predate a key change.
+      lastVersion = unfinished?.version ?? current.version;
       const stopTimer = this.metrics.providerLatency.startTimer({ provider });
       const timedOut = await this.settlesWithin(call, heartbeat);
-      unfinished = timedOut ? call : undefined;
+      unfinished = timedOut ? { call, version: lastVersion } : undefined;
       last = timedOut
         ? { ok: false, reason: 'provider_error', retryable: true, detail: 'send timed out' }
         : await call;
@@ -205,8 +206,7 @@ export class ChallengeService {
         attempts,
         retryable: true,
       });
-    if (last.reason === 'config_invalid')
-      await this.reportRefusedCredentials(tenant, provider, lastVersion, last);
+    if (last.credentialsRefused) await this.reportRefusedCredentials(tenant, provider, lastVersion, last);
     return result('failed', { reason: last.reason, attempts });
   }
 

@@ -8,7 +8,7 @@ import {
 } from '@parse/node-apn';
 import type { ApnsSettings } from '@lib/mfa-config';
 import type { PushSandboxSettings } from '@lib/config';
-import { ChallengeNotification, fail, PushSender, SendOutcome } from './push-sender';
+import { ChallengeNotification, credentialsRefused, fail, PushSender, SendOutcome } from './push-sender';
 
 // Apple's documented reasons, grouped by what the caller should do about them.
 const INVALID_DEVICE = new Set(['BadDeviceToken', 'Unregistered', 'DeviceTokenNotForTopic', 'ExpiredToken']);
@@ -122,7 +122,7 @@ export class ApnsSender implements PushSender {
     const reason = failure.response?.reason ?? failure.error?.message ?? 'unknown';
     if (!status) return fail('provider_error', true, `connection: ${reason}`);
     if (INVALID_DEVICE.has(reason)) return fail('device_token_invalid', false, `${status} ${reason}`);
-    if (INVALID_CONFIG.has(reason)) return fail('config_invalid', false, `${status} ${reason}`);
+    if (INVALID_CONFIG.has(reason)) return credentialsRefused(`${status} ${reason}`);
     if (status === 429 || status >= 500) return fail('provider_error', true, `${status} ${reason}`);
     return fail('payload_invalid', false, `${status} ${reason}`);
   }

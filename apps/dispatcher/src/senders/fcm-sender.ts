@@ -3,7 +3,7 @@ import type { Agent } from 'node:https';
 import { App, deleteApp, initializeApp } from 'firebase-admin/app';
 import { getMessaging, Message, Messaging } from 'firebase-admin/messaging';
 import type { FcmSettings } from '@lib/mfa-config';
-import { ChallengeNotification, fail, PushSender, SendOutcome } from './push-sender';
+import { ChallengeNotification, credentialsRefused, fail, PushSender, SendOutcome } from './push-sender';
 import { ServiceAccountCredential } from './service-account.credential';
 
 // firebase-admin's error codes, grouped by what the caller should do about them.
@@ -11,13 +11,14 @@ const INVALID_DEVICE = new Set([
   'messaging/registration-token-not-registered',
   'messaging/invalid-registration-token',
 ]);
-const INVALID_CONFIG = new Set([
+const CREDENTIALS_REFUSED = new Set([
   'app/invalid-credential',
   'messaging/authentication-error',
-  'messaging/mismatched-credential',
   'messaging/third-party-auth-error',
-  'messaging/sender-id-mismatch',
 ]);
+// A token registered under another Firebase project gets these too: a configuration error for that
+// challenge, but no reason to call the whole configuration broken.
+const PROJECT_MISMATCH = new Set(['messaging/mismatched-credential', 'messaging/sender-id-mismatch']);
 const RETRYABLE = new Set([
   'messaging/server-unavailable',
   'messaging/internal-error',
@@ -110,7 +111,8 @@ export class FcmSender implements PushSender {
     // FCM answers INVALID_ARGUMENT both for a bad token and for a bad message; only the text tells which.
     if (code === 'messaging/invalid-argument' && /registration token/i.test(error.message ?? ''))
       return fail('device_token_invalid', false, detail);
-    if (INVALID_CONFIG.has(code)) return fail('config_invalid', false, detail);
+    if (CREDENTIALS_REFUSED.has(code)) return credentialsRefused(detail);
+    if (PROJECT_MISMATCH.has(code)) return fail('config_invalid', false, detail);
     if (RETRYABLE.has(code)) return fail('provider_error', true, detail);
     return fail('payload_invalid', false, detail);
   }

@@ -15,7 +15,14 @@ export type FailureReason = 'device_token_invalid' | 'config_invalid' | 'payload
 
 export type SendOutcome =
   | { ok: true; providerMessageId?: string }
-  | { ok: false; reason: FailureReason; retryable: boolean; detail: string };
+  | {
+      ok: false;
+      reason: FailureReason;
+      retryable: boolean;
+      detail: string;
+      /** The provider refused the configuration's credentials themselves, whatever the device. */
+      credentialsRefused?: boolean;
+    };
 
 /** One provider's client for one tenant configuration. Built lazily, reused for every send, closed on swap. */
 export interface PushSender {
@@ -30,4 +37,9 @@ export interface PushSender {
 
 export function fail(reason: FailureReason, retryable: boolean, detail: string): SendOutcome {
   return { ok: false, reason, retryable, detail };
+}
+
+/** config_invalid that no device could cause: the whole configuration is broken (and reported so). */
+export function credentialsRefused(detail: string): SendOutcome {
+  return { ok: false, reason: 'config_invalid', retryable: false, detail, credentialsRefused: true };
 }
