@@ -7,7 +7,7 @@ source "$(dirname "$0")/infra/common.sh"
 cd "$ROOT_DIR"
 if docker compose version >/dev/null 2>&1; then docker compose config -q && log "docker-compose.yml is valid (docker compose config)"; exit; fi
 if command -v docker-compose >/dev/null 2>&1; then docker-compose config -q && log "docker-compose.yml is valid (docker-compose config)"; exit; fi
-require_command go "install Go 1.22+ (https://go.dev/doc/install), or Docker Compose"
+require_command go "install Go 1.24+ (https://go.dev/doc/install), or Docker Compose"
 checker="$CACHE_DIR/compose-check-$(cat scripts/compose-check/* | sha256sum | cut -c1-12)"
 if [ ! -x "$checker" ]; then
   log "no Docker Compose here: building its file loader (compose-go) into $checker"
