@@ -162,8 +162,10 @@ export class ResilientConsumer {
         const latest = pending.payload;
         if (!latest.isRunning()) return;
         await latest.commitOffsetsIfNecessary(latest.uncommittedOffsets()).catch((error: Error) => {
-          // A rebalance under way: the next owner redelivers from the last committed offset.
-          this.logger.warn(`could not commit handled offsets: ${error.message}`);
+          this.logger.warn(`could not commit handled offsets: ${error.message}; trying again`);
+          // Tried again while this member still runs; after a rebalance the new generation commits
+          // its own (a fenced commit fails, and the next owner redelivers from the last one).
+          if (!this.stopped) this.commitLater(latest);
         });
       },
     };
