@@ -1,0 +1,35 @@
+import type { Connection } from 'mongoose';
+import { OperationsServer } from '../apps/dispatcher/src/health/operations.server';
+import type { LiveClientRegistry } from '../apps/dispatcher/src/config-sync/live-client-registry';
+import { DispatcherMetrics } from '../apps/dispatcher/src/metrics/dispatcher-metrics';
+import { testAppConfig } from './support/test-environment';
+
+// Push requests taken before every configuration is loaded would be refused as not configured: an
+// orchestrator must see the dispatcher as not ready until then (Kafka real, the store answering).
+describe('dispatcher readiness before its configurations are loaded', () => {
+  const config = testAppConfig({ DISPATCHER_PORT: '0' });
+  const answeringStore = {
+    db: { admin: () => ({ ping: async () => ({ ok: 1 }) }) },
+  } as unknown as Connection;
+  let loaded!: () => void;
+  const registry = { ready: new Promise<void>((resolve) => (loaded = resolve)) } as LiveClientRegistry;
+  const server = new OperationsServer(config, answeringStore, registry, new DispatcherMetrics());
+  const ready = () => fetch(`http://127.0.0.1:${server.port}/health/ready`);
+
+  beforeAll(() => server.onApplicationBootstrap());
+  afterAll(() => server.onApplicationShutdown());
+
+  it('is red naming the configurations until they are loaded, then green', async () => {
+    const before = await ready();
+    expect(before.status).toBe(503);
+    expect(await before.json()).toEqual({
+      ready: false,
+      checks: { mongo: 'up', kafka: 'up', configs: 'down' },
+    });
+    loaded();
+    await registry.ready;
+    const after = await ready();
+    expect(after.status).toBe(200);
+    expect(await after.json()).toEqual({ ready: true, checks: { mongo: 'up', kafka: 'up', configs: 'up' } });
+  });
+});
