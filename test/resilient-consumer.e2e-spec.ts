@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics, ResilientConsumer } from '@lib/kafka';
 import { testAppConfig } from './support/test-environment';
+import { committedOffset } from './support/topic-reader';
 
 // Several messages of one partition at once, yet offsets committed in order: a message that fails
 // is redelivered, and so is every message after it, never skipped.
@@ -28,17 +29,6 @@ describe('ResilientConsumer with concurrency per partition (real Kafka)', () => 
     });
     await producer.disconnect();
   });
-
-  async function committedOffset(): Promise<number> {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      const [{ partitions }] = await admin.fetchOffsets({ groupId, topics: [topic] });
-      return Number(partitions[0].offset);
-    } finally {
-      await admin.disconnect();
-    }
-  }
 
   it('handles messages of one partition concurrently, redelivers from a failure, and commits all in the end', async () => {
     const handled: number[] = [];
@@ -75,7 +65,7 @@ describe('ResilientConsumer with concurrency per partition (real Kafka)', () => 
     // 10 failed once, so it came back, and so did any message after it that was not yet committed.
     expect(handled.filter((n) => n === 10)).toHaveLength(1);
     expect(failedOnce).toBe(true);
-    expect(await committedOffset()).toBe(40);
+    expect(await committedOffset(kafka, groupId, topic)).toBe(40);
   }, 30_000);
 
   it('commits on an interval, not after every batch, and leaves nothing handled uncommitted once traffic stops', async () => {
@@ -94,6 +84,7 @@ describe('ResilientConsumer with concurrency per partition (real Kafka)', () => 
     const admin = kafka.admin();
     await admin.connect();
     await ensureTopics(admin, [{ topic: trickleTopic, numPartitions: 4 }]);
+    await admin.disconnect();
     let handled = 0;
     const consumer = new ResilientConsumer(counted, {
       name: 'commit-interval-test',
@@ -123,17 +114,12 @@ describe('ResilientConsumer with concurrency per partition (real Kafka)', () => 
     await producer.disconnect();
     for (let i = 0; i < 100 && handled < 120; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     // No batch comes any more: the trailing commit still lands, while the consumer keeps running.
-    const committed = async () => {
-      const [{ partitions }] = await admin.fetchOffsets({ groupId: trickleGroup, topics: [trickleTopic] });
-      return partitions.reduce((sum, p) => sum + Number(p.offset), 0);
-    };
-    let total = await committed();
+    let total = await committedOffset(kafka, trickleGroup, trickleTopic);
     for (let i = 0; i < 50 && total < 120; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      total = await committed();
+      total = await committedOffset(kafka, trickleGroup, trickleTopic);
     }
     await consumer.stop();
-    await admin.disconnect();
     expect(handled).toBe(120);
     expect(total).toBe(120);
     // Per-batch commits would be one per partition and fetch: well over 30 here.

@@ -92,3 +92,15 @@ export async function topicSize(kafka: Kafka, topic: string): Promise<number> {
     await admin.disconnect();
   }
 }
+
+/** A consumer group's committed offsets in a topic, summed over partitions (0 where none yet). */
+export async function committedOffset(kafka: Kafka, groupId: string, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [{ partitions }] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return partitions.reduce((sum, { offset }) => sum + Math.max(0, Number(offset)), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
