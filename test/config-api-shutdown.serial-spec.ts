@@ -1,7 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mongoose from 'mongoose';
@@ -9,6 +7,7 @@ import request from 'supertest';
 import { loadAppConfig } from '@lib/config';
 import { resolveTopicNames } from '@lib/contracts';
 import { signDevToken } from '../apps/config-api/src/auth/dev-signing-key';
+import { freePort } from '../bench/support/processes';
 import { pushConfigBody } from './fixtures/mfa-config.builder';
 import { testEnvironment } from './support/test-environment';
 import { TopicReader } from './support/topic-reader';
@@ -106,18 +105,6 @@ async function within<T>(ms: number, promise: Promise<T>, what: string): Promise
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** A port nothing listens on now (the API binds it moments later). */
-function freePort(): Promise<number> {
-  const server = createServer();
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** ts-node compiles on a shared 2-core machine: give start-up a minute and more. */
