@@ -1,23 +1,28 @@
-import type { Connection } from 'mongoose';
+import mongoose, { Connection } from 'mongoose';
 import { OperationsServer } from '../apps/dispatcher/src/health/operations.server';
 import type { LiveClientRegistry } from '../apps/dispatcher/src/config-sync/live-client-registry';
 import { DispatcherMetrics } from '../apps/dispatcher/src/metrics/dispatcher-metrics';
 import { testAppConfig } from './support/test-environment';
 
 // Push requests taken before every configuration is loaded would be refused as not configured: an
-// orchestrator must see the dispatcher as not ready until then (Kafka real, the store answering).
+// orchestrator must see the dispatcher as not ready until then (Kafka and the store real, the load held back).
 describe('dispatcher readiness before its configurations are loaded', () => {
   const config = testAppConfig({ DISPATCHER_PORT: '0' });
-  const answeringStore = {
-    db: { admin: () => ({ ping: async () => ({ ok: 1 }) }) },
-  } as unknown as Connection;
   let loaded!: () => void;
   const registry = { ready: new Promise<void>((resolve) => (loaded = resolve)) } as LiveClientRegistry;
-  const server = new OperationsServer(config, answeringStore, registry, new DispatcherMetrics());
+  let store: Connection;
+  let server: OperationsServer;
   const ready = () => fetch(`http://127.0.0.1:${server.port}/health/ready`);
 
-  beforeAll(() => server.onApplicationBootstrap());
-  afterAll(() => server.onApplicationShutdown());
+  beforeAll(async () => {
+    store = await mongoose.createConnection(config.mongodbUri).asPromise();
+    server = new OperationsServer(config, store, registry, new DispatcherMetrics());
+    await server.onApplicationBootstrap();
+  });
+  afterAll(async () => {
+    await server.onApplicationShutdown();
+    await store.close();
+  });
 
   it('is red naming the configurations until they are loaded, then green', async () => {
     const before = await ready();
