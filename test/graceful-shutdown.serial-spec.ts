@@ -61,6 +61,8 @@ describe('graceful shutdown of the dispatcher', () => {
           PUSH_SANDBOX_CA_FILE: apns.caFile,
           DISPATCHER_PORT: '3311',
           DISPATCHER_REPLICA_ID: 'first',
+          // Few in hand at once, so that SIGTERM finds some requests not yet started.
+          DISPATCHER_CONCURRENCY_PER_PARTITION: '2',
         } as NodeJS.ProcessEnv,
         stdio: ['ignore', 'ignore', 'inherit'],
       },

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { Consumer, ConsumerConfig, EachBatchPayload, EachMessagePayload, Kafka } from 'kafkajs';
+import { PartitionWindow } from './partition-window';
 import { ensureTopics } from './topic-provisioner';
 
 export interface ResilientConsumerOptions {
@@ -9,7 +10,7 @@ export interface ResilientConsumerOptions {
   fromBeginning: boolean;
   partitionsConsumedConcurrently?: number;
   /**
-   * Messages of one partition handled at once (default 1: one after another). Offsets are resolved
+   * Messages of one partition handled at once (default 1: one after another). Offsets are committed
    * only up to the first message not yet handled, so a crash redelivers, never skips.
    */
   concurrencyPerPartition?: number;
@@ -36,7 +37,12 @@ export class ResilientConsumer {
   private starting?: Promise<void>;
   private wakeFromBackoff?: () => void;
   private joined?: () => void;
-  private trailingCommit?: { payload: EachBatchPayload; timer: NodeJS.Timeout; commit: () => Promise<void> };
+  /** With concurrency per partition: the messages in hand, per partition of the current generation. */
+  private windows = new Map<string, PartitionWindow>();
+  private commitTimer?: NodeJS.Timeout;
+  private committing?: Promise<void>;
+  /** Consecutive failures per partition, for the redelivery backoff. */
+  private readonly failedAttempts = new Map<string, number>();
   /** Resolves the first time the consumer has joined its group. */
   readonly ready: Promise<void>;
 
@@ -51,13 +57,17 @@ export class ResilientConsumer {
   async start(): Promise<void> {
     const consumer = this.kafka.consumer(this.options.consumer);
     this.consumer = consumer;
+    this.dropWindows();
     consumer.on(consumer.events.GROUP_JOIN, () => {
+      // A new generation reads from the committed offsets: messages still in flight from the last one
+      // come again, and the handler's own bookkeeping (the challenge ledger) answers them.
+      this.dropWindows();
       this.joined?.();
       this.options.onJoin?.();
     });
     // kafkajs often notices a rebalance in its own heartbeat, outside any batch: what was handled is
     // committed before the partitions go (the old generation is accepted while the group rebalances).
-    consumer.on(consumer.events.REBALANCING, () => void this.trailingCommit?.commit());
+    consumer.on(consumer.events.REBALANCING, () => void this.commitHandled());
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart || this.stopped) return;
       this.logger.error(
@@ -90,87 +100,134 @@ export class ResilientConsumer {
             // the group coordinator (about 6 ms each on Kafka 4), and the next fetch waits for them all.
             // That alone put a bare consumer's median latency at ~45 ms; committing on an interval, ~3 ms.
             autoCommit: false,
-            autoCommitInterval: this.options.commitIntervalMs ?? 1000,
             eachBatchAutoResolve: false,
-            eachBatch: (payload) => this.handleBatch(payload, concurrency),
+            eachBatch: (payload) => this.startBatch(payload, concurrency),
           }
         : { eachMessage: this.options.eachMessage }),
     });
+    if (concurrency > 1) {
+      clearInterval(this.commitTimer);
+      this.commitTimer = setInterval(() => void this.commitHandled(), this.options.commitIntervalMs ?? 1000);
+      this.commitTimer.unref();
+    }
     await this.options.onRunning?.(consumer);
   }
 
   /**
-   * Handles a batch `concurrency` messages at a time. A message's offset is resolved once it and
-   * every message before it were handled; on a failure the batch stops taking new messages, lets the
-   * running ones finish, and throws, so kafkajs redelivers from the first unhandled message.
+   * Starts the batch's messages, at most `concurrency` of a partition in flight, and returns once all
+   * are started: kafkajs fetches again only when every batch of a fetch returned, so waiting for each
+   * message to finish would hold every request behind the slowest push of the previous fetch. Fetch
+   * positions move on as messages start; committed offsets only as they finish (PartitionWindow).
    */
-  private async handleBatch(payload: EachBatchPayload, concurrency: number): Promise<void> {
+  private async startBatch(payload: EachBatchPayload, concurrency: number): Promise<void> {
     const { batch, resolveOffset, heartbeat, pause, isRunning, isStale } = payload;
-    const { messages } = batch;
-    const handled = new Array<boolean>(messages.length).fill(false);
-    let next = 0;
-    let resolved = 0;
-    let failure: Error | undefined;
-    const worker = async () => {
-      while (next < messages.length && !failure && isRunning() && !isStale()) {
-        const index = next++;
-        try {
-          await this.options.eachMessage({
-            topic: batch.topic,
-            partition: batch.partition,
-            message: messages[index],
-            heartbeat,
-            pause,
-          });
-        } catch (error) {
-          failure ??= error as Error;
-          return;
-        }
-        handled[index] = true;
-        while (resolved < messages.length && handled[resolved]) resolveOffset(messages[resolved++].offset);
-        try {
-          await heartbeat();
-          // Commits as it goes (at most once per interval), so a crash redelivers little.
-          await payload.commitOffsetsIfNecessary();
-        } catch (error) {
-          // A rebalance: stop taking messages, but let the ones in flight finish and publish.
-          failure ??= error as Error;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, messages.length) }, worker));
-    if (failure || !isRunning() || this.stopped) {
-      // The partition may go to another member (a rebalance, a failure, a shutdown): hand it over with
-      // everything handled committed. The generation is still valid while the group rebalances.
-      await payload.commitOffsetsIfNecessary(payload.uncommittedOffsets()).catch((error: Error) => {
-        this.logger.warn(`could not commit handled offsets before handing over: ${error.message}`);
-      });
-    } else this.commitLater(payload);
-    if (failure) throw failure;
+    const window = this.windowFor(batch.topic, batch.partition, concurrency);
+    for (const message of batch.messages) {
+      while (window.full && !window.failure && !window.dropped) await window.settledOnce();
+      if (window.failure || window.dropped || !isRunning() || isStale() || this.stopped) break;
+      window.start(message.offset, () =>
+        this.options.eachMessage({
+          topic: batch.topic,
+          partition: batch.partition,
+          message,
+          heartbeat,
+          pause,
+        }),
+      );
+      resolveOffset(message.offset);
+    }
+    try {
+      await heartbeat();
+    } catch (error) {
+      // A rebalance: the partitions are handed over with everything in hand finished and committed.
+      await Promise.all([...this.windows.values()].map((w) => w.drained()));
+      await this.commitHandled();
+      throw error;
+    }
   }
 
-  /** Once traffic stops no batch comes to commit the last handled offsets: a timer does. */
-  private commitLater(payload: EachBatchPayload): void {
-    // The latest batch's payload: after a restart, the one of the running consumer.
-    if (this.trailingCommit) return void (this.trailingCommit.payload = payload);
-    const pending = {
-      payload,
-      timer: setTimeout(() => void pending.commit(), this.options.commitIntervalMs ?? 1000),
-      commit: async () => {
-        clearTimeout(pending.timer);
-        if (this.trailingCommit === pending) this.trailingCommit = undefined;
-        const latest = pending.payload;
-        if (!latest.isRunning()) return;
-        await latest.commitOffsetsIfNecessary(latest.uncommittedOffsets()).catch((error: Error) => {
-          this.logger.warn(`could not commit handled offsets: ${error.message}; trying again`);
-          // Tried again while this member still runs; after a rebalance the new generation commits
-          // its own (a fenced commit fails, and the next owner redelivers from the last one).
-          if (!this.stopped) this.commitLater(latest);
-        });
-      },
-    };
-    pending.timer.unref();
-    this.trailingCommit = pending;
+  private windowFor(topic: string, partition: number, concurrency: number): PartitionWindow {
+    const key = `${topic}|${partition}`;
+    let window = this.windows.get(key);
+    if (!window) {
+      window = new PartitionWindow(topic, partition, concurrency, (failed) =>
+        this.redeliverAfterFailure(failed),
+      );
+      this.windows.set(key, window);
+    }
+    return window;
+  }
+
+  /**
+   * A message failed: its partition stops (paused), lets the messages in flight finish, commits what
+   * was handled, and after a backoff reads again from the first message not handled.
+   */
+  private redeliverAfterFailure(window: PartitionWindow): void {
+    if (window.redeliveryScheduled || !this.consumer) return;
+    window.redeliveryScheduled = true;
+    const consumer = this.consumer;
+    const { topic, partition } = window;
+    const key = `${topic}|${partition}`;
+    consumer.pause([{ topic, partitions: [partition] }]);
+    const attempt = (this.failedAttempts.get(key) ?? 0) + 1;
+    this.failedAttempts.set(key, attempt);
+    const delayMs = Math.min(30_000, 500 * 2 ** (attempt - 1));
+    void window.drained().then(async () => {
+      await this.commitHandled();
+      const from = window.firstUnhandled;
+      const { offset, error } = window.failure!;
+      this.logger.warn(
+        `${topic}[${partition}]@${offset} failed: ${error.message}; reading again from offset ${from} in ${delayMs} ms`,
+      );
+      // Dropped meanwhile (a new generation, a restart, a shutdown): that already reads from the last commit.
+      if (window.dropped || this.consumer !== consumer || this.stopped) return;
+      window.redeliveryTimer = setTimeout(() => {
+        if (window.dropped || this.consumer !== consumer || this.stopped) return;
+        this.windows.delete(key);
+        if (from !== undefined) consumer.seek({ topic, partition, offset: from });
+        consumer.resume([{ topic, partitions: [partition] }]);
+      }, delayMs);
+      window.redeliveryTimer.unref();
+    });
+  }
+
+  /** Commits, per partition, the offsets whose messages (and every one before them) were handled. */
+  private commitHandled(): Promise<void> {
+    // One commit at a time; a call meanwhile commits after it, with what was handled by then.
+    const previous = this.committing ?? Promise.resolve();
+    const commit = previous.then(async () => {
+      const consumer = this.consumer;
+      const due = [...this.windows.values()]
+        .map((window) => ({ window, offset: window.takeCommittable() }))
+        .filter((entry): entry is { window: PartitionWindow; offset: string } => entry.offset !== undefined);
+      if (!consumer || due.length === 0) return;
+      try {
+        await consumer.commitOffsets(
+          due.map(({ window, offset }) => ({ topic: window.topic, partition: window.partition, offset })),
+        );
+        for (const { window, offset } of due) {
+          window.committedAt(offset);
+          if (!window.failure) this.failedAttempts.delete(`${window.topic}|${window.partition}`);
+        }
+      } catch (error) {
+        // Tried again on the next interval while this member runs; after a rebalance the new owner
+        // reads from the last commit that landed, and the handler answers what comes again.
+        this.logger.warn(`could not commit handled offsets: ${(error as Error).message}`);
+      }
+    });
+    this.committing = commit;
+    return commit;
+  }
+
+  /** Forgets the messages in hand (a new generation or consumer): their partitions read from the last commit. */
+  private dropWindows(): void {
+    for (const window of this.windows.values()) {
+      window.dropped = true;
+      if (!window.redeliveryScheduled) continue;
+      clearTimeout(window.redeliveryTimer);
+      this.consumer?.resume([{ topic: window.topic, partitions: [window.partition] }]);
+    }
+    this.windows = new Map();
   }
 
   /** Starts now if it can, else keeps trying in the background: for consumers the app can serve without. */
@@ -204,8 +261,12 @@ export class ResilientConsumer {
   async stop(): Promise<void> {
     this.stopped = true;
     this.wakeFromBackoff?.();
-    // Idle, no batch will commit on the way out: what was handled is committed before leaving.
-    await this.trailingCommit?.commit();
+    clearInterval(this.commitTimer);
+    // Nothing new is fetched (a batch arriving now would not be started), what is in flight finishes,
+    // and everything handled is committed, before the partitions go.
+    if (this.windows.size > 0) this.consumer?.pause([{ topic: this.options.topic }]);
+    await Promise.all([...this.windows.values()].map((window) => window.drained()));
+    await this.commitHandled();
     // A start still under way would otherwise leave a running consumer behind; a broker that does not
     // answer must not hold shutdown for long, though.
     await Promise.race([this.starting, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);

@@ -1,0 +1,60 @@
+import { PartitionWindow } from './partition-window';
+
+/** A handler the test finishes by hand, per offset. */
+function controlledHandlers() {
+  const finishers = new Map<string, { ok: () => void; fail: (error: Error) => void }>();
+  const handler = (offset: string) => () =>
+    new Promise<void>((resolve, reject) => finishers.set(offset, { ok: resolve, fail: reject }));
+  return { handler, finish: (offset: string) => finishers.get(offset)!, finishers };
+}
+
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('PartitionWindow', () => {
+  it('commits only up to the first message not handled, whatever order they finish in', async () => {
+    const window = new PartitionWindow('t', 0, 10, () => undefined);
+    const { handler, finish } = controlledHandlers();
+    for (const offset of ['5', '6', '7']) window.start(offset, handler(offset));
+    finish('7').ok();
+    finish('6').ok();
+    await flush();
+    expect(window.takeCommittable()).toBeUndefined();
+    expect(window.firstUnhandled).toBe('5');
+    finish('5').ok();
+    await flush();
+    expect(window.takeCommittable()).toBe('8');
+    window.committedAt('8');
+    expect(window.takeCommittable()).toBeUndefined();
+    expect(window.inFlight).toBe(0);
+  });
+
+  it('is full at its limit and makes room as messages finish', async () => {
+    const window = new PartitionWindow('t', 0, 2, () => undefined);
+    const { handler, finish } = controlledHandlers();
+    window.start('0', handler('0'));
+    window.start('1', handler('1'));
+    expect(window.full).toBe(true);
+    const room = window.settledOnce();
+    finish('1').ok();
+    await room;
+    expect(window.full).toBe(false);
+  });
+
+  it('reports the first failure once and reads again from the first unhandled message', async () => {
+    const failures: string[] = [];
+    const window = new PartitionWindow('t', 3, 10, (failed) => failures.push(failed.failure!.offset));
+    const { handler, finish } = controlledHandlers();
+    for (const offset of ['0', '1', '2', '3']) window.start(offset, handler(offset));
+    finish('0').ok();
+    finish('2').fail(new Error('broker down'));
+    finish('3').fail(new Error('broker down'));
+    await flush();
+    expect(failures).toEqual(['2']);
+    // 1 is still running: what comes again starts there, and 2 and 3 with it.
+    expect(window.firstUnhandled).toBe('1');
+    finish('1').ok();
+    await window.drained();
+    expect(window.firstUnhandled).toBe('2');
+    expect(window.takeCommittable()).toBe('2');
+  });
+});
