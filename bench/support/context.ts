@@ -57,7 +57,8 @@ export class BenchContext {
     return {
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
+      // BENCH_LOG_LEVEL=info: the apps' start-up steps in .local/bench/logs, with their times.
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
       LOCAL_STATE_DIR: this.stateDir,
       AUTH_MODE: 'dev',
       MONGODB_URI: database,
