@@ -86,6 +86,8 @@ export class BenchContext {
     const profile = process.env.BENCH_PROFILE
       ? ['--cpu-prof', `--cpu-prof-dir=${join(this.stateDir, 'profiles')}`]
       : [];
+    // BENCH_NODE_ARGS: node flags to try on the dispatcher (e.g. --max-semi-space-size=64; see levers.md).
+    profile.push(...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []));
     return this.track(
       AppProcess.start(
         'dispatcher',
