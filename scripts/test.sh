@@ -12,6 +12,7 @@ bash scripts/infra/mongo.sh start
 export NODE_OPTIONS="${NODE_OPTIONS:-} --experimental-vm-modules --no-warnings=ExperimentalWarning"
 mkdir -p .local
 rm -f .local/jest-*.json
+npx ts-node -T -r tsconfig-paths/register test/support/purge-earlier-runs.ts
 status=0
 if [ $# -gt 0 ]; then
   timeout 1200 npx jest --json --outputFile=.local/jest-run.json "$@" || status=$?

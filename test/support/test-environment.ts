@@ -3,6 +3,10 @@ import { AppConfig, loadAppConfig } from '@lib/config';
 
 export type TestEnv = Record<string, string | undefined>;
 
+/** What every test run's topics and databases are named with (then a random id), for purge-earlier-runs. */
+export const TEST_TOPIC_PREFIX = 'test-';
+export const TEST_DATABASE_PREFIX = 'push_mfa_test_';
+
 /**
  * The environment e2e tests run with: the real servers from the environment (the infra scripts'
  * defaults otherwise), and a database, topic prefix, consumer group and keyring unique to the caller,
@@ -15,8 +19,8 @@ export function testEnvironment(overrides: TestEnv = {}): TestEnv {
     ...process.env,
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
-    MONGODB_URI: withDatabase(baseUri, `push_mfa_test_${runId}`),
-    KAFKA_TOPIC_PREFIX: `test-${runId}.`,
+    MONGODB_URI: withDatabase(baseUri, `${TEST_DATABASE_PREFIX}${runId}`),
+    KAFKA_TOPIC_PREFIX: `${TEST_TOPIC_PREFIX}${runId}.`,
     AUTH_MODE: 'dev',
     MFA_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
     DISPATCHER_CONSUMER_GROUP: `dispatcher-${runId}`,
