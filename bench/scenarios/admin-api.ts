@@ -15,6 +15,8 @@ export interface RouteFigures {
   requestsPerSecond: number;
   p99Ms: number;
   non2xx: number;
+  /** The answers other than 2xx, by status code: what went wrong, not only how often. */
+  non2xxByStatus?: Record<string, number>;
   errors: number;
 }
 
@@ -39,6 +41,11 @@ export async function adminApi(ctx: BenchContext, seconds: number): Promise<Admi
       requestsPerSecond: Math.round(result.requests.average),
       p99Ms: result.latency.p99,
       non2xx: result.non2xx,
+      non2xxByStatus: Object.fromEntries(
+        Object.entries(result.statusCodeStats ?? {})
+          .filter(([status]) => !status.startsWith('2'))
+          .map(([status, { count }]) => [status, count ?? 0]),
+      ),
       errors: result.errors + result.timeouts,
     };
   };

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { LatencyFigures } from '../scenarios/latency';
 import type { ReloadFigures } from '../scenarios/reload';
 import type { TenantFigures } from '../scenarios/tenants';
-import type { AdminFigures } from '../scenarios/admin-api';
+import type { AdminFigures, RouteFigures } from '../scenarios/admin-api';
 import type { CeilingFigures, DrainFigures } from '../scenarios/throughput';
 
 export interface Verdict {
@@ -130,7 +130,7 @@ export function printTable(raw: Record<string, unknown>, verdicts: Verdict[]): v
     );
   for (const route of f.adminApi?.routes ?? [])
     lines.push(
-      `Admin API ${route.route}: ${route.requestsPerSecond} req/s, p99 ${route.p99Ms} ms, non-2xx ${route.non2xx}, errors ${route.errors}`,
+      `Admin API ${route.route}: ${route.requestsPerSecond} req/s, p99 ${route.p99Ms} ms, non-2xx ${route.non2xx}${nonSuccessStatuses(route)}, errors ${route.errors} (timeouts included)`,
     );
   lines.push('', 'Targets:');
   for (const v of verdicts)
@@ -200,3 +200,9 @@ function latencyChart(runs: LatencyFigures[]): string {
 }
 
 const pct = (ratio: number) => `${Math.round(ratio * 100)} %`;
+
+/** ` (409 ×60, 503 ×6)`: the statuses behind a non-2xx count, when the run recorded them. */
+function nonSuccessStatuses(route: RouteFigures): string {
+  const statuses = Object.entries(route.non2xxByStatus ?? {});
+  return statuses.length ? ` (${statuses.map(([status, count]) => `${status} ×${count}`).join(', ')})` : '';
+}
