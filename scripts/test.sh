@@ -12,11 +12,12 @@ bash scripts/infra/mongo.sh start
 export NODE_OPTIONS="${NODE_OPTIONS:-} --experimental-vm-modules --no-warnings=ExperimentalWarning"
 mkdir -p .local
 rm -f .local/jest-*.json
-npx ts-node -T -r tsconfig-paths/register test/support/purge-earlier-runs.ts
 status=0
 if [ $# -gt 0 ]; then
   timeout 1200 npx jest --json --outputFile=.local/jest-run.json "$@" || status=$?
 else
+  # The whole suite only: a single test file may be running next to another run's.
+  npx ts-node -T -r tsconfig-paths/register test/support/purge-earlier-runs.ts
   # Bounded, so a hung run fails CI instead of eating its 90 minutes.
   timeout 1200 npx jest --json --outputFile=.local/jest-main.json --selectProjects unit e2e || status=$?
   # Clients reconnecting to a restarted broker may hold the event loop open after the last test.

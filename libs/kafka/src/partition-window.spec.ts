@@ -57,4 +57,48 @@ describe('PartitionWindow', () => {
     expect(window.firstUnhandled).toBe('2');
     expect(window.takeCommittable()).toBe('2');
   });
+
+  it('starts a message it already has only once: kafkajs reads again from the last commit after a rejoin', async () => {
+    const window = new PartitionWindow('t', 0, 10, () => undefined);
+    const { handler, finish, finishers } = controlledHandlers();
+    expect(window.start('0', handler('0'))).toBe(true);
+    expect(window.start('1', handler('1'))).toBe(true);
+    finishers.clear();
+    expect(window.start('0', handler('0'))).toBe(false);
+    expect(window.start('1', handler('1'))).toBe(false);
+    expect(finishers.size).toBe(0);
+    expect(window.start('2', handler('2'))).toBe(true);
+    finish('2').ok();
+    await flush();
+    expect(window.inFlight).toBe(2);
+  });
+
+  it('counts a handler that throws before its first await as failed, and frees its slot', async () => {
+    const failures: string[] = [];
+    const window = new PartitionWindow('t', 0, 1, (failed) => failures.push(failed.failure!.offset));
+    window.start('4', () => {
+      throw new TypeError('a bug');
+    });
+    await window.drained();
+    expect(failures).toEqual(['4']);
+    expect(window.full).toBe(false);
+  });
+
+  it('takes no more once too many handled messages wait behind a slow first one', async () => {
+    const window = new PartitionWindow('t', 0, 2, () => undefined);
+    const { handler, finish } = controlledHandlers();
+    window.start('0', handler('0'));
+    for (let offset = 1; offset < 32; offset++) {
+      window.start(String(offset), handler(String(offset)));
+      finish(String(offset)).ok();
+      await flush();
+    }
+    // 2 running at most, but 32 = 2 × 16 not committable behind offset 0.
+    expect(window.inFlight).toBe(1);
+    expect(window.full).toBe(true);
+    finish('0').ok();
+    await flush();
+    expect(window.full).toBe(false);
+    expect(window.takeCommittable()).toBe('32');
+  });
 });

@@ -7,6 +7,7 @@ export class PartitionWindow {
   /** Started and not yet committable, in offset order. */
   private readonly entries: { offset: string; handled: boolean }[] = [];
   private running = 0;
+  private highestStarted = -1n;
   private waiters: (() => void)[] = [];
   /** The offset to commit next, once it changed since the last commit (`takeCommittable`). */
   private committable?: string;
@@ -16,7 +17,7 @@ export class PartitionWindow {
   /** After a failure: the partition is paused until `redeliveryTimer` reads it again (or the window is dropped). */
   redeliveryScheduled = false;
   redeliveryTimer?: NodeJS.Timeout;
-  /** Forgotten (a new generation or consumer): its messages finish, but nothing more starts or commits here. */
+  /** Forgotten (the partition went, or the consumer was replaced): its messages finish, nothing commits them. */
   dropped = false;
 
   constructor(
@@ -30,8 +31,13 @@ export class PartitionWindow {
     return this.running;
   }
 
+  /**
+   * No room for another message: `limit` running, or a first message so slow (retrying until it
+   * expires) that `limit` × SPAN_LIMIT messages after it wait to be committed. That bounds what a crash
+   * redelivers (the challenge ledger must still know those), at the cost of waiting for that message.
+   */
   get full(): boolean {
-    return this.running >= this.limit;
+    return this.running >= this.limit || this.entries.length >= this.limit * SPAN_LIMIT;
   }
 
   /** Where reading must start again to lose nothing: the first message not handled. */
@@ -39,12 +45,26 @@ export class PartitionWindow {
     return this.entries.find((entry) => !entry.handled)?.offset ?? this.committable ?? this.committed;
   }
 
-  /** Runs the handler for the message at `offset`; its outcome is recorded, never thrown. */
-  start(offset: string, handle: () => Promise<void>): void {
+  /**
+   * Runs the handler for the message at `offset`; its outcome is recorded, never thrown. Returns false,
+   * starting nothing, for a message this window already has (kafkajs reads again from the committed
+   * offset after a rejoin): the first start is running, or done.
+   */
+  start(offset: string, handle: () => Promise<void>): boolean {
+    const position = BigInt(offset);
+    if (position <= this.highestStarted) return false;
+    this.highestStarted = position;
     const entry = { offset, handled: false };
     this.entries.push(entry);
     this.running++;
-    handle().then(
+    let handling: Promise<void>;
+    try {
+      handling = handle();
+    } catch (error) {
+      // A handler that throws before its first await fails like one that rejects.
+      handling = Promise.reject(error as Error);
+    }
+    handling.then(
       () => {
         entry.handled = true;
         while (this.entries[0]?.handled) this.committable = next(this.entries.shift()!.offset);
@@ -57,6 +77,7 @@ export class PartitionWindow {
         if (first) this.onFailure(this);
       },
     );
+    return true;
   }
 
   /** Resolves when a message finishes (room for one more, or a failure to look at). */
@@ -85,6 +106,9 @@ export class PartitionWindow {
     for (const wake of waiters) wake();
   }
 }
+
+/** Messages handled after a first one still running, per `limit`, before the window takes no more. */
+const SPAN_LIMIT = 16;
 
 function next(offset: string): string {
   return (BigInt(offset) + 1n).toString();

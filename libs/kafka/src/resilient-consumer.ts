@@ -38,7 +38,9 @@ export class ResilientConsumer {
   private wakeFromBackoff?: () => void;
   private joined?: () => void;
   /** With concurrency per partition: the messages in hand, per partition of the current generation. */
-  private windows = new Map<string, PartitionWindow>();
+  private readonly windows = new Map<string, PartitionWindow>();
+  /** The partitions of the last join (`topic|partition`). */
+  private assigned = new Set<string>();
   private commitTimer?: NodeJS.Timeout;
   private committing?: Promise<void>;
   /** Consecutive failures per partition, for the redelivery backoff. */
@@ -57,11 +59,20 @@ export class ResilientConsumer {
   async start(): Promise<void> {
     const consumer = this.kafka.consumer(this.options.consumer);
     this.consumer = consumer;
-    this.dropWindows();
-    consumer.on(consumer.events.GROUP_JOIN, () => {
-      // A new generation reads from the committed offsets: messages still in flight from the last one
-      // come again, and the handler's own bookkeeping (the challenge ledger) answers them.
-      this.dropWindows();
+    // A new consumer reads from the committed offsets: what the last one had in hand comes again, and
+    // the handler's own bookkeeping (the challenge ledger) answers it. Its pauses went with it.
+    this.dropWindows(() => true, { resume: false });
+    this.assigned = new Set();
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      const assigned = new Set(
+        Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
+          partitions.map((partition) => partitionKey(topic, partition)),
+        ),
+      );
+      this.assigned = assigned;
+      // Partitions kept keep their window (kafkajs reads again from the last commit, and the window
+      // skips what it has in hand); those that went are forgotten, their new owner reads them again.
+      this.dropWindows((key) => !assigned.has(key));
       this.joined?.();
       this.options.onJoin?.();
     });
@@ -121,7 +132,14 @@ export class ResilientConsumer {
    */
   private async startBatch(payload: EachBatchPayload, concurrency: number): Promise<void> {
     const { batch, resolveOffset, heartbeat, pause, isRunning, isStale } = payload;
+    // A batch fetched before a rejoin, of a partition that went meanwhile: its new owner reads it.
+    if (!this.assigned.has(partitionKey(batch.topic, batch.partition))) return;
     const window = this.windowFor(batch.topic, batch.partition, concurrency);
+    // Waiting to read again after a failure; kafkajs restarting itself forgets pauses.
+    if (window.failure) {
+      pause();
+      return;
+    }
     for (const message of batch.messages) {
       while (window.full && !window.failure && !window.dropped) await window.settledOnce();
       if (window.failure || window.dropped || !isRunning() || isStale() || this.stopped) break;
@@ -134,6 +152,7 @@ export class ResilientConsumer {
           pause,
         }),
       );
+      // Started now, or already in hand: either way reading moves on.
       resolveOffset(message.offset);
     }
     try {
@@ -147,7 +166,7 @@ export class ResilientConsumer {
   }
 
   private windowFor(topic: string, partition: number, concurrency: number): PartitionWindow {
-    const key = `${topic}|${partition}`;
+    const key = partitionKey(topic, partition);
     let window = this.windows.get(key);
     if (!window) {
       window = new PartitionWindow(topic, partition, concurrency, (failed) =>
@@ -163,12 +182,15 @@ export class ResilientConsumer {
    * was handled, and after a backoff reads again from the first message not handled.
    */
   private redeliverAfterFailure(window: PartitionWindow): void {
-    if (window.redeliveryScheduled || !this.consumer) return;
-    window.redeliveryScheduled = true;
     const consumer = this.consumer;
+    // A forgotten window's partition is read again from the last commit by whoever has it now.
+    if (window.dropped || window.redeliveryScheduled || !consumer) return;
+    window.redeliveryScheduled = true;
     const { topic, partition } = window;
-    const key = `${topic}|${partition}`;
-    consumer.pause([{ topic, partitions: [partition] }]);
+    const key = partitionKey(topic, partition);
+    this.tryOnConsumer(`pause ${topic}[${partition}]`, () =>
+      consumer.pause([{ topic, partitions: [partition] }]),
+    );
     const attempt = (this.failedAttempts.get(key) ?? 0) + 1;
     this.failedAttempts.set(key, attempt);
     const delayMs = Math.min(30_000, 500 * 2 ** (attempt - 1));
@@ -179,16 +201,31 @@ export class ResilientConsumer {
       this.logger.warn(
         `${topic}[${partition}]@${offset} failed: ${error.message}; reading again from offset ${from} in ${delayMs} ms`,
       );
-      // Dropped meanwhile (a new generation, a restart, a shutdown): that already reads from the last commit.
-      if (window.dropped || this.consumer !== consumer || this.stopped) return;
-      window.redeliveryTimer = setTimeout(() => {
+      const readAgain = () => {
         if (window.dropped || this.consumer !== consumer || this.stopped) return;
-        this.windows.delete(key);
-        if (from !== undefined) consumer.seek({ topic, partition, offset: from });
-        consumer.resume([{ topic, partitions: [partition] }]);
-      }, delayMs);
-      window.redeliveryTimer.unref();
+        const done = this.tryOnConsumer(`read ${topic}[${partition}] again`, () => {
+          if (from !== undefined) consumer.seek({ topic, partition, offset: from });
+          consumer.resume([{ topic, partitions: [partition] }]);
+        });
+        if (done) {
+          window.dropped = true;
+          this.windows.delete(key);
+          // kafkajs between a crash and its own restart has no group to seek in: a second later.
+        } else window.redeliveryTimer = setTimeout(readAgain, 1000).unref();
+      };
+      window.redeliveryTimer = setTimeout(readAgain, delayMs).unref();
     });
+  }
+
+  /** kafkajs throws on pause, resume and seek while it restarts its consumer; false if it did. */
+  private tryOnConsumer(what: string, action: () => void): boolean {
+    try {
+      action();
+      return true;
+    } catch (error) {
+      this.logger.warn(`could not ${what}: ${(error as Error).message}`);
+      return false;
+    }
   }
 
   /** Commits, per partition, the offsets whose messages (and every one before them) were handled. */
@@ -207,7 +244,7 @@ export class ResilientConsumer {
         );
         for (const { window, offset } of due) {
           window.committedAt(offset);
-          if (!window.failure) this.failedAttempts.delete(`${window.topic}|${window.partition}`);
+          if (!window.failure) this.failedAttempts.delete(partitionKey(window.topic, window.partition));
         }
       } catch (error) {
         // Tried again on the next interval while this member runs; after a rebalance the new owner
@@ -219,15 +256,25 @@ export class ResilientConsumer {
     return commit;
   }
 
-  /** Forgets the messages in hand (a new generation or consumer): their partitions read from the last commit. */
-  private dropWindows(): void {
-    for (const window of this.windows.values()) {
+  /**
+   * Forgets the windows of the partitions `goes` names: their messages still finish, but nothing
+   * commits them. With `resume`, a partition paused after a failure is resumed (pauses outlive a
+   * rejoin), in case it comes back.
+   */
+  private dropWindows(goes: (key: string) => boolean, { resume } = { resume: true }): void {
+    for (const [key, window] of this.windows) {
+      if (!goes(key)) continue;
       window.dropped = true;
-      if (!window.redeliveryScheduled) continue;
+      this.windows.delete(key);
       clearTimeout(window.redeliveryTimer);
-      this.consumer?.resume([{ topic: window.topic, partitions: [window.partition] }]);
+      if (resume && window.redeliveryScheduled && this.consumer) {
+        const consumer = this.consumer;
+        const { topic, partition } = window;
+        this.tryOnConsumer(`resume ${topic}[${partition}]`, () =>
+          consumer.resume([{ topic, partitions: [partition] }]),
+        );
+      }
     }
-    this.windows = new Map();
   }
 
   /** Starts now if it can, else keeps trying in the background: for consumers the app can serve without. */
@@ -264,7 +311,9 @@ export class ResilientConsumer {
     clearInterval(this.commitTimer);
     // Nothing new is fetched (a batch arriving now would not be started), what is in flight finishes,
     // and everything handled is committed, before the partitions go.
-    if (this.windows.size > 0) this.consumer?.pause([{ topic: this.options.topic }]);
+    const consumer = this.consumer;
+    if (consumer && this.windows.size > 0)
+      this.tryOnConsumer('pause before stopping', () => consumer.pause([{ topic: this.options.topic }]));
     await Promise.all([...this.windows.values()].map((window) => window.drained()));
     await this.commitHandled();
     // A start still under way would otherwise leave a running consumer behind; a broker that does not
@@ -272,4 +321,8 @@ export class ResilientConsumer {
     await Promise.race([this.starting, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     await this.consumer?.disconnect();
   }
+}
+
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}|${partition}`;
 }
