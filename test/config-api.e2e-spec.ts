@@ -118,6 +118,21 @@ describe('config-api (real FerretDB and Kafka)', () => {
       );
     });
 
+    it('concurrent PATCHes of one configuration are all applied, each to the latest state, none refused', async () => {
+      const token = await tenantToken('racing');
+      await post(pushConfigBody(), token).expect(201);
+      const clients = Array.from({ length: 8 }, (_, i) => `kiosk-${i}`);
+      const answers = await Promise.all(
+        clients.map((client) => patch({ settings: { enabled_clients: ['web-login', client] } }, token)),
+      );
+      expect(answers.map((answer) => answer.status)).toEqual(clients.map(() => 200));
+      // Each applied on top of the one before it: versions 2 to 9, none lost.
+      expect(answers.map((answer) => answer.body.version).sort((a, b) => a - b)).toEqual([
+        2, 3, 4, 5, 6, 7, 8, 9,
+      ]);
+      expect((await get('/mfa/push', token).expect(200)).body.version).toBe(9);
+    });
+
     it('PATCH with a new key changes the fingerprint; null removes fcm; the merged result is validated', async () => {
       const before = (await get().expect(200)).body;
       const rotated = await patch({ settings: { apns: { key: apnsP8Key() } } }).expect(200);

@@ -117,6 +117,32 @@ export class MfaConfigRepository {
     return this.writeNext(current, { state }, 'updated', now);
   }
 
+  /**
+   * The next version, computed from the live configuration read inside this document's write queue,
+   * so this process's writes of one configuration never race (each PATCH merges into what the one
+   * before it wrote). Null when there is no live configuration. A write of another process in between
+   * still fails the version guard (ConcurrentModificationError).
+   */
+  async updateLatest(
+    tenant: string,
+    type: MfaType,
+    nextState: (current: MfaConfigRecord) => StoredConfigState,
+    now = new Date(),
+  ): Promise<MfaConfigRecord | null> {
+    return this.writes.run(configRecordId(tenant, type), async () => {
+      const current = await this.findLive(tenant, type);
+      return current && this.writeNextNow(current, { state: nextState(current) }, 'updated', now);
+    });
+  }
+
+  /** Deletes the live configuration as it is now (see updateLatest); null when there is none. */
+  async deleteLatest(tenant: string, type: MfaType, now = new Date()): Promise<MfaConfigRecord | null> {
+    return this.writes.run(configRecordId(tenant, type), async () => {
+      const current = await this.findLive(tenant, type);
+      return current && this.writeNextNow(current, {}, 'deleted', now);
+    });
+  }
+
   async delete(current: MfaConfigRecord, now = new Date()): Promise<MfaConfigRecord> {
     return this.writeNext(current, {}, 'deleted', now);
   }

@@ -71,17 +71,16 @@ export class MfaService {
       throw ApiError.validation([{ path: 'type', message: `must be "${type}", the type in the path` }]);
     // null means "remove" for apns and fcm only; anywhere else it would store a broken configuration.
     refuseNulls(patch, ['settings.apns', 'settings.fcm']);
-    const current = await this.existing(tenant, type);
-    const merged = this.merge(this.sealer.open(current), patch);
-    const state = this.sealer.seal(tenant, this.checked(merged));
-    return presentMfaConfig(
-      this.written(await this.guardConcurrency(() => this.repository.update(current, state))),
+    const updated = await this.onLatest(type, () =>
+      this.repository.updateLatest(tenant, type, (current) =>
+        this.sealer.seal(tenant, this.checked(this.merge(this.sealer.open(current), patch))),
+      ),
     );
+    return presentMfaConfig(this.written(updated));
   }
 
   async delete(tenant: string, type: MfaType): Promise<void> {
-    const current = await this.existing(tenant, type);
-    this.written(await this.guardConcurrency(() => this.repository.delete(current)));
+    this.written(await this.onLatest(type, () => this.repository.deleteLatest(tenant, type)));
   }
 
   /** PATCH semantics: given fields replace, omitted ones (secrets included) stay, null removes apns/fcm. */
@@ -111,27 +110,30 @@ export class MfaService {
   }
 
   private async existing(tenant: string, type: MfaType): Promise<MfaConfigRecord> {
-    const record = await this.repository.findLive(tenant, type);
-    if (!record)
-      throw new ApiError(
-        404,
-        'not_found',
-        `No ${type} configuration exists for this tenant; create one with POST /mfa.`,
-      );
-    return record;
+    return (await this.repository.findLive(tenant, type)) ?? notFound(type);
   }
 
-  private async guardConcurrency(write: () => Promise<MfaConfigRecord>): Promise<MfaConfigRecord> {
-    try {
-      return await write();
-    } catch (error) {
-      if (error instanceof ConcurrentModificationError)
-        throw new ApiError(
-          409,
-          'conflict',
-          'The configuration was changed by another request meanwhile; read it again and retry.',
-        );
-      throw error;
+  /**
+   * Applies a change to the stored configuration as it is now (the repository reads it in the
+   * document's write queue). A write that lost the race to another process's is applied again: the
+   * caller sent no precondition, and a PATCH merges into whatever is current.
+   */
+  private async onLatest(
+    type: MfaType,
+    write: () => Promise<MfaConfigRecord | null>,
+  ): Promise<MfaConfigRecord> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await write()) ?? notFound(type);
+      } catch (error) {
+        if (!(error instanceof ConcurrentModificationError)) throw error;
+        if (attempt >= WRITE_ATTEMPTS)
+          throw new ApiError(
+            409,
+            'conflict',
+            `The configuration was changed by other writers during each of ${WRITE_ATTEMPTS} attempts to apply this change; retry.`,
+          );
+      }
     }
   }
 
@@ -140,6 +142,17 @@ export class MfaService {
     this.relay.wake(record);
     return record;
   }
+}
+
+/** Attempts at one change, each lost to another process's write, before it is answered with 409. */
+const WRITE_ATTEMPTS = 5;
+
+function notFound(type: MfaType): never {
+  throw new ApiError(
+    404,
+    'not_found',
+    `No ${type} configuration exists for this tenant; create one with POST /mfa.`,
+  );
 }
 
 function refuseNulls(body: object, allowed: string[]): void {
