@@ -12,6 +12,10 @@ import { TopicReader } from './support/topic-reader';
 const TEAM = 'TEAM123456';
 const BUNDLE = 'com.acme.authenticator';
 
+/** A push request to a fresh FCM device of the tenant. */
+const fcmPushTo = (tenant: string) =>
+  pushRequest({ tenant, device: { provider: 'fcm', token: fcmDeviceToken() } });
+
 describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against loopback peers)', () => {
   const env = testEnvironment();
   let api: ConfigApiHarness;
@@ -289,10 +293,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       const gone = pushRequest({ tenant: 'apns-only' });
       apns.markUnregistered(gone.device.token);
       const malformed = pushRequest({ tenant: 'apns-only', device: { provider: 'apns', token: 'not-hex' } });
-      const fcmGone = pushRequest({
-        tenant: 'prompts',
-        device: { provider: 'fcm', token: fcmDeviceToken() },
-      });
+      const fcmGone = fcmPushTo('prompts');
       fcm.markUnregistered(fcmGone.device.token);
       const fcmBad = pushRequest({
         tenant: 'prompts',
@@ -382,19 +383,13 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       await applied.waitFor((m) => m.value.tenant === 'other-project' && m.value.version === version);
       // What FCM answers for a token registered under another project's sender id.
       fcm.failNext(1, 403, 'PERMISSION_DENIED');
-      const request = pushRequest({
-        tenant: 'other-project',
-        device: { provider: 'fcm', token: fcmDeviceToken() },
-      });
+      const request = fcmPushTo('other-project');
       await requester.request(request);
       expect(await resultOf(request.challenge_id)).toMatchObject({
         status: 'failed',
         reason: 'config_invalid',
       });
-      const next = pushRequest({
-        tenant: 'other-project',
-        device: { provider: 'fcm', token: fcmDeviceToken() },
-      });
+      const next = fcmPushTo('other-project');
       await requester.request(next);
       expect(await resultOf(next.challenge_id)).toMatchObject({ status: 'sent' });
       const reports = applied.messages.filter((m) => m.value.tenant === 'other-project');
@@ -408,10 +403,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         settings: { fcm: { client_email: 'nobody@proj-broken-sa.iam.gserviceaccount.com' } },
       });
       await applied.waitFor((m) => m.value.tenant === 'broken-sa' && m.value.version === version);
-      const request = pushRequest({
-        tenant: 'broken-sa',
-        device: { provider: 'fcm', token: fcmDeviceToken() },
-      });
+      const request = fcmPushTo('broken-sa');
       await requester.request(request);
       expect(await resultOf(request.challenge_id)).toMatchObject({
         status: 'failed',
@@ -477,7 +469,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
     it('retries FCM 503 and 429 until it succeeds', async () => {
       fcm.failNext(5, 503, 'UNAVAILABLE');
       fcm.failNext(2, 429, 'RESOURCE_EXHAUSTED');
-      const request = pushRequest({ tenant: 'flaky', device: { provider: 'fcm', token: fcmDeviceToken() } });
+      const request = fcmPushTo('flaky');
       await requester.request(request);
       expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'sent', provider: 'fcm' });
       const statuses = fcm.received
@@ -490,7 +482,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
     it('waits for an SDK call that outlives the send timeout instead of pushing a second time', async () => {
       // firebase-admin waits out a 503's Retry-After itself (5 s here), past the 3 s send timeout.
       fcm.failNext(1, 503, 'UNAVAILABLE', { retryAfterSeconds: 5 });
-      const request = pushRequest({ tenant: 'flaky', device: { provider: 'fcm', token: fcmDeviceToken() } });
+      const request = fcmPushTo('flaky');
       await requester.request(request);
       expect(await resultOf(request.challenge_id, 30_000)).toMatchObject({ status: 'sent', attempts: 2 });
       // Past the SDK's own resend (5 s after the 503), which a second push of ours would come before.
