@@ -15,6 +15,9 @@ import { KeyedSerializer } from '@lib/runtime';
 import { MFA_TYPES, MfaProvider, MfaType } from './mfa-configuration';
 import { withoutUndefined } from './without-undefined';
 
+/** A range on the sparse index (every date is at least this), so it reads only documents that have the field. */
+const WITH_PENDING_EVENTS = { outbox_pending_since: { $gte: new Date(0) } };
+
 /** The stored fields an admin controls; the repository owns version, timestamps, tombstones and the outbox. */
 export interface StoredConfigState {
   enabled: boolean;
@@ -147,10 +150,23 @@ export class MfaConfigRepository {
     return this.writeNext(current, {}, 'deleted', now);
   }
 
-  /** Documents whose events the relay has not published yet. */
+  /** Documents whose events the relay has not published yet, those waiting longest first. */
   async findWithPendingEvents(limit: number): Promise<MfaConfigRecord[]> {
     return this.model
-      .find({ 'pending_events.0': { $exists: true } })
+      .find(WITH_PENDING_EVENTS)
+      .sort({ outbox_pending_since: 1 })
+      .limit(limit)
+      .lean<MfaConfigRecord[]>()
+      .exec();
+  }
+
+  /**
+   * Documents with pending events but no outbox_pending_since: written by a version that did not set
+   * it. A scan of the whole collection, for a relay's first pass after it starts, not for every poll.
+   */
+  async findWithUnindexedPendingEvents(limit: number): Promise<MfaConfigRecord[]> {
+    return this.model
+      .find({ 'pending_events.0': { $exists: true }, outbox_pending_since: { $exists: false } })
       .limit(limit)
       .lean<MfaConfigRecord[]>()
       .exec();
@@ -158,7 +174,7 @@ export class MfaConfigRepository {
 
   /** The outbox backlog: documents with events not yet published. */
   async countWithPendingEvents(): Promise<number> {
-    return this.model.countDocuments({ 'pending_events.0': { $exists: true } }).exec();
+    return this.model.countDocuments(WITH_PENDING_EVENTS).exec();
   }
 
   /**
@@ -180,11 +196,15 @@ export class MfaConfigRepository {
       // Not found by its id (a document stored before ids were tenant/type): its events stay.
       if (!current) return false;
       const remaining = current.pending_events.filter((event) => !published.has(event.event_id));
-      if (remaining.length === current.pending_events.length) return true;
+      // The relay's index must not keep a document that has nothing left to publish.
+      const emptied = remaining.length === 0 && current.outbox_pending_since !== undefined;
+      if (remaining.length === current.pending_events.length && !emptied) return true;
       const result = await this.model
         .updateOne(
           { _id: configRecordId(tenant, type), version: current.version },
-          { $set: { pending_events: remaining } },
+          remaining.length
+            ? { $set: { pending_events: remaining } }
+            : { $set: { pending_events: [] }, $unset: { outbox_pending_since: '' } },
         )
         .exec();
       if (result.modifiedCount === 1) return true;
@@ -237,6 +257,8 @@ export class MfaConfigRepository {
       version,
       updated_at: now,
       ...(next.createdAt ? { created_at: next.createdAt } : {}),
+      // Events already waiting keep their place in the relay's queue.
+      outbox_pending_since: (current.pending_events.length > 0 && current.outbox_pending_since) || now,
     };
     const cleared: (keyof MfaConfigRecord)[] = [];
     if (next.state?.is_custom === undefined) cleared.push('is_custom');
@@ -274,6 +296,7 @@ export function newConfigRecord(
     created_at: now,
     updated_at: now,
     pending_events: [pendingEvent(1, 'created', now)],
+    outbox_pending_since: now,
   };
 }
 

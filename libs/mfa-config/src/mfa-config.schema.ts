@@ -63,6 +63,11 @@ export interface MfaConfigRecord {
   created_at: Date;
   updated_at: Date;
   pending_events: PendingConfigEvent[];
+  /**
+   * Set while pending_events is not empty (when the first of them was written), absent otherwise: the
+   * outbox relay finds documents with events to publish through an index on it, not a collection scan.
+   */
+  outbox_pending_since?: Date;
   status?: AppliedStatus;
 }
 
@@ -132,6 +137,7 @@ export const MfaConfigSchema = new Schema<MfaConfigRecord>(
       ],
       default: [],
     },
+    outbox_pending_since: { type: Date, required: false },
     status: {
       type: new Schema<AppliedStatus>(
         { version: Number, state: String, error: String, at: Date },
@@ -145,6 +151,8 @@ export const MfaConfigSchema = new Schema<MfaConfigRecord>(
 
 // One configuration per tenant and type (the _id says so too; this index keeps it true for any writer).
 MfaConfigSchema.index({ tenant: 1, type: 1 }, { unique: true });
+// Sparse: only documents with events waiting for the relay are in it, a handful among any number.
+MfaConfigSchema.index({ outbox_pending_since: 1 }, { sparse: true });
 
 /** The document id of a tenant's configuration of a type. */
 export function configRecordId(tenant: string, type: MfaType): string {

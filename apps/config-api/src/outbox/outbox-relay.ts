@@ -27,6 +27,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   /** Documents written through this replica since the last pass, by id. */
   private readonly written = new Map<string, { tenant: string; type: MfaType }>();
   private lastScanAt = 0;
+  /** Until a pass finds none: documents an earlier version left with events but without the index field. */
+  private unindexedLeft = true;
   private loop?: Promise<void>;
   private failures = 0;
 
@@ -69,10 +71,19 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     this.wakeRequested = false;
     const producer = await this.connectedProducer();
     let published = 0;
-    for (const record of await this.repository.findWithPendingEvents(BATCH_DOCUMENTS)) {
+    for (const record of await this.pendingDocuments()) {
       published += await this.publish(producer, record);
     }
     return published;
+  }
+
+  private async pendingDocuments(): Promise<MfaConfigRecord[]> {
+    if (this.unindexedLeft) {
+      const unindexed = await this.repository.findWithUnindexedPendingEvents(BATCH_DOCUMENTS);
+      if (unindexed.length > 0) return unindexed;
+      this.unindexedLeft = false;
+    }
+    return this.repository.findWithPendingEvents(BATCH_DOCUMENTS);
   }
 
   /** Publishes the events of the documents written since the last pass. */

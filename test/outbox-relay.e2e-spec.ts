@@ -1,0 +1,118 @@
+import mongoose, { Connection } from 'mongoose';
+import { resolveTopicNames } from '@lib/contracts';
+import {
+  configRecordId,
+  MFA_CONFIG_MODEL,
+  MfaConfigRecord,
+  MfaConfigRepository,
+  MfaConfigSchema,
+  StoredConfigState,
+} from '@lib/mfa-config';
+import { OutboxRelay } from '../apps/config-api/src/outbox/outbox-relay';
+import { testAppConfig } from './support/test-environment';
+import { TopicReader } from './support/topic-reader';
+
+// The relay finds documents with events to publish through an index on outbox_pending_since, so the
+// field must come with the first pending event and go with the last; documents an earlier version
+// wrote without it are found by one scan after the relay starts.
+describe('outbox relay (real MongoDB-compatible server and Kafka)', () => {
+  const config = testAppConfig();
+  let connection: Connection;
+  let repository: MfaConfigRepository;
+  let events: TopicReader;
+
+  const state = (clients: string[]): StoredConfigState => ({
+    enabled: false,
+    provider: 'native',
+    settings: { enabled_clients: clients, strategy: 'prompt' },
+  });
+  const stored = async (tenant: string) => (await repository.findAny(tenant, 'push')) as MfaConfigRecord;
+  const relay = () => new OutboxRelay(config, repository);
+
+  beforeAll(async () => {
+    connection = await mongoose.createConnection(config.mongodbUri).asPromise();
+    const model = connection.model(MFA_CONFIG_MODEL, MfaConfigSchema);
+    await model.init();
+    repository = new MfaConfigRepository(model);
+    events = await new TopicReader(config, resolveTopicNames(config.kafka).configChanged).start();
+  });
+  afterAll(async () => {
+    await events.stop();
+    await connection.dropDatabase().catch(() => undefined);
+    await connection.close();
+  });
+
+  it('indexes outbox_pending_since, sparse', async () => {
+    // FerretDB accepts and ignores `sparse`, so the server's list shows the index and the schema the option.
+    expect(MfaConfigSchema.indexes()).toContainEqual([
+      { outbox_pending_since: 1 },
+      expect.objectContaining({ sparse: true }),
+    ]);
+    const indexes = await connection.collection('mfa_configs').indexes();
+    expect(indexes).toContainEqual(expect.objectContaining({ key: { outbox_pending_since: 1 } }));
+  });
+
+  it('marks a document while it has events to publish, keeps the first time, and clears it once published', async () => {
+    const created = await repository.create('marked', 'push', state(['a']));
+    expect(created.outbox_pending_since).toEqual(created.created_at);
+    const updated = await repository.update(created, state(['b']), new Date(Date.now() + 1000));
+    expect((await stored('marked')).outbox_pending_since).toEqual(created.created_at);
+    expect((await repository.findWithPendingEvents(100)).map((d) => d._id)).toContain('marked/push');
+
+    const sending = relay();
+    try {
+      expect(await sending.flush()).toBeGreaterThanOrEqual(2);
+    } finally {
+      await sending.onApplicationShutdown();
+    }
+    const after = await stored('marked');
+    expect(after.pending_events).toEqual([]);
+    expect(after.outbox_pending_since).toBeUndefined();
+    expect((await repository.findWithPendingEvents(100)).map((d) => d._id)).not.toContain('marked/push');
+    await events.waitFor((m) => m.key === 'marked/push' && m.value.version === updated.version);
+
+    // The next change marks it again, from its own time.
+    const at = new Date(Date.now() + 2000);
+    await repository.update(after, state(['c']), at);
+    expect((await stored('marked')).outbox_pending_since).toEqual(at);
+  });
+
+  it('publishes the events of a document written without the field, found by a scan when the relay starts', async () => {
+    const occurredAt = new Date();
+    const legacy: MfaConfigRecord = {
+      _id: configRecordId('legacy', 'push'),
+      tenant: 'legacy',
+      type: 'push',
+      ...state(['old']),
+      version: 3,
+      deleted: false,
+      created_at: occurredAt,
+      updated_at: occurredAt,
+      pending_events: [{ event_id: 'legacy-3', version: 3, change: 'updated', occurred_at: occurredAt }],
+    };
+    await connection.collection<MfaConfigRecord>('mfa_configs').insertOne(legacy);
+    expect((await repository.findWithPendingEvents(100)).map((d) => d._id)).not.toContain('legacy/push');
+
+    const starting = relay();
+    try {
+      await starting.flush();
+    } finally {
+      await starting.onApplicationShutdown();
+    }
+    const event = await events.waitFor((m) => m.key === 'legacy/push' && m.value.version === 3);
+    expect(event.value).toMatchObject({ event_id: 'legacy-3', change: 'updated' });
+    expect((await stored('legacy')).pending_events).toEqual([]);
+  });
+
+  it('takes a marked document with nothing left to publish out of the index', async () => {
+    await repository.create('stale', 'push', state(['a']));
+    const current = await stored('stale');
+    // As a FerretDB update racing the relay's removal could leave it: events gone, field still there.
+    await connection
+      .collection<MfaConfigRecord>('mfa_configs')
+      .updateOne({ _id: 'stale/push' }, { $set: { pending_events: [] } });
+    await repository.markEventsPublished({ ...current, pending_events: [] }, []);
+    expect((await stored('stale')).outbox_pending_since).toBeUndefined();
+    expect(current.version).toBe((await stored('stale')).version);
+  });
+});
