@@ -104,6 +104,32 @@ describe('outbox relay (real MongoDB-compatible server and Kafka)', () => {
     expect((await stored('legacy')).pending_events).toEqual([]);
   });
 
+  it('keeps publishing what it finds by the index while an old document keeps its events', async () => {
+    const occurredAt = new Date();
+    // Stored before ids were tenant/type: the relay publishes its events but cannot remove them.
+    await connection.collection<MfaConfigRecord>('mfa_configs').insertOne({
+      _id: 'id-of-an-older-scheme',
+      tenant: 'stuck',
+      type: 'push',
+      ...state(['old']),
+      version: 1,
+      deleted: false,
+      created_at: occurredAt,
+      updated_at: occurredAt,
+      pending_events: [{ event_id: 'stuck-1', version: 1, change: 'created', occurred_at: occurredAt }],
+    });
+    const running = relay();
+    running.onApplicationBootstrap();
+    try {
+      await events.waitFor((m) => m.key === 'stuck/push' && m.value.version === 1);
+      // Written without waking the relay, as by another replica: only its periodic query finds it.
+      await repository.create('later', 'push', state(['a']));
+      await events.waitFor((m) => m.key === 'later/push' && m.value.version === 1);
+    } finally {
+      await running.onApplicationShutdown();
+    }
+  });
+
   it('takes a marked document with nothing left to publish out of the index', async () => {
     await repository.create('stale', 'push', state(['a']));
     const current = await stored('stale');
@@ -111,7 +137,12 @@ describe('outbox relay (real MongoDB-compatible server and Kafka)', () => {
     await connection
       .collection<MfaConfigRecord>('mfa_configs')
       .updateOne({ _id: 'stale/push' }, { $set: { pending_events: [] } });
-    await repository.markEventsPublished({ ...current, pending_events: [] }, []);
+    const sending = relay();
+    try {
+      await sending.flush();
+    } finally {
+      await sending.onApplicationShutdown();
+    }
     expect((await stored('stale')).outbox_pending_since).toBeUndefined();
     expect(current.version).toBe((await stored('stale')).version);
   });

@@ -162,7 +162,7 @@ export class MfaConfigRepository {
 
   /**
    * Documents with pending events but no outbox_pending_since: written by a version that did not set
-   * it. A scan of the whole collection, for a relay's first pass after it starts, not for every poll.
+   * it. A scan of the whole collection: the relay runs it at start and then only every few minutes.
    */
   async findWithUnindexedPendingEvents(limit: number): Promise<MfaConfigRecord[]> {
     return this.model

@@ -8,6 +8,12 @@ import { configRecordId, MfaConfigRecord, MfaConfigRepository, MfaType } from '@
 const IDLE_POLL_MS = 1000;
 const MAX_BACKOFF_MS = 10_000;
 const BATCH_DOCUMENTS = 100;
+/**
+ * How often the relay also scans for documents with events but no outbox_pending_since, which a
+ * version before that field writes: at start, then at this slow rate while older replicas may still
+ * run (a rolling deploy). It can go once no such version runs anywhere.
+ */
+const UNINDEXED_SCAN_EVERY_MS = 5 * 60_000;
 
 /**
  * Publishes the configuration-changed events that writes leave in their documents, in version order,
@@ -27,8 +33,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   /** Documents written through this replica since the last pass, by id. */
   private readonly written = new Map<string, { tenant: string; type: MfaType }>();
   private lastScanAt = 0;
-  /** Until a pass finds none: documents an earlier version left with events but without the index field. */
-  private unindexedLeft = true;
+  private lastUnindexedScanAt = 0;
   private loop?: Promise<void>;
   private failures = 0;
 
@@ -77,13 +82,14 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     return published;
   }
 
+  /** The indexed query, and now and then the scan for what an older version wrote: never one instead of the other. */
   private async pendingDocuments(): Promise<MfaConfigRecord[]> {
-    if (this.unindexedLeft) {
-      const unindexed = await this.repository.findWithUnindexedPendingEvents(BATCH_DOCUMENTS);
-      if (unindexed.length > 0) return unindexed;
-      this.unindexedLeft = false;
-    }
-    return this.repository.findWithPendingEvents(BATCH_DOCUMENTS);
+    const pending = await this.repository.findWithPendingEvents(BATCH_DOCUMENTS);
+    if (Date.now() - this.lastUnindexedScanAt < UNINDEXED_SCAN_EVERY_MS) return pending;
+    const unindexed = await this.repository.findWithUnindexedPendingEvents(BATCH_DOCUMENTS);
+    // A full batch may have left more: scan again next pass rather than in five minutes.
+    this.lastUnindexedScanAt = unindexed.length < BATCH_DOCUMENTS ? Date.now() : 0;
+    return [...pending, ...unindexed];
   }
 
   /** Publishes the events of the documents written since the last pass. */
