@@ -49,6 +49,11 @@ export interface DispatcherSettings {
   sendTimeoutMs: number;
   /** Push requests of one partition handled at once; offsets still commit in order. */
   concurrencyPerPartition: number;
+  /**
+   * How long a push request partition that moved to this replica waits before it is read: its previous
+   * owner's pushes in flight publish their results meanwhile, so they are not pushed again.
+   */
+  handoverGraceMs: number;
   /** Challenges remembered as handled (this replica's and, from the results topic, every replica's). */
   dedupCapacity: number;
 }
@@ -130,6 +135,7 @@ export function loadAppConfig(env: Record<string, string | undefined>): AppConfi
       idleSessionTimeoutMs: read.int('PUSH_IDLE_SESSION_TIMEOUT_MS', 5 * 60_000, 1000),
       sendTimeoutMs: read.int('PUSH_SEND_TIMEOUT_MS', 10_000, 100),
       concurrencyPerPartition: read.int('DISPATCHER_CONCURRENCY_PER_PARTITION', 64, 1, 10_000),
+      handoverGraceMs: read.int('DISPATCHER_HANDOVER_GRACE_MS', 2000, 0, 60_000),
       dedupCapacity: read.int('DISPATCHER_DEDUP_CAPACITY', 200_000, 1000, 10_000_000),
     },
     sandbox: readSandbox(read),

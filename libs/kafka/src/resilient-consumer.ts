@@ -16,6 +16,12 @@ export interface ResilientConsumerOptions {
   concurrencyPerPartition?: number;
   /** With concurrency per partition: how often handled offsets are committed (default 1000 ms). */
   commitIntervalMs?: number;
+  /**
+   * With concurrency per partition: how long a partition this consumer did not hold waits before it is
+   * read (default 0). Its previous owner may still be finishing messages it started before the
+   * rebalance; their results reach the handler's bookkeeping meanwhile, so they are not handled twice.
+   */
+  handoverGraceMs?: number;
   /** Creates the topic with this many partitions if it is missing (when the app may create topics). */
   createTopicPartitions?: number;
   eachMessage: (payload: EachMessagePayload) => Promise<void>;
@@ -43,6 +49,9 @@ export class ResilientConsumer {
   private assigned = new Set<string>();
   private commitTimer?: NodeJS.Timeout;
   private committing?: Promise<void>;
+  /** Partitions gained at the last joins, until their hand-over grace ends (`topic|partition` → time). */
+  private readonly handovers = new Map<string, number>();
+  private handoverTimer?: NodeJS.Timeout;
   /** Consecutive failures per partition, for the redelivery backoff. */
   private readonly failedAttempts = new Map<string, number>();
   /** Resolves the first time the consumer has joined its group. */
@@ -69,6 +78,7 @@ export class ResilientConsumer {
           partitions.map((partition) => partitionKey(topic, partition)),
         ),
       );
+      this.holdGained(assigned);
       this.assigned = assigned;
       // Partitions kept keep their window (kafkajs reads again from the last commit, and the window
       // skips what it has in hand); those that went are forgotten, their new owner reads them again.
@@ -133,7 +143,13 @@ export class ResilientConsumer {
   private async startBatch(payload: EachBatchPayload, concurrency: number): Promise<void> {
     const { batch, resolveOffset, heartbeat, pause, isRunning, isStale } = payload;
     // A batch fetched before a rejoin, of a partition that went meanwhile: its new owner reads it.
-    if (!this.assigned.has(partitionKey(batch.topic, batch.partition))) return;
+    const key = partitionKey(batch.topic, batch.partition);
+    if (!this.assigned.has(key)) return;
+    // Fetched before the pause of a hand-over took effect: nothing resolved, it is read again after.
+    if (this.handovers.has(key)) {
+      pause();
+      return;
+    }
     const window = this.windowFor(batch.topic, batch.partition, concurrency);
     // Waiting to read again after a failure; kafkajs restarting itself forgets pauses.
     if (window.failure) {
@@ -141,7 +157,11 @@ export class ResilientConsumer {
       return;
     }
     for (const message of batch.messages) {
-      while (window.full && !window.failure && !window.dropped) await window.settledOnce();
+      // A long batch waits here for room: the group must still hear from this member meanwhile.
+      while (window.full && !window.failure && !window.dropped) {
+        await window.settledOnce();
+        await this.heartbeatOrHandOver(heartbeat);
+      }
       if (window.failure || window.dropped || !isRunning() || isStale() || this.stopped) break;
       window.start(message.offset, () =>
         this.options.eachMessage({
@@ -155,6 +175,10 @@ export class ResilientConsumer {
       // Started now, or already in hand: either way reading moves on.
       resolveOffset(message.offset);
     }
+    await this.heartbeatOrHandOver(heartbeat);
+  }
+
+  private async heartbeatOrHandOver(heartbeat: () => Promise<void>): Promise<void> {
     try {
       await heartbeat();
     } catch (error) {
@@ -162,6 +186,39 @@ export class ResilientConsumer {
       await Promise.all([...this.windows.values()].map((w) => w.drained()));
       await this.commitHandled();
       throw error;
+    }
+  }
+
+  /**
+   * Pauses the partitions this consumer did not hold before the join for the hand-over grace, then
+   * resumes those it still holds. The first join counts: in a rolling deploy, the other replicas'
+   * partitions come to a new process with their messages in flight.
+   */
+  private holdGained(assigned: Set<string>): void {
+    const grace = this.options.handoverGraceMs ?? 0;
+    if (grace <= 0 || (this.options.concurrencyPerPartition ?? 1) <= 1) return;
+    const until = Date.now() + grace;
+    for (const key of assigned) if (!this.assigned.has(key)) this.handovers.set(key, until);
+    for (const key of this.handovers.keys()) if (!assigned.has(key)) this.handovers.delete(key);
+    const held = [...this.handovers.keys()];
+    if (held.length === 0) return;
+    this.tryOnConsumer('pause for the hand-over', () => this.consumer?.pause(topicPartitions(held)));
+    clearTimeout(this.handoverTimer);
+    this.handoverTimer = setTimeout(() => this.endHandovers(), grace);
+    this.handoverTimer.unref();
+  }
+
+  private endHandovers(): void {
+    const now = Date.now();
+    const ended = [...this.handovers].filter(([, until]) => until <= now).map(([key]) => key);
+    for (const key of ended) this.handovers.delete(key);
+    const resumed = ended.filter((key) => this.assigned.has(key));
+    if (resumed.length > 0 && !this.stopped)
+      this.tryOnConsumer('resume after the hand-over', () => this.consumer?.resume(topicPartitions(resumed)));
+    if (this.handovers.size > 0) {
+      const next = Math.min(...this.handovers.values()) - now;
+      this.handoverTimer = setTimeout(() => this.endHandovers(), Math.max(0, next));
+      this.handoverTimer.unref();
     }
   }
 
@@ -309,6 +366,7 @@ export class ResilientConsumer {
     this.stopped = true;
     this.wakeFromBackoff?.();
     clearInterval(this.commitTimer);
+    clearTimeout(this.handoverTimer);
     // Nothing new is fetched (a batch arriving now would not be started), what is in flight finishes,
     // and everything handled is committed, before the partitions go.
     const consumer = this.consumer;
@@ -325,4 +383,15 @@ export class ResilientConsumer {
 
 function partitionKey(topic: string, partition: number): string {
   return `${topic}|${partition}`;
+}
+
+/** Partition keys as kafkajs's pause and resume take them, by topic. */
+function topicPartitions(keys: string[]): { topic: string; partitions: number[] }[] {
+  const byTopic = new Map<string, number[]>();
+  for (const key of keys) {
+    const split = key.lastIndexOf('|');
+    const topic = key.slice(0, split);
+    byTopic.set(topic, [...(byTopic.get(topic) ?? []), Number(key.slice(split + 1))]);
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
 }

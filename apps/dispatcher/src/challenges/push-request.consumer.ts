@@ -32,6 +32,7 @@ export class PushRequestConsumer implements OnApplicationBootstrap, BeforeApplic
       fromBeginning: true,
       partitionsConsumedConcurrently: config.kafka.pushRequestPartitions,
       concurrencyPerPartition: config.dispatcher.concurrencyPerPartition,
+      handoverGraceMs: config.dispatcher.handoverGraceMs,
       eachMessage: ({ topic, partition, message, heartbeat }) =>
         this.challenges.handle({
           key: message.key?.toString() ?? null,
