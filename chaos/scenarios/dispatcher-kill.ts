@@ -1,7 +1,8 @@
 /**
  * dispatcher-kill: the dispatcher is killed with SIGKILL a third of the way through `size.inFlight`
  * requests, then (restart) started again, or (replica) one of two replicas is killed and the survivor
- * takes over its partitions once the group gives up on the dead member. Every request must still get
+ * takes over its partitions once the group gives up on the dead member; and (join, no kill) a second
+ * replica joins while the first has pushes in flight. Every request must still get
  * exactly one result; pushes the peers accepted twice are counted (a push made just before the kill
  * whose result was not yet published is pushed again: nothing on the broker says it was made).
  */
@@ -27,10 +28,44 @@ const SCENARIO = 'dispatcher-kill';
 const REQUEST_TTL_MS = 10 * 60_000;
 const RESULTS_TIMEOUT_MS = 5 * 60_000;
 const REDELIVERIES = 'mfa_push_redeliveries_total';
+/** How long the join sub-run's requests take to produce, in how many sends. */
+const JOIN_STREAM_MS = 15_000;
+const STREAM_CHUNKS = 50;
+const JOIN_PEER_DELAY_MS = 500;
 const RECOVERY_NOTE = 'includes the dead member’s Kafka session timeout (KAFKA_SESSION_TIMEOUT_MS)';
 
 export async function dispatcherKill(ctx: ChaosContext, size: ChaosSize): Promise<Figure[]> {
-  return [...(await killAndRestart(ctx, size)), ...(await killOneOfTwoReplicas(ctx, size))];
+  return [
+    ...(await killAndRestart(ctx, size)),
+    ...(await killOneOfTwoReplicas(ctx, size)),
+    ...(await secondReplicaJoins(ctx, size)),
+  ];
+}
+
+/**
+ * No kill: a second replica starts mid-stream and takes partitions from a live one that still has
+ * pushes in flight, as in a scale-up or a rolling deploy (DISPATCHER_HANDOVER_GRACE_MS).
+ */
+async function secondReplicaJoins(ctx: ChaosContext, size: ChaosSize): Promise<Figure[]> {
+  const run = await KillRun.prepare(ctx, 'join', size);
+  // Answers as slow as a distant provider's: without a hand-over, pushes still in flight at the first
+  // replica when the joiner takes their partitions were pushed again (29 of 1,500 in one run).
+  await ctx.peers.faults({ provider: 'both', clear: true, delayMs: JOIN_PEER_DELAY_MS });
+  const first = await run.startReplica('first');
+  // A steady stream, so that requests are in flight at the first replica while the group rebalances.
+  const producing = run.produce(JOIN_STREAM_MS);
+  await run.waitForAThird();
+  const joiner = await run.startReplica('joiner');
+  await run.waitForMembers(2);
+  await producing;
+  const outcome = await run.settle();
+  const alive = !first.exited && !joiner.exited;
+  await Promise.all([first.stop(), joiner.stop()]);
+  await ctx.peers.faults({ provider: 'both', clear: true });
+  return [
+    ...accountingFigures(SCENARIO, outcome.accounting, 'join'),
+    { scenario: SCENARIO, name: 'join: replicas that died', value: alive ? 0 : 1, expect: 'zero' },
+  ];
 }
 
 /** The only dispatcher killed mid-batch, then started again. */
@@ -130,16 +165,23 @@ class KillRun {
     });
   }
 
-  async produce(): Promise<void> {
+  /** All requests at once, or spread evenly over `overMs`. */
+  async produce(overMs = 0): Promise<void> {
     const producer = await new RequestProducer(this.ctx.kafka, this.prepared.topics.pushRequested).connect();
-    await producer.sendAll(this.requests).finally(() => producer.close());
+    const chunk = overMs ? Math.ceil(this.requests.length / STREAM_CHUNKS) : this.requests.length;
+    try {
+      for (let start = 0; start < this.requests.length; start += chunk) {
+        await producer.sendAll(this.requests.slice(start, start + chunk));
+        if (overMs) await sleep(overMs / STREAM_CHUNKS);
+      }
+    } finally {
+      await producer.close();
+    }
   }
 
   /** SIGKILL once the peers accepted a third of the requests: mid-batch, results in flight. */
   async killAfterAThird(dispatcher: AppProcess): Promise<Kill> {
-    const third = Math.ceil(this.requests.length / 3);
-    if (!(await waitForDelivered(this.ctx.peers, third)))
-      throw new Error(`${this.name}: ${third} pushes not delivered within 2 minutes`);
+    await this.waitForAThird();
     // Counted before: after it, a surviving replica's pushes would count too.
     const deliveredBefore = await deliveredCount(this.ctx.peers);
     await dispatcher.kill();
@@ -148,6 +190,12 @@ class KillRun {
       `${this.name}: killed ${dispatcher.name} (pid ${dispatcher.pid}) with ${kill.deliveredBefore} delivered`,
     );
     return kill;
+  }
+
+  async waitForAThird(): Promise<void> {
+    const third = Math.ceil(this.requests.length / 3);
+    if (!(await waitForDelivered(this.ctx.peers, third)))
+      throw new Error(`${this.name}: ${third} pushes not delivered within 2 minutes`);
   }
 
   /** Waits for a result per request, then reads what the broker and the peers hold. */
