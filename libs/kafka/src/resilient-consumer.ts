@@ -72,12 +72,22 @@ export class ResilientConsumer {
     // the handler's own bookkeeping (the challenge ledger) answers it. Its pauses went with it.
     this.dropWindows(() => true, { resume: false });
     this.assigned = new Set();
+    this.handovers.clear();
+    clearTimeout(this.handoverTimer);
+    let memberId: string | undefined;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       const assigned = new Set(
         Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
           partitions.map((partition) => partitionKey(topic, partition)),
         ),
       );
+      // A new member id (kafkajs restarted itself, or the group forgot us): others may have held our
+      // partitions meanwhile, so nothing counts as kept.
+      if (memberId !== undefined && payload.memberId !== memberId) {
+        this.dropWindows(() => true);
+        this.assigned = new Set();
+      }
+      memberId = payload.memberId;
       this.holdGained(assigned);
       this.assigned = assigned;
       // Partitions kept keep their window (kafkajs reads again from the last commit, and the window
@@ -159,7 +169,7 @@ export class ResilientConsumer {
     for (const message of batch.messages) {
       // A long batch waits here for room: the group must still hear from this member meanwhile.
       while (window.full && !window.failure && !window.dropped) {
-        await window.settledOnce();
+        await settledOrAWhile(window);
         await this.heartbeatOrHandOver(heartbeat);
       }
       if (window.failure || window.dropped || !isRunning() || isStale() || this.stopped) break;
@@ -182,8 +192,16 @@ export class ResilientConsumer {
     try {
       await heartbeat();
     } catch (error) {
-      // A rebalance: the partitions are handed over with everything in hand finished and committed.
-      await Promise.all([...this.windows.values()].map((w) => w.drained()));
+      if (!leavesTheGeneration(error)) throw error;
+      // A rebalance: the partitions are handed over with everything in hand finished and committed,
+      // unless that outlasts what the group waits for this member (it would be evicted).
+      const drained = Promise.all([...this.windows.values()].map((w) => w.drained()));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        drained,
+        new Promise((resolve) => (timer = setTimeout(resolve, HANDOVER_DRAIN_LIMIT_MS))),
+      ]);
+      clearTimeout(timer);
       await this.commitHandled();
       throw error;
     }
@@ -203,8 +221,15 @@ export class ResilientConsumer {
     const held = [...this.handovers.keys()];
     if (held.length === 0) return;
     this.tryOnConsumer('pause for the hand-over', () => this.consumer?.pause(topicPartitions(held)));
+    this.scheduleHandoverEnd();
+  }
+
+  /** At the earliest end of a grace still running. */
+  private scheduleHandoverEnd(): void {
     clearTimeout(this.handoverTimer);
-    this.handoverTimer = setTimeout(() => this.endHandovers(), grace);
+    if (this.handovers.size === 0) return;
+    const next = Math.min(...this.handovers.values()) - Date.now();
+    this.handoverTimer = setTimeout(() => this.endHandovers(), Math.max(0, next));
     this.handoverTimer.unref();
   }
 
@@ -215,11 +240,7 @@ export class ResilientConsumer {
     const resumed = ended.filter((key) => this.assigned.has(key));
     if (resumed.length > 0 && !this.stopped)
       this.tryOnConsumer('resume after the hand-over', () => this.consumer?.resume(topicPartitions(resumed)));
-    if (this.handovers.size > 0) {
-      const next = Math.min(...this.handovers.values()) - now;
-      this.handoverTimer = setTimeout(() => this.endHandovers(), Math.max(0, next));
-      this.handoverTimer.unref();
-    }
+    this.scheduleHandoverEnd();
   }
 
   private windowFor(topic: string, partition: number, concurrency: number): PartitionWindow {
@@ -379,6 +400,32 @@ export class ResilientConsumer {
     await Promise.race([this.starting, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     await this.consumer?.disconnect();
   }
+}
+
+/** Below kafkajs's default rebalance timeout (60 s), past which the group evicts a member that has not rejoined. */
+const HANDOVER_DRAIN_LIMIT_MS = 30_000;
+/** How long a batch waiting for room goes without heartbeating (kafkajs sends one at most every 3 s anyway). */
+const WAIT_FOR_ROOM_MS = 1000;
+
+/** kafkajs's rebalance errors (its own isRebalancing is not exported), and a member the group forgot. */
+function leavesTheGeneration(error: unknown): boolean {
+  const type = (error as { type?: string }).type;
+  return (
+    type === 'REBALANCE_IN_PROGRESS' ||
+    type === 'NOT_COORDINATOR_FOR_GROUP' ||
+    type === 'ILLEGAL_GENERATION' ||
+    type === 'UNKNOWN_MEMBER_ID'
+  );
+}
+
+/** A message of the window settled, or a while passed: the caller heartbeats either way. */
+async function settledOrAWhile(window: PartitionWindow): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    window.settledOnce(),
+    new Promise((resolve) => (timer = setTimeout(resolve, WAIT_FOR_ROOM_MS))),
+  ]);
+  clearTimeout(timer);
 }
 
 function partitionKey(topic: string, partition: number): string {
