@@ -1,0 +1,122 @@
+import { Kafka, logLevel } from 'kafkajs';
+import { ensureTopics, ResilientConsumer } from '@lib/kafka';
+import { testAppConfig } from './support/test-environment';
+
+// Partitions moving between two live consumers of one group. Serial: these measure who handled what
+// when, and under the load of the parallel suite a rebalance can take longer than the test allows.
+describe('ResilientConsumer hand-over between live replicas (real Kafka)', () => {
+  const config = testAppConfig();
+  const kafka = new Kafka({
+    clientId: 'test-handover',
+    brokers: config.kafka.brokers,
+    logLevel: logLevel.NOTHING,
+  });
+  const groupId = `${config.kafka.topicPrefix}group`;
+
+  interface Handling {
+    by: string;
+    at: string;
+    started: number;
+    finished?: number;
+  }
+
+  /**
+   * A first replica handles `count` messages of two partitions, each taking `handleMs`; a second one
+   * (hand-over grace `secondGraceMs`) joins the group once the first has started some. What each
+   * handled, and when.
+   */
+  async function secondReplicaJoins(
+    name: string,
+    { count, handleMs, concurrency, secondGraceMs }: Record<string, number>,
+  ): Promise<Handling[]> {
+    const movingTopic = `${config.kafka.topicPrefix}${name}`;
+    const admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, [{ topic: movingTopic, numPartitions: 2 }]);
+    await admin.disconnect();
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: movingTopic,
+      messages: Array.from({ length: count }, (_, i) => ({ partition: i % 2, value: String(i) })),
+    });
+    await producer.disconnect();
+    const handlings: Handling[] = [];
+    const replica = (by: string, graceMs = 0) =>
+      new ResilientConsumer(kafka, {
+        name: `${name}-${by}`,
+        topic: movingTopic,
+        consumer: { groupId: `${groupId}-${name}`, maxWaitTimeInMs: 50 },
+        fromBeginning: true,
+        partitionsConsumedConcurrently: 2,
+        concurrencyPerPartition: concurrency,
+        commitIntervalMs: 200,
+        handoverGraceMs: graceMs,
+        eachMessage: async ({ partition, message }) => {
+          const handling: Handling = { by, at: `${partition}@${message.offset}`, started: Date.now() };
+          handlings.push(handling);
+          await new Promise((resolve) => setTimeout(resolve, handleMs));
+          handling.finished = Date.now();
+        },
+      });
+    const first = replica('first');
+    await first.start();
+    for (let i = 0; i < 200 && handlings.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    const second = replica('second', secondGraceMs);
+    await second.start();
+    const settled = async () => {
+      for (let i = 0; i < 400; i++) {
+        const finished = handlings.filter((h) => h.finished !== undefined);
+        if (finished.length === handlings.length && new Set(finished.map((h) => h.at)).size === count) return;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    };
+    await settled();
+    // Anything read again after a hand-over grace has started by now, and then finishes.
+    await new Promise((resolve) => setTimeout(resolve, secondGraceMs + 1000));
+    await settled();
+    await Promise.all([first.stop(), second.stop()]);
+    expect(new Set(handlings.map((h) => h.at)).size).toBe(count);
+    return handlings;
+  }
+
+  /** Messages the second replica started while the first still had them in hand. */
+  const startedTwiceAtOnce = (handlings: Handling[]) =>
+    handlings
+      .filter((later) => later.by === 'second')
+      .filter((later) =>
+        handlings.some(
+          (earlier) =>
+            earlier.by === 'first' &&
+            earlier.at === later.at &&
+            (earlier.finished === undefined || earlier.finished > later.started),
+        ),
+      )
+      .map((h) => h.at);
+
+  it('while a long batch waits for room, still answers the group, and hands its partition over finished', async () => {
+    // 60 slow messages per partition, 4 at a time: one batch takes 9 s, and unless the consumer heartbeats
+    // from inside it, the group cannot rebalance before it ends.
+    const handlings = await secondReplicaJoins('long-batch', {
+      count: 120,
+      handleMs: 600,
+      concurrency: 4,
+      secondGraceMs: 0,
+    });
+    expect(handlings.filter((h) => h.by === 'second').length).toBeGreaterThan(0);
+    expect(startedTwiceAtOnce(handlings)).toEqual([]);
+  }, 60_000);
+
+  it('reads a partition that moved to it only after the hand-over grace, when its owner noticed the rebalance between batches', async () => {
+    // Everything fetched at once and in flight; then only empty fetches, where kafkajs itself notices
+    // the rebalance and rejoins with the messages still in hand.
+    const handlings = await secondReplicaJoins('between-batches', {
+      count: 16,
+      handleMs: 6000,
+      concurrency: 64,
+      secondGraceMs: 7000,
+    });
+    expect(handlings.filter((h) => h.by === 'second').length).toBeGreaterThan(0);
+    expect(startedTwiceAtOnce(handlings)).toEqual([]);
+  }, 60_000);
+});
