@@ -1,11 +1,6 @@
-import mongoose, { Connection } from 'mongoose';
-import {
-  MFA_CONFIG_MODEL,
-  MfaConfigRecord,
-  MfaConfigRepository,
-  MfaConfigSchema,
-  StoredConfigState,
-} from '@lib/mfa-config';
+import type { Connection } from 'mongoose';
+import type { MfaConfigRecord, MfaConfigRepository } from '@lib/mfa-config';
+import { minimalConfigState as state, openConfigStore } from './support/config-store';
 import { testAppConfig } from './support/test-environment';
 
 // The store's writers all touch one document: an admin's change, the outbox relay removing what it
@@ -15,15 +10,8 @@ describe('configuration store (real MongoDB-compatible server)', () => {
   let connection: Connection;
   let repository: MfaConfigRepository;
 
-  const state = (clients: string[]): StoredConfigState => ({
-    enabled: false,
-    provider: 'native',
-    settings: { enabled_clients: clients, strategy: 'prompt' },
-  });
-
   beforeAll(async () => {
-    connection = await mongoose.createConnection(config.mongodbUri).asPromise();
-    repository = new MfaConfigRepository(connection.model(MFA_CONFIG_MODEL, MfaConfigSchema));
+    ({ connection, repository } = await openConfigStore(config));
   });
   afterAll(async () => {
     await connection.dropDatabase().catch(() => undefined);

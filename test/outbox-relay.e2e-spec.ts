@@ -1,39 +1,50 @@
-import mongoose, { Connection } from 'mongoose';
+import type { Connection } from 'mongoose';
 import { resolveTopicNames } from '@lib/contracts';
-import {
-  configRecordId,
-  MFA_CONFIG_MODEL,
-  MfaConfigRecord,
-  MfaConfigRepository,
-  MfaConfigSchema,
-  StoredConfigState,
-} from '@lib/mfa-config';
+import { configRecordId, MfaConfigRecord, MfaConfigRepository, MfaConfigSchema } from '@lib/mfa-config';
 import { OutboxRelay } from '../apps/config-api/src/outbox/outbox-relay';
+import { minimalConfigState as state, openConfigStore } from './support/config-store';
 import { testAppConfig } from './support/test-environment';
 import { TopicReader } from './support/topic-reader';
 
 // The relay finds documents with events to publish through an index on outbox_pending_since, so the
 // field must come with the first pending event and go with the last; documents an earlier version
-// wrote without it are found by one scan after the relay starts.
+// wrote without it are found by a scan when the relay starts (and every few minutes after).
 describe('outbox relay (real MongoDB-compatible server and Kafka)', () => {
   const config = testAppConfig();
   let connection: Connection;
   let repository: MfaConfigRepository;
   let events: TopicReader;
 
-  const state = (clients: string[]): StoredConfigState => ({
-    enabled: false,
-    provider: 'native',
-    settings: { enabled_clients: clients, strategy: 'prompt' },
-  });
   const stored = async (tenant: string) => (await repository.findAny(tenant, 'push')) as MfaConfigRecord;
   const relay = () => new OutboxRelay(config, repository);
+  /** One pass of a relay that has just started, then its shutdown; how many events it published. */
+  const flushOnce = async () => {
+    const starting = relay();
+    try {
+      return await starting.flush();
+    } finally {
+      await starting.onApplicationShutdown();
+    }
+  };
+  /** A document as a version before outbox_pending_since wrote it: one pending event, no field. */
+  const writtenWithoutTheField = async (_id: string, tenant: string, version: number) => {
+    const at = new Date();
+    const event = { event_id: `${tenant}-${version}`, version, change: 'updated' as const, occurred_at: at };
+    await connection.collection<MfaConfigRecord>('mfa_configs').insertOne({
+      _id,
+      tenant,
+      type: 'push',
+      ...state(['old']),
+      version,
+      deleted: false,
+      created_at: at,
+      updated_at: at,
+      pending_events: [event],
+    });
+  };
 
   beforeAll(async () => {
-    connection = await mongoose.createConnection(config.mongodbUri).asPromise();
-    const model = connection.model(MFA_CONFIG_MODEL, MfaConfigSchema);
-    await model.init();
-    repository = new MfaConfigRepository(model);
+    ({ connection, repository } = await openConfigStore(config));
     events = await new TopicReader(config, resolveTopicNames(config.kafka).configChanged).start();
   });
   afterAll(async () => {
@@ -59,12 +70,7 @@ describe('outbox relay (real MongoDB-compatible server and Kafka)', () => {
     expect((await stored('marked')).outbox_pending_since).toEqual(created.created_at);
     expect((await repository.findWithPendingEvents(100)).map((d) => d._id)).toContain('marked/push');
 
-    const sending = relay();
-    try {
-      expect(await sending.flush()).toBeGreaterThanOrEqual(2);
-    } finally {
-      await sending.onApplicationShutdown();
-    }
+    expect(await flushOnce()).toBeGreaterThanOrEqual(2);
     const after = await stored('marked');
     expect(after.pending_events).toEqual([]);
     expect(after.outbox_pending_since).toBeUndefined();
@@ -78,46 +84,18 @@ describe('outbox relay (real MongoDB-compatible server and Kafka)', () => {
   });
 
   it('publishes the events of a document written without the field, found by a scan when the relay starts', async () => {
-    const occurredAt = new Date();
-    const legacy: MfaConfigRecord = {
-      _id: configRecordId('legacy', 'push'),
-      tenant: 'legacy',
-      type: 'push',
-      ...state(['old']),
-      version: 3,
-      deleted: false,
-      created_at: occurredAt,
-      updated_at: occurredAt,
-      pending_events: [{ event_id: 'legacy-3', version: 3, change: 'updated', occurred_at: occurredAt }],
-    };
-    await connection.collection<MfaConfigRecord>('mfa_configs').insertOne(legacy);
+    await writtenWithoutTheField(configRecordId('legacy', 'push'), 'legacy', 3);
     expect((await repository.findWithPendingEvents(100)).map((d) => d._id)).not.toContain('legacy/push');
 
-    const starting = relay();
-    try {
-      await starting.flush();
-    } finally {
-      await starting.onApplicationShutdown();
-    }
+    await flushOnce();
     const event = await events.waitFor((m) => m.key === 'legacy/push' && m.value.version === 3);
     expect(event.value).toMatchObject({ event_id: 'legacy-3', change: 'updated' });
     expect((await stored('legacy')).pending_events).toEqual([]);
   });
 
   it('keeps publishing what it finds by the index while an old document keeps its events', async () => {
-    const occurredAt = new Date();
     // Stored before ids were tenant/type: the relay publishes its events but cannot remove them.
-    await connection.collection<MfaConfigRecord>('mfa_configs').insertOne({
-      _id: 'id-of-an-older-scheme',
-      tenant: 'stuck',
-      type: 'push',
-      ...state(['old']),
-      version: 1,
-      deleted: false,
-      created_at: occurredAt,
-      updated_at: occurredAt,
-      pending_events: [{ event_id: 'stuck-1', version: 1, change: 'created', occurred_at: occurredAt }],
-    });
+    await writtenWithoutTheField('id-of-an-older-scheme', 'stuck', 1);
     const running = relay();
     running.onApplicationBootstrap();
     try {
@@ -137,12 +115,7 @@ describe('outbox relay (real MongoDB-compatible server and Kafka)', () => {
     await connection
       .collection<MfaConfigRecord>('mfa_configs')
       .updateOne({ _id: 'stale/push' }, { $set: { pending_events: [] } });
-    const sending = relay();
-    try {
-      await sending.flush();
-    } finally {
-      await sending.onApplicationShutdown();
-    }
+    await flushOnce();
     expect((await stored('stale')).outbox_pending_since).toBeUndefined();
     expect(current.version).toBe((await stored('stale')).version);
   });
