@@ -9,7 +9,14 @@ import {
   ServerHttp2Stream,
 } from 'node:http2';
 import { DeliveryRecorder, FaultPlan } from './peer-recorder';
-import { decodeJsonSegment, listenOnLoopback, PeerConnections, readBody, toKeyObject } from './peer-server';
+import {
+  decodeJsonSegment,
+  listenOnLoopback,
+  PeerConnections,
+  readBody,
+  resetConnectionSoon,
+  toKeyObject,
+} from './peer-server';
 import { createTestCa } from './test-ca';
 
 /** One request the peer received, answered or not. */
@@ -264,7 +271,7 @@ export class ApnsPeer {
     if (this.faults.takeReset()) {
       await this.faults.delay();
       this.deliveries.record(delivery);
-      stream.session?.destroy(undefined, http2Constants.NGHTTP2_INTERNAL_ERROR);
+      resetConnectionSoon(stream.session, http2Constants.NGHTTP2_INTERNAL_ERROR);
       return;
     }
 

@@ -1,7 +1,14 @@
 import { KeyObject, randomBytes, verify } from 'node:crypto';
 import { createSecureServer, Http2SecureServer, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { DeliveryRecorder, FaultPlan } from './peer-recorder';
-import { decodeJsonSegment, listenOnLoopback, PeerConnections, readBody, toKeyObject } from './peer-server';
+import {
+  decodeJsonSegment,
+  listenOnLoopback,
+  PeerConnections,
+  readBody,
+  resetConnectionSoon,
+  toKeyObject,
+} from './peer-server';
 import { createTestCa } from './test-ca';
 
 /** One messages:send request the peer received. */
@@ -282,8 +289,7 @@ export class FcmPeer {
     if (this.faults.takeReset()) {
       await this.faults.delay();
       this.deliveries.record(delivery);
-      if (request.httpVersionMajor === 2) request.stream.session?.destroy();
-      else request.socket.destroy();
+      resetConnectionSoon(request.httpVersionMajor === 2 ? request.stream.session : request.socket);
       return;
     }
 

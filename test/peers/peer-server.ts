@@ -55,6 +55,19 @@ export class PeerConnections {
   }
 }
 
+/**
+ * Drops a client's connection as a network reset would, on the next turn of the event loop. Destroying
+ * an HTTP/2 session from a stream handler runs inside nghttp2's receive loop, and Node then frees memory
+ * nghttp2 still reads: the process dies with "corrupted size vs. prev_size" (nodejs/node#64850).
+ */
+export function resetConnectionSoon(connection: Http2Session | Socket | undefined, code?: number): void {
+  if (connection === undefined) return;
+  setImmediate(() => {
+    if (connection instanceof Socket) connection.destroy();
+    else connection.destroy(undefined, code);
+  });
+}
+
 /** The whole request body. Never settles when the client hangs up mid-request: there is nothing to answer. */
 export function readBody(request: Readable): Promise<Buffer> {
   return new Promise<Buffer>((resolve) => {
