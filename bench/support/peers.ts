@@ -41,6 +41,7 @@ export type Arrival = [string, number, string];
 /** The load generator's handle on the peers process. */
 export class PeersProcess {
   private nextId = 1;
+  private exitedWith: string | undefined;
   private readonly pending = new Map<
     number,
     { resolve: (value: unknown) => void; reject: (e: Error) => void }
@@ -54,10 +55,11 @@ export class PeersProcess {
       if (reply.error) waiter.reject(new Error(`peers: ${reply.error}`));
       else waiter.resolve(reply.result);
     });
-    // A peers process that dies fails every call waiting on it, instead of hanging the benchmark.
-    child.on('exit', (code) => {
-      for (const waiter of this.pending.values())
-        waiter.reject(new Error(`the peers process exited (${code})`));
+    // A peers process that dies fails every call waiting on it, and every later one, instead of
+    // hanging the benchmark or crashing it on a write to a closed channel.
+    child.on('exit', (code, signal) => {
+      this.exitedWith = `the peers process exited (${signal ?? code})`;
+      for (const waiter of this.pending.values()) waiter.reject(new Error(this.exitedWith));
       this.pending.clear();
     });
   }
@@ -83,8 +85,12 @@ export class PeersProcess {
   call<T>(command: PeerCommand): Promise<T> {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
+      if (this.exitedWith !== undefined) return reject(new Error(this.exitedWith));
       this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      this.child.send({ id, command });
+      this.child.send({ id, command }, (error) => {
+        if (!error || !this.pending.delete(id)) return;
+        reject(new Error(`${this.exitedWith ?? 'the peers process is gone'}: ${error.message}`));
+      });
     });
   }
 
