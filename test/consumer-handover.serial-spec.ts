@@ -1,5 +1,5 @@
 import { Kafka, logLevel } from 'kafkajs';
-import { ensureTopics, ResilientConsumer } from '@lib/kafka';
+import { ensureTopics, ResilientConsumer, ResilientConsumerOptions } from '@lib/kafka';
 import { testAppConfig } from './support/test-environment';
 
 // Partitions moving between two live consumers of one group. Serial: these measure who handled what
@@ -25,10 +25,8 @@ describe('ResilientConsumer hand-over between live replicas (real Kafka)', () =>
    * (hand-over grace `secondGraceMs`) joins the group once the first has started some. What each
    * handled, and when.
    */
-  async function secondReplicaJoins(
-    name: string,
-    { count, handleMs, concurrency, secondGraceMs }: Record<string, number>,
-  ): Promise<Handling[]> {
+  /** A topic of two partitions holding `count` messages, spread over both. */
+  async function movingTopicWith(name: string, count: number): Promise<string> {
     const movingTopic = `${config.kafka.topicPrefix}${name}`;
     const admin = kafka.admin();
     await admin.connect();
@@ -41,24 +39,46 @@ describe('ResilientConsumer hand-over between live replicas (real Kafka)', () =>
       messages: Array.from({ length: count }, (_, i) => ({ partition: i % 2, value: String(i) })),
     });
     await producer.disconnect();
+    return movingTopic;
+  }
+
+  /** One replica of the test's group on `movingTopic`. */
+  function replicaOf(
+    name: string,
+    movingTopic: string,
+    options: Pick<ResilientConsumerOptions, 'concurrencyPerPartition' | 'handoverGraceMs' | 'onJoin'>,
+    eachMessage: ResilientConsumerOptions['eachMessage'],
+  ): ResilientConsumer {
+    return new ResilientConsumer(kafka, {
+      name,
+      topic: movingTopic,
+      consumer: { groupId: `${groupId}-${movingTopic}`, maxWaitTimeInMs: 50 },
+      fromBeginning: true,
+      partitionsConsumedConcurrently: 2,
+      commitIntervalMs: 200,
+      ...options,
+      eachMessage,
+    });
+  }
+
+  async function secondReplicaJoins(
+    name: string,
+    { count, handleMs, concurrency, secondGraceMs }: Record<string, number>,
+  ): Promise<Handling[]> {
+    const movingTopic = await movingTopicWith(name, count);
     const handlings: Handling[] = [];
     const replica = (by: string, graceMs = 0) =>
-      new ResilientConsumer(kafka, {
-        name: `${name}-${by}`,
-        topic: movingTopic,
-        consumer: { groupId: `${groupId}-${name}`, maxWaitTimeInMs: 50 },
-        fromBeginning: true,
-        partitionsConsumedConcurrently: 2,
-        concurrencyPerPartition: concurrency,
-        commitIntervalMs: 200,
-        handoverGraceMs: graceMs,
-        eachMessage: async ({ partition, message }) => {
+      replicaOf(
+        `${name}-${by}`,
+        movingTopic,
+        { concurrencyPerPartition: concurrency, handoverGraceMs: graceMs },
+        async ({ partition, message }) => {
           const handling: Handling = { by, at: `${partition}@${message.offset}`, started: Date.now() };
           handlings.push(handling);
           await new Promise((resolve) => setTimeout(resolve, handleMs));
           handling.finished = Date.now();
         },
-      });
+      );
     const first = replica('first');
     await first.start();
     for (let i = 0; i < 200 && handlings.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
@@ -118,5 +138,54 @@ describe('ResilientConsumer hand-over between live replicas (real Kafka)', () =>
     });
     expect(handlings.filter((h) => h.by === 'second').length).toBeGreaterThan(0);
     expect(startedTwiceAtOnce(handlings)).toEqual([]);
+  }, 60_000);
+
+  it("fails the heartbeat of a handler whose partition went to another member, and only that one's", async () => {
+    // A handler retrying a push heartbeats between attempts. After the rejoin kafkajs's heartbeat
+    // succeeds again, so without this a retry would go on while the new owner sends the same push.
+    const movingTopic = await movingTopicWith('retrying', 2);
+    let firstJoins = 0;
+    let started = 0;
+    let rebalanced!: () => void;
+    const afterRebalance = new Promise<void>((resolve) => (rebalanced = resolve));
+    const heartbeats: string[] = [];
+    const first = replicaOf(
+      'retrying-first',
+      movingTopic,
+      { concurrencyPerPartition: 4, onJoin: () => (firstJoins += 1) },
+      async ({ partition, heartbeat }) => {
+        started += 1;
+        await afterRebalance;
+        await heartbeat().then(
+          () => heartbeats.push(`${partition}: held`),
+          (error: Error) => heartbeats.push(`${partition}: ${error.message}`),
+        );
+      },
+    );
+    // Its grace outlasts the test: the moved message stays the first replica's alone.
+    const second = replicaOf(
+      'retrying-second',
+      movingTopic,
+      { concurrencyPerPartition: 4, handoverGraceMs: 60_000 },
+      () => Promise.resolve(),
+    );
+    await first.start();
+    for (let i = 0; i < 200 && started < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    await second.start();
+    await second.ready;
+    for (let i = 0; i < 300 && firstJoins < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    rebalanced();
+    for (let i = 0; i < 50 && heartbeats.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    await Promise.all([first.stop(), second.stop()]);
+
+    expect(started).toBe(2);
+    expect(firstJoins).toBeGreaterThanOrEqual(2);
+    expect(heartbeats).toHaveLength(2);
+    expect(heartbeats).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^\d: held$/),
+        expect.stringMatching(/^\d: .*\[\d\]@0 was handed over to another member of the group$/),
+      ]),
+    );
   }, 60_000);
 });

@@ -178,7 +178,7 @@ export class ResilientConsumer {
           topic: batch.topic,
           partition: batch.partition,
           message,
-          heartbeat,
+          heartbeat: () => this.heartbeatWhileHeld(window, message.offset, heartbeat),
           pause,
         }),
       );
@@ -186,6 +186,22 @@ export class ResilientConsumer {
       resolveOffset(message.offset);
     }
     await this.heartbeatOrHandOver(heartbeat);
+  }
+
+  /**
+   * A handler's heartbeat. Once its partition went to another member, it fails: after the rejoin
+   * kafkajs's heartbeat succeeds again, and a handler retrying between heartbeats would go on while
+   * the new owner, after its hand-over grace, handles the same message.
+   */
+  private heartbeatWhileHeld(
+    window: PartitionWindow,
+    offset: string,
+    heartbeat: () => Promise<void>,
+  ): Promise<void> {
+    if (!window.dropped) return heartbeat();
+    const at = `${window.topic}[${window.partition}]@${offset}`;
+    this.logger.warn(`${at}: the partition went to another member; leaving this message to it`);
+    return Promise.reject(new Error(`${at} was handed over to another member of the group`));
   }
 
   private async heartbeatOrHandOver(heartbeat: () => Promise<void>): Promise<void> {
