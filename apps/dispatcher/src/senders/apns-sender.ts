@@ -24,6 +24,9 @@ const INVALID_CONFIG = new Set([
   'MissingTopic',
 ]);
 
+/** node-apn's own tries after a failed request (500, 503, 429…) before it reports the failure. */
+const CONNECTION_RETRY_LIMIT = 3;
+
 /**
  * APNs through @parse/node-apn with token (.p8) auth: one Provider per key, opened on first send and
  * kept for every later send; shut down when idle or replaced (a Provider not shut down leaks its session).
@@ -48,17 +51,43 @@ export class ApnsSender implements PushSender {
     const client = this.connected();
     if (!opening) {
       await this.firstAnswered;
-      return this.outcome(await client.send(apnsNotification, notification.deviceToken));
+      return this.sendThrough(client, apnsNotification, notification.deviceToken);
     }
     // Apple allows one stream on a new connection until it has checked the provider token: the first
     // request goes alone, the others wait for its answer instead of being refused and retried.
     let answered!: () => void;
     this.firstAnswered = new Promise((resolve) => (answered = resolve));
     try {
-      return this.outcome(await client.send(apnsNotification, notification.deviceToken));
+      return await this.sendThrough(client, apnsNotification, notification.deviceToken);
     } finally {
       answered();
     }
+  }
+
+  /**
+   * node-apn sometimes neither answers nor fails a request (node-apn#665; seen here when Apple answers
+   * 500s while node-apn replaces its session), and the challenge would wait on it until it expires.
+   * Past node-apn's own worst case (its tries, each ended by requestTimeout, and the graceful close of
+   * its session) no stream of the call is left to deliver: the call is failed as retryable and the
+   * client replaced, so the next attempt goes out on a new connection.
+   */
+  private async sendThrough(client: Provider, note: Notification, deviceToken: string): Promise<SendOutcome> {
+    const lostAfterMs = this.requestTimeoutMs * (CONNECTION_RETRY_LIMIT + 2);
+    let timer: NodeJS.Timeout | undefined;
+    const lost = new Promise<undefined>(
+      (resolve) => (timer = setTimeout(() => resolve(undefined), lostAfterMs)),
+    );
+    const result = await Promise.race([client.send(note, deviceToken), lost]);
+    clearTimeout(timer);
+    if (result) return this.outcome(result);
+    if (this.client === client) this.client = undefined;
+    // Its session may be as stuck as the call: shutting it down is not waited for.
+    client.shutdown(() => undefined);
+    return fail(
+      'provider_error',
+      true,
+      `node-apn neither answered nor failed the request within ${lostAfterMs} ms; retrying on a new connection`,
+    );
   }
 
   idleFor(now: number): number {
@@ -82,7 +111,7 @@ export class ApnsSender implements PushSender {
       token: { key: this.settings.key, keyId: this.settings.key_id, teamId: this.settings.team_id },
       production: this.settings.production,
       requestTimeout: this.requestTimeoutMs,
-      connectionRetryLimit: 3,
+      connectionRetryLimit: CONNECTION_RETRY_LIMIT,
     };
     // Only a sandbox (never production) points the client at another host speaking Apple's protocol.
     if (this.sandbox.apnsEndpoint) {

@@ -1,0 +1,59 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { Provider, Responses, ResponseFailure, ResponseSent } from '@parse/node-apn';
+import { ApnsSender } from './apns-sender';
+import type { ChallengeNotification } from './push-sender';
+
+// The guard against a request node-apn never settles (node-apn#665). How node-apn comes to lose one
+// could not be provoked on purpose through a peer (it happened under 500s and session churn in the
+// chaos campaign), so here the SDK's send is the one thing replaced: it never settles.
+describe('ApnsSender with a request node-apn never settles', () => {
+  const requestTimeoutMs = 20;
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+    type: 'pkcs8',
+    format: 'pem',
+  }) as string;
+  const challenge: ChallengeNotification = {
+    challengeId: 'c-1',
+    deviceToken: 'a'.repeat(64),
+    title: 'Sign in?',
+    body: 'Approve the sign-in',
+    category: 'MFA_PROMPT',
+    data: { challenge_id: 'c-1' },
+    expiresAt: new Date(Date.now() + 60_000),
+  };
+
+  afterEach(() => jest.restoreAllMocks());
+
+  it('fails it as retryable after node-apn’s own worst case, and sends the next on a new client', async () => {
+    const sent: Responses<ResponseSent, ResponseFailure> = { sent: [{ device: 'x' }], failed: [] };
+    const clients = new Set<Provider>();
+    const send = jest
+      .spyOn(Provider.prototype, 'send')
+      .mockImplementationOnce(function (this: Provider) {
+        clients.add(this);
+        return new Promise(() => undefined);
+      })
+      .mockImplementationOnce(function (this: Provider) {
+        clients.add(this);
+        return Promise.resolve(sent);
+      });
+    const shutdown = jest.spyOn(Provider.prototype, 'shutdown');
+    const sender = new ApnsSender(
+      { bundle_id: 'com.example.app', key, key_id: 'ABC1234567', team_id: 'TEAM123456', production: false },
+      { apnsEndpoint: { host: '127.0.0.1', port: 9 } },
+      requestTimeoutMs,
+    );
+
+    const lost = await sender.send(challenge);
+    const next = await sender.send(challenge);
+    await sender.close();
+
+    expect(lost).toMatchObject({ ok: false, retryable: true, reason: 'provider_error' });
+    // After node-apn's four tries, each ended by requestTimeout, and its session's close.
+    expect(lost.ok || lost.detail).toMatch(/neither answered nor failed the request within 100 ms/);
+    expect(next).toEqual({ ok: true, providerMessageId: undefined });
+    expect(send).toHaveBeenCalledTimes(2);
+    expect(clients.size).toBe(2);
+    expect(shutdown).toHaveBeenCalledTimes(2);
+  });
+});
