@@ -32,6 +32,9 @@ const REDELIVERIES = 'mfa_push_redeliveries_total';
 const JOIN_STREAM_MS = 15_000;
 const STREAM_CHUNKS = 50;
 const JOIN_PEER_DELAY_MS = 500;
+/** Fewer than one replica's windows hold at once (6 partitions × 64). */
+const RETRYING_REQUESTS = 300;
+const RETRIES = 'mfa_push_retries_total';
 const RECOVERY_NOTE = 'includes the dead member’s Kafka session timeout (KAFKA_SESSION_TIMEOUT_MS)';
 
 export async function dispatcherKill(ctx: ChaosContext, size: ChaosSize): Promise<Figure[]> {
@@ -39,6 +42,7 @@ export async function dispatcherKill(ctx: ChaosContext, size: ChaosSize): Promis
     ...(await killAndRestart(ctx, size)),
     ...(await killOneOfTwoReplicas(ctx, size)),
     ...(await secondReplicaJoins(ctx, size)),
+    ...(await secondReplicaJoinsWhileRetrying(ctx, size)),
   ];
 }
 
@@ -65,6 +69,37 @@ async function secondReplicaJoins(ctx: ChaosContext, size: ChaosSize): Promise<F
   return [
     ...accountingFigures(SCENARIO, outcome.accounting, 'join'),
     { scenario: SCENARIO, name: 'join: replicas that died', value: alive ? 0 : 1, expect: 'zero' },
+  ];
+}
+
+/**
+ * No kill: the providers fail every push (500) until a second replica has joined, so the first one
+ * is retrying every request when its partitions move. Fewer requests than its windows hold, so kafkajs
+ * notices the rebalance between batches and rejoins with the retries under way.
+ */
+async function secondReplicaJoinsWhileRetrying(ctx: ChaosContext, size: ChaosSize): Promise<Figure[]> {
+  const run = await KillRun.prepare(ctx, 'join-retrying', { ...size, inFlight: RETRYING_REQUESTS });
+  await ctx.peers.faults({
+    provider: 'both',
+    clear: true,
+    failNext: { count: 1_000_000, status: 500, reason: 'InternalServerError' },
+  });
+  const first = await run.startReplica('first');
+  await run.produce();
+  // Every request failed at least once: all of them are waiting for their next attempt.
+  await run.waitUntil(
+    `not every request failed once`,
+    async () => (await dispatcherMetric(first, RETRIES)) >= RETRYING_REQUESTS,
+  );
+  const joiner = await run.startReplica('joiner');
+  await run.waitForMembers(2);
+  await ctx.peers.faults({ provider: 'both', clear: true });
+  const outcome = await run.settle();
+  const alive = !first.exited && !joiner.exited;
+  await Promise.all([first.stop(), joiner.stop()]);
+  return [
+    ...accountingFigures(SCENARIO, outcome.accounting, 'join-retrying'),
+    { scenario: SCENARIO, name: 'join-retrying: replicas that died', value: alive ? 0 : 1, expect: 'zero' },
   ];
 }
 
@@ -192,6 +227,15 @@ class KillRun {
     return kill;
   }
 
+  /** Polls `condition` until it holds; throws, saying what did not happen, after `timeoutMs`. */
+  async waitUntil(what: string, condition: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error(`${this.name}: ${what} within ${timeoutMs / 1000} s`);
+      await sleep(200);
+    }
+  }
+
   async waitForAThird(): Promise<void> {
     const third = Math.ceil(this.requests.length / 3);
     if (!(await waitForDelivered(this.ctx.peers, third)))
@@ -204,18 +248,24 @@ class KillRun {
     if (!(await waitForTopicSize(this.ctx.kafka, pushResults, this.requests.length, RESULTS_TIMEOUT_MS)))
       log(`${this.name}: not every request had a result within ${RESULTS_TIMEOUT_MS / 1000} s`);
     const accounting = await account(this.ctx.kafka, pushResults, this.ctx.peers, this.requests);
+    if (accounting.withoutResult > 0) {
+      const partitionOf = keyPartitioner(this.prepared.topics.pushRequested, this.ctx.partitions);
+      const where = accounting.withoutResultIds.map((id) => `${id} (partition ${partitionOf(id)})`);
+      log(`${this.name}: without a result: ${where.join(', ')}`);
+    }
     return { accounting, pushes: await pushTimes(this.ctx.peers) };
   }
 
   /** Waits until the push request group is stable with `count` members, each with partitions. */
-  async waitForMembers(count: number, timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const assignments = await this.assignments();
-      if (assignments.size === count && [...assignments.values()].every((p) => p.length > 0)) return;
-      await sleep(200);
-    }
-    throw new Error(`${this.name}: the group did not settle with ${count} members`);
+  waitForMembers(count: number): Promise<void> {
+    return this.waitUntil(
+      `the group did not settle with ${count} members`,
+      async () => {
+        const assignments = await this.assignments();
+        return assignments.size === count && [...assignments.values()].every((p) => p.length > 0);
+      },
+      60_000,
+    );
   }
 
   /** The requests on the partitions the member with this client id holds now. */

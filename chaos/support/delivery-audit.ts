@@ -81,6 +81,8 @@ export async function waitForTopicSize(
 export interface Accounting {
   requested: number;
   withoutResult: number;
+  /** The first of them (at most 20), to look for in the dispatchers' logs. */
+  withoutResultIds: string[];
   withSeveralResults: number;
   /** Challenges the peers accepted more than once. */
   deliveredTwice: number;
@@ -105,17 +107,25 @@ export async function account(
   for (const [challengeId] of [...arrivals.apns, ...arrivals.fcm])
     pushes.set(challengeId, (pushes.get(challengeId) ?? 0) + 1);
   const statuses: Record<string, number> = {};
-  let withoutResult = 0;
+  const withoutResultIds: string[] = [];
   let withSeveralResults = 0;
   let deliveredTwice = 0;
   for (const { challenge_id: id } of requests) {
     const result = results.get(id);
-    if (!result) withoutResult++;
+    if (!result) withoutResultIds.push(id);
     else statuses[result.status] = (statuses[result.status] ?? 0) + 1;
     if ((copies.get(id) ?? 0) > 1) withSeveralResults++;
     if ((pushes.get(id) ?? 0) > 1) deliveredTwice++;
   }
-  return { requested: requests.length, withoutResult, withSeveralResults, deliveredTwice, statuses, results };
+  return {
+    requested: requests.length,
+    withoutResult: withoutResultIds.length,
+    withoutResultIds: withoutResultIds.slice(0, 20),
+    withSeveralResults,
+    deliveredTwice,
+    statuses,
+    results,
+  };
 }
 
 /** The figures every fault scenario reports about its requests. */
@@ -126,7 +136,13 @@ export function accountingFigures(scenario: string, accounting: Accounting, labe
     .join(', ');
   return [
     { scenario, name: `${prefix}push requests`, value: accounting.requested, note: statuses },
-    { scenario, name: `${prefix}requests with no result`, value: accounting.withoutResult, expect: 'zero' },
+    {
+      scenario,
+      name: `${prefix}requests with no result`,
+      value: accounting.withoutResult,
+      expect: 'zero',
+      ...(accounting.withoutResult > 0 && { note: `e.g. ${accounting.withoutResultIds.join(', ')}` }),
+    },
     {
       scenario,
       name: `${prefix}challenges with more than one result`,
