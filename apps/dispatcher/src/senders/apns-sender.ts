@@ -26,6 +26,12 @@ const INVALID_CONFIG = new Set([
 
 /** node-apn's own tries after a failed request (500, 503, 429…) before it reports the failure. */
 const CONNECTION_RETRY_LIMIT = 3;
+/**
+ * node-apn's worst case for one send, in request timeouts: the first try and its retries, each up to
+ * one; after a last 500, the graceful close of its session, where other streams finish (one more);
+ * and one of margin, since a stream's timeout restarts on activity.
+ */
+const LOST_AFTER_REQUEST_TIMEOUTS = CONNECTION_RETRY_LIMIT + 3;
 
 /**
  * APNs through @parse/node-apn with token (.p8) auth: one Provider per key, opened on first send and
@@ -67,22 +73,24 @@ export class ApnsSender implements PushSender {
   /**
    * node-apn sometimes neither answers nor fails a request (node-apn#665; seen here when Apple answers
    * 500s while node-apn replaces its session), and the challenge would wait on it until it expires.
-   * Past node-apn's own worst case (its tries, each ended by requestTimeout, and the graceful close of
-   * its session) no stream of the call is left to deliver: the call is failed as retryable and the
-   * client replaced, so the next attempt goes out on a new connection.
+   * Past node-apn's own worst case no stream of the call is left to deliver: the call is failed as
+   * retryable and the client replaced, so the next attempt goes out on a new connection.
    */
   private async sendThrough(client: Provider, note: Notification, deviceToken: string): Promise<SendOutcome> {
-    const lostAfterMs = this.requestTimeoutMs * (CONNECTION_RETRY_LIMIT + 2);
+    const lostAfterMs = this.requestTimeoutMs * LOST_AFTER_REQUEST_TIMEOUTS;
     let timer: NodeJS.Timeout | undefined;
     const lost = new Promise<undefined>(
       (resolve) => (timer = setTimeout(() => resolve(undefined), lostAfterMs)),
     );
-    const result = await Promise.race([client.send(note, deviceToken), lost]);
-    clearTimeout(timer);
+    let result: Responses<ResponseSent, ResponseFailure> | undefined;
+    try {
+      result = await Promise.race([client.send(note, deviceToken), lost]);
+    } finally {
+      clearTimeout(timer);
+    }
     if (result) return this.outcome(result);
     if (this.client === client) this.client = undefined;
-    // Its session may be as stuck as the call: shutting it down is not waited for.
-    client.shutdown(() => undefined);
+    void this.shutDown(client);
     return fail(
       'provider_error',
       true,
@@ -97,8 +105,22 @@ export class ApnsSender implements PushSender {
   async closeIdleSession(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    // shutdown() reports through its callback, not a promise.
-    if (client) await new Promise<void>((resolve) => client.shutdown(resolve));
+    if (client) await this.shutDown(client);
+  }
+
+  /**
+   * Closes the client's session gracefully: requests on it finish first. node-apn's shutdown() reports
+   * through its callback, and never does for a session a connection reset already destroyed (Node
+   * leaves it destroyed but not closed): the wait ends after a request timeout.
+   */
+  private shutDown(client: Provider): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.requestTimeoutMs);
+      client.shutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   async close(): Promise<void> {
