@@ -19,6 +19,8 @@ export class PartitionWindow {
   redeliveryTimer?: NodeJS.Timeout;
   /** Forgotten (the partition went, or the consumer was replaced): its messages finish, nothing commits them. */
   dropped = false;
+  /** Once dropped: the messages whose handler was told so (each is logged once). */
+  readonly leftToNewOwner = new Set<string>();
 
   constructor(
     readonly topic: string,

@@ -200,7 +200,11 @@ export class ResilientConsumer {
   ): Promise<void> {
     if (!window.dropped) return heartbeat();
     const at = `${window.topic}[${window.partition}]@${offset}`;
-    this.logger.warn(`${at}: the partition went to another member; leaving this message to it`);
+    // A handler waiting on a send still under way heartbeats every second and goes on: one line is enough.
+    if (!window.leftToNewOwner.has(offset)) {
+      window.leftToNewOwner.add(offset);
+      this.logger.warn(`${at}: the partition went to another member; leaving this message to it`);
+    }
     return Promise.reject(new Error(`${at} was handed over to another member of the group`));
   }
 
