@@ -125,6 +125,7 @@ export class PeersProcess {
   }
 
   stop(): void {
-    this.child.disconnect();
+    // Disconnecting from a process that already died emits an error nothing would catch.
+    if (this.child.connected) this.child.disconnect();
   }
 }

@@ -64,7 +64,8 @@ export function resetConnectionSoon(connection: Http2Session | Socket | undefine
   if (connection === undefined) return;
   setImmediate(() => {
     if (connection instanceof Socket) connection.destroy();
-    else connection.destroy(undefined, code);
+    // With no error, Node sends GOAWAY NO_ERROR whatever the code: a graceful close, not a failure.
+    else connection.destroy(new Error('connection reset by the test peer'), code);
   });
 }
 
