@@ -86,9 +86,9 @@ async function secondReplicaJoinsWhileRetrying(ctx: ChaosContext, size: ChaosSiz
   });
   const first = await run.startReplica('first');
   await run.produce();
-  // Every request failed at least once: all of them are waiting for their next attempt.
+  // As many failed attempts as requests: the retries are well under way when the group rebalances.
   await run.waitUntil(
-    `not every request failed once`,
+    `fewer than ${RETRYING_REQUESTS} failed attempts`,
     async () => (await dispatcherMetric(first, RETRIES)) >= RETRYING_REQUESTS,
   );
   const joiner = await run.startReplica('joiner');
