@@ -1,16 +1,11 @@
-import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics, ResilientConsumer, ResilientConsumerOptions } from '@lib/kafka';
-import { testAppConfig } from './support/test-environment';
+import { testAppConfig, testKafka } from './support/test-environment';
 
 // Partitions moving between two live consumers of one group. Serial: these measure who handled what
 // when, and under the load of the parallel suite a rebalance can take longer than the test allows.
 describe('ResilientConsumer hand-over between live replicas (real Kafka)', () => {
   const config = testAppConfig();
-  const kafka = new Kafka({
-    clientId: 'test-handover',
-    brokers: config.kafka.brokers,
-    logLevel: logLevel.NOTHING,
-  });
+  const kafka = testKafka('test-handover', config);
   const groupId = `${config.kafka.topicPrefix}group`;
 
   interface Handling {
@@ -114,6 +109,12 @@ describe('ResilientConsumer hand-over between live replicas (real Kafka)', () =>
       )
       .map((h) => h.at);
 
+  /** The second replica handled some messages, and none while the first still had it in hand. */
+  function expectHandedOverCleanly(handlings: Handling[]): void {
+    expect(handlings.filter((h) => h.by === 'second').length).toBeGreaterThan(0);
+    expect(startedTwiceAtOnce(handlings)).toEqual([]);
+  }
+
   it('while a long batch waits for room, still answers the group, and hands its partition over finished', async () => {
     // 60 slow messages per partition, 4 at a time: one batch takes 9 s, and unless the consumer heartbeats
     // from inside it, the group cannot rebalance before it ends.
@@ -123,8 +124,7 @@ describe('ResilientConsumer hand-over between live replicas (real Kafka)', () =>
       concurrency: 4,
       secondGraceMs: 0,
     });
-    expect(handlings.filter((h) => h.by === 'second').length).toBeGreaterThan(0);
-    expect(startedTwiceAtOnce(handlings)).toEqual([]);
+    expectHandedOverCleanly(handlings);
   }, 60_000);
 
   it('reads a partition that moved to it only after the hand-over grace, when its owner noticed the rebalance between batches', async () => {
@@ -136,8 +136,7 @@ describe('ResilientConsumer hand-over between live replicas (real Kafka)', () =>
       concurrency: 64,
       secondGraceMs: 7000,
     });
-    expect(handlings.filter((h) => h.by === 'second').length).toBeGreaterThan(0);
-    expect(startedTwiceAtOnce(handlings)).toEqual([]);
+    expectHandedOverCleanly(handlings);
   }, 60_000);
 
   it("fails the heartbeat of a handler whose partition went to another member, and only that one's", async () => {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Consumer, ConsumerConfig, Kafka, KafkaJSNonRetriableError, logLevel } from 'kafkajs';
+import { Consumer, ConsumerConfig, Kafka, KafkaJSNonRetriableError } from 'kafkajs';
 import { ensureTopics, ResilientConsumer } from '@lib/kafka';
 import { waitUntil } from './support/push-tenants';
-import { testAppConfig } from './support/test-environment';
+import { testAppConfig, testKafka } from './support/test-environment';
 import { committedOffset } from './support/topic-reader';
 
 interface Crash {
@@ -16,11 +16,7 @@ interface Crash {
 // (consumer/index.js onCrash; retry/index.js). A ResilientConsumer must come back by itself.
 describe('ResilientConsumer after kafkajs gives up on its consumer (real Kafka)', () => {
   const config = testAppConfig();
-  const kafka = new Kafka({
-    clientId: 'test-crash-restart',
-    brokers: config.kafka.brokers,
-    logLevel: logLevel.NOTHING,
-  });
+  const kafka = testKafka('test-crash-restart', config);
 
   /** The Kafka client, its consumers' CRASH events recorded: what kafkajs itself decided. */
   function watchedKafka(crashes: Crash[]): Kafka {

@@ -1,18 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics, ResilientConsumer } from '@lib/kafka';
-import { testAppConfig } from './support/test-environment';
+import { testAppConfig, testKafka } from './support/test-environment';
 import { committedOffset } from './support/topic-reader';
 
 // Several messages of one partition at once, yet offsets committed in order: a message that fails
 // is redelivered, and so is every message after it, never skipped.
 describe('ResilientConsumer with concurrency per partition (real Kafka)', () => {
   const config = testAppConfig();
-  const kafka = new Kafka({
-    clientId: 'test-concurrency',
-    brokers: config.kafka.brokers,
-    logLevel: logLevel.NOTHING,
-  });
+  const kafka = testKafka('test-concurrency', config);
   const topic = `${config.kafka.topicPrefix}concurrency`;
   const groupId = `${config.kafka.topicPrefix}group`;
 

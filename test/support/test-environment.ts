@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
 import { AppConfig, loadAppConfig } from '@lib/config';
 
 export type TestEnv = Record<string, string | undefined>;
@@ -32,6 +33,11 @@ export function testEnvironment(overrides: TestEnv = {}): TestEnv {
 
 export function testAppConfig(overrides: TestEnv = {}): AppConfig {
   return loadAppConfig(testEnvironment(overrides));
+}
+
+/** A kafkajs client for a test's own producers, consumers and admin, on the test broker; quiet. */
+export function testKafka(clientId: string, config: AppConfig = testAppConfig()): Kafka {
+  return new Kafka({ clientId, brokers: config.kafka.brokers, logLevel: logLevel.NOTHING });
 }
 
 function withDatabase(uri: string, database: string): string {

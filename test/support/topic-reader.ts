@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Consumer, Kafka, logLevel } from 'kafkajs';
+import { Consumer, Kafka } from 'kafkajs';
 import type { AppConfig } from '@lib/config';
 import { ensureTopics } from '@lib/kafka';
+import { testKafka } from './test-environment';
 
 export interface ReadMessage {
   key: string;
@@ -21,11 +22,7 @@ export class TopicReader {
   ) {}
 
   async start(): Promise<this> {
-    const kafka = new Kafka({
-      clientId: 'test-reader',
-      brokers: this.config.kafka.brokers,
-      logLevel: logLevel.NOTHING,
-    });
+    const kafka = testKafka('test-reader', this.config);
     const admin = kafka.admin();
     await admin.connect();
     await ensureTopics(admin, [{ topic: this.topic, numPartitions: 3 }]);
