@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=throughput,latency,reload,tenants,admin]`: the benchmark.
+ * `npm run bench [-- --quick] [-- --only=throughput,latency,reload,tenants,admin,profile]`: the benchmark.
  * Three kinds of process: this one (the load generator), the peers (bench/peers-process.ts), and the
  * apps from their production build. Prints a table, writes bench/results/latest.json and, for a full
  * run, bench/results/REPORT.md with the latency chart.
@@ -12,6 +12,7 @@ import { ceilings, drain } from './scenarios/throughput';
 import { hotReload } from './scenarios/reload';
 import { latencyUnderLoad } from './scenarios/latency';
 import { manyTenants } from './scenarios/tenants';
+import { profiledDrain } from './scenarios/profile';
 import { BenchContext, strategyOf } from './support/context';
 import { PeersProcess } from './support/peers';
 import { seedTenants } from './support/tenants';
@@ -38,6 +39,7 @@ const SIZE = quick
       manyTenants: 1000,
       active: 200,
       adminSeconds: 3,
+      profiled: 1500,
     }
   : {
       tenants: 100,
@@ -50,6 +52,7 @@ const SIZE = quick
       manyTenants: 10_000,
       active: 1000,
       adminSeconds: 20,
+      profiled: 20_000,
     };
 
 // For profiling one path at a chosen size: --per-path=N.
@@ -111,6 +114,12 @@ async function main(): Promise<void> {
     if (runs('admin')) {
       log(`6. admin API: autocannon, 50 connections, ${SIZE.adminSeconds} s per route`);
       figures.adminApi = await adminApi(ctx, SIZE.adminSeconds);
+    }
+    if (runs('profile')) {
+      log(`7. profile: ${SIZE.profiled} APNs requests drained under the CPU profiler`);
+      // A quick run's flame graph stays out of the committed results.
+      const outDir = quick ? ctx.stateDir : resolve('bench', 'results');
+      figures.profile = await profiledDrain(ctx, database, tenants, SIZE.profiled, outDir);
     }
   } finally {
     await ctx.stopAll();

@@ -15,9 +15,17 @@ export interface DrainFigures {
   notSent: number;
 }
 
+/** When the drain ran: from the dispatcher's start to its first and last push (epoch ms). */
+export interface DrainTimes {
+  dispatcherStartedAt: number;
+  firstPushAt: number;
+  lastPushAt: number;
+}
+
 /**
  * Scenario 1: the requests are on mfa.push.requested before the dispatcher starts; it drains them.
  * Pushes/s counts from the first to the last push the peers received (start-up excluded).
+ * `nodeArgs` go to the dispatcher's node (the profiled pass), under a scenario name of its own.
  */
 export async function drain(
   ctx: BenchContext,
@@ -25,8 +33,8 @@ export async function drain(
   tenants: string[],
   path: 'mixed' | 'apns' | 'fcm',
   count: number,
-): Promise<DrainFigures & { topic: string }> {
-  const scenario = `tp-${path}`;
+  { nodeArgs = [], scenario = `tp-${path}` }: { nodeArgs?: string[]; scenario?: string } = {},
+): Promise<DrainFigures & { topic: string; times: DrainTimes }> {
   const topics = resolveTopicNames({ topicPrefix: ctx.topicPrefix(scenario) });
   await createTopic(ctx.kafka, topics.pushRequested, ctx.partitions);
   const providers: ('apns' | 'fcm')[] = path === 'mixed' ? ['apns', 'fcm'] : [path];
@@ -37,7 +45,7 @@ export async function drain(
   await createTopic(ctx.kafka, topics.pushResults, ctx.partitions).catch(() => undefined);
   const results = await new TopicWatcher(ctx.kafka, topics.pushResults).start();
 
-  const dispatcher = await ctx.startDispatcher(scenario, database);
+  const dispatcher = await ctx.startDispatcher(scenario, database, {}, nodeArgs);
   // Start-up (Nest, loading configurations) is not part of the cost per push.
   const cpuAtReady = dispatcher.cpuSeconds();
   await ctx.peers.waitForDelivered(count, 15 * 60_000);
@@ -49,16 +57,11 @@ export async function drain(
   const arrivals = await ctx.peers.arrivals();
   const times = [...arrivals.apns, ...arrivals.fcm].map(([, at]) => at);
   const resultTimes = [...results.arrivedAt.values()];
-  // A loop, not Math.max(...values): 100,000 arguments is near V8's limit.
   const span = (values: number[]) => {
-    let low = Infinity;
-    let high = -Infinity;
-    for (const value of values) {
-      low = Math.min(low, value);
-      high = Math.max(high, value);
-    }
+    const [low, high] = bounds(values);
     return Math.max(0.001, (high - low) / 1000);
   };
+  const [firstPushAt, lastPushAt] = bounds(times);
   return {
     path,
     topic: topics.pushRequested,
@@ -69,7 +72,19 @@ export async function drain(
     pushesPerSecond: Math.round(times.length / span(times)),
     resultsPerSecond: Math.round(resultTimes.length / span(resultTimes)),
     cpuSecondsPer1000: round((cpu / count) * 1000, 2),
+    times: { dispatcherStartedAt: dispatcher.startedAt, firstPushAt, lastPushAt },
   };
+}
+
+/** Lowest and highest, by a loop: Math.min(...values) with 100,000 arguments is near V8's limit. */
+function bounds(values: number[]): [number, number] {
+  let low = Infinity;
+  let high = -Infinity;
+  for (const value of values) {
+    low = Math.min(low, value);
+    high = Math.max(high, value);
+  }
+  return [low, high];
 }
 
 export interface CeilingFigures {

@@ -80,6 +80,7 @@ export class BenchContext {
     scenario: string,
     database: string,
     overrides: Record<string, string> = {},
+    nodeArgs: string[] = [],
   ): Promise<AppProcess> {
     const port = await freePort();
     // BENCH_PROFILE=1: a V8 CPU profile of each dispatcher (written when it stops), for flame graphs.
@@ -87,7 +88,7 @@ export class BenchContext {
       ? ['--cpu-prof', `--cpu-prof-dir=${join(this.stateDir, 'profiles')}`]
       : [];
     // BENCH_NODE_ARGS: node flags to try on the dispatcher (e.g. --max-semi-space-size=64; see levers.md).
-    profile.push(...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []));
+    profile.push(...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...nodeArgs);
     return this.track(
       AppProcess.start(
         'dispatcher',

@@ -5,6 +5,7 @@ import type { ReloadFigures } from '../scenarios/reload';
 import type { TenantFigures } from '../scenarios/tenants';
 import type { AdminFigures, RouteFigures } from '../scenarios/admin-api';
 import type { CeilingFigures, DrainFigures } from '../scenarios/throughput';
+import type { ProfileFigures } from '../scenarios/profile';
 
 export interface Verdict {
   target: string;
@@ -20,6 +21,7 @@ interface Figures {
   reload?: ReloadFigures;
   tenants?: TenantFigures;
   adminApi?: AdminFigures;
+  profile?: ProfileFigures;
 }
 
 /** The issue's targets against what was measured. */
@@ -132,6 +134,13 @@ export function printTable(raw: Record<string, unknown>, verdicts: Verdict[]): v
     lines.push(
       `Admin API ${route.route}: ${route.requestsPerSecond} req/s, p99 ${route.p99Ms} ms, non-2xx ${route.non2xx}${nonSuccessStatuses(route)}, errors ${route.errors} (timeouts included)`,
     );
+  if (f.profile)
+    lines.push(
+      `Profile (${f.profile.requests} APNs requests, ${f.profile.busySeconds} s busy): ${f.profile.categories
+        .slice(0, 6)
+        .map((c) => `${c.name} ${c.percent} %`)
+        .join(', ')}`,
+    );
   lines.push('', 'Targets:');
   for (const v of verdicts)
     lines.push(`  ${v.met ? 'met   ' : 'MISSED'}  ${v.target.padEnd(48)} ${v.measured}`);
@@ -155,6 +164,7 @@ export function writeReport(dir: string, raw: Record<string, unknown>, verdicts:
     '',
     '![Latency, produce to peer](latency.svg)',
     '',
+    ...profileSection(f.profile),
     // The analysis (levers pulled, before and after, what bounds each figure) is written by hand.
     readFileSync(join(__dirname, '..', 'levers.md'), 'utf8'),
   ].join('\n');
@@ -197,6 +207,29 @@ function latencyChart(runs: LatencyFigures[]): string {
     '</svg>',
     '',
   ].join('\n');
+}
+
+/** Where the dispatcher's CPU went in the profiled pass: by category, the hottest functions, the flame graph. */
+function profileSection(profile: ProfileFigures | undefined): string[] {
+  if (!profile) return [];
+  return [
+    `### Where the dispatcher's CPU goes (${profile.requests} APNs requests under \`node --cpu-prof\`)`,
+    '',
+    `${profile.busySeconds} s of busy samples from the first push to the last (the profiler slows the`,
+    `drain to ${profile.pushesPerSecondProfiled}/s; this pass is not a throughput figure). Code with no`,
+    'script of its own (built-ins, native bindings) counts for the JavaScript that called it.',
+    '',
+    '| Category | Share of busy samples |',
+    '|---|---|',
+    ...profile.categories.map((c) => `| ${c.name} | ${c.percent} % |`),
+    '',
+    '| Hottest functions (self time) | Share |',
+    '|---|---|',
+    ...profile.hottest.map((h) => `| \`${h.name}\` ${h.where} (${h.category}) | ${h.percent} % |`),
+    '',
+    `![Flame graph of the dispatcher](${profile.flameGraph})`,
+    '',
+  ];
 }
 
 const pct = (ratio: number) => `${Math.round(ratio * 100)} %`;
