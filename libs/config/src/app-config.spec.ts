@@ -1,3 +1,7 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestCa } from '../../../test/peers/test-ca';
 import { loadAppConfig } from './app-config';
 import { InvalidEnvironmentError } from './env-reader';
 
@@ -105,5 +109,33 @@ describe('loadAppConfig', () => {
       KAFKA_SSL: 'true',
     });
     expect(config.kafka).toMatchObject({ ssl: true, sasl: { mechanism: 'scram-sha-512', username: 'u' } });
+  });
+
+  describe('KAFKA_SSL_CA_FILE (brokers signed by a CA of their own)', () => {
+    const secured = { ...dev, KAFKA_SSL: 'true' };
+
+    it('reads the certificates at start-up', () => {
+      const { caFile, caPem } = createTestCa();
+      const config = loadAppConfig({ ...secured, KAFKA_SSL_CA_FILE: caFile });
+      expect(config.kafka.sslCaPem).toBe(caPem);
+    });
+
+    it('fails start-up naming the variable when the file cannot be read or holds no certificate', () => {
+      const notPem = join(mkdtempSync(join(tmpdir(), 'kafka-ca-')), 'ca.pem');
+      writeFileSync(notPem, 'not a certificate');
+      expect(() => loadAppConfig({ ...secured, KAFKA_SSL_CA_FILE: '/nowhere/ca.pem' })).toThrow(
+        'KAFKA_SSL_CA_FILE names a file that cannot be read (ENOENT): /nowhere/ca.pem',
+      );
+      expect(() => loadAppConfig({ ...secured, KAFKA_SSL_CA_FILE: notPem })).toThrow(
+        `KAFKA_SSL_CA_FILE must name a file of PEM certificates (-----BEGIN CERTIFICATE-----): ${notPem}`,
+      );
+    });
+
+    it('is refused without KAFKA_SSL, which it would otherwise silently not apply to', () => {
+      const { caFile } = createTestCa();
+      expect(() => loadAppConfig({ ...dev, KAFKA_SSL_CA_FILE: caFile })).toThrow(
+        'KAFKA_SSL_CA_FILE is set but KAFKA_SSL is not true: set KAFKA_SSL=true to reach the brokers over TLS',
+      );
+    });
   });
 });

@@ -12,6 +12,8 @@ export interface KafkaSettings {
   brokers: string[];
   clientId: string;
   ssl: boolean;
+  /** Certificates (PEM) trusted for the brokers instead of Node's public ones: a cluster with its own CA. */
+  sslCaPem?: string;
   sasl?: { mechanism: SaslMechanism; username: string; password: string };
   /** Prepended to every default topic name, so that environments (or test runs) can share a cluster. */
   topicPrefix: string;
@@ -177,6 +179,11 @@ function readKafka(read: EnvReader): KafkaSettings {
     sessionTimeoutMs: read.int('KAFKA_SESSION_TIMEOUT_MS', 10_000, 6000, 300_000),
   };
   topicNameProblems(settings).forEach((problem) => read.fail(problem));
+  settings.sslCaPem = read.certificatesFile('KAFKA_SSL_CA_FILE');
+  if (settings.sslCaPem !== undefined && !settings.ssl)
+    read.fail(
+      'KAFKA_SSL_CA_FILE is set but KAFKA_SSL is not true: set KAFKA_SSL=true to reach the brokers over TLS',
+    );
   if (mechanism !== undefined) {
     settings.sasl = {
       mechanism: read.oneOf<SaslMechanism>(

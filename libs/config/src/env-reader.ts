@@ -1,3 +1,6 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
 /**
  * Reads raw environment variables into typed values, collecting every problem so that
  * start-up fails once with a list naming each variable and what it expects.
@@ -54,6 +57,35 @@ export class EnvReader {
       .split(',')
       .map((item) => item.trim())
       .filter((item) => item.length > 0);
+  }
+
+  /**
+   * The PEM certificates in the file a variable names, checked now so that a wrong path or file fails
+   * start-up rather than the first TLS handshake.
+   */
+  certificatesFile(name: string): string | undefined {
+    const path = this.raw(name);
+    if (path === undefined) return undefined;
+    let pem: string;
+    try {
+      pem = readFileSync(path, 'utf8');
+    } catch (error) {
+      this.problems.push(
+        `${name} names a file that cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}): ${path}`,
+      );
+      return undefined;
+    }
+    const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+    try {
+      if (blocks.length === 0) throw new Error('no certificate');
+      blocks.forEach((block) => new X509Certificate(block));
+    } catch {
+      this.problems.push(
+        `${name} must name a file of PEM certificates (-----BEGIN CERTIFICATE-----): ${path}`,
+      );
+      return undefined;
+    }
+    return pem;
   }
 
   /** Records a problem found by a check that spans several variables. */

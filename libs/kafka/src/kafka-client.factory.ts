@@ -7,7 +7,8 @@ export function createKafkaClient(settings: KafkaSettings, clientIdSuffix = ''):
   const config: KafkaConfig = {
     clientId: `${settings.clientId}${clientIdSuffix}`,
     brokers: settings.brokers,
-    ssl: settings.ssl,
+    // A cluster with its own CA is trusted through that CA alone; otherwise Node's public CAs.
+    ssl: settings.ssl && settings.sslCaPem ? { ca: [settings.sslCaPem] } : settings.ssl,
     logLevel: logLevel.WARN,
     logCreator: toNestLogger,
     // Waits between retries stay short (kafkajs doubles them up to 30 s): after a broker restart the
