@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import mongoose, { Schema } from 'mongoose';
-import { testAppConfig } from './support/test-environment';
+import { roundTrip, testAppConfig } from './support/test-environment';
 
 // Proves the wiring through the real servers started by scripts/infra: it fails when either is down.
 describe('real servers (smoke)', () => {
@@ -32,25 +31,6 @@ describe('real servers (smoke)', () => {
       logLevel: logLevel.NOTHING,
       retry: { retries: 3 },
     });
-    const topic = `${config.kafka.topicPrefix}smoke`;
-    const admin = kafka.admin();
-    const producer = kafka.producer();
-    const consumer = kafka.consumer({ groupId: `smoke-${randomUUID()}` });
-    try {
-      await admin.connect();
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }] });
-      await producer.connect();
-      await consumer.connect();
-      await consumer.subscribe({ topic, fromBeginning: true });
-      const received = new Promise<string>((resolve) => {
-        void consumer.run({ eachMessage: async ({ message }) => resolve(message.value?.toString() ?? '') });
-      });
-      const payload = JSON.stringify({ hello: randomUUID() });
-      await producer.send({ topic, messages: [{ key: 'smoke', value: payload }] });
-      await expect(received).resolves.toBe(payload);
-      await admin.deleteTopics({ topics: [topic] });
-    } finally {
-      await Promise.allSettled([consumer.disconnect(), producer.disconnect(), admin.disconnect()]);
-    }
+    await roundTrip(kafka, `${config.kafka.topicPrefix}smoke`);
   });
 });

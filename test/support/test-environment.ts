@@ -40,6 +40,32 @@ export function testKafka(clientId: string, config: AppConfig = testAppConfig())
   return new Kafka({ clientId, brokers: config.kafka.brokers, logLevel: logLevel.NOTHING });
 }
 
+/**
+ * Creates `topic`, sends a message through it and reads it back with a consumer of its own, then
+ * deletes the topic: every kind of client (admin, producer, consumer) has reached the brokers.
+ */
+export async function roundTrip(kafka: Kafka, topic: string): Promise<void> {
+  const admin = kafka.admin();
+  const producer = kafka.producer();
+  const consumer = kafka.consumer({ groupId: `${topic}-${randomUUID()}` });
+  try {
+    await admin.connect();
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }] });
+    await producer.connect();
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const received = new Promise<string>((resolve) => {
+      void consumer.run({ eachMessage: async ({ message }) => resolve(message.value?.toString() ?? '') });
+    });
+    const payload = JSON.stringify({ hello: randomUUID() });
+    await producer.send({ topic, messages: [{ key: 'round-trip', value: payload }] });
+    expect(await received).toBe(payload);
+    await admin.deleteTopics({ topics: [topic] });
+  } finally {
+    await Promise.allSettled([consumer.disconnect(), producer.disconnect(), admin.disconnect()]);
+  }
+}
+
 function withDatabase(uri: string, database: string): string {
   const url = new URL(uri);
   url.pathname = `/${database}`;
