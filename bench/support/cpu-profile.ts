@@ -40,7 +40,7 @@ export interface CpuBreakdown {
   hottest: (CpuShare & { where: string; category: string })[];
 }
 
-/** A window of the profile, in milliseconds since its first sample. */
+/** A window of the profile, in milliseconds since the profiler started (about when the process did). */
 export interface ProfileWindow {
   fromMs: number;
   toMs: number;

@@ -42,7 +42,8 @@ export function testKafka(clientId: string, config: AppConfig = testAppConfig())
 
 /**
  * Creates `topic`, sends a message through it and reads it back with a consumer of its own, then
- * deletes the topic: every kind of client (admin, producer, consumer) has reached the brokers.
+ * deletes the topic: every kind of client (admin, producer, consumer) has reached the brokers. Throws
+ * if anything fails (it builds outside Jest too, with the benchmark).
  */
 export async function roundTrip(kafka: Kafka, topic: string): Promise<void> {
   const admin = kafka.admin();
@@ -59,7 +60,8 @@ export async function roundTrip(kafka: Kafka, topic: string): Promise<void> {
     });
     const payload = JSON.stringify({ hello: randomUUID() });
     await producer.send({ topic, messages: [{ key: 'round-trip', value: payload }] });
-    expect(await received).toBe(payload);
+    const read = await received;
+    if (read !== payload) throw new Error(`read back ${read} from ${topic}, not the ${payload} sent`);
     await admin.deleteTopics({ topics: [topic] });
   } finally {
     await Promise.allSettled([consumer.disconnect(), producer.disconnect(), admin.disconnect()]);
