@@ -1,14 +1,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
-import { loadAppConfig } from '@lib/config';
+import { AppConfig, loadAppConfig } from '@lib/config';
 import { createKafkaClient } from '@lib/kafka';
 import { roundTrip, TestEnv, testEnvironment } from './support/test-environment';
 
-/** The test broker's SASL_SSL listener, as scripts/infra/kafka.sh made it: its own CA, SASL/PLAIN. */
+/**
+ * The test broker's secured listeners, as scripts/infra/kafka.sh made them, with a CA of their own:
+ * `brokers` over SASL_SSL (SASL/PLAIN), `mtlsBrokers` over TLS with a client certificate required.
+ */
 interface SecuredListener {
   brokers: string;
+  mtlsBrokers: string;
   caFile: string;
+  certFile: string;
+  keyFile: string;
   mechanism: string;
   username: string;
   password: string;
@@ -26,39 +32,71 @@ const listener = existsSync(listenerFile)
 
 // A cluster of one's own (KAFKA_BROKERS elsewhere) has no listener of ours to test against.
 (listener ? describe : describe.skip)(
-  'Kafka over TLS and SASL, as managed clusters are reached (real broker)',
+  'Kafka over TLS with SASL or a client certificate, as real clusters are reached (real broker)',
   () => {
     // kafkajs logs every refused attempt through the app's logger; the assertions say what matters.
     beforeAll(() => Logger.overrideLogger(false));
 
-    const securedConfig = (overrides: TestEnv = {}) =>
+    /** The apps' configuration for one of the listeners, over TLS trusting its CA. */
+    const tlsConfig = (brokers: string, env: TestEnv) =>
       loadAppConfig(
         testEnvironment({
-          KAFKA_BROKERS: listener!.brokers,
+          KAFKA_BROKERS: brokers,
           KAFKA_SSL: 'true',
           KAFKA_SSL_CA_FILE: listener!.caFile,
-          KAFKA_SASL_MECHANISM: listener!.mechanism,
-          KAFKA_SASL_USERNAME: listener!.username,
-          KAFKA_SASL_PASSWORD: listener!.password,
-          ...overrides,
+          ...env,
         }),
       );
+    const securedConfig = (overrides: TestEnv = {}) =>
+      tlsConfig(listener!.brokers, {
+        KAFKA_SASL_MECHANISM: listener!.mechanism,
+        KAFKA_SASL_USERNAME: listener!.username,
+        KAFKA_SASL_PASSWORD: listener!.password,
+        ...overrides,
+      });
+
+    /** Admin, producer and consumer, built as the apps build them, through a topic of the test's own. */
+    const roundTripWith = (config: AppConfig) =>
+      roundTrip(createKafkaClient(config.kafka), `${config.kafka.topicPrefix}secured`);
+    const connectingWith = (config: AppConfig) => createKafkaClient(config.kafka).admin().connect();
 
     it('reaches the brokers with the clients the apps build from the environment', async () => {
-      const config = securedConfig();
-      await roundTrip(createKafkaClient(config.kafka), `${config.kafka.topicPrefix}secured`);
+      await roundTripWith(securedConfig());
     });
 
     it("fails on a wrong password with the broker's authentication error", async () => {
-      const admin = createKafkaClient(
-        securedConfig({ KAFKA_SASL_PASSWORD: 'not-the-password' }).kafka,
-      ).admin();
-      await expect(admin.connect()).rejects.toThrow(/SASL PLAIN authentication failed/);
+      await expect(
+        connectingWith(securedConfig({ KAFKA_SASL_PASSWORD: 'not-the-password' })),
+      ).rejects.toThrow(/SASL PLAIN authentication failed/);
     });
 
     it('does not trust brokers signed by their own CA unless KAFKA_SSL_CA_FILE names it', async () => {
-      const admin = createKafkaClient(securedConfig({ KAFKA_SSL_CA_FILE: undefined }).kafka).admin();
-      await expect(admin.connect()).rejects.toThrow(/self[- ]signed certificate|unable to verify/);
+      await expect(connectingWith(securedConfig({ KAFKA_SSL_CA_FILE: undefined }))).rejects.toThrow(
+        /self[- ]signed certificate|unable to verify/,
+      );
     }, 60_000);
+
+    describe('mutual TLS', () => {
+      const mtlsConfig = (overrides: TestEnv = {}) =>
+        tlsConfig(listener!.mtlsBrokers, {
+          KAFKA_SSL_CERT_FILE: listener!.certFile,
+          KAFKA_SSL_KEY_FILE: listener!.keyFile,
+          ...overrides,
+        });
+
+      it('reaches brokers that require a client certificate with KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE', async () => {
+        await roundTripWith(mtlsConfig());
+      });
+
+      it('is turned away by those brokers without one', async () => {
+        const withoutCertificate = mtlsConfig({
+          KAFKA_SSL_CERT_FILE: undefined,
+          KAFKA_SSL_KEY_FILE: undefined,
+        });
+        await expect(connectingWith(withoutCertificate)).rejects.toThrow(
+          /alert (bad certificate|certificate required)/,
+        );
+      }, 60_000);
+    });
   },
 );

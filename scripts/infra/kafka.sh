@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Apache Kafka 4.x in KRaft mode (one node: broker + controller) on 127.0.0.1:9092, and the same
-# broker on 127.0.0.1:9094 over SASL_SSL (TLS + SASL/PLAIN), as managed clusters are reached.
+# broker secured as real clusters are: on :9094 over SASL_SSL (TLS + SASL/PLAIN), on :9095 over
+# mutual TLS (a client certificate required).
 # The broker's jars come from Maven Central through mvn and are cached outside git.
 # Usage: kafka.sh start|stop|status|restart|reset
 set -euo pipefail
@@ -12,6 +13,7 @@ HOST=127.0.0.1
 PORT="${KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 SECURED_PORT="${KAFKA_SECURED_PORT:-9094}"
+MTLS_PORT="${KAFKA_MTLS_PORT:-9095}"
 LIBS="$CACHE_DIR/kafka-$KAFKA_VERSION/libs"
 DATA="$STATE_DIR/kafka"
 PIDFILE="$DATA/kafka.pid"
@@ -38,12 +40,13 @@ JAVA_ARGS=(-Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
   -Dkafka.logs.dir="$DATA/logs" -cp "$LIBS/*")
 kafka_java() { java "${JAVA_ARGS[@]}" "$@"; }
 
-# The secured listener's test CA, broker certificate and SASL password: made once per checkout, kept in
-# $DATA/secured (never in git). Tests read secured.json to connect as a deployment would.
+# The secured listeners' test CA, broker and client certificates and SASL password: made once per
+# checkout, kept in $DATA/secured (never in git). Tests read secured.json to connect as a deployment would.
 write_secured_material() {
   local dir="$DATA/secured"
-  [ -f "$dir/secured.json" ] && return 0
+  [ -f "$dir/secured.json" ] && [ -f "$dir/client.pem" ] && return 0
   require_command openssl "install OpenSSL (e.g. apt-get install openssl)"
+  rm -rf "$dir"
   mkdir -p "$dir"
   (
     cd "$dir"
@@ -55,9 +58,11 @@ write_secured_material() {
       -extfile broker.ext -out broker.pem
     # Kafka's PEM key store: the unencrypted PKCS#8 key, then the certificate chain.
     cat broker.key broker.pem ca.pem >broker-keystore.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=pushmfa" -keyout client.key -out client.csr
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -out client.pem
     openssl rand -hex 16 >password
-    printf '{"brokers":"%s:%s","caFile":"%s","mechanism":"plain","username":"pushmfa","password":"%s"}\n' \
-      "$HOST" "$SECURED_PORT" "$dir/ca.pem" "$(cat password)" >secured.json
+    printf '{"brokers":"%s:%s","mtlsBrokers":"%s:%s","caFile":"%s","certFile":"%s","keyFile":"%s","mechanism":"plain","username":"pushmfa","password":"%s"}\n' \
+      "$HOST" "$SECURED_PORT" "$HOST" "$MTLS_PORT" "$dir/ca.pem" "$dir/client.pem" "$dir/client.key" "$(cat password)" >secured.json
   ) >"$DATA/logs/secured-material.log" 2>&1 || { cat "$DATA/logs/secured-material.log" >&2; die "openssl could not make the secured listener's certificates"; }
 }
 
@@ -68,15 +73,20 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$PORT,SASL_SSL://$HOST:$SECURED_PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$PORT,SASL_SSL://$HOST:$SECURED_PORT
+listeners=PLAINTEXT://$HOST:$PORT,SASL_SSL://$HOST:$SECURED_PORT,MTLS://$HOST:$MTLS_PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$PORT,SASL_SSL://$HOST:$SECURED_PORT,MTLS://$HOST:$MTLS_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL,CONTROLLER:PLAINTEXT
 listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_pushmfa="$(cat "$DATA/secured/password")";
 listener.name.sasl_ssl.ssl.keystore.type=PEM
 listener.name.sasl_ssl.ssl.keystore.location=$DATA/secured/broker-keystore.pem
+listener.name.mtls.ssl.client.auth=required
+listener.name.mtls.ssl.keystore.type=PEM
+listener.name.mtls.ssl.keystore.location=$DATA/secured/broker-keystore.pem
+listener.name.mtls.ssl.truststore.type=PEM
+listener.name.mtls.ssl.truststore.location=$DATA/secured/ca.pem
 log.dirs=$DATA/data
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -105,6 +115,7 @@ start() {
   if pid_alive "$PIDFILE"; then log "already running (pid $(cat "$PIDFILE")) on $HOST:$PORT"; return 0; fi
   if port_open $HOST "$PORT"; then die "$HOST:$PORT is taken by another process; stop it or set KAFKA_PORT"; fi
   if port_open $HOST "$SECURED_PORT"; then die "$HOST:$SECURED_PORT is taken by another process; stop it or set KAFKA_SECURED_PORT"; fi
+  if port_open $HOST "$MTLS_PORT"; then die "$HOST:$MTLS_PORT is taken by another process; stop it or set KAFKA_MTLS_PORT"; fi
   require_command java "install a Java 17+ runtime (e.g. apt-get install openjdk-17-jre-headless)"
   fetch_jars
   write_config
@@ -118,7 +129,7 @@ start() {
 
 broker_ready() {
   pid_alive "$PIDFILE" || { tail -n 40 "$DATA/logs/server.out" >&2; die "broker exited during start-up"; }
-  port_open $HOST "$PORT" && port_open $HOST "$SECURED_PORT" \
+  port_open $HOST "$PORT" && port_open $HOST "$SECURED_PORT" && port_open $HOST "$MTLS_PORT" \
     && grep -q "Transition from STARTING to STARTED" "$DATA/logs/server.out" 2>/dev/null
 }
 

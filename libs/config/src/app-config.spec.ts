@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,23 +112,28 @@ describe('loadAppConfig', () => {
     expect(config.kafka).toMatchObject({ ssl: true, sasl: { mechanism: 'scram-sha-512', username: 'u' } });
   });
 
-  describe('KAFKA_SSL_CA_FILE (brokers signed by a CA of their own)', () => {
+  describe('KAFKA_SSL_*_FILE: brokers signed by a CA of their own, a client certificate for mutual TLS', () => {
     const secured = { ...dev, KAFKA_SSL: 'true' };
+    /** A file of the given text in a directory of its own. */
+    const fileOf = (text: string) => {
+      const path = join(mkdtempSync(join(tmpdir(), 'kafka-tls-')), 'file.pem');
+      writeFileSync(path, text);
+      return path;
+    };
 
     it('reads the certificates at start-up', () => {
       const { caFile, caPem } = createTestCa();
       const config = loadAppConfig({ ...secured, KAFKA_SSL_CA_FILE: caFile });
-      expect(config.kafka.sslCaPem).toBe(caPem);
+      expect(config.kafka.tls).toEqual({ ca: caPem });
     });
 
     it('fails start-up naming the variable when the file cannot be read or holds no certificate', () => {
-      const notPem = join(mkdtempSync(join(tmpdir(), 'kafka-ca-')), 'ca.pem');
-      writeFileSync(notPem, 'not a certificate');
+      const notPem = fileOf('not a certificate');
       expect(() => loadAppConfig({ ...secured, KAFKA_SSL_CA_FILE: '/nowhere/ca.pem' })).toThrow(
         'KAFKA_SSL_CA_FILE names a file that cannot be read (ENOENT): /nowhere/ca.pem',
       );
       expect(() => loadAppConfig({ ...secured, KAFKA_SSL_CA_FILE: notPem })).toThrow(
-        `KAFKA_SSL_CA_FILE must name a file of PEM certificates (-----BEGIN CERTIFICATE-----): ${notPem}`,
+        `KAFKA_SSL_CA_FILE must name a file holding PEM certificates (-----BEGIN CERTIFICATE-----): ${notPem}`,
       );
     });
 
@@ -136,6 +142,39 @@ describe('loadAppConfig', () => {
       expect(() => loadAppConfig({ ...dev, KAFKA_SSL_CA_FILE: caFile })).toThrow(
         'KAFKA_SSL_CA_FILE is set but KAFKA_SSL is not true: set KAFKA_SSL=true to reach the brokers over TLS',
       );
+    });
+
+    it('reads a client certificate and its key, and checks that they belong together', () => {
+      const { certPem, keyPem } = createTestCa();
+      const config = loadAppConfig({
+        ...secured,
+        KAFKA_SSL_CERT_FILE: fileOf(certPem),
+        KAFKA_SSL_KEY_FILE: fileOf(keyPem),
+      });
+      expect(config.kafka.tls).toEqual({ cert: certPem, key: keyPem });
+    });
+
+    it('fails start-up on half a client certificate, a key that is not one, or the key of another certificate', () => {
+      const { certPem } = createTestCa();
+      const otherKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
+        .privateKey.export({ type: 'pkcs8', format: 'pem' })
+        .toString();
+      const notAKey = fileOf(certPem);
+      expect(() => loadAppConfig({ ...secured, KAFKA_SSL_CERT_FILE: fileOf(certPem) })).toThrow(
+        'KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together: the client certificate and its private key',
+      );
+      expect(() =>
+        loadAppConfig({ ...secured, KAFKA_SSL_CERT_FILE: fileOf(certPem), KAFKA_SSL_KEY_FILE: notAKey }),
+      ).toThrow(
+        `KAFKA_SSL_KEY_FILE must name a file holding an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----): ${notAKey}`,
+      );
+      expect(() =>
+        loadAppConfig({
+          ...secured,
+          KAFKA_SSL_CERT_FILE: fileOf(certPem),
+          KAFKA_SSL_KEY_FILE: fileOf(otherKey),
+        }),
+      ).toThrow('KAFKA_SSL_KEY_FILE is not the private key of the certificate in KAFKA_SSL_CERT_FILE');
     });
   });
 });

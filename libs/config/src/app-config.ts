@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { TOPIC_NAME_VARIABLES, TopicKey, topicNameProblems, TopicNames } from '@lib/contracts';
-import { EnvReader } from './env-reader';
+import { EnvReader, pemCertificates } from './env-reader';
 
 export type NodeEnvironment = 'development' | 'production' | 'test';
 export type AuthMode = 'jwks' | 'public-key' | 'dev';
@@ -12,8 +12,11 @@ export interface KafkaSettings {
   brokers: string[];
   clientId: string;
   ssl: boolean;
-  /** Certificates (PEM) trusted for the brokers instead of Node's public ones: a cluster with its own CA. */
-  sslCaPem?: string;
+  /**
+   * TLS beyond Node's defaults (PEM): `ca`, the brokers' own CA, trusted instead of the public ones;
+   * `cert` and `key`, this client's certificate, for brokers that require one (mutual TLS).
+   */
+  tls: { ca?: string; cert?: string; key?: string };
   sasl?: { mechanism: SaslMechanism; username: string; password: string };
   /** Prepended to every default topic name, so that environments (or test runs) can share a cluster. */
   topicPrefix: string;
@@ -168,6 +171,7 @@ function readKafka(read: EnvReader): KafkaSettings {
     brokers: read.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
     clientId: read.string('KAFKA_CLIENT_ID', 'push-mfa'),
     ssl: read.bool('KAFKA_SSL', false),
+    tls: {},
     topicPrefix: read.string('KAFKA_TOPIC_PREFIX', ''),
     topicNameOverrides: readTopicNameOverrides(read),
     createTopics: read.bool('KAFKA_CREATE_TOPICS', true),
@@ -179,11 +183,7 @@ function readKafka(read: EnvReader): KafkaSettings {
     sessionTimeoutMs: read.int('KAFKA_SESSION_TIMEOUT_MS', 10_000, 6000, 300_000),
   };
   topicNameProblems(settings).forEach((problem) => read.fail(problem));
-  settings.sslCaPem = read.certificatesFile('KAFKA_SSL_CA_FILE');
-  if (settings.sslCaPem !== undefined && !settings.ssl)
-    read.fail(
-      'KAFKA_SSL_CA_FILE is set but KAFKA_SSL is not true: set KAFKA_SSL=true to reach the brokers over TLS',
-    );
+  settings.tls = readKafkaTls(read, settings.ssl);
   if (mechanism !== undefined) {
     settings.sasl = {
       mechanism: read.oneOf<SaslMechanism>(
@@ -196,6 +196,29 @@ function readKafka(read: EnvReader): KafkaSettings {
     };
   }
   return settings;
+}
+
+const KAFKA_TLS_FILES = ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'];
+
+/** The files of KafkaSettings.tls, read and checked at start-up. */
+function readKafkaTls(read: EnvReader, ssl: boolean): KafkaSettings['tls'] {
+  const set = KAFKA_TLS_FILES.filter((name) => read.optional(name) !== undefined);
+  if (set.length > 0 && !ssl)
+    read.fail(
+      `${set.join(' and ')} ${set.length > 1 ? 'are' : 'is'} set but KAFKA_SSL is not true: set KAFKA_SSL=true to reach the brokers over TLS`,
+    );
+  if (set.includes('KAFKA_SSL_CERT_FILE') !== set.includes('KAFKA_SSL_KEY_FILE'))
+    read.fail(
+      'KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together: the client certificate and its private key',
+    );
+  const tls = {
+    ca: read.certificatesFile('KAFKA_SSL_CA_FILE'),
+    cert: read.certificatesFile('KAFKA_SSL_CERT_FILE'),
+    key: read.privateKeyFile('KAFKA_SSL_KEY_FILE'),
+  };
+  if (tls.cert && tls.key && !pemCertificates(tls.cert)[0].checkPrivateKey(createPrivateKey(tls.key)))
+    read.fail('KAFKA_SSL_KEY_FILE is not the private key of the certificate in KAFKA_SSL_CERT_FILE');
+  return tls;
 }
 
 function readTopicNameOverrides(read: EnvReader): Partial<TopicNames> {

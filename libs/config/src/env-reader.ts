@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 /**
@@ -64,25 +64,34 @@ export class EnvReader {
    * start-up rather than the first TLS handshake.
    */
   certificatesFile(name: string): string | undefined {
+    return this.pemFile(name, 'PEM certificates (-----BEGIN CERTIFICATE-----)', (pem) => {
+      const certificates = pemCertificates(pem);
+      if (certificates.length === 0) throw new Error('no certificate');
+    });
+  }
+
+  /** An unencrypted PEM private key in the file a variable names, checked now (never quoted in a message). */
+  privateKeyFile(name: string): string | undefined {
+    return this.pemFile(name, 'an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)', (pem) =>
+      createPrivateKey(pem),
+    );
+  }
+
+  private pemFile(name: string, what: string, check: (pem: string) => unknown): string | undefined {
     const path = this.raw(name);
     if (path === undefined) return undefined;
     let pem: string;
     try {
       pem = readFileSync(path, 'utf8');
     } catch (error) {
-      this.problems.push(
-        `${name} names a file that cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}): ${path}`,
-      );
+      const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+      this.problems.push(`${name} names a file that cannot be read (${reason}): ${path}`);
       return undefined;
     }
-    const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
     try {
-      if (blocks.length === 0) throw new Error('no certificate');
-      blocks.forEach((block) => new X509Certificate(block));
+      check(pem);
     } catch {
-      this.problems.push(
-        `${name} must name a file of PEM certificates (-----BEGIN CERTIFICATE-----): ${path}`,
-      );
+      this.problems.push(`${name} must name a file holding ${what}: ${path}`);
       return undefined;
     }
     return pem;
@@ -112,4 +121,10 @@ export class InvalidEnvironmentError extends Error {
     );
     this.name = 'InvalidEnvironmentError';
   }
+}
+
+/** Each certificate of a PEM text, parsed (throws on one that does not parse). */
+export function pemCertificates(pem: string): X509Certificate[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  return blocks.map((block) => new X509Certificate(block));
 }
