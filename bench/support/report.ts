@@ -221,7 +221,8 @@ function profileSection(profile: ProfileFigures | undefined): string[] {
     '',
     '| Category | Share of busy samples |',
     '|---|---|',
-    ...profile.categories.map((c) => `| ${c.name} | ${c.percent} % |`),
+    // Categories that round to nothing would only lengthen the table.
+    ...profile.categories.filter((c) => c.percent > 0).map((c) => `| ${c.name} | ${c.percent} % |`),
     '',
     '| Hottest functions (self time) | Share |',
     '|---|---|',
