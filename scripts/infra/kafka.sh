@@ -41,34 +41,49 @@ JAVA_ARGS=(-Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
 kafka_java() { java "${JAVA_ARGS[@]}" "$@"; }
 
 # The secured listeners' test CA, broker and client certificates and SASL password: made once per
-# checkout, kept in $DATA/secured (never in git). Tests read secured.json to connect as a deployment would.
-write_secured_material() {
+# checkout, kept in $DATA/secured (never in git; readable by this user only). `.complete` is written
+# last, so material left half-made by a failed run is made again.
+make_secured_material() {
   local dir="$DATA/secured"
-  [ -f "$dir/secured.json" ] && [ -f "$dir/client.pem" ] && return 0
+  [ -f "$dir/.complete" ] && return 0
   require_command openssl "install OpenSSL (e.g. apt-get install openssl)"
   rm -rf "$dir"
   mkdir -p "$dir"
+  chmod 700 "$dir"
+  local ca=(-CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -sha256)
+  # set -e does not apply inside a subshell followed by ||: every step is chained instead.
   (
-    cd "$dir"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=push-mfa test CA" \
-      -keyout ca.key -out ca.pem
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=$HOST" -keyout broker.key -out broker.csr
-    printf 'subjectAltName=IP:%s,DNS:localhost\n' "$HOST" >broker.ext
-    openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
-      -extfile broker.ext -out broker.pem
-    # Kafka's PEM key store: the unencrypted PKCS#8 key, then the certificate chain.
-    cat broker.key broker.pem ca.pem >broker-keystore.pem
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=pushmfa" -keyout client.key -out client.csr
-    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -out client.pem
-    openssl rand -hex 16 >password
-    printf '{"brokers":"%s:%s","mtlsBrokers":"%s:%s","caFile":"%s","certFile":"%s","keyFile":"%s","mechanism":"plain","username":"pushmfa","password":"%s"}\n' \
-      "$HOST" "$SECURED_PORT" "$HOST" "$MTLS_PORT" "$dir/ca.pem" "$dir/client.pem" "$dir/client.key" "$(cat password)" >secured.json
-  ) >"$DATA/logs/secured-material.log" 2>&1 || { cat "$DATA/logs/secured-material.log" >&2; die "openssl could not make the secured listener's certificates"; }
+    umask 077 && cd "$dir" \
+      && openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -sha256 -subj "/CN=push-mfa test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout ca.key -out ca.pem \
+      && openssl req -newkey rsa:2048 -nodes -subj "/CN=$HOST" -keyout broker.key -out broker.csr \
+      && printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:%s,DNS:localhost\n' "$HOST" >broker.ext \
+      && openssl x509 -req -in broker.csr "${ca[@]}" -extfile broker.ext -out broker.pem \
+      && openssl req -newkey rsa:2048 -nodes -subj "/CN=pushmfa" -keyout client.key -out client.csr \
+      && printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >client.ext \
+      && openssl x509 -req -in client.csr "${ca[@]}" -extfile client.ext -out client.pem \
+      && cat broker.key broker.pem ca.pem >broker-keystore.pem \
+      && openssl rand -hex 16 >password \
+      && touch .complete
+  ) >"$DATA/logs/secured-material.log" 2>&1 \
+    || { cat "$DATA/logs/secured-material.log" >&2; die "openssl could not make the secured listeners' certificates"; }
+}
+
+# What the tests read to connect as a deployment would: written at every start, so it names the
+# ports in use now.
+write_secured_json() {
+  local dir="$DATA/secured" password=$1
+  (umask 077 && printf '{"brokers":"%s:%s","mtlsBrokers":"%s:%s","caFile":"%s","certFile":"%s","keyFile":"%s","mechanism":"plain","username":"pushmfa","password":"%s"}\n' \
+    "$HOST" "$SECURED_PORT" "$HOST" "$MTLS_PORT" "$dir/ca.pem" "$dir/client.pem" "$dir/client.key" "$password" >"$dir/secured.json")
 }
 
 write_config() {
   mkdir -p "$DATA/logs"
-  write_secured_material
+  make_secured_material
+  local password
+  password=$(cat "$DATA/secured/password")
+  write_secured_json "$password"
   cat >"$DATA/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -79,7 +94,7 @@ controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL,CONTROLLER:PLAINTEXT
 listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN
-listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_pushmfa="$(cat "$DATA/secured/password")";
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_pushmfa="$password";
 listener.name.sasl_ssl.ssl.keystore.type=PEM
 listener.name.sasl_ssl.ssl.keystore.location=$DATA/secured/broker-keystore.pem
 listener.name.mtls.ssl.client.auth=required
@@ -112,7 +127,12 @@ format_storage() {
 
 start() {
   if external_broker; then log "KAFKA_BROKERS=$KAFKA_BROKERS is an external cluster; not starting a local broker"; return 0; fi
-  if pid_alive "$PIDFILE"; then log "already running (pid $(cat "$PIDFILE")) on $HOST:$PORT"; return 0; fi
+  if pid_alive "$PIDFILE"; then
+    log "already running (pid $(cat "$PIDFILE")) on $HOST:$PORT"
+    port_open $HOST "$SECURED_PORT" && port_open $HOST "$MTLS_PORT" \
+      || log "WARNING: it has no secured listeners on :$SECURED_PORT and :$MTLS_PORT (started by an older version of this script): run 'bash scripts/infra/kafka.sh restart'"
+    return 0
+  fi
   if port_open $HOST "$PORT"; then die "$HOST:$PORT is taken by another process; stop it or set KAFKA_PORT"; fi
   if port_open $HOST "$SECURED_PORT"; then die "$HOST:$SECURED_PORT is taken by another process; stop it or set KAFKA_SECURED_PORT"; fi
   if port_open $HOST "$MTLS_PORT"; then die "$HOST:$MTLS_PORT is taken by another process; stop it or set KAFKA_MTLS_PORT"; fi

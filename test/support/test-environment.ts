@@ -55,7 +55,9 @@ export async function roundTrip(kafka: Kafka, topic: string): Promise<void> {
     await producer.connect();
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
-    const received = new Promise<string>((resolve) => {
+    const received = new Promise<string>((resolve, reject) => {
+      consumer.on(consumer.events.CRASH, ({ payload }) => reject(payload.error));
+      setTimeout(() => reject(new Error(`nothing read back from ${topic} within 30 s`)), 30_000).unref();
       void consumer.run({ eachMessage: async ({ message }) => resolve(message.value?.toString() ?? '') });
     });
     const payload = JSON.stringify({ hello: randomUUID() });
