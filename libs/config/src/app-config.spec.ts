@@ -156,7 +156,8 @@ describe('loadAppConfig', () => {
 
     it('fails start-up on half a client certificate, a key that is not one, or the key of another certificate', () => {
       const { certPem } = createTestCa();
-      const otherKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      // A key of the same type as the certificate's, as a mix-up of two clients' files would give.
+      const otherKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
         .privateKey.export({ type: 'pkcs8', format: 'pem' })
         .toString();
       const notAKey = fileOf(certPem);
@@ -166,7 +167,7 @@ describe('loadAppConfig', () => {
       expect(() =>
         loadAppConfig({ ...secured, KAFKA_SSL_CERT_FILE: fileOf(certPem), KAFKA_SSL_KEY_FILE: notAKey }),
       ).toThrow(
-        `KAFKA_SSL_KEY_FILE must name a file holding an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----): ${notAKey}`,
+        `KAFKA_SSL_KEY_FILE must name a file holding an unencrypted PEM private key (an encrypted one can be decrypted with \`openssl pkey -in KEY -out KEY.pem\`): ${notAKey}`,
       );
       expect(() =>
         loadAppConfig({
@@ -174,7 +175,7 @@ describe('loadAppConfig', () => {
           KAFKA_SSL_CERT_FILE: fileOf(certPem),
           KAFKA_SSL_KEY_FILE: fileOf(otherKey),
         }),
-      ).toThrow('KAFKA_SSL_KEY_FILE is not the private key of the certificate in KAFKA_SSL_CERT_FILE');
+      ).toThrow('KAFKA_SSL_KEY_FILE is not the private key of the first certificate in KAFKA_SSL_CERT_FILE');
     });
   });
 });

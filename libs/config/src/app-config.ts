@@ -16,7 +16,7 @@ export interface KafkaSettings {
    * TLS beyond Node's defaults (PEM): `ca`, the brokers' own CA, trusted instead of the public ones;
    * `cert` and `key`, this client's certificate, for brokers that require one (mutual TLS).
    */
-  tls: { ca?: string; cert?: string; key?: string };
+  tls?: { ca?: string; cert?: string; key?: string };
   sasl?: { mechanism: SaslMechanism; username: string; password: string };
   /** Prepended to every default topic name, so that environments (or test runs) can share a cluster. */
   topicPrefix: string;
@@ -171,7 +171,6 @@ function readKafka(read: EnvReader): KafkaSettings {
     brokers: read.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
     clientId: read.string('KAFKA_CLIENT_ID', 'push-mfa'),
     ssl: read.bool('KAFKA_SSL', false),
-    tls: {},
     topicPrefix: read.string('KAFKA_TOPIC_PREFIX', ''),
     topicNameOverrides: readTopicNameOverrides(read),
     createTopics: read.bool('KAFKA_CREATE_TOPICS', true),
@@ -201,7 +200,7 @@ function readKafka(read: EnvReader): KafkaSettings {
 const KAFKA_TLS_FILES = ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'];
 
 /** The files of KafkaSettings.tls, read and checked at start-up. */
-function readKafkaTls(read: EnvReader, ssl: boolean): KafkaSettings['tls'] {
+function readKafkaTls(read: EnvReader, ssl: boolean): NonNullable<KafkaSettings['tls']> {
   const set = KAFKA_TLS_FILES.filter((name) => read.optional(name) !== undefined);
   if (set.length > 0 && !ssl)
     read.fail(
@@ -217,7 +216,9 @@ function readKafkaTls(read: EnvReader, ssl: boolean): KafkaSettings['tls'] {
     key: read.privateKeyFile('KAFKA_SSL_KEY_FILE'),
   };
   if (tls.cert && tls.key && !pemCertificates(tls.cert)[0].checkPrivateKey(createPrivateKey(tls.key)))
-    read.fail('KAFKA_SSL_KEY_FILE is not the private key of the certificate in KAFKA_SSL_CERT_FILE');
+    read.fail(
+      "KAFKA_SSL_KEY_FILE is not the private key of the first certificate in KAFKA_SSL_CERT_FILE (the client's own certificate comes first, then its chain)",
+    );
   return tls;
 }
 

@@ -72,8 +72,10 @@ export class EnvReader {
 
   /** An unencrypted PEM private key in the file a variable names, checked now (never quoted in a message). */
   privateKeyFile(name: string): string | undefined {
-    return this.pemFile(name, 'an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)', (pem) =>
-      createPrivateKey(pem),
+    return this.pemFile(
+      name,
+      'an unencrypted PEM private key (an encrypted one can be decrypted with `openssl pkey -in KEY -out KEY.pem`)',
+      (pem) => createPrivateKey(pem),
     );
   }
 

@@ -9,7 +9,7 @@ export function createKafkaClient(settings: KafkaSettings, clientIdSuffix = ''):
     brokers: settings.brokers,
     // A cluster's own CA is trusted instead of Node's public ones, and a client certificate is shown
     // to brokers that require one.
-    ssl: settings.ssl && (settings.tls.ca || settings.tls.cert) ? settings.tls : settings.ssl,
+    ssl: settings.ssl && (settings.tls?.ca || settings.tls?.cert) ? settings.tls : settings.ssl,
     logLevel: logLevel.WARN,
     logCreator: toNestLogger,
     // Waits between retries stay short (kafkajs doubles them up to 30 s): after a broker restart the
