@@ -92,10 +92,9 @@ describe('reading a CPU profile', () => {
     expect(summarize(profile).categories).toContainEqual({ name: 'ours: libs/config', percent: 28.6 });
   });
 
-  it('draws the call paths of the window as a flame graph, escaping names, leaving out thin frames', () => {
-    const svg = flameGraphSvg(profile, 'a <test>', window, 0.15);
+  it('draws the call paths of the window as a flame graph, leaving out thin frames', () => {
+    const svg = flameGraphSvg(profile, 'a test', window, 0.15);
     expect(svg).toMatch(/^<svg /);
-    expect(svg).toContain('a &lt;test&gt;');
     expect(svg).toContain(
       '<title>handle at apps/dispatcher/src/challenges/x.js:10: 90.0 %, ours: apps/dispatcher</title>',
     );
@@ -103,6 +102,19 @@ describe('reading a CPU profile', () => {
     // 10 % of the samples, under the 15 % asked for; start-up is outside the window.
     expect(svg).not.toContain('garbage collector');
     expect(svg).not.toContain('boot');
+  });
+
+  it('escapes what names and titles hold for XML', () => {
+    const svg = flameGraphSvg(profile, 'a <test>', undefined, 0);
+    expect(svg).toContain('a &lt;test&gt;');
+    expect(svg).toContain('<title>&lt;boot &amp; &quot;init&quot;&gt; at libs/config/src/load.js:1:');
+    expect(svg).toContain('>&lt;boot &amp; &quot;init&quot;&gt;</text>');
+    expect(svg).not.toMatch(/<boot|& "/);
+  });
+
+  it('times the busy samples by their own intervals', () => {
+    // In the window: ms 10 to 19 busy (deltas of 1 ms, the first 5 ms after ms 5), the rest idle.
+    expect(summarize(profile, window).busySeconds).toBe(0.01);
   });
 
   it('knows the frames V8 makes up, packages, Node modules and our build', () => {

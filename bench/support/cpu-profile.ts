@@ -95,15 +95,22 @@ export function categoryOf(frame: CallFrame): string | undefined {
   return 'other scripts';
 }
 
-/** Samples per node inside the window. */
-function samplesInWindow(profile: CpuProfile, window?: ProfileWindow): Map<number, number> {
-  const counts = new Map<number, number>();
+/** Per node inside the window: its samples, and the time they stand for (each sample's delta, in µs). */
+function samplesInWindow(
+  profile: CpuProfile,
+  window?: ProfileWindow,
+): Map<number, { samples: number; us: number }> {
+  const counts = new Map<number, { samples: number; us: number }>();
   let at = 0;
   for (let i = 0; i < profile.samples.length; i++) {
-    at += profile.timeDeltas[i] ?? 0;
+    const delta = profile.timeDeltas[i] ?? 0;
+    at += delta;
     const ms = at / 1000;
     if (window && (ms < window.fromMs || ms > window.toMs)) continue;
-    counts.set(profile.samples[i], (counts.get(profile.samples[i]) ?? 0) + 1);
+    const tally = counts.get(profile.samples[i]) ?? { samples: 0, us: 0 };
+    tally.samples += 1;
+    tally.us += delta;
+    counts.set(profile.samples[i], tally);
   }
   return counts;
 }
@@ -148,14 +155,17 @@ export function summarize(profile: CpuProfile, window?: ProfileWindow, top = 12)
   const byCategory = new Map<string, number>();
   const byFunction = new Map<string, { name: string; where: string; category: string; samples: number }>();
   let busy = 0;
-  for (const [id, samples] of counts) {
+  let busyUs = 0;
+  for (const [id, { samples, us }] of counts) {
     const node = byId.get(id);
     const name = category.get(id);
     if (!node || !name || name === IDLE) continue;
     busy += samples;
+    busyUs += us;
     byCategory.set(name, (byCategory.get(name) ?? 0) + samples);
     const where = whereOf(node.callFrame);
-    const key = `${describe(node.callFrame)} ${where}`;
+    // A built-in is listed once per category that called it: JSON.stringify for kafkajs is not node-apn's.
+    const key = `${describe(node.callFrame)} ${where}${node.callFrame.url ? '' : ` ${name}`}`;
     const entry = byFunction.get(key) ?? {
       name: describe(node.callFrame),
       where,
@@ -166,12 +176,9 @@ export function summarize(profile: CpuProfile, window?: ProfileWindow, top = 12)
     byFunction.set(key, entry);
   }
   const share = (samples: number) => Math.round((samples / Math.max(1, busy)) * 1000) / 10;
-  const intervalUs = profile.samples.length
-    ? (profile.endTime - profile.startTime) / profile.samples.length
-    : 0;
   return {
     busySamples: busy,
-    busySeconds: Math.round((busy * intervalUs) / 1e4) / 100,
+    busySeconds: Math.round(busyUs / 1e4) / 100,
     categories: [...byCategory]
       .sort((a, b) => b[1] - a[1])
       .map(([name, samples]) => ({ name, percent: share(samples) })),
@@ -201,7 +208,7 @@ function flameTree(profile: CpuProfile, window?: ProfileWindow): FlameFrame {
     samples: 0,
     children: new Map(),
   };
-  for (const [id, samples] of counts) {
+  for (const [id, { samples }] of counts) {
     if (category.get(id) === IDLE) continue;
     const path: number[] = [];
     for (let at: number | undefined = id; at !== undefined && at !== profile.nodes[0].id; at = parent.get(at))

@@ -215,9 +215,10 @@ function profileSection(profile: ProfileFigures | undefined): string[] {
   return [
     `### Where the dispatcher's CPU goes (${profile.requests} APNs requests under \`node --cpu-prof\`)`,
     '',
-    `${profile.busySeconds} s of busy samples from the first push to the last (the profiler slows the`,
-    `drain to ${profile.pushesPerSecondProfiled}/s; this pass is not a throughput figure). Code with no`,
-    'script of its own (built-ins, native bindings) counts for the JavaScript that called it.',
+    `${profile.busySeconds} s of busy samples from the first push to the last; this drain of`,
+    `${profile.requests} ran at ${profile.pushesPerSecondProfiled}/s under the profiler, which is not counted as a throughput`,
+    'figure. Code with no script of its own (built-ins, native bindings) counts for the JavaScript that',
+    'called it.',
     '',
     '| Category | Share of busy samples |',
     '|---|---|',
