@@ -240,7 +240,17 @@ function flameTree(profile: CpuProfile, window?: ProfileWindow): FlameFrame {
 const escapeXml = (text: string) =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-/** A colour per kind of category (ours green, Node blue, packages warm), stable across runs. */
+/** Hues of the packages a push goes through, far apart so they read apart in the graph. */
+const PACKAGE_HUES: Record<string, number> = {
+  'node-apn': 25,
+  kafkajs: 55,
+  'firebase-admin and Google auth': 40,
+  'prom-client': 320,
+  'mongoose and mongodb': 285,
+  Nest: 345,
+};
+
+/** A colour per kind of category (ours green, Node blue, packages warm or purple), stable across runs. */
 function colourOf(category: string): string {
   let hash = 0;
   for (const char of category) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
@@ -249,7 +259,8 @@ function colourOf(category: string): string {
   if (category.startsWith('Node: ')) return `hsl(${195 + (hash % 40)}, 60%, ${shade}%)`;
   if (category === 'garbage collection') return 'hsl(0, 65%, 70%)';
   if (category.startsWith('native')) return 'hsl(0, 0%, 75%)';
-  return `hsl(${15 + (hash % 50)}, 75%, ${shade}%)`;
+  // Any other package: pale, between the named ones.
+  return `hsl(${PACKAGE_HUES[category] ?? 270 + (hash % 40)}, ${category in PACKAGE_HUES ? 80 : 35}%, ${shade}%)`;
 }
 
 /**
