@@ -7,7 +7,8 @@ import { roundTrip, TestEnv, testEnvironment } from './support/test-environment'
 
 /**
  * The test broker's secured listeners, as scripts/infra/kafka.sh made them, with a CA of their own:
- * `brokers` over SASL_SSL (SASL/PLAIN), `mtlsBrokers` over TLS with a client certificate required.
+ * `brokers` over SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 for one user), `mtlsBrokers` over TLS
+ * with a client certificate required.
  */
 interface SecuredListener {
   brokers: string;
@@ -15,9 +16,10 @@ interface SecuredListener {
   caFile: string;
   certFile: string;
   keyFile: string;
-  mechanism: string;
   username: string;
-  password: string;
+  plainPassword: string;
+  /** Another password: a SCRAM login that fell back to PLAIN would fail. */
+  scramPassword: string;
 }
 
 // Against a cluster of one's own (KAFKA_BROKERS elsewhere, as scripts/infra/kafka.sh reads it) there
@@ -62,9 +64,9 @@ function securedListener(): SecuredListener {
       );
     const securedConfig = (overrides: TestEnv = {}) =>
       tlsConfig(listener.brokers, {
-        KAFKA_SASL_MECHANISM: listener.mechanism,
+        KAFKA_SASL_MECHANISM: 'plain',
         KAFKA_SASL_USERNAME: listener.username,
-        KAFKA_SASL_PASSWORD: listener.password,
+        KAFKA_SASL_PASSWORD: listener.plainPassword,
         ...overrides,
       });
 
@@ -75,6 +77,12 @@ function securedListener(): SecuredListener {
 
     it('reaches the brokers with the clients the apps build from the environment', async () => {
       await roundTripWith(securedConfig());
+    });
+
+    it.each(['scram-sha-256', 'scram-sha-512'])('authenticates with %s as well', async (mechanism) => {
+      await roundTripWith(
+        securedConfig({ KAFKA_SASL_MECHANISM: mechanism, KAFKA_SASL_PASSWORD: listener.scramPassword }),
+      );
     });
 
     it("fails on a wrong password with the broker's authentication error", async () => {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Apache Kafka 4.x in KRaft mode (one node: broker + controller) on 127.0.0.1:9092, and the same
-# broker secured as real clusters are: on :9094 over SASL_SSL (TLS + SASL/PLAIN), on :9095 over
-# mutual TLS (a client certificate required).
+# broker secured as real clusters are: on :9094 over SASL_SSL (TLS + SASL: PLAIN, SCRAM-SHA-256 and
+# SCRAM-SHA-512), on :9095 over mutual TLS (a client certificate required).
 # The broker's jars come from Maven Central through mvn and are cached outside git.
 # Usage: kafka.sh start|stop|status|restart|reset
 set -euo pipefail
@@ -41,11 +41,11 @@ JAVA_ARGS=(-Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
 kafka_java() { java "${JAVA_ARGS[@]}" "$@"; }
 
 # The secured listeners' test CA, broker and client certificates and SASL password: made once per
-# checkout, kept in $DATA/secured (never in git; readable by this user only). `.complete` is written
-# last, so material left half-made by a failed run is made again.
+# checkout, kept in $DATA/secured (never in git; readable by this user only). The marker is written
+# last, so material left half-made by a failed run is made again; its number changes with what is made.
 make_secured_material() {
-  local dir="$DATA/secured"
-  [ -f "$dir/.complete" ] && return 0
+  local dir="$DATA/secured" marker=.complete-2
+  [ -f "$dir/$marker" ] && return 0
   require_command openssl "install OpenSSL (e.g. apt-get install openssl)"
   rm -rf "$dir"
   mkdir -p "$dir"
@@ -65,25 +65,27 @@ make_secured_material() {
       && openssl x509 -req -in client.csr "${ca[@]}" -extfile client.ext -out client.pem \
       && cat broker.key broker.pem ca.pem >broker-keystore.pem \
       && openssl rand -hex 16 >password \
-      && touch .complete
+      && openssl rand -hex 16 >scram-password \
+      && touch "$marker"
   ) >"$DATA/logs/secured-material.log" 2>&1 \
     || { cat "$DATA/logs/secured-material.log" >&2; die "openssl could not make the secured listeners' certificates"; }
 }
 
 # What the tests read to connect as a deployment would: written at every start, so it names the
-# ports in use now.
+# ports in use now. The SCRAM password differs from PLAIN's, so a mechanism mixed up fails to log in.
 write_secured_json() {
-  local dir="$DATA/secured" password=$1
-  (umask 077 && printf '{"brokers":"%s:%s","mtlsBrokers":"%s:%s","caFile":"%s","certFile":"%s","keyFile":"%s","mechanism":"plain","username":"pushmfa","password":"%s"}\n' \
-    "$HOST" "$SECURED_PORT" "$HOST" "$MTLS_PORT" "$dir/ca.pem" "$dir/client.pem" "$dir/client.key" "$password" >"$dir/secured.json")
+  local dir="$DATA/secured" password=$1 scram_password=$2
+  (umask 077 && printf '{"brokers":"%s:%s","mtlsBrokers":"%s:%s","caFile":"%s","certFile":"%s","keyFile":"%s","username":"pushmfa","plainPassword":"%s","scramPassword":"%s"}\n' \
+    "$HOST" "$SECURED_PORT" "$HOST" "$MTLS_PORT" "$dir/ca.pem" "$dir/client.pem" "$dir/client.key" "$password" "$scram_password" >"$dir/secured.json")
 }
 
 write_config() {
   mkdir -p "$DATA/logs"
   make_secured_material
-  local password
+  local password scram_password
   password=$(cat "$DATA/secured/password")
-  write_secured_json "$password"
+  scram_password=$(cat "$DATA/secured/scram-password")
+  write_secured_json "$password" "$scram_password"
   cat >"$DATA/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -93,8 +95,10 @@ advertised.listeners=PLAINTEXT://$HOST:$PORT,SASL_SSL://$HOST:$SECURED_PORT,MTLS
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL,CONTROLLER:PLAINTEXT
-listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_pushmfa="$password";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.ssl.keystore.type=PEM
 listener.name.sasl_ssl.ssl.keystore.location=$DATA/secured/broker-keystore.pem
 listener.name.mtls.ssl.client.auth=required
@@ -145,6 +149,16 @@ start() {
   echo $! >"$PIDFILE"
   wait_until 90 "accepting connections on $HOST:$PORT" broker_ready \
     || { tail -n 40 "$DATA/logs/server.out" >&2; die "broker did not come up within 90s"; }
+  add_scram_user
+}
+
+# SCRAM credentials live in the cluster's metadata (KRaft), not in server.properties: set them through
+# the Admin API once the broker is up.
+add_scram_user() {
+  SCRAM_PASSWORD=$(cat "$DATA/secured/scram-password") java -cp "$LIBS/*" \
+    -Dlog4j2.configurationFile="$ROOT_DIR/scripts/infra/kafka-log4j2.properties" \
+    "$ROOT_DIR/scripts/infra/KafkaScramUser.java" "$HOST:$PORT" pushmfa >"$DATA/logs/scram-user.log" 2>&1 \
+    || { cat "$DATA/logs/scram-user.log" >&2; die "could not give the test user its SCRAM credentials"; }
 }
 
 broker_ready() {
