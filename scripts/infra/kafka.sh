@@ -40,7 +40,7 @@ JAVA_ARGS=(-Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
   -Dkafka.logs.dir="$DATA/logs" -cp "$LIBS/*")
 kafka_java() { java "${JAVA_ARGS[@]}" "$@"; }
 
-# The secured listeners' test CA, broker and client certificates and SASL password: made once per
+# The secured listeners' test CA, broker and client certificates and SASL passwords: made once per
 # checkout, kept in $DATA/secured (never in git; readable by this user only). The marker is written
 # last, so material left half-made by a failed run is made again; its number changes with what is made.
 make_secured_material() {
@@ -118,6 +118,8 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 PROPS
+  # It holds the PLAIN password.
+  chmod 600 "$DATA/server.properties"
 }
 
 format_storage() {
