@@ -7,7 +7,7 @@ import { drain } from './throughput';
 export interface ProfileFigures extends CpuBreakdown {
   path: 'apns';
   requests: number;
-  /** Under the profiler, so slower than scenario 1: not a throughput figure. */
+  /** The drain rate under the profiler, of a smaller drain than scenario 1's: not a throughput figure. */
   pushesPerSecondProfiled: number;
   flameGraph: string;
 }
