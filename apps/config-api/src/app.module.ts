@@ -6,6 +6,7 @@ import { HealthController } from './health/health.controller';
 import { JsonBodyMiddleware } from './http/json-body.middleware';
 import { RateLimitMiddleware } from './http/rate-limit.middleware';
 import { RequestLogMiddleware } from './http/request-log.middleware';
+import { KeyRotationModule } from './key-rotation/key-rotation.module';
 import { ApiMetrics } from './metrics/api-metrics';
 import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware';
 import { MetricsController } from './metrics/metrics.controller';
@@ -17,7 +18,14 @@ export class AppModule implements NestModule {
   static forRoot(config?: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(config), MongoModule, MfaConfigModule, AuthModule, MfaModule],
+      imports: [
+        AppConfigModule.forRoot(config),
+        MongoModule,
+        MfaConfigModule,
+        AuthModule,
+        MfaModule,
+        KeyRotationModule,
+      ],
       controllers: [HealthController, MetricsController],
       providers: [ApiMetrics],
     };

@@ -58,6 +58,10 @@ export class Keyring {
     return this.entries[0];
   }
 
+  get ids(): string[] {
+    return this.entries.map((entry) => entry.id);
+  }
+
   key(id: string): Buffer {
     const key = this.byId.get(id);
     if (!key)

@@ -33,6 +33,21 @@ describe('SecretBox', () => {
     expect(rotated.open(sealedWithOld, 'aad')).toBe('s');
   });
 
+  it('re-seals a secret of a retired key with the current one, and leaves a current one alone', () => {
+    const oldSpec = `old:${key()}`;
+    const sealedWithOld = new SecretBox(Keyring.parse(oldSpec)).seal('s', 'aad');
+    const rotated = new SecretBox(Keyring.parse(`new:${key()},${oldSpec}`));
+    expect(rotated.currentKeyId).toBe('new');
+    expect(rotated.retiredKeyIds).toEqual(['old']);
+    const resealed = rotated.resealed(sealedWithOld, 'aad')!;
+    expect(resealed.kid).toBe('new');
+    expect(rotated.open(resealed, 'aad')).toBe('s');
+    // Still bound to where it belongs.
+    expect(() => rotated.open(resealed, 'other')).toThrow();
+    expect(rotated.resealed(resealed, 'aad')).toBeNull();
+    expect(() => rotated.resealed(sealedWithOld, 'other')).toThrow();
+  });
+
   it('explains a malformed keyring', () => {
     expect(() => Keyring.parse('k1:c2hvcnQ=')).toThrow(/must be 32 bytes/);
     expect(() => Keyring.parse('no-colon')).toThrow(/must be 32 bytes/);

@@ -18,6 +18,22 @@ const TAG_BYTES = 16;
 export class SecretBox {
   constructor(private readonly keyring: Keyring) {}
 
+  /** The key new secrets are sealed with: the first of MFA_ENCRYPTION_KEYS. */
+  get currentKeyId(): string {
+    return this.keyring.current.id;
+  }
+
+  /** The keys that only open secrets sealed before a rotation. */
+  get retiredKeyIds(): string[] {
+    return this.keyring.ids.filter((id) => id !== this.currentKeyId);
+  }
+
+  /** The secret sealed again with the current key, or null when it already is (a key rotation's catch-up). */
+  resealed(secret: EncryptedSecret, associatedData: string): EncryptedSecret | null {
+    if (secret.kid === this.currentKeyId) return null;
+    return this.seal(this.open(secret, associatedData), associatedData);
+  }
+
   seal(plaintext: string, associatedData: string): EncryptedSecret {
     const { id, key } = this.keyring.current;
     const nonce = randomBytes(NONCE_BYTES);

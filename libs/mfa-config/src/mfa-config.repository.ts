@@ -70,6 +70,41 @@ export class MfaConfigRepository {
     return this.model.find({ deleted: false }).lean<MfaConfigRecord[]>().exec();
   }
 
+  /**
+   * Which live configurations hold a secret sealed with a key other than `currentKeyId`: their ids only
+   * (a scan either way, without an index on key ids; the documents are then read one by one).
+   */
+  async findSealedWithOtherKeys(currentKeyId: string): Promise<{ tenant: string; type: MfaType }[]> {
+    const otherKey = { $exists: true, $ne: currentKeyId };
+    return this.model
+      .find(
+        {
+          deleted: false,
+          $or: [{ 'settings.apns.key.kid': otherKey }, { 'settings.fcm.private_key.kid': otherKey }],
+        },
+        { _id: 0, tenant: 1, type: 1 },
+      )
+      .lean<{ tenant: string; type: MfaType }[]>()
+      .exec();
+  }
+
+  /**
+   * Replaces the settings with the same settings sealed again (a key rotation), if the configuration is
+   * still at the version read. No new version and no event: what the configuration says has not
+   * changed. False when it changed meanwhile.
+   */
+  async replaceSealedSettings(current: MfaConfigRecord, settings: StoredPushSettings): Promise<boolean> {
+    return this.writes.run(configRecordId(current.tenant, current.type), async () => {
+      const result = await this.model
+        .updateOne(
+          { _id: configRecordId(current.tenant, current.type), version: current.version, deleted: false },
+          { $set: { settings } },
+        )
+        .exec();
+      return result.matchedCount === 1;
+    });
+  }
+
   /** The current version of a configuration, or undefined when it never existed (tombstones count). */
   async findAny(tenant: string, type: MfaType): Promise<MfaConfigRecord | null> {
     // Only the _id in the filter: FerretDB looks that up directly and scans for anything more.

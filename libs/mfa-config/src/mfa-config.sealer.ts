@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { publicKeyFingerprint, SecretBox } from '@lib/crypto';
 import { normalizePem, parseApnsKey, parseFcmPrivateKey } from './configuration-rules';
-import type { MfaConfigRecord } from './mfa-config.schema';
+import type { MfaConfigRecord, StoredPushSettings } from './mfa-config.schema';
 import type { StoredConfigState } from './mfa-config.repository';
 import type { MfaConfiguration, MfaType } from './mfa-configuration';
 
@@ -42,6 +42,25 @@ export class MfaConfigSealer {
           },
         }),
       },
+    };
+  }
+
+  /**
+   * The record's settings with every secret sealed with the current key, or null when they already are:
+   * a key rotation's catch-up. Plaintexts and fingerprints stay. Throws when a secret does not open.
+   */
+  resealed(record: MfaConfigRecord): StoredPushSettings | null {
+    const { settings } = record;
+    if (!settings) return null;
+    const bind = (field: string) => associatedData(record.tenant, record.type, field);
+    const apnsKey = settings.apns && this.box.resealed(settings.apns.key, bind('settings.apns.key'));
+    const fcmKey =
+      settings.fcm && this.box.resealed(settings.fcm.private_key, bind('settings.fcm.private_key'));
+    if (!apnsKey && !fcmKey) return null;
+    return {
+      ...settings,
+      ...(apnsKey && { apns: { ...settings.apns!, key: apnsKey } }),
+      ...(fcmKey && { fcm: { ...settings.fcm!, private_key: fcmKey } }),
     };
   }
 

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { within } from '@lib/runtime';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { MfaConfigRepository } from '@lib/mfa-config';
+import { SecretResealer } from '../key-rotation/secret-resealer';
 
 /** The config-api's Prometheus metrics, in a registry of its own (no process-global state). */
 @Injectable()
@@ -21,7 +22,7 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
-  constructor(repository: MfaConfigRepository) {
+  constructor(repository: MfaConfigRepository, resealer: SecretResealer) {
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
       name: 'mfa_outbox_backlog',
@@ -31,6 +32,14 @@ export class ApiMetrics {
         // Without the database the gauge keeps its last value rather than failing the whole scrape.
         const backlog = await within(repository.countWithPendingEvents());
         if (backlog !== undefined) this.set(backlog);
+      },
+    });
+    new Gauge({
+      name: 'mfa_secrets_on_retired_keys',
+      help: 'Configurations with a secret still sealed with another key than the first of MFA_ENCRYPTION_KEYS, after the last re-seal pass (NaN before the first; at 0 the other keys can go)',
+      registers: [this.registry],
+      collect() {
+        this.set(resealer.lastPass?.left ?? NaN);
       },
     });
   }

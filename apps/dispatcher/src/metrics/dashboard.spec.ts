@@ -17,7 +17,10 @@ it('the dashboard only queries metrics the apps export', async () => {
   const exported = new Set([
     ...(await new DispatcherMetrics().registry.getMetricsAsJSON()).map((metric) => metric.name),
     ...(
-      await new ApiMetrics({ countWithPendingEvents: async () => 0 } as never).registry.getMetricsAsJSON()
+      await new ApiMetrics(
+        { countWithPendingEvents: async () => 0 } as never,
+        { lastPass: undefined } as never,
+      ).registry.getMetricsAsJSON()
     ).map((metric) => metric.name),
     'mfa_consumer_lag',
   ]);

@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto';
+import type { Connection } from 'mongoose';
+import { Keyring, SecretBox } from '@lib/crypto';
+import { MfaConfigRecord, MfaConfigRepository, MfaConfigSealer, normalizePem } from '@lib/mfa-config';
+import { pushConfigBody } from './fixtures/mfa-config.builder';
+import { ConfigApiHarness, startConfigApi } from './support/config-api.harness';
+import { openConfigStore } from './support/config-store';
+import { testEnvironment } from './support/test-environment';
+
+const keyringEntry = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
+const ADMIN_SCOPES = ['write:mfa', 'read:mfa', 'update:mfa'];
+
+/** A stored configuration without what the outbox relay changes on its own (publishing its events). */
+function withoutOutbox(record: MfaConfigRecord): Partial<MfaConfigRecord> {
+  const rest: Partial<MfaConfigRecord> = { ...record };
+  delete rest.pending_events;
+  delete rest.outbox_pending_since;
+  return rest;
+}
+
+// A rotation puts a new key first in MFA_ENCRYPTION_KEYS; the API then seals every stored secret again
+// with it, so the old key can be removed. Nothing else about the configurations may change.
+describe('key rotation (real FerretDB and Kafka)', () => {
+  const oldKey = keyringEntry('old');
+  const newKey = keyringEntry('new');
+  const env = testEnvironment({ MFA_ENCRYPTION_KEYS: oldKey });
+  const bodies = {
+    both: pushConfigBody(),
+    apnsOnly: pushConfigBody({ settings: { fcm: undefined } }),
+    lostKey: pushConfigBody(),
+  };
+  let store: { connection: Connection; repository: MfaConfigRepository };
+  let rotated: ConfigApiHarness;
+  const before: Record<string, MfaConfigRecord> = {};
+  const fingerprints: Record<string, unknown> = {};
+
+  const create = async (api: ConfigApiHarness, tenant: string, body: object) => {
+    const token = await api.token(ADMIN_SCOPES, { tenant_id: tenant });
+    const res = await api.http().post('/mfa').set('Authorization', `Bearer ${token}`).send(body).expect(201);
+    fingerprints[tenant] = res.body.settings;
+  };
+  const secretsOnRetiredKeys = async () => {
+    const metrics = (await rotated.http().get('/metrics').expect(200)).text;
+    return metrics.match(/^mfa_secrets_on_retired_keys (\S+)$/m)?.[1];
+  };
+
+  beforeAll(async () => {
+    const original = await startConfigApi(env);
+    await create(original, 'both', bodies.both);
+    await create(original, 'apns-only', bodies.apnsOnly);
+    await original.close();
+    store = await openConfigStore(original.config);
+    // Sealed with a key the rotated API will not hold: one removed too early.
+    const { apns, fcm, ...settings } = bodies.lostKey.settings;
+    const sealedWithGoneKey = new MfaConfigSealer(new SecretBox(Keyring.parse(keyringEntry('gone'))));
+    await store.repository.create(
+      'lost-key',
+      'push',
+      sealedWithGoneKey.seal('lost-key', {
+        ...bodies.lostKey,
+        type: 'push',
+        provider: 'native',
+        settings: { ...settings, strategy: 'prompt', apns: { ...apns, production: true }, fcm },
+      }),
+    );
+    for (const tenant of ['both', 'apns-only', 'lost-key'])
+      before[tenant] = (await store.repository.findAny(tenant, 'push'))!;
+
+    rotated = await startConfigApi({ ...env, MFA_ENCRYPTION_KEYS: `${newKey},${oldKey}` });
+    // The first pass runs in the background after start.
+    const deadline = Date.now() + 30_000;
+    while ((await secretsOnRetiredKeys()) !== '1' && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 200));
+  });
+  afterAll(async () => {
+    await rotated?.close();
+    await store?.connection.dropDatabase().catch(() => undefined);
+    await store?.connection.close();
+  });
+
+  it('seals every secret again with the new first key, which alone then opens them', async () => {
+    const onlyNewKey = new MfaConfigSealer(new SecretBox(Keyring.parse(newKey)));
+    const both = (await store.repository.findAny('both', 'push'))!;
+    expect([both.settings!.apns!.key.kid, both.settings!.fcm!.private_key.kid]).toEqual(['new', 'new']);
+    const opened = onlyNewKey.open(both).settings;
+    expect(opened.apns!.key).toBe(normalizePem(bodies.both.settings.apns.key));
+    expect(opened.fcm!.private_key).toBe(normalizePem(bodies.both.settings.fcm.private_key));
+
+    const apnsOnly = (await store.repository.findAny('apns-only', 'push'))!;
+    expect(apnsOnly.settings!.apns!.key.kid).toBe('new');
+    expect(apnsOnly.settings!.fcm).toBeUndefined();
+    expect(onlyNewKey.open(apnsOnly).settings.apns!.key).toBe(
+      normalizePem(bodies.apnsOnly.settings.apns.key),
+    );
+  });
+
+  it('changes nothing else: same version, no new event, same fingerprints through the API', async () => {
+    for (const tenant of ['both', 'apns-only']) {
+      const after = (await store.repository.findAny(tenant, 'push'))!;
+      const { settings: settingsBefore, ...restBefore } = withoutOutbox(before[tenant]);
+      const { settings: settingsAfter, ...restAfter } = withoutOutbox(after);
+      expect(restAfter).toEqual(restBefore);
+      expect(after.pending_events.filter((event) => event.version > before[tenant].version)).toEqual([]);
+      expect(settingsAfter!.apns!.key_fingerprint).toBe(settingsBefore!.apns!.key_fingerprint);
+      expect(settingsAfter!.apns!.key.ciphertext).not.toBe(settingsBefore!.apns!.key.ciphertext);
+
+      const token = await rotated.token(['read:mfa'], { tenant_id: tenant });
+      const res = await rotated.http().get('/mfa/push').set('Authorization', `Bearer ${token}`).expect(200);
+      expect(res.body.settings).toEqual(fingerprints[tenant]);
+      expect(res.body.version).toBe(before[tenant].version);
+    }
+  });
+
+  it('leaves a secret whose key is gone as it was, and counts it', async () => {
+    const after = (await store.repository.findAny('lost-key', 'push'))!;
+    expect(withoutOutbox(after)).toEqual(withoutOutbox(before['lost-key']));
+    expect(await secretsOnRetiredKeys()).toBe('1');
+  });
+
+  it('never overwrites a configuration written since it was read', async () => {
+    const read = (await store.repository.findAny('both', 'push'))!;
+    const token = await rotated.token(ADMIN_SCOPES, { tenant_id: 'both' });
+    await rotated
+      .http()
+      .patch('/mfa/push')
+      .set('Authorization', `Bearer ${token}`)
+      .send({ settings: { enabled_clients: ['changed'] } })
+      .expect(200);
+    expect(await store.repository.replaceSealedSettings(read, read.settings!)).toBe(false);
+    const stored = (await store.repository.findAny('both', 'push'))!;
+    expect(stored.settings!.enabled_clients).toEqual(['changed']);
+  });
+});
