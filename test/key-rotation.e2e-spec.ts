@@ -32,24 +32,33 @@ describe('key rotation (real FerretDB and Kafka)', () => {
   let store: { connection: Connection; repository: MfaConfigRepository };
   let rotated: ConfigApiHarness;
   const before: Record<string, MfaConfigRecord> = {};
-  const fingerprints: Record<string, unknown> = {};
+  /** The settings each POST answered with: masks and fingerprints. */
+  const createdSettings: Record<string, unknown> = {};
+  let rotatedAt: number;
 
   const create = async (api: ConfigApiHarness, tenant: string, body: object) => {
     const token = await api.token(ADMIN_SCOPES, { tenant_id: tenant });
     const res = await api.http().post('/mfa').set('Authorization', `Bearer ${token}`).send(body).expect(201);
-    fingerprints[tenant] = res.body.settings;
+    createdSettings[tenant] = res.body.settings;
   };
-  const secretsOnRetiredKeys = async () => {
+  const gauge = async (name: string) => {
     const metrics = (await rotated.http().get('/metrics').expect(200)).text;
-    return metrics.match(/^mfa_secrets_on_retired_keys (\S+)$/m)?.[1];
+    // prom-client writes NaN as "Nan", which Prometheus reads as NaN too.
+    return Number(metrics.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1]);
   };
+  const secretsOnRetiredKeys = () => gauge('mfa_secrets_on_retired_keys');
 
   beforeAll(async () => {
     const original = await startConfigApi(env);
     await create(original, 'both', bodies.both);
     await create(original, 'apns-only', bodies.apnsOnly);
+    await create(original, 'older-id', pushConfigBody());
     await original.close();
     store = await openConfigStore(original.config);
+    // As stored before ids were tenant/type.
+    const configs = store.connection.collection<MfaConfigRecord>('mfa_configs');
+    const olderId = (await configs.findOneAndDelete({ _id: 'older-id/push' }))!;
+    await configs.insertOne({ ...olderId, _id: 'id-of-an-older-scheme' });
     // Sealed with a key the rotated API will not hold: one removed too early.
     const { apns, fcm, ...settings } = bodies.lostKey.settings;
     const sealedWithGoneKey = new MfaConfigSealer(new SecretBox(Keyring.parse(keyringEntry('gone'))));
@@ -66,11 +75,14 @@ describe('key rotation (real FerretDB and Kafka)', () => {
     for (const tenant of ['both', 'apns-only', 'lost-key'])
       before[tenant] = (await store.repository.findAny(tenant, 'push'))!;
 
+    rotatedAt = Date.now() / 1000;
     rotated = await startConfigApi({ ...env, MFA_ENCRYPTION_KEYS: `${newKey},${oldKey}` });
     // The first pass runs in the background after start.
     const deadline = Date.now() + 30_000;
-    while ((await secretsOnRetiredKeys()) !== '1' && Date.now() < deadline)
+    while (Number.isNaN(await secretsOnRetiredKeys()) && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await secretsOnRetiredKeys()).toBe(1);
+    expect(await gauge('mfa_secrets_last_reseal_pass_timestamp_seconds')).toBeGreaterThan(rotatedAt);
   });
   afterAll(async () => {
     await rotated?.close();
@@ -94,6 +106,11 @@ describe('key rotation (real FerretDB and Kafka)', () => {
     );
   });
 
+  it('also re-seals a configuration stored under an id of an older scheme', async () => {
+    const stored = (await store.repository.findLiveById('id-of-an-older-scheme'))!;
+    expect([stored.settings!.apns!.key.kid, stored.settings!.fcm!.private_key.kid]).toEqual(['new', 'new']);
+  });
+
   it('changes nothing else: same version, no new event, same fingerprints through the API', async () => {
     for (const tenant of ['both', 'apns-only']) {
       const after = (await store.repository.findAny(tenant, 'push'))!;
@@ -106,7 +123,7 @@ describe('key rotation (real FerretDB and Kafka)', () => {
 
       const token = await rotated.token(['read:mfa'], { tenant_id: tenant });
       const res = await rotated.http().get('/mfa/push').set('Authorization', `Bearer ${token}`).expect(200);
-      expect(res.body.settings).toEqual(fingerprints[tenant]);
+      expect(res.body.settings).toEqual(createdSettings[tenant]);
       expect(res.body.version).toBe(before[tenant].version);
     }
   });
@@ -114,7 +131,8 @@ describe('key rotation (real FerretDB and Kafka)', () => {
   it('leaves a secret whose key is gone as it was, and counts it', async () => {
     const after = (await store.repository.findAny('lost-key', 'push'))!;
     expect(withoutOutbox(after)).toEqual(withoutOutbox(before['lost-key']));
-    expect(await secretsOnRetiredKeys()).toBe('1');
+    expect(await secretsOnRetiredKeys()).toBe(1);
+    expect(await gauge('mfa_secrets_last_reseal_pass_timestamp_seconds')).toBeGreaterThan(rotatedAt);
   });
 
   it('never overwrites a configuration written since it was read', async () => {

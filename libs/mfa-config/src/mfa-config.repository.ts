@@ -71,10 +71,10 @@ export class MfaConfigRepository {
   }
 
   /**
-   * Which live configurations hold a secret sealed with a key other than `currentKeyId`: their ids only
-   * (a scan either way, without an index on key ids; the documents are then read one by one).
+   * The ids of the live configurations holding a secret sealed with another key than `currentKeyId` (a
+   * scan either way, without an index on key ids; the documents are then read one by one).
    */
-  async findSealedWithOtherKeys(currentKeyId: string): Promise<{ tenant: string; type: MfaType }[]> {
+  async findSealedWithOtherKeys(currentKeyId: string): Promise<{ _id: string }[]> {
     const otherKey = { $exists: true, $ne: currentKeyId };
     return this.model
       .find(
@@ -82,24 +82,28 @@ export class MfaConfigRepository {
           deleted: false,
           $or: [{ 'settings.apns.key.kid': otherKey }, { 'settings.fcm.private_key.kid': otherKey }],
         },
-        { _id: 0, tenant: 1, type: 1 },
+        { _id: 1 },
       )
-      .lean<{ tenant: string; type: MfaType }[]>()
+      .lean<{ _id: string }[]>()
       .exec();
+  }
+
+  /** A live configuration by its document id, whatever scheme made the id (older ones were not tenant/type). */
+  async findLiveById(id: string): Promise<MfaConfigRecord | null> {
+    const record = await this.model.findOne({ _id: id }).lean<MfaConfigRecord>().exec();
+    return record && !record.deleted ? record : null;
   }
 
   /**
    * Replaces the settings with the same settings sealed again (a key rotation), if the configuration is
    * still at the version read. No new version and no event: what the configuration says has not
-   * changed. False when it changed meanwhile.
+   * changed. False when it changed meanwhile. (On FerretDB, a write of another replica at the same
+   * moment can still be lost: see `writes`.)
    */
   async replaceSealedSettings(current: MfaConfigRecord, settings: StoredPushSettings): Promise<boolean> {
     return this.writes.run(configRecordId(current.tenant, current.type), async () => {
       const result = await this.model
-        .updateOne(
-          { _id: configRecordId(current.tenant, current.type), version: current.version, deleted: false },
-          { $set: { settings } },
-        )
+        .updateOne({ _id: current._id, version: current.version, deleted: false }, { $set: { settings } })
         .exec();
       return result.matchedCount === 1;
     });

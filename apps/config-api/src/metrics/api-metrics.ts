@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { within } from '@lib/runtime';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { MfaConfigRepository } from '@lib/mfa-config';
-import { SecretResealer } from '../key-rotation/secret-resealer';
+import { leftAfter, SecretResealer } from '../key-rotation/secret-resealer';
 
 /** The config-api's Prometheus metrics, in a registry of its own (no process-global state). */
 @Injectable()
@@ -36,10 +36,18 @@ export class ApiMetrics {
     });
     new Gauge({
       name: 'mfa_secrets_on_retired_keys',
-      help: 'Configurations with a secret still sealed with another key than the first of MFA_ENCRYPTION_KEYS, after the last re-seal pass (NaN before the first; at 0 the other keys can go)',
+      help: 'Configurations with a secret still sealed with another key than the first of MFA_ENCRYPTION_KEYS, after the last re-seal pass (NaN before the first; at 0 the other keys can go, see docs/security.md)',
       registers: [this.registry],
       collect() {
-        this.set(resealer.lastPass?.left ?? NaN);
+        this.set(resealer.lastPass ? leftAfter(resealer.lastPass) : NaN);
+      },
+    });
+    new Gauge({
+      name: 'mfa_secrets_last_reseal_pass_timestamp_seconds',
+      help: 'When the last finished re-seal pass started (Unix time): mfa_secrets_on_retired_keys speaks for the keyring as it was then',
+      registers: [this.registry],
+      collect() {
+        this.set(resealer.lastPass ? resealer.lastPass.startedAt.getTime() / 1000 : NaN);
       },
     });
   }
