@@ -1,4 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplication, LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { SignJWT } from 'jose';
 import request from 'supertest';
@@ -21,17 +21,23 @@ export interface ConfigApiHarness {
   close: () => Promise<void>;
 }
 
-/** The config-api's HTTP app as main.ts builds it, for a given configuration. */
-export async function createConfigApiApp(config: AppConfig): Promise<INestApplication> {
+/** The config-api's HTTP app as main.ts builds it, for a given configuration; errors logged unless `logger`. */
+export async function createConfigApiApp(
+  config: AppConfig,
+  logger: LoggerService | ['error'] = ['error'],
+): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
-  const app = moduleRef.createNestApplication({ bodyParser: false, logger: ['error'] });
+  const app = moduleRef.createNestApplication({ bodyParser: false, logger });
   configureHttpApp(app, config);
   await app.init();
   return app;
 }
 
 /** The config-api as main.ts builds it, trusting a key pair made for this test run. */
-export async function startConfigApi(env: TestEnv = testEnvironment()): Promise<ConfigApiHarness> {
+export async function startConfigApi(
+  env: TestEnv = testEnvironment(),
+  logger?: LoggerService,
+): Promise<ConfigApiHarness> {
   const signingKey = rsaKeyPair();
   const config = loadAppConfig({
     ...env,
@@ -41,7 +47,7 @@ export async function startConfigApi(env: TestEnv = testEnvironment()): Promise<
     AUTH_AUDIENCE: AUDIENCE,
     AUTH_ALGORITHMS: 'RS256',
   });
-  const app = await createConfigApiApp(config);
+  const app = await createConfigApiApp(config, logger);
   const token = (scopes: string[], claims: Record<string, unknown> = {}) =>
     new SignJWT({ scope: scopes.join(' '), ...claims })
       .setProtectedHeader({ alg: 'RS256', kid: 'test' })

@@ -20,11 +20,12 @@ export class AuthGuard implements CanActivate {
     if (!scope) return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const principal = await this.verifier.verify(request.headers.authorization);
+    // Before the scope check, so the request log names who was refused too.
+    request.principal = principal;
     if (!principal.scopes.has(scope))
       throw new ApiError(403, 'insufficient_scope', `This operation needs the scope ${scope}.`, undefined, {
         'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scope}"`,
       });
-    request.principal = principal;
     return true;
   }
 }

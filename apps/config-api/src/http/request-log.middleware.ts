@@ -1,6 +1,7 @@
 import { Injectable, Logger, NestMiddleware } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
+import type { Principal } from '../auth/principal';
 
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -24,9 +25,15 @@ export class RequestLogMiddleware implements NestMiddleware {
         method: request.method,
         route: (request.route as { path?: string } | undefined)?.path ?? 'unmatched',
         status: response.statusCode,
+        // Set once the token was verified: who asked, for which tenant (reads and refusals included).
+        ...principalFields((request as { principal?: Principal }).principal),
         duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
       });
     });
     next();
   }
+}
+
+function principalFields(principal: Principal | undefined): { actor?: string | null; tenant?: string } {
+  return principal ? { actor: principal.subject || null, tenant: principal.tenant } : {};
 }

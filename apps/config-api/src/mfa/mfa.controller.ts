@@ -42,7 +42,7 @@ export class MfaController {
   @ApiResponse({ status: 201, description: 'Created; secrets are masked and fingerprinted.' })
   @ApiResponse({ status: 409, description: 'Exists already: use PATCH /mfa/push.' })
   create(@CurrentPrincipal() principal: Principal, @Body() body: CreateMfaDto) {
-    return this.mfa.create(principal.tenant, body);
+    return this.mfa.create(principal, body);
   }
 
   @Get()
@@ -72,7 +72,7 @@ export class MfaController {
     @Param('type', mfaType) type: MfaType,
     @Body() body: UpdateMfaDto,
   ) {
-    return this.mfa.update(principal.tenant, type, body);
+    return this.mfa.update(principal, type, body);
   }
 
   @Delete(':type')
@@ -84,6 +84,6 @@ export class MfaController {
     @CurrentPrincipal() principal: Principal,
     @Param('type', mfaType) type: MfaType,
   ): Promise<void> {
-    await this.mfa.delete(principal.tenant, type);
+    await this.mfa.delete(principal, type);
   }
 }

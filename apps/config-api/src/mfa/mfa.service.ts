@@ -10,8 +10,10 @@ import {
   MfaType,
   withoutUndefined,
 } from '@lib/mfa-config';
+import type { Principal } from '../auth/principal';
 import { ApiError } from '../errors/api-error';
 import { OutboxRelay } from '../outbox/outbox-relay';
+import { AuditTrail } from './audit-trail';
 import type { CreateMfaDto } from './dto/create-mfa.dto';
 import type { UpdateMfaDto } from './dto/update-mfa.dto';
 import { MfaConfigResponse, presentMfaConfig } from './mfa-config.presenter';
@@ -23,9 +25,11 @@ export class MfaService {
     private readonly repository: MfaConfigRepository,
     private readonly sealer: MfaConfigSealer,
     private readonly relay: OutboxRelay,
+    private readonly audit: AuditTrail,
   ) {}
 
-  async create(tenant: string, dto: CreateMfaDto): Promise<MfaConfigResponse> {
+  async create(actor: Principal, dto: CreateMfaDto): Promise<MfaConfigResponse> {
+    const { tenant } = actor;
     refuseNulls(dto, []);
     const config: MfaConfiguration = {
       enabled: dto.enabled,
@@ -41,7 +45,9 @@ export class MfaService {
     };
     const state = this.sealer.seal(tenant, this.checked(config));
     try {
-      return presentMfaConfig(this.written(await this.repository.create(tenant, config.type, state)));
+      const created = await this.repository.create(tenant, config.type, state);
+      this.audit.record(actor, 'created', created);
+      return presentMfaConfig(this.written(created));
     } catch (error) {
       if (error instanceof ConfigAlreadyExistsError)
         throw new ApiError(
@@ -66,21 +72,27 @@ export class MfaService {
     return presentMfaConfig(await this.existing(tenant, type));
   }
 
-  async update(tenant: string, type: MfaType, patch: UpdateMfaDto): Promise<MfaConfigResponse> {
+  async update(actor: Principal, type: MfaType, patch: UpdateMfaDto): Promise<MfaConfigResponse> {
+    const { tenant } = actor;
     if (patch.type !== undefined && patch.type !== type)
       throw ApiError.validation([{ path: 'type', message: `must be "${type}", the type in the path` }]);
     // null means "remove" for apns and fcm only; anywhere else it would store a broken configuration.
     refuseNulls(patch, ['settings.apns', 'settings.fcm']);
+    let before: MfaConfigRecord | undefined;
     const updated = await this.onLatest(type, () =>
-      this.repository.updateLatest(tenant, type, (current) =>
-        this.sealer.seal(tenant, this.checked(this.merge(this.sealer.open(current), patch))),
-      ),
+      this.repository.updateLatest(tenant, type, (current) => {
+        before = current;
+        return this.sealer.seal(tenant, this.checked(this.merge(this.sealer.open(current), patch)));
+      }),
     );
+    this.audit.record(actor, 'updated', updated, before);
     return presentMfaConfig(this.written(updated));
   }
 
-  async delete(tenant: string, type: MfaType): Promise<void> {
-    this.written(await this.onLatest(type, () => this.repository.deleteLatest(tenant, type)));
+  async delete(actor: Principal, type: MfaType): Promise<void> {
+    const deleted = await this.onLatest(type, () => this.repository.deleteLatest(actor.tenant, type));
+    this.audit.record(actor, 'deleted', deleted);
+    this.written(deleted);
   }
 
   /** PATCH semantics: given fields replace, omitted ones (secrets included) stay, null removes apns/fcm. */
