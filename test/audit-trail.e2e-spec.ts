@@ -62,16 +62,38 @@ describe('audit trail (real FerretDB and Kafka)', () => {
         changed: ['settings.apns.key', 'settings.enabled_clients'],
         apns_key_fingerprint: updated.settings.apns.key_fingerprint,
         fcm_private_key_fingerprint: created.settings.fcm.private_key_fingerprint,
+        previous_apns_key_fingerprint: created.settings.apns.key_fingerprint,
       },
-      { msg: 'mfa configuration deleted', audit: true, ...common, version: 3 },
+      {
+        msg: 'mfa configuration deleted',
+        audit: true,
+        ...common,
+        version: 3,
+        previous_apns_key_fingerprint: updated.settings.apns.key_fingerprint,
+        previous_fcm_private_key_fingerprint: created.settings.fcm.private_key_fingerprint,
+      },
     ]);
     expect(updated.settings.apns.key_fingerprint).not.toBe(created.settings.apns.key_fingerprint);
     expect(JSON.stringify(logger.lines)).not.toMatch(/PRIVATE KEY|ciphertext/);
   });
 
+  it('logs nothing for a change that did not happen', async () => {
+    const before = auditLines().length;
+    await send('delete', '/mfa/push', ['delete:mfa']).then((res) => expect(res.status).toBe(404));
+    await send('post', '/mfa', ['write:mfa'], pushConfigBody()).then((res) => expect(res.status).toBe(201));
+    await send('post', '/mfa', ['write:mfa'], pushConfigBody()).then((res) => expect(res.status).toBe(409));
+    // The re-created configuration continues the version sequence.
+    expect(auditLines().slice(before)).toEqual([
+      expect.objectContaining({ msg: 'mfa configuration created', version: 4 }),
+    ]);
+  });
+
   it('names who asked on every request line, refusals included', async () => {
     await send('post', '/mfa', ['read:mfa'], pushConfigBody()).then((res) => expect(res.status).toBe(403));
-    const refused = logger.lines.filter((line) => line.msg === 'request' && line.status === 403);
-    expect(refused).toEqual([expect.objectContaining({ actor: 'admin@test', tenant: 'audited' })]);
+    // Written when the response is finished, which the client may see first.
+    const refused = () => logger.lines.filter((line) => line.msg === 'request' && line.status === 403);
+    for (let wait = 0; refused().length === 0 && wait < 50; wait++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(refused()).toEqual([expect.objectContaining({ actor: 'admin@test', tenant: 'audited' })]);
   });
 });

@@ -1,4 +1,4 @@
-import type { INestApplication, LoggerService } from '@nestjs/common';
+import type { INestApplication, LoggerService, NestApplicationOptions } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { SignJWT } from 'jose';
 import request from 'supertest';
@@ -24,7 +24,7 @@ export interface ConfigApiHarness {
 /** The config-api's HTTP app as main.ts builds it, for a given configuration; errors logged unless `logger`. */
 export async function createConfigApiApp(
   config: AppConfig,
-  logger: LoggerService | ['error'] = ['error'],
+  logger: NestApplicationOptions['logger'] = ['error'],
 ): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
   const app = moduleRef.createNestApplication({ bodyParser: false, logger });

@@ -177,11 +177,21 @@ export class MfaConfigRepository {
     });
   }
 
-  /** Deletes the live configuration as it is now (see updateLatest); null when there is none. */
-  async deleteLatest(tenant: string, type: MfaType, now = new Date()): Promise<MfaConfigRecord | null> {
+  /**
+   * Deletes the live configuration as it is now (see updateLatest); null when there is none.
+   * `deleting` sees the configuration the delete applies to (for the audit trail).
+   */
+  async deleteLatest(
+    tenant: string,
+    type: MfaType,
+    deleting: (current: MfaConfigRecord) => void = () => undefined,
+    now = new Date(),
+  ): Promise<MfaConfigRecord | null> {
     return this.writes.run(configRecordId(tenant, type), async () => {
       const current = await this.findLive(tenant, type);
-      return current && this.writeNextNow(current, {}, 'deleted', now);
+      if (!current) return null;
+      deleting(current);
+      return this.writeNextNow(current, {}, 'deleted', now);
     });
   }
 

@@ -53,6 +53,20 @@ describe('JsonLogger', () => {
     expect(text).toContain('ABC123DEFG');
   });
 
+  it('keeps the fields of an audit line, whose names are close to redacted ones', () => {
+    const { logger, lines } = capture();
+    const audit = {
+      msg: 'mfa configuration updated',
+      audit: true,
+      actor: 'admin@example.com',
+      changed: ['settings.apns.key', 'settings.fcm.private_key'],
+      apns_key_fingerprint: 'f1',
+      previous_fcm_private_key_fingerprint: 'f2',
+    };
+    logger.log(audit, 'Audit');
+    expect(lines()[0]).toMatchObject(audit);
+  });
+
   it('leaves ordinary text alone', () => {
     expect(redactSecrets('tenant acme: configuration v3 live in 4 ms')).toBe(
       'tenant acme: configuration v3 live in 4 ms',

@@ -4,3 +4,8 @@ export interface Principal {
   tenant: string;
   scopes: ReadonlySet<string>;
 }
+
+/** The caller as logs name it: the token's `sub`, or null for a token without one. */
+export function actorOf(principal: Principal): string | null {
+  return principal.subject || null;
+}

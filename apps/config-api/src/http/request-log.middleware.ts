@@ -1,7 +1,7 @@
 import { Injectable, Logger, NestMiddleware } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import type { Principal } from '../auth/principal';
+import { actorOf, Principal } from '../auth/principal';
 
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -35,5 +35,5 @@ export class RequestLogMiddleware implements NestMiddleware {
 }
 
 function principalFields(principal: Principal | undefined): { actor?: string | null; tenant?: string } {
-  return principal ? { actor: principal.subject || null, tenant: principal.tenant } : {};
+  return principal ? { actor: actorOf(principal), tenant: principal.tenant } : {};
 }

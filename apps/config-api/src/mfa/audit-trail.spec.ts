@@ -1,45 +1,62 @@
-import type { MfaConfigRecord } from '@lib/mfa-config';
+import type { MfaConfigRecord, StoredApnsSettings } from '@lib/mfa-config';
 import { changedFields } from './audit-trail';
 
 const sealed = (ciphertext: string) => ({ kid: 'k1', nonce: 'n', ciphertext });
-const record = (overrides: Partial<MfaConfigRecord['settings']> = {}, enabled = true): MfaConfigRecord =>
+const apns = (overrides: Partial<StoredApnsSettings> = {}): StoredApnsSettings => ({
+  bundle_id: 'b',
+  key_id: 'K',
+  team_id: 'T',
+  production: true,
+  key: sealed('c1'),
+  key_fingerprint: 'f1',
+  ...overrides,
+});
+const record = (
+  settings: Partial<NonNullable<MfaConfigRecord['settings']>> = {},
+  top: Partial<MfaConfigRecord> = {},
+): MfaConfigRecord =>
   ({
     tenant: 'acme',
     type: 'push',
-    enabled,
+    enabled: true,
     provider: 'native',
     version: 1,
-    settings: {
-      enabled_clients: ['web'],
-      strategy: 'code',
-      apns: {
-        bundle_id: 'b',
-        key_id: 'K',
-        team_id: 'T',
-        production: true,
-        key: sealed('c1'),
-        key_fingerprint: 'f1',
-      },
-      ...overrides,
-    },
+    updated_at: new Date(1),
+    settings: { enabled_clients: ['web'], strategy: 'code', apns: apns(), ...settings },
+    ...top,
   }) as MfaConfigRecord;
 
 describe('changedFields', () => {
-  it('names the fields that changed, not the ones sealed again with a fresh nonce', () => {
-    const before = record();
-    const resealed = record({ apns: { ...before.settings!.apns!, key: sealed('c2') } });
-    expect(changedFields(before, resealed)).toEqual([]);
-    const after = record({ enabled_clients: ['web', 'cli'] }, false);
-    expect(changedFields(before, after)).toEqual(['enabled', 'settings.enabled_clients']);
+  it('names nothing when only the sealing or what the repository owns changed', () => {
+    expect(
+      changedFields(
+        record(),
+        record({ apns: apns({ key: sealed('c2') }) }, { version: 2, updated_at: new Date(2) }),
+      ),
+    ).toEqual([]);
   });
 
-  it('counts a key as changed when its fingerprint did, and a provider added or removed', () => {
-    const before = record();
-    const newKey = record({ apns: { ...before.settings!.apns!, key: sealed('c3'), key_fingerprint: 'f2' } });
-    expect(changedFields(before, newKey)).toEqual(['settings.apns.key']);
-    const withoutApns = record({ apns: undefined });
-    expect(changedFields(before, withoutApns)).toEqual(
-      expect.arrayContaining(['settings.apns.bundle_id', 'settings.apns.key']),
+  it('names the plain fields that changed, arrays by their order too', () => {
+    expect(changedFields(record(), record({ enabled_clients: ['web', 'cli'] }, { enabled: false }))).toEqual([
+      'enabled',
+      'settings.enabled_clients',
+    ]);
+    const two = record({ enabled_clients: ['a', 'b'] });
+    expect(changedFields(two, record({ enabled_clients: ['b', 'a'] }))).toEqual(['settings.enabled_clients']);
+    expect(changedFields(record(), record({}, { is_custom: true }))).toEqual(['is_custom']);
+  });
+
+  it('counts a key as changed when its fingerprint did, never naming the ciphertext', () => {
+    expect(
+      changedFields(record(), record({ apns: apns({ key: sealed('c3'), key_fingerprint: 'f2' }) })),
+    ).toEqual(['settings.apns.key']);
+  });
+
+  it('names every field of a provider added or removed', () => {
+    const all = ['bundle_id', 'key', 'key_id', 'production', 'team_id'].map(
+      (field) => `settings.apns.${field}`,
     );
+    expect(changedFields(record(), record({ apns: undefined }))).toEqual(all);
+    expect(changedFields(record({ apns: undefined }), record())).toEqual(all);
   });
 });

@@ -1,32 +1,78 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '@lib/config';
 import type { MfaConfigRecord } from '@lib/mfa-config';
-import type { Principal } from '../auth/principal';
-
-export type AuditedChange = 'created' | 'updated' | 'deleted';
+import { actorOf, Principal } from '../auth/principal';
 
 /**
- * One log line per configuration change: who made it (the token's subject), and for an update which
- * fields changed. A secret is never in it: a key counts as changed when its fingerprint did, and the
- * line carries the fingerprints now in use. Info level: keep LOG_LEVEL at info where it is the trail.
+ * One log line per configuration change: who made it (the token's subject), the version, and for an
+ * update which fields changed. A secret is never in it: a key counts as changed when its fingerprint did,
+ * and the line carries fingerprints. Info level: LOG_LEVEL above info would hide it, so start-up says so.
  */
 @Injectable()
-export class AuditTrail {
+export class AuditTrail implements OnModuleInit {
   private readonly logger = new Logger('Audit');
 
-  record(actor: Principal, change: AuditedChange, record: MfaConfigRecord, before?: MfaConfigRecord): void {
-    const { apns, fcm } = record.settings ?? {};
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  onModuleInit(): void {
+    if (['warn', 'error', 'fatal'].includes(this.config.logLevel))
+      this.logger.warn(
+        `LOG_LEVEL=${this.config.logLevel} hides the audit trail of configuration changes (info lines); set LOG_LEVEL=info where they are needed`,
+      );
+  }
+
+  created(actor: Principal, record: MfaConfigRecord): void {
+    this.write(actor, 'created', record, fingerprints(record));
+  }
+
+  updated(actor: Principal, before: MfaConfigRecord, after: MfaConfigRecord): void {
+    const now = fingerprints(after);
+    const previous = Object.entries(fingerprints(before))
+      .filter(([name, fingerprint]) => now[name] !== fingerprint)
+      .map(([name, fingerprint]) => [`previous_${name}`, fingerprint]);
+    this.write(actor, 'updated', after, {
+      changed: changedFields(before, after),
+      ...now,
+      ...Object.fromEntries(previous),
+    });
+  }
+
+  /** `removed` is the configuration as it was: the tombstone keeps no settings. */
+  deleted(actor: Principal, tombstone: MfaConfigRecord, removed: MfaConfigRecord): void {
+    this.write(
+      actor,
+      'deleted',
+      tombstone,
+      Object.fromEntries(
+        Object.entries(fingerprints(removed)).map(([name, value]) => [`previous_${name}`, value]),
+      ),
+    );
+  }
+
+  private write(
+    actor: Principal,
+    change: string,
+    record: MfaConfigRecord,
+    details: Record<string, unknown>,
+  ): void {
     this.logger.log({
       msg: `mfa configuration ${change}`,
       audit: true,
-      actor: actor.subject || null,
+      actor: actorOf(actor),
       tenant: record.tenant,
       type: record.type,
       version: record.version,
-      ...(before && { changed: changedFields(before, record) }),
-      ...(apns && { apns_key_fingerprint: apns.key_fingerprint }),
-      ...(fcm && { fcm_private_key_fingerprint: fcm.private_key_fingerprint }),
+      ...details,
     });
   }
+}
+
+function fingerprints(record: MfaConfigRecord): Record<string, string> {
+  const { apns, fcm } = record.settings ?? {};
+  return {
+    ...(apns && { apns_key_fingerprint: apns.key_fingerprint }),
+    ...(fcm && { fcm_private_key_fingerprint: fcm.private_key_fingerprint }),
+  };
 }
 
 /** The admin-controlled fields (dotted paths) that differ between two versions of a configuration. */
@@ -41,16 +87,19 @@ function comparable(record: MfaConfigRecord): Map<string, string> {
   const leaves = new Map<string, string>();
   const visit = (value: object, prefix: string) => {
     for (const [name, field] of Object.entries(value)) {
-      const path = `${prefix}.${name}`;
+      const path = prefix ? `${prefix}.${name}` : name;
       // The ciphertext changes with every write (a fresh nonce); the fingerprint says whether the key did.
       if (name === 'key' || name === 'private_key') continue;
       const fingerprinted = /^(key|private_key)_fingerprint$/.exec(name);
       if (fingerprinted) leaves.set(`${prefix}.${fingerprinted[1]}`, String(field));
-      else if (field && typeof field === 'object' && !Array.isArray(field)) visit(field, path);
-      else leaves.set(path, JSON.stringify(field));
+      else if (isPlainObject(field)) visit(field, path);
+      else if (field !== undefined) leaves.set(path, JSON.stringify(field));
     }
   };
   const { enabled, provider, is_custom, settings } = record;
   visit({ enabled, provider, is_custom, settings }, '');
-  return new Map([...leaves].map(([path, value]) => [path.slice(1), value]));
+  return leaves;
 }
+
+const isPlainObject = (value: unknown): value is object =>
+  value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype;

@@ -46,7 +46,7 @@ export class MfaService {
     const state = this.sealer.seal(tenant, this.checked(config));
     try {
       const created = await this.repository.create(tenant, config.type, state);
-      this.audit.record(actor, 'created', created);
+      this.audit.created(actor, created);
       return presentMfaConfig(this.written(created));
     } catch (error) {
       if (error instanceof ConfigAlreadyExistsError)
@@ -85,13 +85,16 @@ export class MfaService {
         return this.sealer.seal(tenant, this.checked(this.merge(this.sealer.open(current), patch)));
       }),
     );
-    this.audit.record(actor, 'updated', updated, before);
+    this.audit.updated(actor, before!, updated);
     return presentMfaConfig(this.written(updated));
   }
 
   async delete(actor: Principal, type: MfaType): Promise<void> {
-    const deleted = await this.onLatest(type, () => this.repository.deleteLatest(actor.tenant, type));
-    this.audit.record(actor, 'deleted', deleted);
+    let removed: MfaConfigRecord | undefined;
+    const deleted = await this.onLatest(type, () =>
+      this.repository.deleteLatest(actor.tenant, type, (current) => (removed = current)),
+    );
+    this.audit.deleted(actor, deleted, removed!);
     this.written(deleted);
   }
 

@@ -1,0 +1,58 @@
+import {
+  ConcurrentModificationError,
+  MfaConfigRecord,
+  MfaConfigRepository,
+  MfaConfigSealer,
+  MfaConfiguration,
+} from '@lib/mfa-config';
+import type { Principal } from '../auth/principal';
+import type { OutboxRelay } from '../outbox/outbox-relay';
+import type { AuditTrail } from './audit-trail';
+import { MfaService } from './mfa.service';
+
+const actor: Principal = { subject: 'admin', tenant: 'acme', scopes: new Set(['update:mfa']) };
+const version = (n: number) =>
+  ({
+    _id: 'acme/push',
+    tenant: 'acme',
+    type: 'push',
+    version: n,
+    deleted: false,
+    enabled: true,
+    provider: 'native',
+    settings: { enabled_clients: ['web'], strategy: 'prompt' },
+    created_at: new Date(0),
+    updated_at: new Date(n),
+    pending_events: [],
+  }) as MfaConfigRecord;
+const plain: MfaConfiguration = {
+  enabled: true,
+  provider: 'native',
+  type: 'push',
+  settings: { enabled_clients: ['web'], strategy: 'prompt' },
+};
+
+describe('MfaService', () => {
+  it('audits an update against the version it was applied to, after losing a race to another writer', async () => {
+    let attempt = 0;
+    const repository = {
+      updateLatest: async (_tenant: string, _type: string, next: (current: MfaConfigRecord) => unknown) => {
+        attempt += 1;
+        next(version(attempt));
+        if (attempt === 1) throw new ConcurrentModificationError();
+        return version(3);
+      },
+    } as unknown as MfaConfigRepository;
+    const sealer = { open: () => plain, seal: () => ({}) } as unknown as MfaConfigSealer;
+    const audit = { updated: jest.fn() };
+    const service = new MfaService(
+      repository,
+      sealer,
+      { wake: () => undefined } as unknown as OutboxRelay,
+      audit as unknown as AuditTrail,
+    );
+    await service.update(actor, 'push', { enabled: false });
+    expect(audit.updated).toHaveBeenCalledTimes(1);
+    expect(audit.updated).toHaveBeenCalledWith(actor, version(2), version(3));
+  });
+});
