@@ -2,6 +2,7 @@ import { Inject, Injectable, NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { ApiError } from '../errors/api-error';
+import { clientAddress } from './client-address';
 import { RateLimiter } from './rate-limiter';
 
 /** Probes and scrapes are never limited: a busy client must not make the API look down. */
@@ -23,7 +24,7 @@ export class RateLimitMiddleware implements NestMiddleware {
 
   use(request: Request, _response: Response, next: NextFunction): void {
     if (!this.limiter || UNLIMITED.test(request.originalUrl)) return next();
-    const admission = this.limiter.take(request.ip ?? request.socket.remoteAddress ?? 'unknown');
+    const admission = this.limiter.take(clientAddress(request));
     if (admission.ok) return next();
     throw new ApiError(
       429,

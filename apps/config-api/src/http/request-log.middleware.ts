@@ -2,6 +2,7 @@ import { Injectable, Logger, NestMiddleware } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { actorOf, Principal } from '../auth/principal';
+import { clientAddress } from './client-address';
 
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -25,6 +26,7 @@ export class RequestLogMiddleware implements NestMiddleware {
         method: request.method,
         route: (request.route as { path?: string } | undefined)?.path ?? 'unmatched',
         status: response.statusCode,
+        client_ip: clientAddress(request),
         // Set once the token was verified: who asked, for which tenant (reads and refusals included).
         ...principalFields((request as { principal?: Principal }).principal),
         duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
