@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { LoggerService } from '@nestjs/common';
 import { apnsP8Key } from './fixtures/keys';
 import { pushConfigBody } from './fixtures/mfa-config.builder';
@@ -22,10 +23,21 @@ class RecordingLogger implements LoggerService {
 describe('audit trail (real FerretDB and Kafka)', () => {
   const logger = new RecordingLogger();
   let api: ConfigApiHarness;
-  const send = async (method: 'post' | 'patch' | 'delete', path: string, scopes: string[], body?: object) => {
+  const send = async (
+    method: 'post' | 'patch' | 'delete',
+    path: string,
+    scopes: string[],
+    body?: object,
+    requestId: string = randomUUID(),
+  ) => {
     // The harness signs every token as subject admin@test.
     const token = await api.token(scopes, { tenant_id: 'audited' });
-    return api.http()[method](path).set('Authorization', `Bearer ${token}`).send(body);
+    return api
+      .http()
+      [method](path)
+      .set('Authorization', `Bearer ${token}`)
+      .set('X-Request-Id', requestId)
+      .send(body);
   };
   const auditLines = () => logger.lines.filter((line) => line.audit === true);
 
@@ -37,12 +49,21 @@ describe('audit trail (real FerretDB and Kafka)', () => {
   });
 
   it('logs each change with its author, version, changed fields and the fingerprints in use', async () => {
-    const created = await send('post', '/mfa', ['write:mfa'], pushConfigBody()).then((res) => res.body);
+    // The caller's own request ids, which an admin tool can look its changes up by.
+    const created = await send('post', '/mfa', ['write:mfa'], pushConfigBody(), 'create-1').then(
+      (res) => res.body,
+    );
     const replacedKey = apnsP8Key();
-    const updated = await send('patch', '/mfa/push', ['update:mfa'], {
-      settings: { enabled_clients: ['web-login', 'cli'], apns: { key: replacedKey } },
-    }).then((res) => res.body);
-    await send('delete', '/mfa/push', ['delete:mfa']).then((res) => expect(res.status).toBe(204));
+    const updated = await send(
+      'patch',
+      '/mfa/push',
+      ['update:mfa'],
+      { settings: { enabled_clients: ['web-login', 'cli'], apns: { key: replacedKey } } },
+      'patch-1',
+    ).then((res) => res.body);
+    await send('delete', '/mfa/push', ['delete:mfa'], undefined, 'delete-1').then((res) =>
+      expect(res.status).toBe(204),
+    );
 
     const common = { actor: 'admin@test', tenant: 'audited', type: 'push' };
     expect(auditLines()).toEqual([
@@ -50,6 +71,7 @@ describe('audit trail (real FerretDB and Kafka)', () => {
         msg: 'mfa configuration created',
         audit: true,
         ...common,
+        request_id: 'create-1',
         version: 1,
         apns_key_fingerprint: created.settings.apns.key_fingerprint,
         fcm_private_key_fingerprint: created.settings.fcm.private_key_fingerprint,
@@ -58,6 +80,7 @@ describe('audit trail (real FerretDB and Kafka)', () => {
         msg: 'mfa configuration updated',
         audit: true,
         ...common,
+        request_id: 'patch-1',
         version: 2,
         changed: ['settings.apns.key', 'settings.enabled_clients'],
         apns_key_fingerprint: updated.settings.apns.key_fingerprint,
@@ -68,6 +91,7 @@ describe('audit trail (real FerretDB and Kafka)', () => {
         msg: 'mfa configuration deleted',
         audit: true,
         ...common,
+        request_id: 'delete-1',
         version: 3,
         previous_apns_key_fingerprint: updated.settings.apns.key_fingerprint,
         previous_fcm_private_key_fingerprint: created.settings.fcm.private_key_fingerprint,

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { actorOf, Principal } from '../auth/principal';
 import { clientAddress } from './client-address';
+import type { RequestWithId } from './request-id';
 
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -18,6 +19,7 @@ export class RequestLogMiddleware implements NestMiddleware {
     const offered = request.headers['x-request-id'];
     const requestId = typeof offered === 'string' && REQUEST_ID.test(offered) ? offered : randomUUID();
     response.setHeader('X-Request-Id', requestId);
+    (request as RequestWithId).requestId = requestId;
     const started = process.hrtime.bigint();
     response.on('finish', () => {
       this.logger.log({

@@ -3,6 +3,12 @@ import { APP_CONFIG, AppConfig } from '@lib/config';
 import type { MfaConfigRecord } from '@lib/mfa-config';
 import { actorOf, Principal } from '../auth/principal';
 
+/** Who makes a change, and the request it came in (its id matches the request line and X-Request-Id). */
+export interface ChangeAuthor {
+  principal: Principal;
+  requestId?: string;
+}
+
 /**
  * One log line per configuration change: who made it (the token's subject), the version, and for an
  * update which fields changed. A secret is never in it: a key counts as changed when its fingerprint did,
@@ -21,16 +27,16 @@ export class AuditTrail implements OnModuleInit {
       );
   }
 
-  created(actor: Principal, record: MfaConfigRecord): void {
-    this.write(actor, 'created', record, fingerprints(record));
+  created(author: ChangeAuthor, record: MfaConfigRecord): void {
+    this.write(author, 'created', record, fingerprints(record));
   }
 
-  updated(actor: Principal, before: MfaConfigRecord, after: MfaConfigRecord): void {
+  updated(author: ChangeAuthor, before: MfaConfigRecord, after: MfaConfigRecord): void {
     const now = fingerprints(after);
     const previous = Object.entries(fingerprints(before))
       .filter(([name, fingerprint]) => now[name] !== fingerprint)
       .map(([name, fingerprint]) => [`previous_${name}`, fingerprint]);
-    this.write(actor, 'updated', after, {
+    this.write(author, 'updated', after, {
       changed: changedFields(before, after),
       ...now,
       ...Object.fromEntries(previous),
@@ -38,9 +44,9 @@ export class AuditTrail implements OnModuleInit {
   }
 
   /** `removed` is the configuration as it was: the tombstone keeps no settings. */
-  deleted(actor: Principal, tombstone: MfaConfigRecord, removed: MfaConfigRecord): void {
+  deleted(author: ChangeAuthor, tombstone: MfaConfigRecord, removed: MfaConfigRecord): void {
     this.write(
-      actor,
+      author,
       'deleted',
       tombstone,
       Object.fromEntries(
@@ -50,7 +56,7 @@ export class AuditTrail implements OnModuleInit {
   }
 
   private write(
-    actor: Principal,
+    { principal, requestId }: ChangeAuthor,
     change: string,
     record: MfaConfigRecord,
     details: Record<string, unknown>,
@@ -58,7 +64,8 @@ export class AuditTrail implements OnModuleInit {
     this.logger.log({
       msg: `mfa configuration ${change}`,
       audit: true,
-      actor: actorOf(actor),
+      actor: actorOf(principal),
+      request_id: requestId,
       tenant: record.tenant,
       type: record.type,
       version: record.version,

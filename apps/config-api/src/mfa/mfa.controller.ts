@@ -14,6 +14,7 @@ import { ApiBearerAuth, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@ne
 import { MFA_TYPES, type MfaType } from '@lib/mfa-config';
 import { CurrentPrincipal } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
+import { RequestId } from '../http/request-id';
 import { RequireScope } from '../auth/scopes.decorator';
 import { ApiError } from '../errors/api-error';
 import { CreateMfaDto } from './dto/create-mfa.dto';
@@ -41,8 +42,12 @@ export class MfaController {
   })
   @ApiResponse({ status: 201, description: 'Created; secrets are masked and fingerprinted.' })
   @ApiResponse({ status: 409, description: 'Exists already: use PATCH /mfa/push.' })
-  create(@CurrentPrincipal() principal: Principal, @Body() body: CreateMfaDto) {
-    return this.mfa.create(principal, body);
+  create(
+    @CurrentPrincipal() principal: Principal,
+    @RequestId() requestId: string | undefined,
+    @Body() body: CreateMfaDto,
+  ) {
+    return this.mfa.create({ principal, requestId }, body);
   }
 
   @Get()
@@ -69,10 +74,11 @@ export class MfaController {
   })
   update(
     @CurrentPrincipal() principal: Principal,
+    @RequestId() requestId: string | undefined,
     @Param('type', mfaType) type: MfaType,
     @Body() body: UpdateMfaDto,
   ) {
-    return this.mfa.update(principal, type, body);
+    return this.mfa.update({ principal, requestId }, type, body);
   }
 
   @Delete(':type')
@@ -82,8 +88,9 @@ export class MfaController {
   @ApiOperation({ summary: 'Delete an MFA configuration' })
   async delete(
     @CurrentPrincipal() principal: Principal,
+    @RequestId() requestId: string | undefined,
     @Param('type', mfaType) type: MfaType,
   ): Promise<void> {
-    await this.mfa.delete(principal, type);
+    await this.mfa.delete({ principal, requestId }, type);
   }
 }

@@ -51,8 +51,9 @@ describe('MfaService', () => {
       { wake: () => undefined } as unknown as OutboxRelay,
       audit as unknown as AuditTrail,
     );
-    await service.update(actor, 'push', { enabled: false });
+    const author = { principal: actor, requestId: 'r1' };
+    await service.update(author, 'push', { enabled: false });
     expect(audit.updated).toHaveBeenCalledTimes(1);
-    expect(audit.updated).toHaveBeenCalledWith(actor, version(2), version(3));
+    expect(audit.updated).toHaveBeenCalledWith(author, version(2), version(3));
   });
 });

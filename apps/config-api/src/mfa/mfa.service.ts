@@ -10,10 +10,9 @@ import {
   MfaType,
   withoutUndefined,
 } from '@lib/mfa-config';
-import type { Principal } from '../auth/principal';
 import { ApiError } from '../errors/api-error';
 import { OutboxRelay } from '../outbox/outbox-relay';
-import { AuditTrail } from './audit-trail';
+import { AuditTrail, ChangeAuthor } from './audit-trail';
 import type { CreateMfaDto } from './dto/create-mfa.dto';
 import type { UpdateMfaDto } from './dto/update-mfa.dto';
 import { MfaConfigResponse, presentMfaConfig } from './mfa-config.presenter';
@@ -28,8 +27,8 @@ export class MfaService {
     private readonly audit: AuditTrail,
   ) {}
 
-  async create(actor: Principal, dto: CreateMfaDto): Promise<MfaConfigResponse> {
-    const { tenant } = actor;
+  async create(author: ChangeAuthor, dto: CreateMfaDto): Promise<MfaConfigResponse> {
+    const { tenant } = author.principal;
     refuseNulls(dto, []);
     const config: MfaConfiguration = {
       enabled: dto.enabled,
@@ -46,7 +45,7 @@ export class MfaService {
     const state = this.sealer.seal(tenant, this.checked(config));
     try {
       const created = await this.repository.create(tenant, config.type, state);
-      this.audit.created(actor, created);
+      this.audit.created(author, created);
       return presentMfaConfig(this.written(created));
     } catch (error) {
       if (error instanceof ConfigAlreadyExistsError)
@@ -72,8 +71,8 @@ export class MfaService {
     return presentMfaConfig(await this.existing(tenant, type));
   }
 
-  async update(actor: Principal, type: MfaType, patch: UpdateMfaDto): Promise<MfaConfigResponse> {
-    const { tenant } = actor;
+  async update(author: ChangeAuthor, type: MfaType, patch: UpdateMfaDto): Promise<MfaConfigResponse> {
+    const { tenant } = author.principal;
     if (patch.type !== undefined && patch.type !== type)
       throw ApiError.validation([{ path: 'type', message: `must be "${type}", the type in the path` }]);
     // null means "remove" for apns and fcm only; anywhere else it would store a broken configuration.
@@ -85,16 +84,16 @@ export class MfaService {
         return this.sealer.seal(tenant, this.checked(this.merge(this.sealer.open(current), patch)));
       }),
     );
-    this.audit.updated(actor, before!, updated);
+    this.audit.updated(author, before!, updated);
     return presentMfaConfig(this.written(updated));
   }
 
-  async delete(actor: Principal, type: MfaType): Promise<void> {
+  async delete(author: ChangeAuthor, type: MfaType): Promise<void> {
     let removed: MfaConfigRecord | undefined;
     const deleted = await this.onLatest(type, () =>
-      this.repository.deleteLatest(actor.tenant, type, (current) => (removed = current)),
+      this.repository.deleteLatest(author.principal.tenant, type, (current) => (removed = current)),
     );
-    this.audit.deleted(actor, deleted, removed!);
+    this.audit.deleted(author, deleted, removed!);
     this.written(deleted);
   }
 
