@@ -33,26 +33,16 @@ export class AuditTrail implements OnModuleInit {
 
   updated(author: ChangeAuthor, before: MfaConfigRecord, after: MfaConfigRecord): void {
     const now = fingerprints(after);
-    const previous = Object.entries(fingerprints(before))
-      .filter(([name, fingerprint]) => now[name] !== fingerprint)
-      .map(([name, fingerprint]) => [`previous_${name}`, fingerprint]);
     this.write(author, 'updated', after, {
       changed: changedFields(before, after),
       ...now,
-      ...Object.fromEntries(previous),
+      ...replaced(fingerprints(before), now),
     });
   }
 
   /** `removed` is the configuration as it was: the tombstone keeps no settings. */
   deleted(author: ChangeAuthor, tombstone: MfaConfigRecord, removed: MfaConfigRecord): void {
-    this.write(
-      author,
-      'deleted',
-      tombstone,
-      Object.fromEntries(
-        Object.entries(fingerprints(removed)).map(([name, value]) => [`previous_${name}`, value]),
-      ),
-    );
+    this.write(author, 'deleted', tombstone, replaced(fingerprints(removed)));
   }
 
   private write(
@@ -80,6 +70,15 @@ function fingerprints(record: MfaConfigRecord): Record<string, string> {
     ...(apns && { apns_key_fingerprint: apns.key_fingerprint }),
     ...(fcm && { fcm_private_key_fingerprint: fcm.private_key_fingerprint }),
   };
+}
+
+/** The fingerprints of keys no longer in use (all of them without `now`), each as previous_<name>. */
+function replaced(before: Record<string, string>, now: Record<string, string> = {}): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(before)
+      .filter(([name, fingerprint]) => now[name] !== fingerprint)
+      .map(([name, fingerprint]) => [`previous_${name}`, fingerprint]),
+  );
 }
 
 /** The admin-controlled fields (dotted paths) that differ between two versions of a configuration. */
