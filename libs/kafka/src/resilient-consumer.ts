@@ -25,10 +25,13 @@ export interface ResilientConsumerOptions {
   /** Creates the topic with this many partitions if it is missing (when the app may create topics). */
   createTopicPartitions?: number;
   eachMessage: (payload: EachMessagePayload) => Promise<void>;
-  /** Called on every join of the group (the first, and each after a rebalance or a restart). */
-  onJoin?: () => void;
-  /** Called once the consumer runs (also after each restart): e.g. to seek where reading starts. */
-  onRunning?: (consumer: Consumer) => Promise<void> | void;
+  /**
+   * Called on every join of the group (the first, and each after a rebalance or a restart), before
+   * anything is fetched: the place to seek where reading starts. Not after `run()`: a join that fails
+   * (a broker just started: "the coordinator is loading") makes kafkajs return from `run()` with no
+   * group, restart on its own a moment later, and throw on a seek meanwhile.
+   */
+  onJoin?: (consumer: Consumer) => void;
 }
 
 /**
@@ -94,7 +97,7 @@ export class ResilientConsumer {
       // skips what it has in hand); those that went are forgotten, their new owner reads them again.
       this.dropWindows((key) => !assigned.has(key));
       this.joined?.();
-      this.options.onJoin?.();
+      this.options.onJoin?.(consumer);
     });
     // kafkajs often notices a rebalance in its own heartbeat, outside any batch: what was handled is
     // committed before the partitions go (the old generation is accepted while the group rebalances).
@@ -141,7 +144,6 @@ export class ResilientConsumer {
       this.commitTimer = setInterval(() => void this.commitHandled(), this.options.commitIntervalMs ?? 1000);
       this.commitTimer.unref();
     }
-    await this.options.onRunning?.(consumer);
   }
 
   /**

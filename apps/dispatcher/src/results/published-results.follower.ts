@@ -52,7 +52,7 @@ export class PublishedResultsFollower implements OnApplicationBootstrap, BeforeA
       },
       fromBeginning: false,
       eachMessage: async (payload) => this.onResult(payload),
-      onRunning: (consumer) => this.seekToLookback(consumer),
+      onJoin: (consumer) => this.seekToLookback(consumer),
     });
   }
 
@@ -111,7 +111,7 @@ export class PublishedResultsFollower implements OnApplicationBootstrap, BeforeA
   }
 
   private seekToLookback(consumer: Consumer): void {
-    // Once caught up, a restarted consumer goes on from its committed offsets instead.
+    // Once caught up, a consumer that joins again goes on from its committed offsets instead.
     if (this.isCaughtUp) return;
     for (const [partition, offset] of this.starts) consumer.seek({ topic: this.topic, partition, offset });
   }
