@@ -165,7 +165,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       });
       const delivery = fcm.delivered().find((d) => d.message.token === request.device.token)!;
       expect(delivery.project).toBe('proj-numbers');
-      const { android, data, notification } = delivery.message;
+      const { android, apns, data, notification } = delivery.message;
       expect(android.priority).toBe('high');
       expect(android.collapse_key).toBe(request.challenge_id);
       const ttlSeconds = Number(String(android.ttl).replace(/s$/, ''));
@@ -174,6 +174,19 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(Object.values(data).every((value) => typeof value === 'string')).toBe(true);
       expect(data).toMatchObject({ challenge_id: request.challenge_id, strategy: 'code', values: '3,7,9' });
       expect(notification.title).toBe('Confirm your sign-in');
+      // The same token may be an iOS app's: Apple then gets the expiry, buttons and collapse id too.
+      const expiry = Math.floor(Date.parse(request.expires_at) / 1000);
+      expect(apns.headers).toEqual({
+        'apns-expiration': String(expiry),
+        'apns-priority': '10',
+        'apns-push-type': 'alert',
+        'apns-collapse-id': request.challenge_id,
+      });
+      expect(apns.payload.aps).toEqual({
+        category: 'MFA_NUMBER_MATCH',
+        sound: 'default',
+        'interruption-level': 'time-sensitive',
+      });
     });
 
     it('shows admins through GET /mfa/push that the configuration is live', async () => {
@@ -289,32 +302,51 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(apns.received.find((d) => d.token === request.device.token)).toBeUndefined();
     });
 
-    it('invalid device tokens fail without retry, so callers can drop the device', async () => {
+    it('dead device tokens fail without retry, so callers can drop the device', async () => {
       const gone = pushRequest({ tenant: 'apns-only' });
       apns.markUnregistered(gone.device.token);
-      const malformed = pushRequest({ tenant: 'apns-only', device: { provider: 'apns', token: 'not-hex' } });
       const fcmGone = fcmPushTo('prompts');
       fcm.markUnregistered(fcmGone.device.token);
       const fcmBad = pushRequest({
         tenant: 'prompts',
         device: { provider: 'fcm', token: `bad-${fcmDeviceToken()}` },
       });
-      await Promise.all([gone, malformed, fcmGone, fcmBad].map((r) => requester.request(r)));
-      for (const request of [gone, malformed, fcmGone, fcmBad])
+      await Promise.all([gone, fcmGone, fcmBad].map((r) => requester.request(r)));
+      for (const request of [gone, fcmGone, fcmBad])
         expect(await resultOf(request.challenge_id)).toMatchObject({
           status: 'failed',
           reason: 'device_token_invalid',
           retryable: false,
         });
       // Not retried: each peer refused each token exactly once (a connection-level retry before it may happen).
-      for (const request of [gone, malformed])
-        expect(apns.received.filter((d) => d.token === request.device.token && d.status >= 400)).toHaveLength(
-          1,
-        );
+      expect(apns.received.filter((d) => d.token === gone.device.token && d.status >= 400)).toHaveLength(1);
       for (const request of [fcmGone, fcmBad])
         expect(
           fcm.received.filter((d) => d.message.token === request.device.token && d.status >= 400),
         ).toHaveLength(1);
+    });
+
+    it('a token Apple refuses for this app or environment is a mismatch, not a dead device: a wrong bundle_id or production flag must not make callers drop every token', async () => {
+      const otherApp = pushRequest({ tenant: 'apns-only' });
+      apns.issueFor(otherApp.device.token, 'com.example.other-app');
+      // Apple answers BadDeviceToken alike for a malformed token and one of the other APNs environment.
+      const malformed = pushRequest({ tenant: 'apns-only', device: { provider: 'apns', token: 'not-hex' } });
+      await Promise.all([otherApp, malformed].map((r) => requester.request(r)));
+      for (const request of [otherApp, malformed])
+        expect(await resultOf(request.challenge_id)).toMatchObject({
+          status: 'failed',
+          reason: 'device_token_mismatch',
+          retryable: false,
+        });
+      // Not retried either: one refusal per token.
+      for (const request of [otherApp, malformed])
+        expect(
+          apns.received.filter((d) => d.token === request.device.token && d.status === 400),
+        ).toHaveLength(1);
+      // The configuration itself works, and is not reported failed.
+      const next = pushRequest({ tenant: 'apns-only' });
+      await requester.request(next);
+      expect(await resultOf(next.challenge_id)).toMatchObject({ status: 'sent' });
     });
 
     it('a poison message goes to the dead-letter topic with its reason, and consumption goes on', async () => {
@@ -387,7 +419,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       await requester.request(request);
       expect(await resultOf(request.challenge_id)).toMatchObject({
         status: 'failed',
-        reason: 'config_invalid',
+        reason: 'device_token_mismatch',
       });
       const next = fcmPushTo('other-project');
       await requester.request(next);

@@ -121,6 +121,8 @@ export class ApnsPeer {
   private readonly keys = new Map<string, RegisteredKey>();
   private readonly topics = new Map<string, Set<string>>();
   private readonly unregistered = new Map<string, number>();
+  /** Tokens issued to one app (`issueFor`); any other token is taken as issued to the topic it is sent to. */
+  private readonly tokenTopics = new Map<string, string>();
   private readonly verifiedTokens = new Map<string, { keyId: string; teamId: string; iat: number }>();
   private readonly teamTokens = new Map<string, { current: string; changes: number[] }>();
   private readonly authenticatedSessions = new WeakSet<Http2Session>();
@@ -180,6 +182,11 @@ export class ApnsPeer {
     const topics = this.topics.get(teamId) ?? new Set<string>();
     topics.add(bundleId);
     this.topics.set(teamId, topics);
+  }
+
+  /** From now on the token belongs to this app: a push to another topic gets 400 DeviceTokenNotForTopic. */
+  issueFor(token: string, topic: string): void {
+    this.tokenTopics.set(token.toLowerCase(), topic);
   }
 
   /** From now on the token gets 410 Unregistered with this timestamp (ms since the epoch). */
@@ -362,6 +369,9 @@ export class ApnsPeer {
     }
     if (token === '') return { status: 400, reason: 'MissingDeviceToken' };
     if (!DEVICE_TOKEN.test(token)) return { status: 400, reason: 'BadDeviceToken' };
+    const issuedTo = this.tokenTopics.get(token.toLowerCase());
+    if (issuedTo !== undefined && issuedTo !== topic)
+      return { status: 400, reason: 'DeviceTokenNotForTopic' };
 
     if (text === '') return { status: 400, reason: 'PayloadEmpty' };
     const maxBytes = pushType === 'voip' ? 5120 : 4096;

@@ -95,6 +95,7 @@ const DEFAULT_FAULT_MESSAGES: Record<string, string> = {
     'Quota exceeded for quota metric and limit of service firebasecloudmessaging.googleapis.com.',
   UNAVAILABLE: 'The service is currently unavailable.',
   INTERNAL: 'Internal error encountered.',
+  PERMISSION_DENIED: 'SenderId mismatch',
 };
 const UNAUTHENTICATED_MESSAGE =
   'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other ' +
@@ -453,6 +454,8 @@ export class FcmPeer {
       const androidDataProblem = this.checkStringMap(android.data, 'message.android.data');
       if (androidDataProblem) return androidDataProblem;
     }
+    const apnsProblem = this.checkApnsConfig(message.apns);
+    if (apnsProblem) return apnsProblem;
 
     if (message.token !== undefined) {
       const token = message.token;
@@ -482,6 +485,25 @@ export class FcmPeer {
 
     const messageId = body.validate_only === true ? 'fake_message_id' : this.messageId();
     return { status: 200, body: { name: `projects/${project}/messages/${messageId}` } };
+  }
+
+  /** `message.apns` (ApnsConfig): headers are a map of strings, the payload an object FCM hands to APNs. */
+  private checkApnsConfig(apns: unknown): Reply | undefined {
+    if (apns === undefined) return undefined;
+    if (!isObject(apns)) return invalidArgument(`Invalid value at 'message.apns'`);
+    for (const field of Object.keys(apns)) {
+      if (!['headers', 'payload', 'fcm_options', 'live_activity_token'].includes(field))
+        return invalidArgument(
+          `Invalid JSON payload received. Unknown name "${field}" at 'message.apns': Cannot find field.`,
+        );
+    }
+    const headersProblem = this.checkStringMap(apns.headers, 'message.apns.headers');
+    if (headersProblem) return headersProblem;
+    if (apns.payload !== undefined && !isObject(apns.payload))
+      return invalidArgument(
+        `Invalid value at 'message.apns.payload' (type.googleapis.com/google.protobuf.Struct)`,
+      );
+    return undefined;
   }
 
   private checkStringMap(value: unknown, field: string): Reply | undefined {

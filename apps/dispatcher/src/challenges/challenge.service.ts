@@ -207,6 +207,10 @@ export class ChallengeService {
         retryable: true,
       });
     if (last.credentialsRefused) await this.reportRefusedCredentials(tenant, provider, lastVersion, last);
+    if (last.reason === 'device_token_mismatch')
+      this.logger.warn(
+        `tenant ${tenant}: ${provider} refused a device token for this configuration (${last.detail}); if many devices get this, check the configuration's ${provider === 'apns' ? 'bundle_id and production' : 'project_id'}`,
+      );
     return result('failed', { reason: last.reason, attempts });
   }
 

@@ -8,10 +8,22 @@ import {
 } from '@parse/node-apn';
 import type { ApnsSettings } from '@lib/mfa-config';
 import type { PushSandboxSettings } from '@lib/config';
-import { ChallengeNotification, credentialsRefused, fail, PushSender, SendOutcome } from './push-sender';
+import {
+  applePresentation,
+  ChallengeNotification,
+  credentialsRefused,
+  fail,
+  PushSender,
+  SendOutcome,
+} from './push-sender';
 
 // Apple's documented reasons, grouped by what the caller should do about them.
-const INVALID_DEVICE = new Set(['BadDeviceToken', 'Unregistered', 'DeviceTokenNotForTopic', 'ExpiredToken']);
+// 410: the token is no longer valid for its app; the caller drops it.
+const INVALID_DEVICE = new Set(['Unregistered', 'ExpiredToken']);
+// 400: the token is not for this configuration's app (`bundle_id`) or APNs environment (`production`),
+// or is malformed; Apple does not say which. Every device of a tenant gets these when the configuration
+// is wrong, so the caller must not drop its tokens on these alone.
+const TOKEN_MISMATCH = new Set(['BadDeviceToken', 'DeviceTokenNotForTopic']);
 const INVALID_CONFIG = new Set([
   'InvalidProviderToken',
   'ExpiredProviderToken',
@@ -148,17 +160,18 @@ export class ApnsSender implements PushSender {
   }
 
   private toApnsNotification(challenge: ChallengeNotification): Notification {
+    const apple = applePresentation(challenge);
     const note = new Notification();
     note.topic = this.settings.bundle_id;
-    note.pushType = 'alert';
-    note.priority = 10;
-    note.expiry = Math.floor(challenge.expiresAt.getTime() / 1000);
-    note.collapseId = challenge.challengeId;
+    note.pushType = apple.pushType;
+    note.priority = apple.priority;
+    note.expiry = apple.expiry;
+    note.collapseId = apple.collapseId;
     note.alert = { title: challenge.title, body: challenge.body };
-    note.sound = 'default';
+    note.sound = apple.sound;
     note.payload = { ...challenge.data };
     // Both are aps keys the typings of the notification class do not list.
-    Object.assign(note, { category: challenge.category, interruptionLevel: 'time-sensitive' });
+    Object.assign(note, { category: apple.category, interruptionLevel: apple.interruptionLevel });
     return note;
   }
 
@@ -173,6 +186,7 @@ export class ApnsSender implements PushSender {
     const reason = failure.response?.reason ?? failure.error?.message ?? 'unknown';
     if (!status) return fail('provider_error', true, `connection: ${reason}`);
     if (INVALID_DEVICE.has(reason)) return fail('device_token_invalid', false, `${status} ${reason}`);
+    if (TOKEN_MISMATCH.has(reason)) return fail('device_token_mismatch', false, `${status} ${reason}`);
     if (INVALID_CONFIG.has(reason)) return credentialsRefused(`${status} ${reason}`);
     if (status === 429 || status >= 500) return fail('provider_error', true, `${status} ${reason}`);
     return fail('payload_invalid', false, `${status} ${reason}`);

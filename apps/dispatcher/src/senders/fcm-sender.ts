@@ -3,7 +3,14 @@ import type { Agent } from 'node:https';
 import { App, deleteApp, initializeApp } from 'firebase-admin/app';
 import { getMessaging, Message, Messaging } from 'firebase-admin/messaging';
 import type { FcmSettings } from '@lib/mfa-config';
-import { ChallengeNotification, credentialsRefused, fail, PushSender, SendOutcome } from './push-sender';
+import {
+  applePresentation,
+  ChallengeNotification,
+  credentialsRefused,
+  fail,
+  PushSender,
+  SendOutcome,
+} from './push-sender';
 import { ServiceAccountCredential } from './service-account.credential';
 
 // firebase-admin's error codes, grouped by what the caller should do about them.
@@ -16,9 +23,9 @@ const CREDENTIALS_REFUSED = new Set([
   'messaging/authentication-error',
   'messaging/third-party-auth-error',
 ]);
-// A token registered under another Firebase project gets these too: a configuration error for that
-// challenge, but no reason to call the whole configuration broken.
-const PROJECT_MISMATCH = new Set(['messaging/mismatched-credential', 'messaging/sender-id-mismatch']);
+// FCM's SENDER_ID_MISMATCH (a token of another Firebase project) and PERMISSION_DENIED (the service
+// account may not send for its project, whatever the device) both arrive as this code; the text tells which.
+const MISMATCHED_CREDENTIAL = 'messaging/mismatched-credential';
 const RETRYABLE = new Set([
   'messaging/server-unavailable',
   'messaging/internal-error',
@@ -91,6 +98,7 @@ export class FcmSender implements PushSender {
 
   private toFcmMessage(challenge: ChallengeNotification): Message {
     const ttlMs = Math.max(0, challenge.expiresAt.getTime() - Date.now());
+    const apple = applePresentation(challenge);
     return {
       token: challenge.deviceToken,
       notification: { title: challenge.title, body: challenge.body },
@@ -100,6 +108,22 @@ export class FcmSender implements PushSender {
         ttl: ttlMs,
         collapseKey: challenge.challengeId,
         notification: { clickAction: challenge.category, tag: challenge.challengeId },
+      },
+      // A token of an iOS app that uses the Firebase SDK: FCM hands these to APNs as they are.
+      apns: {
+        headers: {
+          'apns-expiration': String(apple.expiry),
+          'apns-priority': String(apple.priority),
+          'apns-push-type': apple.pushType,
+          'apns-collapse-id': apple.collapseId,
+        },
+        payload: {
+          aps: {
+            category: apple.category,
+            sound: apple.sound,
+            'interruption-level': apple.interruptionLevel,
+          },
+        },
       },
     };
   }
@@ -112,7 +136,10 @@ export class FcmSender implements PushSender {
     if (code === 'messaging/invalid-argument' && /registration token/i.test(error.message ?? ''))
       return fail('device_token_invalid', false, detail);
     if (CREDENTIALS_REFUSED.has(code)) return credentialsRefused(detail);
-    if (PROJECT_MISMATCH.has(code)) return fail('config_invalid', false, detail);
+    if (code === MISMATCHED_CREDENTIAL)
+      return /permission .* denied/i.test(error.message ?? '')
+        ? credentialsRefused(detail)
+        : fail('device_token_mismatch', false, detail);
     if (RETRYABLE.has(code)) return fail('provider_error', true, detail);
     return fail('payload_invalid', false, detail);
   }

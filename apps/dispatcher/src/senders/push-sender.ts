@@ -11,7 +11,26 @@ export interface ChallengeNotification {
   expiresAt: Date;
 }
 
-export type FailureReason = 'device_token_invalid' | 'config_invalid' | 'payload_invalid' | 'provider_error';
+/**
+ * How Apple is asked to show a challenge, for direct APNs and for iOS devices reached through FCM alike:
+ * without these, FCM keeps an undelivered prompt for 30 days, and iOS shows it without its buttons and
+ * once per re-send instead of replacing it.
+ */
+export function applePresentation(challenge: ChallengeNotification) {
+  return {
+    /** Seconds since the epoch: Apple drops the notification once the challenge expired. */
+    expiry: Math.floor(challenge.expiresAt.getTime() / 1000),
+    priority: 10,
+    pushType: 'alert',
+    collapseId: challenge.challengeId,
+    category: challenge.category,
+    sound: 'default',
+    interruptionLevel: 'time-sensitive',
+  } as const;
+}
+
+export type FailureReason =
+  'device_token_invalid' | 'device_token_mismatch' | 'config_invalid' | 'payload_invalid' | 'provider_error';
 
 export type SendOutcome =
   | { ok: true; providerMessageId?: string }
