@@ -172,7 +172,9 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(ttlSeconds).toBeGreaterThan(30);
       expect(ttlSeconds).toBeLessThanOrEqual(60);
       expect(Object.values(data).every((value) => typeof value === 'string')).toBe(true);
-      expect(data).toMatchObject({ challenge_id: request.challenge_id, strategy: 'code', values: '3,7,9' });
+      expect(data).toMatchObject({ challenge_id: request.challenge_id, strategy: 'code' });
+      // The caller's numbers, in an order of the dispatcher's own.
+      expect(data.values.split(',').sort()).toEqual(['3', '7', '9']);
       expect(notification.title).toBe('Confirm your sign-in');
       // The same token may be an iOS app's: Apple then gets the expiry, buttons and collapse id too.
       const expiry = Math.floor(Date.parse(request.expires_at) / 1000);
@@ -203,7 +205,10 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       const noCode = pushRequest({ tenant: 'numbers' });
       const badValues = pushRequest({ tenant: 'numbers', code: '12', values: ['10', '11', '13'] });
       const repeatedValues = pushRequest({ tenant: 'numbers', code: '12', values: ['12', '12', '13'] });
-      await Promise.all([prompt, noCode, badValues, repeatedValues].map((r) => requester.request(r)));
+      const shorterDecoy = pushRequest({ tenant: 'numbers', code: '12', values: ['12', '7', '45'] });
+      await Promise.all(
+        [prompt, noCode, badValues, repeatedValues, shorterDecoy].map((r) => requester.request(r)),
+      );
       expect(await resultOf(prompt.challenge_id)).toMatchObject({
         status: 'rejected',
         reason: expect.stringContaining('strategy_mismatch'),
@@ -220,6 +225,11 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(await resultOf(repeatedValues.challenge_id)).toMatchObject({
         status: 'rejected',
         reason: expect.stringMatching(/values.*duplicate/),
+      });
+      // A decoy of another length is one the user can rule out without looking at the sign-in page.
+      expect(await resultOf(shorterDecoy.challenge_id)).toMatchObject({
+        status: 'rejected',
+        reason: 'invalid_request: values must all have as many digits as code',
       });
     });
   });

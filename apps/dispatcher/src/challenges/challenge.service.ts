@@ -16,7 +16,7 @@ import type { SendOutcome } from '../senders/push-sender';
 import { DispatcherMetrics } from '../metrics/dispatcher-metrics';
 import { ResultPublisher } from '../results/result-publisher';
 import { challengeNotification } from './challenge-content';
-import { numberChoices } from './number-matching';
+import { offeredValues } from './number-matching';
 import { backoffDelayMs } from './retry-policy';
 import { ChallengeLedger, RequestPosition } from './challenge-ledger';
 
@@ -154,7 +154,7 @@ export class ChallengeService {
     if (rejection) return result('rejected', rejection);
 
     const strategy = clients!.config.settings.strategy;
-    const values = strategy === 'code' ? (request.values ?? numberChoices(request.code!)) : undefined;
+    const values = strategy === 'code' ? offeredValues(request.code!, request.values) : undefined;
     const notification = challengeNotification(request, strategy, values);
 
     let attempts = 0;
@@ -241,6 +241,9 @@ export class ChallengeService {
       if (!request.code) return { reason: 'invalid_request: code is required for number matching' };
       if (request.values && !request.values.includes(request.code))
         return { reason: 'invalid_request: values must contain code' };
+      // A decoy of another length than the code is one the user can rule out without looking.
+      if (request.values?.some((value) => value.length !== request.code!.length))
+        return { reason: 'invalid_request: values must all have as many digits as code' };
     }
     return undefined;
   }

@@ -1,4 +1,4 @@
-import { numberChoices } from './number-matching';
+import { numberChoices, offeredValues } from './number-matching';
 
 describe('numberChoices', () => {
   it.each(['7', '42', '007'])('offers the code %s and two distinct decoys of its length', (code) => {
@@ -14,5 +14,19 @@ describe('numberChoices', () => {
   it('does not always put the code in the same place', () => {
     const positions = new Set(Array.from({ length: 200 }, () => numberChoices('42').indexOf('42')));
     expect(positions).toEqual(new Set([0, 1, 2]));
+  });
+});
+
+describe('offeredValues', () => {
+  it('offers the caller’s numbers, but not in the caller’s order', () => {
+    const sent = ['42', '17', '93'];
+    const positions = new Set(Array.from({ length: 200 }, () => offeredValues('42', sent).indexOf('42')));
+    expect(positions).toEqual(new Set([0, 1, 2]));
+    expect(offeredValues('42', sent).sort()).toEqual(['17', '42', '93']);
+    expect(sent).toEqual(['42', '17', '93']);
+  });
+
+  it('draws decoys when the caller sent none', () => {
+    expect(offeredValues('7')).toContain('7');
   });
 });

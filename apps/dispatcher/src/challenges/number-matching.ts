@@ -11,6 +11,14 @@ export function numberChoices(code: string): string[] {
   return shuffle([...choices]);
 }
 
+/**
+ * What the push offers: the caller's numbers when it sent them, in an order of our own (a caller that
+ * always puts the code first would tell the user, or whoever keeps pushing, which one is right).
+ */
+export function offeredValues(code: string, callerValues?: string[]): string[] {
+  return callerValues ? shuffle([...callerValues]) : numberChoices(code);
+}
+
 export function shuffle<T>(items: T[]): T[] {
   for (let i = items.length - 1; i > 0; i--) {
     const j = randomInt(i + 1);
