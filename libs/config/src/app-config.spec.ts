@@ -101,6 +101,56 @@ describe('loadAppConfig', () => {
     expect(load).toThrow(/KAFKA_CONFIG_PARTITIONS must be a whole number from 1 to 1000 \(got "0"\)/);
   });
 
+  it('refuses a JWKS address that is not a URL, or plain HTTP in production', () => {
+    const jwks =
+      (uri: string, nodeEnv = 'development') =>
+      () =>
+        loadAppConfig({
+          NODE_ENV: nodeEnv,
+          AUTH_JWKS_URI: uri,
+          AUTH_ISSUER: 'i',
+          AUTH_AUDIENCE: 'a',
+          MFA_ENCRYPTION_KEYS: `k:${Buffer.alloc(32).toString('base64')}`,
+        });
+    expect(jwks('idp.example.com/jwks.json')).toThrow(/AUTH_JWKS_URI must be a URL/);
+    expect(jwks('ftp://idp.example.com/jwks.json')).toThrow(/AUTH_JWKS_URI must be an https:\/\/ URL/);
+    expect(jwks('http://idp.example.com/jwks.json', 'production')).toThrow(
+      /AUTH_JWKS_URI must be https:\/\/ in production/,
+    );
+    expect(jwks('https://idp.example.com/jwks.json', 'production')).not.toThrow();
+    // A local identity provider in development or tests.
+    expect(jwks('http://127.0.0.1:4000/jwks.json')).not.toThrow();
+  });
+
+  it('refuses token algorithms that are not public-key signatures, or are misspelled', () => {
+    const load = (algorithms: string) => () => loadAppConfig({ ...dev, AUTH_ALGORITHMS: algorithms });
+    expect(load('rs256')).toThrow(/AUTH_ALGORITHMS must name .* \(got rs256\)/);
+    expect(load('RS256,HS256,none')).toThrow(/\(got HS256, none\)/);
+    expect(loadAppConfig({ ...dev, AUTH_ALGORITHMS: 'PS256,EdDSA' }).auth.algorithms).toEqual([
+      'PS256',
+      'EdDSA',
+    ]);
+  });
+
+  it('refuses SASL PLAIN without TLS in production, where it would send the password in clear', () => {
+    const production = {
+      NODE_ENV: 'production',
+      AUTH_JWKS_URI: 'https://idp.example.com/jwks.json',
+      AUTH_ISSUER: 'i',
+      AUTH_AUDIENCE: 'a',
+      MFA_ENCRYPTION_KEYS: `k:${Buffer.alloc(32).toString('base64')}`,
+      KAFKA_SASL_USERNAME: 'u',
+      KAFKA_SASL_PASSWORD: 'p',
+    };
+    expect(() => loadAppConfig({ ...production, KAFKA_SASL_MECHANISM: 'plain' })).toThrow(
+      /KAFKA_SASL_MECHANISM=plain without KAFKA_SSL=true .* refused in production/,
+    );
+    expect(() =>
+      loadAppConfig({ ...production, KAFKA_SASL_MECHANISM: 'plain', KAFKA_SSL: 'true' }),
+    ).not.toThrow();
+    expect(() => loadAppConfig({ ...production, KAFKA_SASL_MECHANISM: 'scram-sha-512' })).not.toThrow();
+  });
+
   it('reads SASL settings for real clusters', () => {
     const config = loadAppConfig({
       ...dev,

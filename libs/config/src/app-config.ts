@@ -147,6 +147,19 @@ export function loadAppConfig(env: Record<string, string | undefined>): AppConfi
   };
 
   if (authMode === 'jwks' && !config.auth.jwksUri) read.fail('AUTH_JWKS_URI is required when AUTH_MODE=jwks');
+  checkJwksUri(read, config.auth.jwksUri, nodeEnv);
+  const unknownAlgorithms = config.auth.algorithms.filter(
+    (algorithm) => !TOKEN_ALGORITHMS.includes(algorithm),
+  );
+  if (unknownAlgorithms.length > 0)
+    read.fail(
+      `AUTH_ALGORITHMS must name signature algorithms of public keys, from ${TOKEN_ALGORITHMS.join(', ')} (got ${unknownAlgorithms.join(', ')}); names are case-sensitive`,
+    );
+  // PLAIN sends the password itself on every connection: on the network in clear without TLS.
+  if (nodeEnv === 'production' && config.kafka.sasl?.mechanism === 'plain' && !config.kafka.ssl)
+    read.fail(
+      'KAFKA_SASL_MECHANISM=plain without KAFKA_SSL=true sends the Kafka password in clear and is refused in production: set KAFKA_SSL=true, or use scram-sha-256 or scram-sha-512',
+    );
   if (authMode === 'public-key' && !config.auth.publicKeyPem)
     read.fail('AUTH_PUBLIC_KEY (a PEM public key) is required when AUTH_MODE=public-key');
   if (nodeEnv === 'production' && authMode === 'dev')
@@ -163,6 +176,43 @@ export function loadAppConfig(env: Record<string, string | undefined>): AppConfi
 
   read.throwIfInvalid();
   return config;
+}
+
+/**
+ * Signature algorithms a token may use: public-key ones only. An HMAC algorithm would let anyone who
+ * knows the public key (everyone) sign tokens with it.
+ */
+const TOKEN_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+];
+
+/** The identity provider's keys decide who is an admin: in production they come over TLS only. */
+function checkJwksUri(read: EnvReader, uri: string | undefined, nodeEnv: NodeEnvironment): void {
+  if (uri === undefined) return;
+  let protocol: string;
+  try {
+    protocol = new URL(uri).protocol;
+  } catch {
+    read.fail(
+      `AUTH_JWKS_URI must be a URL, such as https://idp.example.com/.well-known/jwks.json (got "${uri}")`,
+    );
+    return;
+  }
+  if (protocol !== 'https:' && protocol !== 'http:')
+    read.fail(`AUTH_JWKS_URI must be an https:// URL (got "${uri}")`);
+  else if (protocol === 'http:' && nodeEnv === 'production')
+    read.fail(
+      `AUTH_JWKS_URI must be https:// in production: over plain HTTP, anyone on the way can hand the API keys of their own and sign admin tokens (got "${uri}")`,
+    );
 }
 
 function readKafka(read: EnvReader): KafkaSettings {
