@@ -55,10 +55,16 @@ export function kafkaCheck(admin: Admin): () => Promise<unknown> {
   };
 }
 
-/** Ready when every check is up; the answer names each check's state, so a red probe says what is down. */
-export async function readiness(checks: Record<string, () => Promise<unknown>>): Promise<Readiness> {
+/**
+ * Ready when every check `gating` names is up (all by default); the answer names each check's state, so
+ * a red probe says what is down, and a green one what is down without stopping this app's work.
+ */
+export async function readiness(
+  checks: Record<string, () => Promise<unknown>>,
+  gating: string[] = Object.keys(checks),
+): Promise<Readiness> {
   const names = Object.keys(checks);
   const states = await Promise.all(names.map((name) => probe(checks[name])));
   const result = Object.fromEntries(names.map((name, i) => [name, states[i]]));
-  return { ready: states.every((state) => state === 'up'), checks: result };
+  return { ready: gating.every((name) => result[name] === 'up'), checks: result };
 }

@@ -27,12 +27,13 @@ export class HealthController implements OnApplicationShutdown {
   }
 
   /**
-   * 503 while the database or Kafka is unreachable, naming which. Writes made while Kafka is down are
-   * kept by the outbox, so a client that still reaches this replica loses nothing.
+   * 503 while the database is unreachable. Kafka's state is named but does not make it red: writes
+   * made while Kafka is down wait in the outbox, and a probe that failed on Kafka would take every
+   * replica out of rotation at once, turning a broker outage into an API outage.
    */
   @Get('ready')
   async ready(@Res({ passthrough: true }) response: Response): Promise<Readiness> {
-    const result = await readiness(this.checks);
+    const result = await readiness(this.checks, ['mongo']);
     response.status(result.ready ? 200 : 503);
     return result;
   }
