@@ -27,3 +27,14 @@ it('the dashboard only queries metrics the apps export', async () => {
   expect([...queried].filter((name) => !exported.has(name))).toEqual([]);
   expect(queried.size).toBeGreaterThan(8);
 });
+
+// Every replica reports these for the whole system (all tenants, the whole group's lag): summed across
+// replicas they would read N times too high.
+it('the dashboard never sums a gauge every replica reports in full', () => {
+  const dashboard = readFileSync(
+    join(__dirname, '../../../../observability/grafana/dashboards/push-mfa.json'),
+    'utf8',
+  );
+  for (const gauge of ['mfa_consumer_lag', 'mfa_live_configurations'])
+    expect(dashboard).not.toMatch(new RegExp(`sum(\\s+by\\s*\\([^)]*\\))?\\s*\\(\\s*${gauge}`));
+});
