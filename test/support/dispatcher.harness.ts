@@ -21,17 +21,20 @@ export async function startDispatcher(
   peers: { apns: ApnsPeer; fcm: FcmPeer },
   overrides: TestEnv = {},
 ): Promise<DispatcherHarness> {
-  const config = loadAppConfig({
-    ...env,
-    APNS_ENDPOINT: `${peers.apns.host}:${peers.apns.port}`,
-    FCM_ENDPOINT: peers.fcm.url,
-    PUSH_SANDBOX_CA_FILE: peers.apns.caFile,
-    DISPATCHER_REPLICA_ID: `replica-${randomUUID().slice(0, 8)}`,
-    PUSH_SEND_TIMEOUT_MS: '3000',
-    PUSH_IDLE_SESSION_TIMEOUT_MS: '2000',
-    DISPATCHER_PORT: '0',
-    ...overrides,
-  });
+  const config = loadAppConfig(
+    {
+      ...env,
+      APNS_ENDPOINT: `${peers.apns.host}:${peers.apns.port}`,
+      FCM_ENDPOINT: peers.fcm.url,
+      PUSH_SANDBOX_CA_FILE: peers.apns.caFile,
+      DISPATCHER_REPLICA_ID: `replica-${randomUUID().slice(0, 8)}`,
+      PUSH_SEND_TIMEOUT_MS: '3000',
+      PUSH_IDLE_SESSION_TIMEOUT_MS: '2000',
+      DISPATCHER_PORT: '0',
+      ...overrides,
+    },
+    'dispatcher',
+  );
   const app = await NestFactory.createApplicationContext(DispatcherModule.forRoot(config), {
     logger: ['error', 'warn'],
   });

@@ -1,5 +1,5 @@
 import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
-import { AppConfig, AppConfigModule } from '@lib/config';
+import { AppConfig, AppConfigModule, loadAppConfigFromEnvironment } from '@lib/config';
 import { MfaConfigModule, MongoModule } from '@lib/mfa-config';
 import { AuthModule } from './auth/auth.module';
 import { HealthController } from './health/health.controller';
@@ -19,7 +19,7 @@ export class AppModule implements NestModule {
     return {
       module: AppModule,
       imports: [
-        AppConfigModule.forRoot(config),
+        AppConfigModule.forRoot(config ?? loadAppConfigFromEnvironment('config-api')),
         MongoModule,
         MfaConfigModule,
         AuthModule,

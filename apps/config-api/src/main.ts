@@ -5,7 +5,7 @@ import { AppModule } from './app.module';
 import { configureHttpApp } from './http/configure-http-app';
 
 runApp(async () => {
-  const config = loadAppConfigFromEnvironment();
+  const config = loadAppConfigFromEnvironment('config-api');
   // Our own middleware parses bodies, so that every bad body gets the API's error shape.
   const app = await NestFactory.create(AppModule.forRoot(config), {
     bodyParser: false,

@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_CONFIG, AppConfig, AppConfigModule } from '@lib/config';
+import { APP_CONFIG, AppConfig, AppConfigModule, loadAppConfigFromEnvironment } from '@lib/config';
 import { MfaConfigModule, MongoModule } from '@lib/mfa-config';
 import { ChallengeLedger } from './challenges/challenge-ledger';
 import { ChallengeService } from './challenges/challenge.service';
@@ -20,7 +20,11 @@ export class DispatcherModule {
   static forRoot(config?: AppConfig): DynamicModule {
     return {
       module: DispatcherModule,
-      imports: [AppConfigModule.forRoot(config), MongoModule, MfaConfigModule],
+      imports: [
+        AppConfigModule.forRoot(config ?? loadAppConfigFromEnvironment('dispatcher')),
+        MongoModule,
+        MfaConfigModule,
+      ],
       providers: [
         DispatcherMetrics,
         ConsumerLag,

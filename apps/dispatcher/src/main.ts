@@ -4,7 +4,7 @@ import { JsonLogger, runApp } from '@lib/runtime';
 import { DispatcherModule } from './dispatcher.module';
 
 runApp(async () => {
-  const config = loadAppConfigFromEnvironment();
+  const config = loadAppConfigFromEnvironment('dispatcher');
   const app = await NestFactory.createApplicationContext(DispatcherModule.forRoot(config), {
     logger: new JsonLogger(config.logLevel, 'dispatcher'),
   });

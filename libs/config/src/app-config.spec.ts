@@ -39,6 +39,19 @@ describe('loadAppConfig', () => {
     expect(load).toThrow(/PUSH_SANDBOX_CA_FILE .* refused in production/);
   });
 
+  it('asks the identity provider settings of the config-api only: the dispatcher never checks a token', () => {
+    const production = {
+      NODE_ENV: 'production',
+      MFA_ENCRYPTION_KEYS: `k:${Buffer.alloc(32).toString('base64')}`,
+      AUTH_ALGORITHMS: 'HS256',
+    };
+    expect(() => loadAppConfig(production, 'config-api')).toThrow(/AUTH_JWKS_URI is required/);
+    expect(() => loadAppConfig(production, 'config-api')).toThrow(/AUTH_ISSUER is required/);
+    expect(() => loadAppConfig(production, 'dispatcher')).not.toThrow();
+    // Still refused for both: a dev keyring in production.
+    expect(() => loadAppConfig({ ...production, AUTH_MODE: 'dev' }, 'dispatcher')).toThrow(/AUTH_MODE=dev/);
+  });
+
   it('requires the verification source of the chosen auth mode', () => {
     expect(() => loadAppConfig({ AUTH_ISSUER: 'i', AUTH_AUDIENCE: 'a' })).toThrow(
       /AUTH_JWKS_URI is required/,

@@ -94,13 +94,21 @@ export interface AppConfig {
 export const APP_CONFIG = Symbol('APP_CONFIG');
 
 /** The one place the process environment is read. */
-export function loadAppConfigFromEnvironment(): AppConfig {
-  return loadAppConfig(process.env);
+/** The app whose environment is read: only the config-api verifies admin tokens. */
+export type AppName = 'config-api' | 'dispatcher';
+
+export function loadAppConfigFromEnvironment(app: AppName): AppConfig {
+  return loadAppConfig(process.env, app);
 }
 
 /** Validates the environment once and returns the typed configuration; throws naming every bad variable. */
-export function loadAppConfig(env: Record<string, string | undefined>): AppConfig {
+export function loadAppConfig(
+  env: Record<string, string | undefined>,
+  app: AppName = 'config-api',
+): AppConfig {
   const read = new EnvReader(env);
+  // The dispatcher never sees a token: the identity provider's settings are not asked of it.
+  const verifiesTokens = app === 'config-api';
   const nodeEnv = read.oneOf<NodeEnvironment>(
     'NODE_ENV',
     ['development', 'production', 'test'],
@@ -127,8 +135,11 @@ export function loadAppConfig(env: Record<string, string | undefined>): AppConfi
       jwksUri: read.optional('AUTH_JWKS_URI'),
       jwksCooldownMs: read.int('AUTH_JWKS_COOLDOWN_MS', 30_000),
       publicKeyPem: read.optional('AUTH_PUBLIC_KEY')?.replace(/\\n/g, '\n'),
-      issuer: read.string('AUTH_ISSUER', authMode === 'dev' ? 'push-mfa-dev' : undefined),
-      audience: read.string('AUTH_AUDIENCE', authMode === 'dev' ? 'push-mfa-api' : undefined),
+      issuer: read.string('AUTH_ISSUER', authMode === 'dev' || !verifiesTokens ? 'push-mfa-dev' : undefined),
+      audience: read.string(
+        'AUTH_AUDIENCE',
+        authMode === 'dev' || !verifiesTokens ? 'push-mfa-api' : undefined,
+      ),
       algorithms: read.list('AUTH_ALGORITHMS', ['RS256', 'ES256']),
       tenantClaim: read.string('AUTH_TENANT_CLAIM', 'tenant_id'),
     },
@@ -146,22 +157,12 @@ export function loadAppConfig(env: Record<string, string | undefined>): AppConfi
     sandbox: readSandbox(read),
   };
 
-  if (authMode === 'jwks' && !config.auth.jwksUri) read.fail('AUTH_JWKS_URI is required when AUTH_MODE=jwks');
-  checkJwksUri(read, config.auth.jwksUri, nodeEnv);
-  const unknownAlgorithms = config.auth.algorithms.filter(
-    (algorithm) => !TOKEN_ALGORITHMS.includes(algorithm),
-  );
-  if (unknownAlgorithms.length > 0)
-    read.fail(
-      `AUTH_ALGORITHMS must name signature algorithms of public keys, from ${TOKEN_ALGORITHMS.join(', ')} (got ${unknownAlgorithms.join(', ')}); names are case-sensitive`,
-    );
+  if (verifiesTokens) checkTokenVerification(read, config.auth, nodeEnv);
   // PLAIN sends the password itself on every connection: on the network in clear without TLS.
   if (nodeEnv === 'production' && config.kafka.sasl?.mechanism === 'plain' && !config.kafka.ssl)
     read.fail(
       'KAFKA_SASL_MECHANISM=plain without KAFKA_SSL=true sends the Kafka password in clear and is refused in production: set KAFKA_SSL=true, or use scram-sha-256 or scram-sha-512',
     );
-  if (authMode === 'public-key' && !config.auth.publicKeyPem)
-    read.fail('AUTH_PUBLIC_KEY (a PEM public key) is required when AUTH_MODE=public-key');
   if (nodeEnv === 'production' && authMode === 'dev')
     read.fail('AUTH_MODE=dev trusts a locally generated key and is refused when NODE_ENV=production');
   if (nodeEnv === 'production' && !config.encryptionKeys)
@@ -194,6 +195,19 @@ const TOKEN_ALGORITHMS = [
   'ES512',
   'EdDSA',
 ];
+
+/** Where the config-api gets the keys admin tokens are checked with, and which signatures it accepts. */
+function checkTokenVerification(read: EnvReader, auth: AuthSettings, nodeEnv: NodeEnvironment): void {
+  if (auth.mode === 'jwks' && !auth.jwksUri) read.fail('AUTH_JWKS_URI is required when AUTH_MODE=jwks');
+  if (auth.mode === 'public-key' && !auth.publicKeyPem)
+    read.fail('AUTH_PUBLIC_KEY (a PEM public key) is required when AUTH_MODE=public-key');
+  checkJwksUri(read, auth.jwksUri, nodeEnv);
+  const unknownAlgorithms = auth.algorithms.filter((algorithm) => !TOKEN_ALGORITHMS.includes(algorithm));
+  if (unknownAlgorithms.length > 0)
+    read.fail(
+      `AUTH_ALGORITHMS must name signature algorithms of public keys, from ${TOKEN_ALGORITHMS.join(', ')} (got ${unknownAlgorithms.join(', ')}); names are case-sensitive`,
+    );
+}
 
 /** The identity provider's keys decide who is an admin: in production they come over TLS only. */
 function checkJwksUri(read: EnvReader, uri: string | undefined, nodeEnv: NodeEnvironment): void {
