@@ -35,13 +35,11 @@ describe('graceful shutdown of the config-api', () => {
     await events.stop();
   });
 
-  it('on SIGTERM after answering, exits 0 with every acknowledged change published', async () => {
-    // Signing first also creates the dev key the API will trust.
-    const tokens = await Promise.all(
-      TENANTS.map((tenant) => signDevToken(stateDir, { scopes: ['write:mfa'], tenant })),
-    );
+  /** The config-api from its sources, in a process of its own, once ready. */
+  async function startApi(overrides: Record<string, string> = {}) {
     const port = await freePort();
-    api = spawn(
+    output = '';
+    const child = spawn(
       'node',
       [
         '-r',
@@ -50,15 +48,49 @@ describe('graceful shutdown of the config-api', () => {
         'tsconfig-paths/register',
         'apps/config-api/src/main.ts',
       ],
-      { env: { ...env, NODE_OPTIONS: '', PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        env: { ...env, NODE_OPTIONS: '', PORT: String(port), ...overrides },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
-    api.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    api.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    api = child;
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-      api!.once('exit', (code, signal) => resolve({ code, signal })),
+      child.once('exit', (code, signal) => resolve({ code, signal })),
     );
     const base = `http://127.0.0.1:${port}`;
     await waitUntilReady(`${base}/health/ready`);
+    return { base, child, exited };
+  }
+
+  it('with SHUTDOWN_DRAIN_MS, answers red but keeps serving after SIGTERM, then exits 0; idle connections are kept past a load balancer’s 60 s', async () => {
+    const token = await signDevToken(stateDir, { scopes: ['read:mfa'], tenant: 'stop-drain' });
+    const { base, child, exited } = await startApi({ SHUTDOWN_DRAIN_MS: '3000' });
+    const keepAlive = await fetch(`${base}/health/live`);
+    expect(keepAlive.headers.get('keep-alive')).toBe('timeout=65');
+    child.kill('SIGTERM');
+    for (let i = 0; i < 50 && (await fetch(`${base}/health/ready`)).status !== 503; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const ready = await fetch(`${base}/health/ready`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ ready: false, stopping: true });
+    // Still serving while load balancers catch up.
+    const read = await fetch(`${base}/mfa/push`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(read.status).toBe(404);
+    expect(await within(EXIT_BOUND_MS, exited, 'the config-api to exit after its drain')).toEqual({
+      code: 0,
+      signal: null,
+    });
+    expect(output).toMatch(/SIGTERM: not ready; serving 3000 ms more/);
+  }, 180_000);
+
+  it('on SIGTERM after answering, exits 0 with every acknowledged change published', async () => {
+    // Signing first also creates the dev key the API will trust.
+    const tokens = await Promise.all(
+      TENANTS.map((tenant) => signDevToken(stateDir, { scopes: ['write:mfa'], tenant })),
+    );
+    const { base, child, exited } = await startApi();
 
     // One after another: the last write's event may still be in its document when the signal comes.
     const created: { tenant: string; version: number }[] = [];
@@ -70,7 +102,7 @@ describe('graceful shutdown of the config-api', () => {
       expect(res.status).toBe(201);
       created.push({ tenant, version: res.body.version });
     }
-    api.kill('SIGTERM');
+    child.kill('SIGTERM');
 
     const exit = await within(EXIT_BOUND_MS, exited, 'the config-api to exit after SIGTERM');
     if (exit.code !== 0) process.stderr.write(`config-api output:\n${output.slice(-4000)}\n`);

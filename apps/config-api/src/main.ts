@@ -13,5 +13,5 @@ runApp(async () => {
   });
   configureHttpApp(app, config);
   await app.listen(config.api.port, '0.0.0.0');
-  return app;
+  return { app, shutdown: config.shutdown };
 });

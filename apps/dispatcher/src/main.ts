@@ -9,5 +9,5 @@ runApp(async () => {
     logger: new JsonLogger(config.logLevel, 'dispatcher'),
   });
   await app.init();
-  return app;
+  return { app, shutdown: config.shutdown };
 });

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestCa } from '../../../test/peers/test-ca';
@@ -241,4 +241,19 @@ describe('loadAppConfig', () => {
       ).toThrow('KAFKA_SSL_KEY_FILE is not the private key of the first certificate in KAFKA_SSL_CERT_FILE');
     });
   });
+});
+
+it('.env.example names every variable the apps read', () => {
+  const read = new Set<string>();
+  const recording = new Proxy({ AUTH_MODE: 'dev' } as Record<string, string | undefined>, {
+    get: (target, name: string) => {
+      read.add(name);
+      return target[name];
+    },
+  });
+  loadAppConfig(recording, 'config-api');
+  loadAppConfig(recording, 'dispatcher');
+  const example = readFileSync(join(__dirname, '../../../.env.example'), 'utf8');
+  expect([...read].filter((name) => !new RegExp(`^#? ?${name}=`, 'm').test(example))).toEqual([]);
+  expect(read.size).toBeGreaterThan(30);
 });

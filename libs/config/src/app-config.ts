@@ -85,6 +85,17 @@ export interface AppConfig {
     /** Requests per minute per client address (0: no limit), and how many may come at once. */
     rateLimitPerMinute: number;
     rateLimitBurst: number;
+    /**
+     * How long an idle client connection stays open: above a load balancer's own idle timeout (60 s on
+     * most), or it reuses a connection the API is closing and answers its client 502.
+     */
+    keepAliveTimeoutMs: number;
+  };
+  shutdown: {
+    /** After SIGTERM: how long the app keeps serving while red, for load balancers to stop routing to it. */
+    drainMs: number;
+    /** Then: how long in-flight work may take to finish before the process exits anyway (with 1). */
+    graceMs: number;
   };
   auth: AuthSettings;
   dispatcher: DispatcherSettings;
@@ -129,6 +140,11 @@ export function loadAppConfig(
       bodyLimitBytes: read.int('API_BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
       rateLimitPerMinute: read.int('API_RATE_LIMIT_PER_MINUTE', 1200, 0, 10_000_000),
       rateLimitBurst: read.int('API_RATE_LIMIT_BURST', 200, 1, 10_000_000),
+      keepAliveTimeoutMs: read.int('API_KEEP_ALIVE_TIMEOUT_MS', 65_000, 1000, 600_000),
+    },
+    shutdown: {
+      drainMs: read.int('SHUTDOWN_DRAIN_MS', 0, 0, 120_000),
+      graceMs: read.int('SHUTDOWN_GRACE_MS', 25_000, 1000, 600_000),
     },
     auth: {
       mode: authMode,

@@ -1,10 +1,13 @@
 import type { Connection } from 'mongoose';
 import type { Admin } from 'kafkajs';
+import { isDraining } from './process-guards';
 
 export type CheckState = 'up' | 'down';
 export interface Readiness {
   ready: boolean;
   checks: Record<string, CheckState>;
+  /** Present once a signal asked the process to stop: red whatever the checks say. */
+  stopping?: true;
 }
 
 const CHECK_TIMEOUT_MS = 2000;
@@ -66,5 +69,6 @@ export async function readiness(
   const names = Object.keys(checks);
   const states = await Promise.all(names.map((name) => probe(checks[name])));
   const result = Object.fromEntries(names.map((name, i) => [name, states[i]]));
+  if (isDraining()) return { ready: false, checks: result, stopping: true };
   return { ready: gating.every((name) => result[name] === 'up'), checks: result };
 }

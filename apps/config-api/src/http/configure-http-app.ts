@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { AppConfig } from '@lib/config';
@@ -6,6 +7,10 @@ import { strictValidationPipe } from './validation';
 
 /** Everything about the HTTP surface that main.ts and the e2e tests must share. */
 export function configureHttpApp(app: INestApplication, config: AppConfig): void {
+  const server = app.getHttpServer() as Server;
+  server.keepAliveTimeout = config.api.keepAliveTimeoutMs;
+  // Above the keep-alive timeout, or a request arriving on a connection about to close is cut off.
+  server.headersTimeout = config.api.keepAliveTimeoutMs + 1000;
   app.useGlobalPipes(strictValidationPipe());
   app.useGlobalFilters(new ApiErrorFilter());
   app.enableCors({
