@@ -302,6 +302,26 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       });
     });
 
+    it('a request whose push would exceed what Apple and Google accept is rejected, naming what to shorten, and never sent', async () => {
+      // Each field within its own limit; together, and in a script of 3 bytes a character, over 4 KB.
+      const long = pushRequest({
+        tenant: 'apns-only',
+        message: { title: '確'.repeat(200), body: '確'.repeat(1000) },
+        context: { location: '確'.repeat(200) },
+      });
+      const fits = pushRequest({ tenant: 'apns-only', message: { body: '確'.repeat(1000) } });
+      await Promise.all([long, fits].map((r) => requester.request(r)));
+      expect(await resultOf(long.challenge_id)).toMatchObject({
+        status: 'rejected',
+        retryable: false,
+        reason: expect.stringMatching(
+          /^invalid_request: the push would carry \d+ bytes, over the 4096 APNs accepts; shorten message.title, message.body, context or context_token$/,
+        ),
+      });
+      expect(apns.received.find((d) => d.token === long.device.token)).toBeUndefined();
+      expect(await resultOf(fits.challenge_id)).toMatchObject({ status: 'sent' });
+    });
+
     it('an expired challenge is never sent', async () => {
       const request = pushRequest({
         tenant: 'apns-only',
@@ -342,10 +362,14 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       // Apple answers BadDeviceToken alike for a malformed token and one of the other APNs environment.
       const malformed = pushRequest({ tenant: 'apns-only', device: { provider: 'apns', token: 'not-hex' } });
       await Promise.all([otherApp, malformed].map((r) => requester.request(r)));
-      for (const request of [otherApp, malformed])
+      for (const [request, answer] of [
+        [otherApp, '400 DeviceTokenNotForTopic'],
+        [malformed, '400 BadDeviceToken'],
+      ] as const)
         expect(await resultOf(request.challenge_id)).toMatchObject({
           status: 'failed',
           reason: 'device_token_mismatch',
+          detail: answer,
           retryable: false,
         });
       // Not retried either: one refusal per token.

@@ -12,7 +12,7 @@ import {
 } from '@lib/contracts';
 import { LiveClientRegistry } from '../config-sync/live-client-registry';
 import type { TenantClients } from '../config-sync/tenant-clients';
-import type { SendOutcome } from '../senders/push-sender';
+import { MAX_PAYLOAD_BYTES, payloadBytes, type SendOutcome } from '../senders/push-sender';
 import { DispatcherMetrics } from '../metrics/dispatcher-metrics';
 import { ResultPublisher } from '../results/result-publisher';
 import { challengeNotification } from './challenge-content';
@@ -156,6 +156,12 @@ export class ChallengeService {
     const strategy = clients!.config.settings.strategy;
     const values = strategy === 'code' ? offeredValues(request.code!, request.values) : undefined;
     const notification = challengeNotification(request, strategy, values);
+    // Sent, it would fail for good at the provider as a malformed push; it is the request that is too long.
+    const bytes = payloadBytes(notification);
+    if (bytes > MAX_PAYLOAD_BYTES[provider])
+      return result('rejected', {
+        reason: `invalid_request: the push would carry ${bytes} bytes, over the ${MAX_PAYLOAD_BYTES[provider]} ${provider === 'apns' ? 'APNs' : 'FCM'} accepts; shorten message.title, message.body, context or context_token`,
+      });
 
     let attempts = 0;
     let last: SendOutcome | undefined;
@@ -211,7 +217,7 @@ export class ChallengeService {
       this.logger.warn(
         `tenant ${tenant}: ${provider} refused a device token for this configuration (${last.detail}); if many devices get this, check the configuration's ${provider === 'apns' ? 'bundle_id and production' : 'project_id'}`,
       );
-    return result('failed', { reason: last.reason, attempts });
+    return result('failed', { reason: last.reason, detail: last.detail, attempts });
   }
 
   private async reportRefusedCredentials(

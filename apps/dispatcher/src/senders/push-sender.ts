@@ -29,6 +29,24 @@ export function applePresentation(challenge: ChallengeNotification) {
   } as const;
 }
 
+/**
+ * The most a challenge's payload may carry: Apple and Google both refuse more than 4096 bytes, and FCM
+ * adds keys of its own to what it hands APNs.
+ */
+export const MAX_PAYLOAD_BYTES = { apns: 4096, fcm: 4096 - 256 } as const;
+
+/** The payload's size as APNs receives it (FCM's data and notification are the same strings). */
+export function payloadBytes(challenge: ChallengeNotification): number {
+  const apple = applePresentation(challenge);
+  const aps = {
+    alert: { title: challenge.title, body: challenge.body },
+    sound: apple.sound,
+    category: apple.category,
+    'interruption-level': apple.interruptionLevel,
+  };
+  return Buffer.byteLength(JSON.stringify({ ...challenge.data, aps }), 'utf8');
+}
+
 export type FailureReason =
   'device_token_invalid' | 'device_token_mismatch' | 'config_invalid' | 'payload_invalid' | 'provider_error';
 

@@ -9,6 +9,8 @@ export interface PushResultEvent {
   config_version: number | null;
   provider_message_id?: string;
   reason?: string;
+  /** Of a failed challenge: the provider's answer as it gave it (e.g. `400 BadDeviceToken`), for a report. */
+  detail?: string;
   retryable: boolean;
   attempts: number;
   requested_at: string | null;
@@ -40,6 +42,7 @@ export const pushResultSchema = {
     config_version: { type: ['integer', 'null'] },
     provider_message_id: { type: 'string' },
     reason: { type: 'string' },
+    detail: { type: 'string' },
     retryable: { type: 'boolean' },
     attempts: { type: 'integer', minimum: 0 },
     requested_at: { type: ['string', 'null'], format: 'date-time' },
