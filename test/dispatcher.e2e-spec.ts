@@ -112,7 +112,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
     });
 
     it('delivers through APNs with every documented header, three choices and no hint of the right one', async () => {
-      const request = pushRequest({ tenant: 'numbers', code: '42' });
+      const request = pushRequest({ tenant: 'numbers', code: '42', message: { locale: 'tr-TR' } });
       await requester.request(request);
       const result = await resultOf(request.challenge_id);
       expect(result).toMatchObject({
@@ -146,6 +146,9 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         challenge_id: request.challenge_id,
         strategy: 'code',
         context_token: request.context_token,
+        // For the app: when to stop offering the challenge, and the language to show it in.
+        expires_at: request.expires_at,
+        locale: 'tr-TR',
       });
       expect(custom.code).toBeUndefined();
     });

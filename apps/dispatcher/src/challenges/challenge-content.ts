@@ -17,7 +17,14 @@ export function challengeNotification(
 ): ChallengeNotification {
   const app = request.context?.app_name;
   const where = request.context?.location ? ` from ${request.context.location}` : '';
-  const data: Record<string, string> = { challenge_id: request.challenge_id, strategy };
+  // expires_at lets the app hide a challenge tapped after it lapsed; locale, localise its own screen
+  // (the default title and body below are English: a caller localises them by sending its own).
+  const data: Record<string, string> = {
+    challenge_id: request.challenge_id,
+    strategy,
+    expires_at: request.expires_at,
+  };
+  if (request.message?.locale) data.locale = request.message.locale;
   if (values) data.values = values.join(',');
   if (request.context) data.context = JSON.stringify(request.context);
   if (request.context_token) data.context_token = request.context_token;
