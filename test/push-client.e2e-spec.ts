@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { Producer } from 'kafkajs';
 import { resolveTopicNames } from '@lib/contracts';
 import { InvalidPushRequestError, PushClient, PushResultTimeoutError } from '@lib/push-client';
 import { pushRequest } from './fixtures/push-request.builder';
-import { testAppConfig } from './support/test-environment';
+import { testAppConfig, testKafka } from './support/test-environment';
 import { TopicReader } from './support/topic-reader';
 
 // The library internal services use, against the real broker (the dispatcher's side is tested elsewhere).
@@ -11,6 +12,19 @@ describe('push-client', () => {
   let client: PushClient;
   let requests: TopicReader;
   let results: TopicReader;
+  /** Stands in for the dispatcher publishing results. */
+  let dispatcher: Producer;
+  const resultsTopic = resolveTopicNames(config.kafka).pushResults;
+  const publish = (...challengeIds: string[]) =>
+    dispatcher.send({
+      topic: resultsTopic,
+      // One partition, so results arrive in the order published.
+      messages: challengeIds.map((id) => ({
+        partition: 0,
+        key: id,
+        value: JSON.stringify({ challenge_id: id, tenant: 'acme', status: 'sent' }),
+      })),
+    });
 
   beforeAll(async () => {
     const topics = resolveTopicNames(config.kafka);
@@ -21,9 +35,12 @@ describe('push-client', () => {
     ]);
     client = new PushClient(config.kafka);
     await client.connect({ awaitResults: true });
+    dispatcher = testKafka('push-client-spec').producer();
+    await dispatcher.connect();
   });
   afterAll(async () => {
     await client.close();
+    await dispatcher.disconnect();
     await Promise.all([requests.stop(), results.stop()]);
   });
 
@@ -48,5 +65,46 @@ describe('push-client', () => {
 
   it('awaits a result, and times out clearly when none comes', async () => {
     await expect(client.awaitResult('no-such-challenge', 300)).rejects.toThrow(PushResultTimeoutError);
+  });
+
+  it('gives a result to every caller awaiting it, and to one awaiting after it came', async () => {
+    const id = `both-${randomUUID()}`;
+    // A first wait that times out must not take the result from a second one.
+    const short = client.awaitResult(id, 200);
+    const long = client.awaitResult(id, 10_000);
+    await expect(short).rejects.toThrow(PushResultTimeoutError);
+    const again = client.awaitResult(id, 10_000);
+    await publish(id);
+    expect((await long).challenge_id).toBe(id);
+    expect((await again).challenge_id).toBe(id);
+    expect((await client.awaitResult(id, 1000)).challenge_id).toBe(id);
+  });
+
+  it('keeps the result of a challenge it requested until awaited, however many others pass meanwhile', async () => {
+    const request = pushRequest({ tenant: 'acme' });
+    await client.requestChallenge(request);
+    await publish(request.challenge_id);
+    // A busy system: more results of other challenges than the client keeps of those.
+    const others = Array.from({ length: 10_500 }, (_, i) => `other-${i}-${randomUUID()}`);
+    for (let i = 0; i < others.length; i += 2000) await publish(...others.slice(i, i + 2000));
+    await client.awaitResult(others[others.length - 1], 30_000);
+    expect((await client.awaitResult(request.challenge_id, 1000)).challenge_id).toBe(request.challenge_id);
+  });
+
+  it('misses no result published as soon as connect() resolved', async () => {
+    const fresh = new PushClient(config.kafka);
+    try {
+      await fresh.connect({ awaitResults: true });
+      const id = `right-after-${randomUUID()}`;
+      await publish(id);
+      expect((await fresh.awaitResult(id, 10_000)).challenge_id).toBe(id);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('rejects, not throws, when awaiting without a result listener', async () => {
+    const unconnected = new PushClient(config.kafka);
+    await expect(unconnected.awaitResult('x')).rejects.toThrow(/connect\(\{ awaitResults: true \}\)/);
   });
 });

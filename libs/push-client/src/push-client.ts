@@ -18,13 +18,22 @@ export class PushResultTimeoutError extends Error {}
  * What an internal Node service uses to ask for an MFA push: validates the request against the
  * schema the dispatcher enforces, produces it keyed by challenge id, and can await its result.
  */
+/** Results kept for anyone who awaits them later, whatever challenge they answer (every client sees every result). */
+const RECENT_RESULTS = 10_000;
+
 export class PushClient {
   private readonly topics: TopicNames;
   private readonly validator = new EventValidator(pushRequestedSchema);
   private readonly producer: RenewingProducer;
   private consumer?: Consumer;
-  private readonly waiting = new Map<string, (result: PushResultEvent) => void>();
-  private readonly early = new Map<string, PushResultEvent>();
+  private readonly waiting = new Map<string, Set<(result: PushResultEvent) => void>>();
+  /** The last results seen, awaited or not, so a late or second awaitResult finds its result. */
+  private readonly recent = new Map<string, PushResultEvent>();
+  /**
+   * The challenges this client requested, until they expire, and their results: kept apart from the
+   * recent ones, which a busy system pushes out within seconds.
+   */
+  private readonly requested = new Map<string, { expiresAt: number; result?: PushResultEvent }>();
 
   constructor(private readonly settings: KafkaSettings) {
     this.topics = resolveTopicNames(settings);
@@ -32,17 +41,23 @@ export class PushClient {
     this.producer = new RenewingProducer(() => orderedIdempotentProducer(kafka));
   }
 
-  /** Connects the producer and, with awaitResults, a result listener (joined before this resolves). */
+  /**
+   * Connects the producer and, with awaitResults, a result listener. It resolves once the listener has
+   * its reading position, so no result published after that is missed.
+   */
   async connect(options: { awaitResults?: boolean } = {}): Promise<void> {
     await this.producer.connect();
     if (!options.awaitResults) return;
     const kafka = createKafkaClient(this.settings, '-push-client-results');
-    // A group of its own: every client instance sees every result and picks out its own.
+    // A group of its own: every client instance sees every result and picks out its own. It commits
+    // nothing (each start reads from the latest result), so Kafka drops the group once it is gone, and no
+    // lag tooling reports an abandoned group per restart.
     const consumer = kafka.consumer({
       groupId: `${this.settings.clientId}-results-${randomUUID()}`,
       maxWaitTimeInMs: 100,
     });
-    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+    // kafkajs resolves "latest" at the first fetch after the join, not at the join itself.
+    const positioned = new Promise<void>((resolve) => consumer.on(consumer.events.FETCH, () => resolve()));
     await consumer.connect();
     await consumer
       .subscribe({ topic: this.topics.pushResults, fromBeginning: false })
@@ -52,21 +67,10 @@ export class PushClient {
         );
       });
     await consumer.run({
-      eachMessage: async ({ message }) => {
-        let result: PushResultEvent;
-        try {
-          result = JSON.parse(message.value?.toString() ?? '') as PushResultEvent;
-        } catch {
-          return; // not a result: nothing to wait for
-        }
-        const resolve = this.waiting.get(result.challenge_id);
-        if (resolve) return resolve(result);
-        // Results that arrive before awaitResult is called; every client sees every result, so keep only recent ones.
-        this.early.set(result.challenge_id, result);
-        if (this.early.size > 10_000) this.early.delete(this.early.keys().next().value as string);
-      },
+      autoCommit: false,
+      eachMessage: async ({ message }) => this.onResult(message.value),
     });
-    await joined;
+    await positioned;
     this.consumer = consumer;
   }
 
@@ -78,30 +82,65 @@ export class PushClient {
       topic: this.topics.pushRequested,
       messages: [{ key: request.challenge_id, value: JSON.stringify(request) }],
     });
+    this.forgetExpired();
+    this.requested.set(request.challenge_id, { expiresAt: Date.parse(request.expires_at) });
   }
 
-  /** The challenge's result, or PushResultTimeoutError. Needs connect({ awaitResults: true }). */
-  awaitResult(challengeId: string, timeoutMs = 30_000): Promise<PushResultEvent> {
+  /**
+   * The challenge's result, or PushResultTimeoutError. Needs connect({ awaitResults: true }). A
+   * timeout does not mean the push will not go out: while a provider fails, the dispatcher retries
+   * until the challenge expires, and its result comes then (await again, or give up on the challenge).
+   */
+  async awaitResult(challengeId: string, timeoutMs = 30_000): Promise<PushResultEvent> {
     if (!this.consumer) throw new Error('call connect({ awaitResults: true }) before awaiting results');
-    const early = this.early.get(challengeId);
-    if (early) {
-      this.early.delete(challengeId);
-      return Promise.resolve(early);
-    }
+    const known = this.requested.get(challengeId)?.result ?? this.recent.get(challengeId);
+    if (known) return known;
     return new Promise((resolve, reject) => {
+      const waiters = this.waiting.get(challengeId) ?? new Set();
+      this.waiting.set(challengeId, waiters);
+      const waiter = (result: PushResultEvent) => {
+        clearTimeout(timer);
+        resolve(result);
+      };
       const timer = setTimeout(() => {
-        this.waiting.delete(challengeId);
+        waiters.delete(waiter);
+        if (waiters.size === 0) this.waiting.delete(challengeId);
         reject(new PushResultTimeoutError(`no result for challenge ${challengeId} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.waiting.set(challengeId, (result) => {
-        clearTimeout(timer);
-        this.waiting.delete(challengeId);
-        resolve(result);
-      });
+      waiters.add(waiter);
     });
   }
 
   async close(): Promise<void> {
     await Promise.allSettled([this.producer.disconnect(), this.consumer?.disconnect()]);
+  }
+
+  private onResult(value: Buffer | null): void {
+    let result: PushResultEvent;
+    try {
+      result = JSON.parse(value?.toString() ?? '') as PushResultEvent;
+    } catch {
+      return; // not a result: nothing to wait for
+    }
+    const id = result.challenge_id;
+    this.recent.set(id, result);
+    if (this.recent.size > RECENT_RESULTS) this.recent.delete(this.recent.keys().next().value as string);
+    const waiters = this.waiting.get(id);
+    this.waiting.delete(id);
+    waiters?.forEach((waiter) => waiter(result));
+    // An own result nobody awaited yet is kept until its challenge expires; once awaited, recent will do.
+    const own = this.requested.get(id);
+    if (own && !waiters) own.result = result;
+    else this.requested.delete(id);
+  }
+
+  /** Challenges requested long enough ago to have expired, with a minute for their result to arrive. */
+  private forgetExpired(): void {
+    const before = Date.now() - 60_000;
+    for (const [id, { expiresAt }] of this.requested) {
+      // Oldest first: one with a long life holds the later ones back, for at most MAX_CHALLENGE_TTL_MS.
+      if (expiresAt >= before) break;
+      this.requested.delete(id);
+    }
   }
 }
