@@ -487,6 +487,44 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       });
     });
 
+    it('a service account FCM does not let send for the configured project: admins are told what to grant', async () => {
+      await configure('other-sa-project', { strategy: 'prompt' });
+      // The account is trusted for its own project only; the configuration names another.
+      const { version } = await patch('other-sa-project', {
+        settings: { fcm: { project_id: 'proj-someone-else' } },
+      });
+      await applied.waitFor((m) => m.value.tenant === 'other-sa-project' && m.value.version === version);
+      const request = fcmPushTo('other-sa-project');
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id)).toMatchObject({
+        status: 'failed',
+        reason: 'config_invalid',
+        detail: expect.stringContaining("Permission 'cloudmessaging.messages.create' denied"),
+      });
+      expect(await statusOf('other-sa-project', (status) => status.state === 'failed')).toMatchObject({
+        version,
+        error: expect.stringMatching(/Firebase Cloud Messaging API Admin role/),
+      });
+    });
+
+    it("Apple refusing the Firebase project's APNs key tells admins to fix it in the Firebase console, not here", async () => {
+      const { version } = await configure('no-apns-key', { strategy: 'prompt' });
+      await applied.waitFor((m) => m.value.tenant === 'no-apns-key' && m.value.version === version);
+      // What FCM answers for an iOS token when the project's APNs key is missing or refused.
+      fcm.failNext(1, 401, 'UNAUTHENTICATED');
+      const request = fcmPushTo('no-apns-key');
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id)).toMatchObject({
+        status: 'failed',
+        reason: 'config_invalid',
+        detail: expect.stringContaining('messaging/third-party-auth-error'),
+      });
+      expect(await statusOf('no-apns-key', (status) => status.state === 'failed')).toMatchObject({
+        version,
+        error: expect.stringMatching(/upload a valid APNs key in the Firebase console/),
+      });
+    });
+
     it('APNs credentials Apple refuses fail as config_invalid, and admins see it once per version', async () => {
       await configure('broken-key', { strategy: 'prompt' });
       // A key Apple does not know: the peer refuses its provider token.

@@ -226,7 +226,7 @@ export class ChallengeService {
     version: number,
     refusal: Extract<SendOutcome, { ok: false }>,
   ): Promise<void> {
-    const error = `${provider === 'apns' ? 'APNs' : 'FCM'} refused the credentials (${refusal.detail}); replace them with PATCH /mfa/push`;
+    const error = `${provider === 'apns' ? 'APNs' : 'FCM'} refused the credentials (${refusal.detail}); ${refusal.remedy}`;
     this.logger.error(`tenant ${tenant}: ${error}`);
     const outcome = this.registry.refusalToReport(tenant, version, error);
     if (!outcome) return;

@@ -18,11 +18,9 @@ const INVALID_DEVICE = new Set([
   'messaging/registration-token-not-registered',
   'messaging/invalid-registration-token',
 ]);
-const CREDENTIALS_REFUSED = new Set([
-  'app/invalid-credential',
-  'messaging/authentication-error',
-  'messaging/third-party-auth-error',
-]);
+const CREDENTIALS_REFUSED = new Set(['app/invalid-credential', 'messaging/authentication-error']);
+// Google's own credentials are fine: it is the Firebase project's APNs key that Apple refused.
+const APNS_KEY_OF_PROJECT_REFUSED = 'messaging/third-party-auth-error';
 // FCM's SENDER_ID_MISMATCH (a token of another Firebase project) and PERMISSION_DENIED (the service
 // account may not send for its project, whatever the device) both arrive as this code; the text tells which.
 const MISMATCHED_CREDENTIAL = 'messaging/mismatched-credential';
@@ -136,9 +134,17 @@ export class FcmSender implements PushSender {
     if (code === 'messaging/invalid-argument' && /registration token/i.test(error.message ?? ''))
       return fail('device_token_invalid', false, detail);
     if (CREDENTIALS_REFUSED.has(code)) return credentialsRefused(detail);
+    if (code === APNS_KEY_OF_PROJECT_REFUSED)
+      return credentialsRefused(
+        detail,
+        "upload a valid APNs key in the Firebase console (Project settings, Cloud Messaging) of this configuration's project; its Android devices are not affected",
+      );
     if (code === MISMATCHED_CREDENTIAL)
       return /permission .* denied/i.test(error.message ?? '')
-        ? credentialsRefused(detail)
+        ? credentialsRefused(
+            detail,
+            'the service account may not send for project_id: give it the Firebase Cloud Messaging API Admin role in that project (and enable the FCM API there), or replace it with PATCH /mfa/push',
+          )
         : fail('device_token_mismatch', false, detail);
     if (RETRYABLE.has(code)) return fail('provider_error', true, detail);
     return fail('payload_invalid', false, detail);

@@ -59,6 +59,8 @@ export type SendOutcome =
       detail: string;
       /** The provider refused the configuration's credentials themselves, whatever the device. */
       credentialsRefused?: boolean;
+      /** With credentialsRefused: what the admin should do about it. */
+      remedy?: string;
     };
 
 /** One provider's client for one tenant configuration. Built lazily, reused for every send, closed on swap. */
@@ -77,6 +79,9 @@ export function fail(reason: FailureReason, retryable: boolean, detail: string):
 }
 
 /** config_invalid that no device could cause: the whole configuration is broken (and reported so). */
-export function credentialsRefused(detail: string): SendOutcome {
-  return { ok: false, reason: 'config_invalid', retryable: false, detail, credentialsRefused: true };
+export function credentialsRefused(
+  detail: string,
+  remedy = 'replace them with PATCH /mfa/push',
+): SendOutcome {
+  return { ok: false, reason: 'config_invalid', retryable: false, detail, credentialsRefused: true, remedy };
 }
