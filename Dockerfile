@@ -1,5 +1,6 @@
 # One image for both apps (config-api by default; the dispatcher with `node dist/apps/dispatcher/src/main.js`).
-FROM node:20-bookworm-slim AS build
+# Node 22 LTS: Node 20 gets no security fixes after April 2026 (the apps run on both).
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -8,7 +9,7 @@ COPY apps ./apps
 COPY libs ./libs
 RUN npm run build
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:22-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
