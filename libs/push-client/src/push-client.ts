@@ -3,6 +3,7 @@ import type { Consumer } from 'kafkajs';
 import type { KafkaSettings } from '@lib/config';
 import {
   EventValidator,
+  MAX_CHALLENGE_TTL_MS,
   PushRequestedEvent,
   pushRequestedSchema,
   PushResultEvent,
@@ -49,28 +50,42 @@ export class PushClient {
     await this.producer.connect();
     if (!options.awaitResults) return;
     const kafka = createKafkaClient(this.settings, '-push-client-results');
+    const topic = this.topics.pushResults;
+    const missing = (error: Error) =>
+      new Error(
+        `cannot read ${topic} (${error.message}); the dispatcher creates it when it starts, or create it yourself`,
+      );
+    // Where each partition ends now: reading starts there, so nothing published from here on is missed
+    // (kafkajs's own "latest" is taken at its first fetch, some time after the join).
+    const admin = kafka.admin();
+    await admin.connect();
+    const ends = await admin
+      .fetchTopicOffsets(topic)
+      .catch((error: Error) => {
+        throw missing(error);
+      })
+      .finally(() => admin.disconnect());
     // A group of its own: every client instance sees every result and picks out its own. It commits
-    // nothing (each start reads from the latest result), so Kafka drops the group once it is gone, and no
-    // lag tooling reports an abandoned group per restart.
+    // as it reads, so a rejoin (a broker restart, a coordinator move) goes on where it was.
     const consumer = kafka.consumer({
       groupId: `${this.settings.clientId}-results-${randomUUID()}`,
       maxWaitTimeInMs: 100,
     });
-    // kafkajs resolves "latest" at the first fetch after the join, not at the join itself.
-    const positioned = new Promise<void>((resolve) => consumer.on(consumer.events.FETCH, () => resolve()));
+    let positioned = false;
+    const joined = new Promise<void>((resolve) =>
+      consumer.on(consumer.events.GROUP_JOIN, () => {
+        if (positioned) return;
+        positioned = true;
+        for (const { partition, high } of ends) consumer.seek({ topic, partition, offset: high });
+        resolve();
+      }),
+    );
     await consumer.connect();
-    await consumer
-      .subscribe({ topic: this.topics.pushResults, fromBeginning: false })
-      .catch((error: Error) => {
-        throw new Error(
-          `cannot read ${this.topics.pushResults} (${error.message}); the dispatcher creates it when it starts, or create it yourself`,
-        );
-      });
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ message }) => this.onResult(message.value),
+    await consumer.subscribe({ topic, fromBeginning: false }).catch((error: Error) => {
+      throw missing(error);
     });
-    await positioned;
+    await consumer.run({ eachMessage: async ({ message }) => this.onResult(message.value) });
+    await joined;
     this.consumer = consumer;
   }
 
@@ -82,8 +97,11 @@ export class PushClient {
       topic: this.topics.pushRequested,
       messages: [{ key: request.challenge_id, value: JSON.stringify(request) }],
     });
+    if (!this.consumer) return; // no result listener: nothing to keep results for
     this.forgetExpired();
-    this.requested.set(request.challenge_id, { expiresAt: Date.parse(request.expires_at) });
+    // The dispatcher refuses a longer life, and a far one would hold back the pruning of every later one.
+    const expiresAt = Math.min(Date.parse(request.expires_at), Date.now() + MAX_CHALLENGE_TTL_MS);
+    this.requested.set(request.challenge_id, { expiresAt });
   }
 
   /**
