@@ -27,11 +27,18 @@ export async function within<T>(promise: Promise<T>, ms = CHECK_TIMEOUT_MS): Pro
   }
 }
 
-/** Whether a dependency answers within two seconds: a readiness probe must never hang. */
-export async function probe(check: () => Promise<unknown>): Promise<CheckState> {
+/**
+ * A check that does not decide readiness is only named in the answer: it gets less time, so a
+ * dependency that is down does not make the probe itself slower than an orchestrator waits (1 s by
+ * default in Kubernetes), which would fail it as surely as a red answer.
+ */
+const INFORMATIONAL_CHECK_TIMEOUT_MS = 300;
+
+/** Whether a dependency answers within two seconds (or `ms`): a readiness probe must never hang. */
+export async function probe(check: () => Promise<unknown>, ms = CHECK_TIMEOUT_MS): Promise<CheckState> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('timeout')), CHECK_TIMEOUT_MS);
+    timer = setTimeout(() => reject(new Error('timeout')), ms);
   });
   try {
     await Promise.race([check(), timeout]);
@@ -67,7 +74,11 @@ export async function readiness(
   gating: string[] = Object.keys(checks),
 ): Promise<Readiness> {
   const names = Object.keys(checks);
-  const states = await Promise.all(names.map((name) => probe(checks[name])));
+  const states = await Promise.all(
+    names.map((name) =>
+      probe(checks[name], gating.includes(name) ? CHECK_TIMEOUT_MS : INFORMATIONAL_CHECK_TIMEOUT_MS),
+    ),
+  );
   const result = Object.fromEntries(names.map((name, i) => [name, states[i]]));
   if (isDraining()) return { ready: false, checks: result, stopping: true };
   return { ready: gating.every((name) => result[name] === 'up'), checks: result };
