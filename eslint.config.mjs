@@ -23,7 +23,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['libs/config/**', 'test/**', 'scripts/**', 'bench/**', 'chaos/**', '*.js'],
+    files: ['libs/config/**', 'test/**', '**/*.spec.ts', 'scripts/**', 'bench/**', 'chaos/**', '*.js'],
     rules: { 'no-restricted-properties': 'off' },
   },
   {

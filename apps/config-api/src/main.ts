@@ -4,14 +4,16 @@ import { JsonLogger, runApp } from '@lib/runtime';
 import { AppModule } from './app.module';
 import { configureHttpApp } from './http/configure-http-app';
 
-runApp(async () => {
-  const config = loadAppConfigFromEnvironment('config-api');
-  // Our own middleware parses bodies, so that every bad body gets the API's error shape.
-  const app = await NestFactory.create(AppModule.forRoot(config), {
-    bodyParser: false,
-    logger: new JsonLogger(config.logLevel, 'config-api'),
-  });
-  configureHttpApp(app, config);
-  await app.listen(config.api.port, '0.0.0.0');
-  return { app, shutdown: config.shutdown };
-});
+runApp(
+  () => loadAppConfigFromEnvironment('config-api'),
+  async (config) => {
+    // Our own middleware parses bodies, so that every bad body gets the API's error shape.
+    const app = await NestFactory.create(AppModule.forRoot(config), {
+      bodyParser: false,
+      logger: new JsonLogger(config.logLevel, 'config-api'),
+    });
+    configureHttpApp(app, config);
+    await app.listen(config.api.port, '0.0.0.0');
+    return app;
+  },
+);

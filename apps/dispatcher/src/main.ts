@@ -3,11 +3,13 @@ import { loadAppConfigFromEnvironment } from '@lib/config';
 import { JsonLogger, runApp } from '@lib/runtime';
 import { DispatcherModule } from './dispatcher.module';
 
-runApp(async () => {
-  const config = loadAppConfigFromEnvironment('dispatcher');
-  const app = await NestFactory.createApplicationContext(DispatcherModule.forRoot(config), {
-    logger: new JsonLogger(config.logLevel, 'dispatcher'),
-  });
-  await app.init();
-  return { app, shutdown: config.shutdown };
-});
+runApp(
+  () => loadAppConfigFromEnvironment('dispatcher'),
+  async (config) => {
+    const app = await NestFactory.createApplicationContext(DispatcherModule.forRoot(config), {
+      logger: new JsonLogger(config.logLevel, 'dispatcher'),
+    });
+    await app.init();
+    return app;
+  },
+);

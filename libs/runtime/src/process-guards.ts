@@ -15,46 +15,68 @@ export function isDraining(): boolean {
   return draining;
 }
 
+/** How close together two equal signals are one request (a terminal's Ctrl-C, and npm passing it on). */
+const SAME_REQUEST_MS = 2000;
+
 /**
  * Runs an app: a bad environment ends the process with the list of what to fix (not a stack), and
  * SIGTERM/SIGINT turn readiness red, wait `drainMs`, then close the app (consumers stop taking work,
  * in-flight work finishes, producers flush, clients close) and exit 0, or 1 after `graceMs`. The
- * handlers are there from the first line: as a container's first process, Node would ignore a signal
- * that arrives during a slow start-up.
+ * handlers are there before the app starts: as a container's first process, Node would ignore a
+ * signal during a slow start-up. Such a signal stops the app once it has started, or exits 1 if
+ * start-up outlasts the grace period.
  */
-export function runApp(
-  bootstrap: () => Promise<{ app: INestApplicationContext; shutdown: ShutdownSettings }>,
+export function runApp<Config extends { shutdown: ShutdownSettings }>(
+  loadConfig: () => Config,
+  start: (config: Config) => Promise<INestApplicationContext>,
 ): void {
   logUnhandledRejections();
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    return exitOnStartFailure(error as Error);
+  }
   const logger = new Logger('Shutdown');
-  let started: { app: INestApplicationContext; shutdown: ShutdownSettings } | undefined;
-  let signal: string | undefined;
-  const onSignal = (received: string) => {
-    if (signal) {
-      // The same signal again (an impatient Ctrl-C) stops at once, as Node's own handling would; another
-      // one (a script's SIGTERM after the terminal's SIGINT) is the same request.
-      if (received === signal) process.exit(1);
+  let app: INestApplicationContext | undefined;
+  let first: { signal: string; at: number } | undefined;
+  const onSignal = (signal: string) => {
+    if (first) {
+      // The same signal again, later (an impatient Ctrl-C), stops at once, as Node's own handling
+      // would; anything else is the same request come twice.
+      if (signal === first.signal && Date.now() - first.at > SAME_REQUEST_MS) process.exit(1);
       return;
     }
-    signal = received;
+    first = { signal, at: Date.now() };
     draining = true;
-    if (started) void stop(started.app, started.shutdown, signal, logger);
-    else logger.log(`${received} during start-up: stopping as soon as the app has started`);
+    if (app) return void stop(app, config.shutdown, signal, logger);
+    logger.log(`${signal} during start-up: stopping once the app has started`);
+    exitAfter(config.shutdown.drainMs + config.shutdown.graceMs, 'start-up and shutdown', logger);
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
-  bootstrap()
-    .then((result) => {
-      started = result;
-      if (signal) void stop(result.app, result.shutdown, signal, logger);
+  start(config)
+    .then((started) => {
+      app = started;
+      if (first) void stop(started, config.shutdown, first.signal, logger);
     })
-    .catch((error: Error) => {
-      // Errors that say what to fix need no stack; anything else is a bug and keeps it.
-      const explained = ['InvalidEnvironmentError', 'MissingTopicsError'].includes(error.name);
-      const text = explained ? error.message : (error.stack ?? error.message);
-      process.stderr.write(`${redactSecrets(text)}\n`);
-      process.exit(1);
-    });
+    .catch(exitOnStartFailure);
+}
+
+function exitOnStartFailure(error: Error): never {
+  // Errors that say what to fix need no stack; anything else is a bug and keeps it.
+  const explained = ['InvalidEnvironmentError', 'MissingTopicsError'].includes(error.name);
+  const text = explained ? error.message : (error.stack ?? error.message);
+  process.stderr.write(`${redactSecrets(text)}\n`);
+  process.exit(1);
+}
+
+/** Exits 1 once `ms` have passed, unless the process ended before. */
+function exitAfter(ms: number, what: string, logger: Logger): void {
+  setTimeout(() => {
+    logger.error(`${what} did not finish within ${ms} ms; exiting anyway`);
+    process.exit(1);
+  }, ms).unref();
 }
 
 async function stop(
@@ -68,11 +90,7 @@ async function stop(
     await new Promise((resolve) => setTimeout(resolve, drainMs));
   }
   logger.log(`${signal}: finishing in-flight work, then exiting`);
-  const timer = setTimeout(() => {
-    logger.error(`in-flight work did not finish within ${graceMs} ms; exiting anyway`);
-    process.exit(1);
-  }, graceMs);
-  timer.unref();
+  exitAfter(graceMs, 'in-flight work', logger);
   try {
     await app.close();
     process.exit(0);
