@@ -318,7 +318,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         status: 'rejected',
         retryable: false,
         reason: expect.stringMatching(
-          /^invalid_request: the push would carry \d+ bytes, over the 4096 APNs accepts; shorten message.title, message.body, context or context_token$/,
+          /^invalid_request: the push would carry \d+ bytes, over the 4096 APNs accepts; shorten message.title, message.body, message.locale, context or context_token$/,
         ),
       });
       expect(apns.received.find((d) => d.token === long.device.token)).toBeUndefined();
@@ -524,6 +524,42 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         error: expect.stringMatching(/upload a valid APNs key in the Firebase console/),
       });
     });
+
+    it.each([
+      [
+        'the FCM API is off in the project',
+        'api-disabled',
+        403,
+        'PERMISSION_DENIED',
+        'Firebase Cloud Messaging API has not been used in project 123 before or it is disabled.',
+        /Firebase Cloud Messaging API Admin role .* enable the FCM API/,
+      ],
+      [
+        'FCM refuses the access token',
+        'token-refused',
+        401,
+        'UNAUTHENTICATED',
+        'Request had invalid authentication credentials.',
+        /; replace them with PATCH \/mfa\/push$/,
+      ],
+    ])(
+      'when %s, the configuration is failed with what fixes it, not blamed on devices',
+      async (_, tenant, status, googleStatus, message, remedy) => {
+        const { version } = await configure(tenant, { strategy: 'prompt' });
+        await applied.waitFor((m) => m.value.tenant === tenant && m.value.version === version);
+        fcm.failNext(1, status, googleStatus, { errorCode: googleStatus, message });
+        const request = fcmPushTo(tenant);
+        await requester.request(request);
+        expect(await resultOf(request.challenge_id)).toMatchObject({
+          status: 'failed',
+          reason: 'config_invalid',
+        });
+        expect(await statusOf(tenant, (s) => s.state === 'failed')).toMatchObject({
+          version,
+          error: expect.stringMatching(remedy),
+        });
+      },
+    );
 
     it('APNs credentials Apple refuses fail as config_invalid, and admins see it once per version', async () => {
       await configure('broken-key', { strategy: 'prompt' });

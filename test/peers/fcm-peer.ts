@@ -96,6 +96,7 @@ const DEFAULT_FAULT_MESSAGES: Record<string, string> = {
   UNAVAILABLE: 'The service is currently unavailable.',
   INTERNAL: 'Internal error encountered.',
   PERMISSION_DENIED: 'SenderId mismatch',
+  UNAUTHENTICATED: 'Auth error from APNS or Web Push Service',
 };
 const UNAUTHENTICATED_MESSAGE =
   'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other ' +

@@ -160,7 +160,7 @@ export class ChallengeService {
     const bytes = payloadBytes(notification);
     if (bytes > MAX_PAYLOAD_BYTES[provider])
       return result('rejected', {
-        reason: `invalid_request: the push would carry ${bytes} bytes, over the ${MAX_PAYLOAD_BYTES[provider]} ${provider === 'apns' ? 'APNs' : 'FCM'} accepts; shorten message.title, message.body, context or context_token`,
+        reason: `invalid_request: the push would carry ${bytes} bytes, over the ${MAX_PAYLOAD_BYTES[provider]} ${provider === 'apns' ? 'APNs' : 'FCM'} accepts; shorten message.title, message.body, message.locale, context or context_token`,
       });
 
     let attempts = 0;

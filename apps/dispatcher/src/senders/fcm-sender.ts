@@ -18,11 +18,17 @@ const INVALID_DEVICE = new Set([
   'messaging/registration-token-not-registered',
   'messaging/invalid-registration-token',
 ]);
-const CREDENTIALS_REFUSED = new Set(['app/invalid-credential', 'messaging/authentication-error']);
-// Google's own credentials are fine: it is the Firebase project's APNs key that Apple refused.
-const APNS_KEY_OF_PROJECT_REFUSED = 'messaging/third-party-auth-error';
+const CREDENTIALS_REFUSED = new Set([
+  'app/invalid-credential',
+  'messaging/authentication-error',
+  // Also what firebase-admin makes of a plain UNAUTHENTICATED (an access token FCM refuses).
+  'messaging/third-party-auth-error',
+]);
+// FCM's THIRD_PARTY_AUTH_ERROR: Google's credentials are fine, Apple refused the Firebase project's APNs key.
+const APNS_KEY_OF_PROJECT_REFUSED = /auth error from APNS/i;
 // FCM's SENDER_ID_MISMATCH (a token of another Firebase project) and PERMISSION_DENIED (the service
-// account may not send for its project, whatever the device) both arrive as this code; the text tells which.
+// account may not send for its project, or the API is off there, whatever the device) both arrive as
+// this code; only SENDER_ID_MISMATCH's text ("SenderId mismatch") tells them apart.
 const MISMATCHED_CREDENTIAL = 'messaging/mismatched-credential';
 const RETRYABLE = new Set([
   'messaging/server-unavailable',
@@ -133,19 +139,19 @@ export class FcmSender implements PushSender {
     // FCM answers INVALID_ARGUMENT both for a bad token and for a bad message; only the text tells which.
     if (code === 'messaging/invalid-argument' && /registration token/i.test(error.message ?? ''))
       return fail('device_token_invalid', false, detail);
-    if (CREDENTIALS_REFUSED.has(code)) return credentialsRefused(detail);
-    if (code === APNS_KEY_OF_PROJECT_REFUSED)
+    if (code === 'messaging/third-party-auth-error' && APNS_KEY_OF_PROJECT_REFUSED.test(error.message ?? ''))
       return credentialsRefused(
         detail,
         "upload a valid APNs key in the Firebase console (Project settings, Cloud Messaging) of this configuration's project; its Android devices are not affected",
       );
+    if (CREDENTIALS_REFUSED.has(code)) return credentialsRefused(detail);
     if (code === MISMATCHED_CREDENTIAL)
-      return /permission .* denied/i.test(error.message ?? '')
-        ? credentialsRefused(
+      return /senderid mismatch/i.test(error.message ?? '')
+        ? fail('device_token_mismatch', false, detail)
+        : credentialsRefused(
             detail,
-            'the service account may not send for project_id: give it the Firebase Cloud Messaging API Admin role in that project (and enable the FCM API there), or replace it with PATCH /mfa/push',
-          )
-        : fail('device_token_mismatch', false, detail);
+            'the service account may not send for project_id: give it the Firebase Cloud Messaging API Admin role in that project and enable the FCM API there, or replace it with PATCH /mfa/push',
+          );
     if (RETRYABLE.has(code)) return fail('provider_error', true, detail);
     return fail('payload_invalid', false, detail);
   }
