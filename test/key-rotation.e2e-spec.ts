@@ -135,6 +135,29 @@ describe('key rotation (real FerretDB and Kafka)', () => {
     expect(await gauge('mfa_secrets_last_reseal_pass_timestamp_seconds')).toBeGreaterThan(rotatedAt);
   });
 
+  it('lets an admin replace a secret no key opens any more with a PATCH, and says so when one is missing', async () => {
+    const token = await rotated.token(ADMIN_SCOPES, { tenant_id: 'lost-key' });
+    const patch = (body: object) =>
+      rotated.http().patch('/mfa/push').set('Authorization', `Bearer ${token}`).send(body);
+    const fresh = pushConfigBody().settings;
+    // Only the APNs key sent: the FCM key stays unreadable, and the answer names it.
+    const partial = await patch({ settings: { apns: { key: fresh.apns.key } } }).expect(400);
+    expect(partial.body.details).toEqual([
+      {
+        path: 'settings.fcm.private_key',
+        message: expect.stringContaining('can no longer be decrypted'),
+      },
+    ]);
+    const replaced = await patch({
+      settings: { apns: { key: fresh.apns.key }, fcm: { private_key: fresh.fcm.private_key } },
+    }).expect(200);
+    expect(replaced.body.version).toBe(before['lost-key'].version + 1);
+    const stored = (await store.repository.findAny('lost-key', 'push'))!;
+    const opened = new MfaConfigSealer(new SecretBox(Keyring.parse(newKey))).open(stored).settings;
+    expect(opened.apns!.key).toBe(normalizePem(fresh.apns.key));
+    expect(opened.fcm!.private_key).toBe(normalizePem(fresh.fcm.private_key));
+  });
+
   it('never overwrites a configuration written since it was read', async () => {
     const read = (await store.repository.findAny('both', 'push'))!;
     const token = await rotated.token(ADMIN_SCOPES, { tenant_id: 'both' });

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { publicKeyFingerprint, SecretBox } from '@lib/crypto';
+import { EncryptedSecret, publicKeyFingerprint, SecretBox } from '@lib/crypto';
 import { normalizePem, parseApnsKey, parseFcmPrivateKey } from './configuration-rules';
 import type { MfaConfigRecord, StoredPushSettings } from './mfa-config.schema';
 import type { StoredConfigState } from './mfa-config.repository';
@@ -66,9 +66,34 @@ export class MfaConfigSealer {
 
   /** Decrypts a live record's secrets. */
   open(record: MfaConfigRecord): MfaConfiguration {
+    const bind = (field: SecretField) => associatedData(record.tenant, record.type, field);
+    return this.decrypted(record, (sealed, field) => this.box.open(sealed, bind(field)));
+  }
+
+  /**
+   * Decrypts what it can, for an update that may replace the rest: a secret no key opens any more (its
+   * key removed too early) comes back empty, and is named in `unreadable`.
+   */
+  openReplaceable(record: MfaConfigRecord): { config: MfaConfiguration; unreadable: SecretField[] } {
+    const unreadable: SecretField[] = [];
+    const bind = (field: SecretField) => associatedData(record.tenant, record.type, field);
+    const config = this.decrypted(record, (sealed, field) => {
+      try {
+        return this.box.open(sealed, bind(field));
+      } catch {
+        unreadable.push(field);
+        return '';
+      }
+    });
+    return { config, unreadable };
+  }
+
+  private decrypted(
+    record: MfaConfigRecord,
+    openSecret: (sealed: EncryptedSecret, field: SecretField) => string,
+  ): MfaConfiguration {
     if (!record.settings) throw new Error(`configuration ${record.tenant}/${record.type} is deleted`);
     const { apns, fcm, ...settings } = record.settings;
-    const bind = (field: string) => associatedData(record.tenant, record.type, field);
     return {
       enabled: record.enabled,
       provider: record.provider,
@@ -82,19 +107,27 @@ export class MfaConfigSealer {
             key_id: apns.key_id,
             team_id: apns.team_id,
             production: apns.production,
-            key: this.box.open(apns.key, bind('settings.apns.key')),
+            key: openSecret(apns.key, 'settings.apns.key'),
           },
         }),
         ...(fcm && {
           fcm: {
             client_email: fcm.client_email,
             project_id: fcm.project_id,
-            private_key: this.box.open(fcm.private_key, bind('settings.fcm.private_key')),
+            private_key: openSecret(fcm.private_key, 'settings.fcm.private_key'),
           },
         }),
       },
     };
   }
+}
+
+/** The fields stored encrypted, by their path in the API's body. */
+export type SecretField = 'settings.apns.key' | 'settings.fcm.private_key';
+
+/** The secret at `field` of a plaintext configuration, if its section is there. */
+export function secretAt(config: MfaConfiguration, field: SecretField): string | undefined {
+  return field === 'settings.apns.key' ? config.settings.apns?.key : config.settings.fcm?.private_key;
 }
 
 function associatedData(tenant: string, type: MfaType, field: string): string {

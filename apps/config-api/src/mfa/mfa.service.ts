@@ -8,6 +8,7 @@ import {
   MfaConfigSealer,
   MfaConfiguration,
   MfaType,
+  secretAt,
   withoutUndefined,
 } from '@lib/mfa-config';
 import { ApiError } from '../errors/api-error';
@@ -81,7 +82,19 @@ export class MfaService {
     const updated = await this.onLatest(type, () =>
       this.repository.updateLatest(tenant, type, (current) => {
         before = current;
-        return this.sealer.seal(tenant, this.checked(this.merge(this.sealer.open(current), patch)));
+        const { config, unreadable } = this.sealer.openReplaceable(current);
+        const merged = this.merge(config, patch);
+        // A secret whose encryption key was removed too early: the PATCH that replaces it is the way out.
+        const lost = unreadable.filter((field) => secretAt(merged, field) === '');
+        if (lost.length > 0)
+          throw ApiError.validation(
+            lost.map((path) => ({
+              path,
+              message:
+                'the stored value can no longer be decrypted (its key is not in MFA_ENCRYPTION_KEYS any more): send a new one in this PATCH, or remove the section with null',
+            })),
+          );
+        return this.sealer.seal(tenant, this.checked(merged));
       }),
     );
     this.audit.updated(author, before!, updated);
