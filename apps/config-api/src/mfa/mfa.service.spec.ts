@@ -43,7 +43,10 @@ describe('MfaService', () => {
         return version(3);
       },
     } as unknown as MfaConfigRepository;
-    const sealer = { open: () => plain, seal: () => ({}) } as unknown as MfaConfigSealer;
+    const sealer = {
+      openReplaceable: () => ({ config: plain, unreadable: [] }),
+      seal: () => ({}),
+    } as unknown as MfaConfigSealer;
     const audit = { updated: jest.fn() };
     const service = new MfaService(
       repository,
