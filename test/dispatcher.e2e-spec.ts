@@ -601,12 +601,26 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
     // The SDKs retry a few times on their own; what counts is what the peer saw and the single result.
     it('retries APNs 503 and 429 until it succeeds', async () => {
       apns.failNext(3, 503, 'ServiceUnavailable');
-      apns.failNext(3, 429, 'TooManyRequests');
+      // The 429 of provider-token churn passes; the per-device one (TooManyRequests) is final, below.
+      apns.failNext(3, 429, 'TooManyProviderTokenUpdates');
       const request = pushRequest({ tenant: 'flaky' });
       await requester.request(request);
       expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'sent', retryable: false });
       const statuses = apns.received.filter((d) => d.token === request.device.token).map((d) => d.status);
       expect(statuses).toEqual([503, 503, 503, 429, 429, 429, 200]);
+    });
+
+    it("stops at Apple's limit for one device (node-apn has tried again), instead of retrying until expiry", async () => {
+      apns.failNext(10, 429, 'TooManyRequests');
+      const request = pushRequest({ tenant: 'flaky' });
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id)).toMatchObject({
+        status: 'failed',
+        reason: 'device_rate_limited',
+        detail: '429 TooManyRequests',
+        attempts: 1,
+      });
+      apns.clearFaults();
     });
 
     it('retries FCM 503 and 429 until it succeeds', async () => {

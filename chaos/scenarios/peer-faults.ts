@@ -43,7 +43,11 @@ const TRANSIENT_FAULTS: [string, FaultOf][] = [
   ['slow (2 s)', () => ({ delayMs: 2000 })],
   // A reset tears down the whole connection, with every request in flight on it.
   ['flapping (resets)', (perPeer) => ({ resets: Math.ceil(perPeer / 2) })],
-  [`429 (Retry-After ${RETRY_AFTER_SECONDS} s)`, failing(429, 'TooManyRequests', RETRY_AFTER_SECONDS)],
+  // Apple's 429 for provider-token churn; its per-device one (TooManyRequests) ends a challenge at once.
+  [
+    `429 (Retry-After ${RETRY_AFTER_SECONDS} s)`,
+    failing(429, 'TooManyProviderTokenUpdates', RETRY_AFTER_SECONDS),
+  ],
   ['500', failing(500, 'InternalServerError')],
   ['503', failing(503, 'ServiceUnavailable')],
   // One per request: firebase-admin waits out a 503's Retry-After before resending, past the send timeout.

@@ -188,6 +188,9 @@ export class ApnsSender implements PushSender {
     if (INVALID_DEVICE.has(reason)) return fail('device_token_invalid', false, `${status} ${reason}`);
     if (TOKEN_MISMATCH.has(reason)) return fail('device_token_mismatch', false, `${status} ${reason}`);
     if (INVALID_CONFIG.has(reason)) return credentialsRefused(`${status} ${reason}`);
+    // Apple limits pushes to one device (push bombing shows as this), and node-apn has already tried
+    // again: a challenge retrying until it expires would only hold its partition's requests behind it.
+    if (reason === 'TooManyRequests') return fail('device_rate_limited', false, `${status} ${reason}`);
     if (status === 429 || status >= 500) return fail('provider_error', true, `${status} ${reason}`);
     return fail('payload_invalid', false, `${status} ${reason}`);
   }

@@ -48,7 +48,12 @@ export function payloadBytes(challenge: ChallengeNotification): number {
 }
 
 export type FailureReason =
-  'device_token_invalid' | 'device_token_mismatch' | 'config_invalid' | 'payload_invalid' | 'provider_error';
+  | 'device_token_invalid'
+  | 'device_token_mismatch'
+  | 'device_rate_limited'
+  | 'config_invalid'
+  | 'payload_invalid'
+  | 'provider_error';
 
 export type SendOutcome =
   | { ok: true; providerMessageId?: string }
