@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import mongoose from 'mongoose';
 import { resolveTopicNames } from '@lib/contracts';
 import { apnsP8Key, rsaKeyPair, serviceAccountPrivateKey } from './fixtures/keys';
@@ -413,6 +414,21 @@ describe('config-api (real FerretDB and Kafka)', () => {
       ).expect(400);
       expect(garbage.body.details).toEqual([
         { path: 'settings.apns.key', message: expect.stringContaining('PKCS#8') },
+      ]);
+      // Not the size Google issues (a huge one would make every access token slow to sign).
+      const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({
+        type: 'pkcs8',
+        format: 'pem',
+      }) as string;
+      const weak = await post(
+        pushConfigBody({ settings: { fcm: { ...pushConfigBody().settings.fcm, private_key: small } } }),
+        token,
+      ).expect(400);
+      expect(weak.body.details).toEqual([
+        {
+          path: 'settings.fcm.private_key',
+          message: expect.stringMatching(/2048 to 4096 bits.*\(got 1024\)/),
+        },
       ]);
     });
 
