@@ -1,4 +1,5 @@
 import type { JSONSchemaType } from 'ajv';
+import { TENANT_ID_PATTERN } from '../identifiers';
 
 /** Published on mfa.config.changed (key `tenant/mfa_type`) after every create, update and delete. Carries no secrets. */
 export interface ConfigChangedEvent {
@@ -20,7 +21,8 @@ export const configChangedSchema: JSONSchemaType<ConfigChangedEvent> = {
   properties: {
     event_id: { type: 'string', minLength: 1, maxLength: 64 },
     type: { type: 'string', const: 'mfa.config.changed' },
-    tenant: { type: 'string', minLength: 1, maxLength: 64 },
+    // As the API accepts it: an event naming any other tenant can only be forged, and is ignored.
+    tenant: { type: 'string', pattern: TENANT_ID_PATTERN },
     mfa_type: { type: 'string', minLength: 1, maxLength: 32 },
     version: { type: 'integer', minimum: 1 },
     change: { type: 'string', enum: ['created', 'updated', 'deleted'] },
