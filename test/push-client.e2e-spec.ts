@@ -15,16 +15,17 @@ describe('push-client', () => {
   /** Stands in for the dispatcher publishing results. */
   let dispatcher: Producer;
   const resultsTopic = resolveTopicNames(config.kafka).pushResults;
-  const publish = (...challengeIds: string[]) =>
+  const publishFor = (tenant: string, ...challengeIds: string[]) =>
     dispatcher.send({
       topic: resultsTopic,
       // One partition, so results arrive in the order published.
       messages: challengeIds.map((id) => ({
         partition: 0,
         key: id,
-        value: JSON.stringify({ challenge_id: id, tenant: 'acme', status: 'sent' }),
+        value: JSON.stringify({ challenge_id: id, tenant, status: 'sent' }),
       })),
     });
+  const publish = (...challengeIds: string[]) => publishFor('acme', ...challengeIds);
 
   beforeAll(async () => {
     const topics = resolveTopicNames(config.kafka);
@@ -89,6 +90,14 @@ describe('push-client', () => {
     for (let i = 0; i < others.length; i += 2000) await publish(...others.slice(i, i + 2000));
     await client.awaitResult(others[others.length - 1], 30_000);
     expect((await client.awaitResult(request.challenge_id, 1000)).challenge_id).toBe(request.challenge_id);
+  });
+
+  it("takes no other tenant's result for a challenge it requested, though the id is the same", async () => {
+    const request = pushRequest({ tenant: 'acme' });
+    await client.requestChallenge(request);
+    await publishFor('someone-else', request.challenge_id);
+    await publish(request.challenge_id);
+    expect(await client.awaitResult(request.challenge_id, 10_000)).toMatchObject({ tenant: 'acme' });
   });
 
   it('misses no result published as soon as connect() resolved', async () => {

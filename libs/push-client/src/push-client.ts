@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Consumer } from 'kafkajs';
 import type { KafkaSettings } from '@lib/config';
 import {
+  DEFAULT_TENANT,
   EventValidator,
   MAX_CHALLENGE_TTL_MS,
   PushRequestedEvent,
@@ -34,7 +35,10 @@ export class PushClient {
    * The challenges this client requested, until they expire, and their results: kept apart from the
    * recent ones, which a busy system pushes out within seconds.
    */
-  private readonly requested = new Map<string, { expiresAt: number; result?: PushResultEvent }>();
+  private readonly requested = new Map<
+    string,
+    { tenant: string; expiresAt: number; result?: PushResultEvent }
+  >();
 
   constructor(private readonly settings: KafkaSettings) {
     this.topics = resolveTopicNames(settings);
@@ -101,7 +105,7 @@ export class PushClient {
     this.forgetExpired();
     // The dispatcher refuses a longer life, and a far one would hold back the pruning of every later one.
     const expiresAt = Math.min(Date.parse(request.expires_at), Date.now() + MAX_CHALLENGE_TTL_MS);
-    this.requested.set(request.challenge_id, { expiresAt });
+    this.requested.set(request.challenge_id, { tenant: request.tenant ?? DEFAULT_TENANT, expiresAt });
   }
 
   /**
@@ -141,13 +145,16 @@ export class PushClient {
       return; // not a result: nothing to wait for
     }
     const id = result.challenge_id;
+    const own = this.requested.get(id);
+    // Another tenant's request that reused this id (the dispatcher remembers ids, not tenants): its
+    // result is not this challenge's.
+    if (own && result.tenant !== own.tenant) return;
     this.recent.set(id, result);
     if (this.recent.size > RECENT_RESULTS) this.recent.delete(this.recent.keys().next().value as string);
     const waiters = this.waiting.get(id);
     this.waiting.delete(id);
     waiters?.forEach((waiter) => waiter(result));
     // An own result nobody awaited yet is kept until its challenge expires; once awaited, recent will do.
-    const own = this.requested.get(id);
     if (own && !waiters) own.result = result;
     else this.requested.delete(id);
   }
