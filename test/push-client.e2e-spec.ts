@@ -92,12 +92,25 @@ describe('push-client', () => {
     expect((await client.awaitResult(request.challenge_id, 1000)).challenge_id).toBe(request.challenge_id);
   });
 
-  it("takes no other tenant's result for a challenge it requested, though the id is the same", async () => {
-    const request = pushRequest({ tenant: 'acme' });
-    await client.requestChallenge(request);
-    await publishFor('someone-else', request.challenge_id);
-    await publish(request.challenge_id);
-    expect(await client.awaitResult(request.challenge_id, 10_000)).toMatchObject({ tenant: 'acme' });
+  it("takes no other tenant's result for a challenge it requested, whether it came before the request or after", async () => {
+    // Read before this client asked (one partition: the marker's result comes after it).
+    const early = pushRequest({ tenant: 'acme' });
+    const marker = `marker-${randomUUID()}`;
+    await publishFor('someone-else', early.challenge_id);
+    await publish(marker);
+    await client.awaitResult(marker, 10_000);
+    await client.requestChallenge(early);
+    const awaitingEarly = client.awaitResult(early.challenge_id, 10_000);
+    await publish(early.challenge_id);
+    expect(await awaitingEarly).toMatchObject({ tenant: 'acme' });
+
+    // Arriving while this client waits, ahead of its own.
+    const late = pushRequest({ tenant: 'acme' });
+    await client.requestChallenge(late);
+    const awaitingLate = client.awaitResult(late.challenge_id, 10_000);
+    await publishFor('someone-else', late.challenge_id);
+    await publish(late.challenge_id);
+    expect(await awaitingLate).toMatchObject({ tenant: 'acme' });
   });
 
   it('misses no result published as soon as connect() resolved', async () => {

@@ -70,17 +70,17 @@ export class PushClient {
       })
       .finally(() => admin.disconnect());
     // A group of its own: every client instance sees every result and picks out its own. It commits
-    // as it reads, so a rejoin (a broker restart, a coordinator move) goes on where it was.
+    // nothing, so Kafka drops the group once the instance is gone. Instead, it keeps where to read next
+    // per partition and seeks there at every join: a rejoin (a broker restart, a coordinator move) or a
+    // kafkajs restart would otherwise start again from the latest result, and skip some.
+    const next = new Map(ends.map(({ partition, high }) => [partition, high]));
     const consumer = kafka.consumer({
       groupId: `${this.settings.clientId}-results-${randomUUID()}`,
       maxWaitTimeInMs: 100,
     });
-    let positioned = false;
     const joined = new Promise<void>((resolve) =>
       consumer.on(consumer.events.GROUP_JOIN, () => {
-        if (positioned) return;
-        positioned = true;
-        for (const { partition, high } of ends) consumer.seek({ topic, partition, offset: high });
+        for (const [partition, offset] of next) consumer.seek({ topic, partition, offset });
         resolve();
       }),
     );
@@ -88,7 +88,13 @@ export class PushClient {
     await consumer.subscribe({ topic, fromBeginning: false }).catch((error: Error) => {
       throw missing(error);
     });
-    await consumer.run({ eachMessage: async ({ message }) => this.onResult(message.value) });
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => {
+        next.set(partition, (BigInt(message.offset) + 1n).toString());
+        this.onResult(message.value);
+      },
+    });
     await joined;
     this.consumer = consumer;
   }
@@ -115,7 +121,10 @@ export class PushClient {
    */
   async awaitResult(challengeId: string, timeoutMs = 30_000): Promise<PushResultEvent> {
     if (!this.consumer) throw new Error('call connect({ awaitResults: true }) before awaiting results');
-    const known = this.requested.get(challengeId)?.result ?? this.recent.get(challengeId);
+    const own = this.requested.get(challengeId);
+    const recent = this.recent.get(challengeId);
+    // Seen before this client asked: only this challenge's if it is of the tenant it asked for.
+    const known = own?.result ?? (recent && (!own || recent.tenant === own.tenant) ? recent : undefined);
     if (known) return known;
     return new Promise((resolve, reject) => {
       const waiters = this.waiting.get(challengeId) ?? new Set();
