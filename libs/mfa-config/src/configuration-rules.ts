@@ -28,24 +28,27 @@ export function parseApnsKey(pem: string): KeyObject {
   return key;
 }
 
-/**
- * Google issues 2048-bit service-account keys. A much larger one would still parse, but each access
- * token signed with it (16384 bits: a third of a second) would hold the dispatcher's one thread for
- * every tenant.
- */
-const FCM_KEY_BITS = { min: 2048, max: 4096 };
-
 /** Parses a service account's private key (PEM, `\n`-escaped or not) as an RSA private key. */
 export function parseFcmPrivateKey(pem: string): KeyObject {
   const key = parsePrivateKey(normalizePem(pem));
   if (key.asymmetricKeyType !== 'rsa')
     throw new Error('must be an RSA private key, as in a service account JSON');
+  return key;
+}
+
+/**
+ * Google issues 2048-bit service-account keys. A much larger one would still parse, but each access
+ * token signed with it (16384 bits: a third of a second) would hold the dispatcher's one thread for
+ * every tenant. Checked when a key is written, not when a stored one is loaded: a tenant's APNs must
+ * not go down with it.
+ */
+const FCM_KEY_BITS = { min: 2048, max: 4096 };
+
+function fcmKeySizeProblem(key: KeyObject): string | undefined {
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   if (bits < FCM_KEY_BITS.min || bits > FCM_KEY_BITS.max)
-    throw new Error(
-      `must be an RSA key of ${FCM_KEY_BITS.min} to ${FCM_KEY_BITS.max} bits, as Google issues for service accounts (got ${bits})`,
-    );
-  return key;
+    return `must be an RSA key of ${FCM_KEY_BITS.min} to ${FCM_KEY_BITS.max} bits, as Google issues for service accounts (got ${bits})`;
+  return undefined;
 }
 
 function parsePrivateKey(pem: string): KeyObject {
@@ -114,7 +117,8 @@ export function checkConfigurationRules(config: MfaConfiguration): FieldProblem[
         'must be a Firebase project id: 6-30 lower-case letters, digits or hyphens, starting with a letter',
       );
     try {
-      parseFcmPrivateKey(fcm.private_key);
+      const sizeProblem = fcmKeySizeProblem(parseFcmPrivateKey(fcm.private_key));
+      if (sizeProblem) problem('settings.fcm.private_key', sizeProblem);
     } catch (error) {
       problem('settings.fcm.private_key', (error as Error).message);
     }
