@@ -38,7 +38,9 @@ trap stop_all EXIT
 
 start_app() { # name, command...
   local name=$1; shift
-  "$@" > >(tee -a "$STATE_DIR/logs/$name.log") 2>&1 &
+  # The terminal's Ctrl-C reaches every process of the group: tee ignores it and ends with the app, so
+  # the app's own shutdown lines still reach the log and the terminal.
+  "$@" > >(trap '' INT; exec tee -a "$STATE_DIR/logs/$name.log") 2>&1 &
   pids+=($!)
 }
 
