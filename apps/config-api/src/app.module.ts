@@ -1,5 +1,5 @@
 import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
-import { AppConfig, AppConfigModule, loadAppConfigFromEnvironment } from '@lib/config';
+import { AppConfig, AppConfigModule } from '@lib/config';
 import { MfaConfigModule, MongoModule } from '@lib/mfa-config';
 import { AuthModule } from './auth/auth.module';
 import { HealthController } from './health/health.controller';
@@ -14,12 +14,11 @@ import { MfaModule } from './mfa/mfa.module';
 
 @Module({})
 export class AppModule implements NestModule {
-  /** Without a config, the environment is validated (start-up fails on a bad variable). */
-  static forRoot(config?: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
       imports: [
-        AppConfigModule.forRoot(config ?? loadAppConfigFromEnvironment('config-api')),
+        AppConfigModule.forRoot(config),
         MongoModule,
         MfaConfigModule,
         AuthModule,

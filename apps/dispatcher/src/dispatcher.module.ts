@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_CONFIG, AppConfig, AppConfigModule, loadAppConfigFromEnvironment } from '@lib/config';
+import { APP_CONFIG, AppConfig, AppConfigModule } from '@lib/config';
 import { MfaConfigModule, MongoModule } from '@lib/mfa-config';
 import { ChallengeLedger } from './challenges/challenge-ledger';
 import { ChallengeService } from './challenges/challenge.service';
@@ -16,15 +16,10 @@ import { SenderFactory } from './senders/sender-factory';
 
 @Module({})
 export class DispatcherModule {
-  /** Without a config, the environment is validated (start-up fails on a bad variable). */
-  static forRoot(config?: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig): DynamicModule {
     return {
       module: DispatcherModule,
-      imports: [
-        AppConfigModule.forRoot(config ?? loadAppConfigFromEnvironment('dispatcher')),
-        MongoModule,
-        MfaConfigModule,
-      ],
+      imports: [AppConfigModule.forRoot(config), MongoModule, MfaConfigModule],
       providers: [
         DispatcherMetrics,
         ConsumerLag,
