@@ -507,29 +507,21 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       });
     });
 
-    it("Apple refusing the Firebase project's APNs key tells admins to fix it in the Firebase console, not here", async () => {
-      const { version } = await configure('no-apns-key', { strategy: 'prompt' });
-      await applied.waitFor((m) => m.value.tenant === 'no-apns-key' && m.value.version === version);
-      // What FCM answers for an iOS token when the project's APNs key is missing or refused.
-      fcm.failNext(1, 401, 'UNAUTHENTICATED');
-      const request = fcmPushTo('no-apns-key');
-      await requester.request(request);
-      expect(await resultOf(request.challenge_id)).toMatchObject({
-        status: 'failed',
-        reason: 'config_invalid',
-        detail: expect.stringContaining('messaging/third-party-auth-error'),
-      });
-      expect(await statusOf('no-apns-key', (status) => status.state === 'failed')).toMatchObject({
-        version,
-        error: expect.stringMatching(/upload a valid APNs key in the Firebase console/),
-      });
-    });
-
     it.each([
+      [
+        "Apple refuses the Firebase project's APNs key (fixed in the Firebase console, not here)",
+        'no-apns-key',
+        401,
+        'UNAUTHENTICATED',
+        'THIRD_PARTY_AUTH_ERROR',
+        'Auth error from APNS or Web Push Service',
+        /upload a valid APNs key in the Firebase console/,
+      ],
       [
         'the FCM API is off in the project',
         'api-disabled',
         403,
+        'PERMISSION_DENIED',
         'PERMISSION_DENIED',
         'Firebase Cloud Messaging API has not been used in project 123 before or it is disabled.',
         /Firebase Cloud Messaging API Admin role .* enable the FCM API/,
@@ -539,20 +531,22 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         'token-refused',
         401,
         'UNAUTHENTICATED',
+        'UNAUTHENTICATED',
         'Request had invalid authentication credentials.',
         /; replace them with PATCH \/mfa\/push$/,
       ],
     ])(
       'when %s, the configuration is failed with what fixes it, not blamed on devices',
-      async (_, tenant, status, googleStatus, message, remedy) => {
+      async (_, tenant, status, googleStatus, errorCode, message, remedy) => {
         const { version } = await configure(tenant, { strategy: 'prompt' });
         await applied.waitFor((m) => m.value.tenant === tenant && m.value.version === version);
-        fcm.failNext(1, status, googleStatus, { errorCode: googleStatus, message });
+        fcm.failNext(1, status, googleStatus, { errorCode, message });
         const request = fcmPushTo(tenant);
         await requester.request(request);
         expect(await resultOf(request.challenge_id)).toMatchObject({
           status: 'failed',
           reason: 'config_invalid',
+          detail: expect.stringContaining(message),
         });
         expect(await statusOf(tenant, (s) => s.state === 'failed')).toMatchObject({
           version,
