@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Consumer, ConsumerConfig, Kafka, KafkaJSNonRetriableError } from 'kafkajs';
-import { ensureTopics, ResilientConsumer } from '@lib/kafka';
+import { ResilientConsumer } from '@lib/kafka';
 import { waitUntil } from './support/push-tenants';
 import { testAppConfig, testKafka } from './support/test-environment';
-import { committedOffset } from './support/topic-reader';
+import { committedOffset, createTopic } from './support/topic-reader';
 
 interface Crash {
   restart: boolean;
@@ -56,10 +56,7 @@ describe('ResilientConsumer after kafkajs gives up on its consumer (real Kafka)'
   ): Promise<void> {
     const topic = `${config.kafka.topicPrefix}crash-${randomUUID().slice(0, 8)}`;
     const groupId = `${topic}-group`;
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, [{ topic, numPartitions: 1 }]);
-    await admin.disconnect();
+    await createTopic(kafka, topic, 1);
     await produce(topic, ['m0', 'm1', 'm2', 'm3', 'm4']);
 
     const crashes: Crash[] = [];

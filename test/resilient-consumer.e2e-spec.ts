@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
-import { ensureTopics, ResilientConsumer } from '@lib/kafka';
+import { ResilientConsumer } from '@lib/kafka';
 import { testAppConfig, testKafka } from './support/test-environment';
-import { committedOffset } from './support/topic-reader';
+import { committedOffset, createTopic } from './support/topic-reader';
 
 // Several messages of one partition at once, yet offsets committed in order: a message that fails
 // is redelivered, and so is every message after it, never skipped.
@@ -13,10 +13,7 @@ describe('ResilientConsumer with concurrency per partition (real Kafka)', () => 
   const groupId = `${config.kafka.topicPrefix}group`;
 
   beforeAll(async () => {
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, [{ topic, numPartitions: 1 }]);
-    await admin.disconnect();
+    await createTopic(kafka, topic, 1);
     const producer = kafka.producer();
     await producer.connect();
     await producer.send({
@@ -75,12 +72,8 @@ describe('ResilientConsumer with concurrency per partition (real Kafka)', () => 
         if (entry.log.message.startsWith('Request OffsetCommit')) commits++;
       },
     });
-    const trickleTopic = `${config.kafka.topicPrefix}trickle`;
+    const trickleTopic = await createTopic(kafka, `${config.kafka.topicPrefix}trickle`, 4);
     const trickleGroup = `${groupId}-trickle`;
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, [{ topic: trickleTopic, numPartitions: 4 }]);
-    await admin.disconnect();
     let handled = 0;
     const consumer = new ResilientConsumer(counted, {
       name: 'commit-interval-test',
@@ -120,6 +113,59 @@ describe('ResilientConsumer with concurrency per partition (real Kafka)', () => 
     expect(total).toBe(120);
     // Per-batch commits would be one per partition and fetch: well over 30 here.
     expect(commits).toBeLessThan(10);
+  }, 30_000);
+
+  it('goes on with the other partitions while one partition has no room for another message', async () => {
+    // Partition 0's first two messages hang (a provider retrying until the challenge expires), and 40
+    // more wait behind them: over the 2 × 16 its window holds, so it is full. kafkajs fetches again only
+    // once every batch of a fetch returned, so a batch waiting for room there would stop partition 1 too.
+    const stuckTopic = await createTopic(kafka, `${config.kafka.topicPrefix}stuck`, 2);
+    const stuckGroup = `${groupId}-stuck`;
+    const producer = kafka.producer();
+    await producer.connect();
+    const send = (partition: number, values: string[]) =>
+      producer.send({ topic: stuckTopic, messages: values.map((value) => ({ partition, value })) });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const handled: string[] = [];
+    const consumer = new ResilientConsumer(kafka, {
+      name: 'stuck-partition-test',
+      topic: stuckTopic,
+      consumer: { groupId: stuckGroup, maxWaitTimeInMs: 50 },
+      fromBeginning: true,
+      partitionsConsumedConcurrently: 2,
+      concurrencyPerPartition: 2,
+      eachMessage: async ({ message }) => {
+        const value = message.value!.toString();
+        if (value.startsWith('hang')) await released;
+        handled.push(value);
+      },
+    });
+    const until = async (done: () => boolean) => {
+      for (let i = 0; i < 100 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    };
+    try {
+      const behind = Array.from({ length: 40 }, (_, i) => `after-${i}`);
+      await send(0, ['hang-1', 'hang-2', ...behind]);
+      await consumer.start();
+      await consumer.ready;
+      await send(1, ['other-1']);
+      await until(() => handled.includes('other-1'));
+      // Sent while partition 0 has been full for a while: a later fetch must still bring it.
+      await send(1, ['other-2', 'other-3']);
+      await until(() => handled.includes('other-3'));
+      expect(handled).toEqual(['other-1', 'other-2', 'other-3']);
+
+      // Then the rest of partition 0, the part it could not hold read again once it had room.
+      release();
+      await until(() => handled.length === 45);
+      expect(handled.slice(3).sort()).toEqual(['hang-1', 'hang-2', ...behind].sort());
+    } finally {
+      release();
+      await consumer.stop();
+      await producer.disconnect();
+    }
+    expect(await committedOffset(kafka, stuckGroup, stuckTopic)).toBe(45);
   }, 30_000);
 
   it('without concurrency handles one message at a time', async () => {

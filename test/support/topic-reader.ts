@@ -101,3 +101,15 @@ export async function committedOffset(kafka: Kafka, groupId: string, topic: stri
     await admin.disconnect();
   }
 }
+
+/** Creates `topic` with `numPartitions` on the test broker (nothing if it exists); returns its name. */
+export async function createTopic(kafka: Kafka, topic: string, numPartitions: number): Promise<string> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await ensureTopics(admin, [{ topic, numPartitions }]);
+  } finally {
+    await admin.disconnect();
+  }
+  return topic;
+}

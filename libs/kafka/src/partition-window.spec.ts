@@ -14,7 +14,7 @@ describe('PartitionWindow', () => {
   it('commits only up to the first message not handled, whatever order they finish in', async () => {
     const window = new PartitionWindow('t', 0, 10, () => undefined);
     const { handler, finish } = controlledHandlers();
-    for (const offset of ['5', '6', '7']) window.start(offset, handler(offset));
+    for (const offset of ['5', '6', '7']) window.accept(offset, handler(offset));
     finish('7').ok();
     finish('6').ok();
     await flush();
@@ -28,23 +28,42 @@ describe('PartitionWindow', () => {
     expect(window.inFlight).toBe(0);
   });
 
-  it('is full at its limit and makes room as messages finish', async () => {
+  it('runs `limit` messages at a time, in offset order, and keeps the rest until a slot frees', async () => {
     const window = new PartitionWindow('t', 0, 2, () => undefined);
-    const { handler, finish } = controlledHandlers();
-    window.start('0', handler('0'));
-    window.start('1', handler('1'));
-    expect(window.full).toBe(true);
-    const room = window.settledOnce();
+    const { handler, finish, finishers } = controlledHandlers();
+    for (const offset of ['0', '1', '2', '3']) window.accept(offset, handler(offset));
+    expect([...finishers.keys()]).toEqual(['0', '1']);
+    expect(window.inFlight).toBe(2);
     finish('1').ok();
-    await room;
-    expect(window.full).toBe(false);
+    await flush();
+    expect([...finishers.keys()]).toEqual(['0', '1', '2']);
+    expect(window.firstUnhandled).toBe('0');
+    for (const offset of ['0', '2']) finish(offset).ok();
+    await flush();
+    finish('3').ok();
+    await window.drained();
+    expect(window.takeCommittable()).toBe('4');
+  });
+
+  it('gives back what waits for a slot: nothing after it is committed, and reading it again takes it', async () => {
+    const window = new PartitionWindow('t', 0, 1, () => undefined);
+    const { handler, finish, finishers } = controlledHandlers();
+    for (const offset of ['0', '1', '2']) window.accept(offset, handler(offset));
+    window.giveBackWaiting();
+    finish('0').ok();
+    await window.drained();
+    expect([...finishers.keys()]).toEqual(['0']);
+    expect(window.takeCommittable()).toBe('1');
+    expect(window.accept('0', handler('0'))).toBe(false);
+    expect(window.accept('1', handler('1'))).toBe(true);
+    expect([...finishers.keys()]).toEqual(['0', '1']);
   });
 
   it('reports the first failure once and reads again from the first unhandled message', async () => {
     const failures: string[] = [];
     const window = new PartitionWindow('t', 3, 10, (failed) => failures.push(failed.failure!.offset));
     const { handler, finish } = controlledHandlers();
-    for (const offset of ['0', '1', '2', '3']) window.start(offset, handler(offset));
+    for (const offset of ['0', '1', '2', '3']) window.accept(offset, handler(offset));
     finish('0').ok();
     finish('2').fail(new Error('broker down'));
     finish('3').fail(new Error('broker down'));
@@ -58,16 +77,26 @@ describe('PartitionWindow', () => {
     expect(window.takeCommittable()).toBe('2');
   });
 
-  it('starts a message it already has only once: kafkajs reads again from the last commit after a rejoin', async () => {
+  it('starts nothing that waits once a message failed', async () => {
+    const window = new PartitionWindow('t', 0, 1, () => undefined);
+    const { handler, finish, finishers } = controlledHandlers();
+    for (const offset of ['0', '1']) window.accept(offset, handler(offset));
+    finish('0').fail(new Error('broker down'));
+    await window.drained();
+    expect([...finishers.keys()]).toEqual(['0']);
+    expect(window.firstUnhandled).toBe('0');
+  });
+
+  it('takes a message it already has only once: kafkajs reads again from the last commit after a rejoin', async () => {
     const window = new PartitionWindow('t', 0, 10, () => undefined);
     const { handler, finish, finishers } = controlledHandlers();
-    expect(window.start('0', handler('0'))).toBe(true);
-    expect(window.start('1', handler('1'))).toBe(true);
+    expect(window.accept('0', handler('0'))).toBe(true);
+    expect(window.accept('1', handler('1'))).toBe(true);
     finishers.clear();
-    expect(window.start('0', handler('0'))).toBe(false);
-    expect(window.start('1', handler('1'))).toBe(false);
+    expect(window.accept('0', handler('0'))).toBe(false);
+    expect(window.accept('1', handler('1'))).toBe(false);
     expect(finishers.size).toBe(0);
-    expect(window.start('2', handler('2'))).toBe(true);
+    expect(window.accept('2', handler('2'))).toBe(true);
     finish('2').ok();
     await flush();
     expect(window.inFlight).toBe(2);
@@ -76,7 +105,7 @@ describe('PartitionWindow', () => {
   it('counts a handler that throws before its first await as failed, and frees its slot', async () => {
     const failures: string[] = [];
     const window = new PartitionWindow('t', 0, 1, (failed) => failures.push(failed.failure!.offset));
-    window.start('4', () => {
+    window.accept('4', () => {
       throw new TypeError('a bug');
     });
     await window.drained();
@@ -87,18 +116,20 @@ describe('PartitionWindow', () => {
   it('takes no more once too many handled messages wait behind a slow first one', async () => {
     const window = new PartitionWindow('t', 0, 2, () => undefined);
     const { handler, finish } = controlledHandlers();
-    window.start('0', handler('0'));
+    window.accept('0', handler('0'));
     for (let offset = 1; offset < 32; offset++) {
-      window.start(String(offset), handler(String(offset)));
+      window.accept(String(offset), handler(String(offset)));
       finish(String(offset)).ok();
       await flush();
     }
     // 2 running at most, but 32 = 2 × 16 not committable behind offset 0.
     expect(window.inFlight).toBe(1);
     expect(window.full).toBe(true);
+    expect(window.hasRoom).toBe(false);
     finish('0').ok();
     await flush();
     expect(window.full).toBe(false);
+    expect(window.hasRoom).toBe(true);
     expect(window.takeCommittable()).toBe('32');
   });
 });

@@ -1,22 +1,34 @@
+/** A message in hand: waiting for a slot (`handle` set), running, or handled. */
+interface Entry {
+  offset: string;
+  handled: boolean;
+  handle?: () => Promise<void>;
+}
+
 /**
- * The messages of one partition in hand: started in offset order, finished in any order, committable
- * only in order. `committable` is the offset after the last message that, like every one before it,
- * was handled: what a crash may lose is what comes after it, and that is redelivered, never skipped.
+ * The messages of one partition in hand: accepted in offset order, run `limit` at a time in that order,
+ * finished in any order, committable only in order. `committable` is the offset after the last message
+ * that, like every one before it, was handled: what a crash may lose is what comes after it, and that
+ * is redelivered, never skipped. Messages waiting for a slot are kept, so a fetched batch is read once.
  */
 export class PartitionWindow {
-  /** Started and not yet committable, in offset order. */
-  private readonly entries: { offset: string; handled: boolean }[] = [];
+  /** Accepted and not yet committable, in offset order: handled, running, then waiting. */
+  private readonly entries: Entry[] = [];
+  /** The tail of `entries` not started yet, in offset order. */
+  private waiting: Entry[] = [];
   private running = 0;
-  private highestStarted = -1n;
+  private highestAccepted = -1n;
   private waiters: (() => void)[] = [];
   /** The offset to commit next, once it changed since the last commit (`takeCommittable`). */
   private committable?: string;
   private committed?: string;
-  /** The first failure: the window takes no more messages, and redelivery starts at `firstUnhandled`. */
+  /** The first failure: the window starts no more messages, and redelivery starts at `firstUnhandled`. */
   failure?: { offset: string; error: Error };
   /** After a failure: the partition is paused until `redeliveryTimer` reads it again (or the window is dropped). */
   redeliveryScheduled = false;
   redeliveryTimer?: NodeJS.Timeout;
+  /** Full: the partition is paused until enough of what the window holds is handled. */
+  waitingForRoom = false;
   /** Forgotten (the partition went, or the consumer was replaced): its messages finish, nothing commits them. */
   dropped = false;
   /** Once dropped: the messages whose handler was told so (each is logged once). */
@@ -34,12 +46,18 @@ export class PartitionWindow {
   }
 
   /**
-   * No room for another message: `limit` running, or a first message so slow (retrying until it
-   * expires) that `limit` × SPAN_LIMIT messages after it wait to be committed. That bounds what a crash
-   * redelivers (the challenge ledger must still know those), at the cost of waiting for that message.
+   * Takes no more messages: `limit` × SPAN_LIMIT in hand behind the oldest one not handled (a backlog
+   * waiting for slots, or a first message so slow, retrying until it expires, that the rest finished
+   * behind it). That bounds what a crash redelivers (the challenge ledger must still know those) and
+   * what a partition holds in memory, at the cost of this partition waiting.
    */
   get full(): boolean {
-    return this.running >= this.limit || this.entries.length >= this.limit * SPAN_LIMIT;
+    return this.entries.length >= this.limit * SPAN_LIMIT;
+  }
+
+  /** Room again once half of that is committable: the next fetch then brings a batch worth reading. */
+  get hasRoom(): boolean {
+    return this.entries.length <= (this.limit * SPAN_LIMIT) / 2;
   }
 
   /** Where reading must start again to lose nothing: the first message not handled. */
@@ -48,16 +66,44 @@ export class PartitionWindow {
   }
 
   /**
-   * Runs the handler for the message at `offset`; its outcome is recorded, never thrown. Returns false,
-   * starting nothing, for a message this window already has (kafkajs reads again from the committed
-   * offset after a rejoin): the first start is running, or done.
+   * Takes the message at `offset`: it runs now if one of `limit` slots is free, else once one is; its
+   * outcome is recorded, never thrown. Returns false, taking nothing, for a message this window already
+   * has (kafkajs reads again from the committed offset after a rejoin): it is waiting, running, or done.
    */
-  start(offset: string, handle: () => Promise<void>): boolean {
+  accept(offset: string, handle: () => Promise<void>): boolean {
     const position = BigInt(offset);
-    if (position <= this.highestStarted) return false;
-    this.highestStarted = position;
-    const entry = { offset, handled: false };
+    if (position <= this.highestAccepted) return false;
+    this.highestAccepted = position;
+    const entry: Entry = { offset, handled: false, handle };
     this.entries.push(entry);
+    this.waiting.push(entry);
+    this.startWaiting();
+    return true;
+  }
+
+  /**
+   * Starts nothing more of what waits, and forgets it: reading again from the last commit (after a
+   * rebalance, here or at the partition's next owner) brings it back.
+   */
+  giveBackWaiting(): void {
+    const [first] = this.waiting;
+    if (!first) return;
+    this.entries.splice(this.entries.indexOf(first));
+    this.waiting = [];
+    this.highestAccepted = BigInt(first.offset) - 1n;
+  }
+
+  private startWaiting(): void {
+    while (this.running < this.limit && !this.failure && !this.dropped) {
+      const entry = this.waiting.shift();
+      if (!entry) return;
+      const handle = entry.handle!;
+      entry.handle = undefined;
+      this.run(entry, handle);
+    }
+  }
+
+  private run(entry: Entry, handle: () => Promise<void>): void {
     this.running++;
     let handling: Promise<void>;
     try {
@@ -71,15 +117,15 @@ export class PartitionWindow {
         entry.handled = true;
         while (this.entries[0]?.handled) this.committable = next(this.entries.shift()!.offset);
         this.settled();
+        this.startWaiting();
       },
       (error: Error) => {
         const first = !this.failure;
-        this.failure ??= { offset, error };
+        this.failure ??= { offset: entry.offset, error };
         this.settled();
         if (first) this.onFailure(this);
       },
     );
-    return true;
   }
 
   /** Resolves when a message finishes (room for one more, or a failure to look at). */
@@ -109,7 +155,7 @@ export class PartitionWindow {
   }
 }
 
-/** Messages handled after a first one still running, per `limit`, before the window takes no more. */
+/** Messages in hand behind the oldest one not handled, per `limit`, before the window takes no more. */
 const SPAN_LIMIT = 16;
 
 function next(offset: string): string {

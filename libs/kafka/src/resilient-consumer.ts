@@ -147,10 +147,10 @@ export class ResilientConsumer {
   }
 
   /**
-   * Starts the batch's messages, at most `concurrency` of a partition in flight, and returns once all
-   * are started: kafkajs fetches again only when every batch of a fetch returned, so waiting for each
-   * message to finish would hold every request behind the slowest push of the previous fetch. Fetch
-   * positions move on as messages start; committed offsets only as they finish (PartitionWindow).
+   * Hands the batch's messages to their partition's window (`concurrency` running, the rest waiting
+   * for a slot) and returns at once: kafkajs fetches again only when every batch of a fetch returned, so
+   * waiting for messages to finish would hold every request behind the slowest push of the previous
+   * fetch. Fetch positions move on as the window takes messages; committed offsets only as they finish.
    */
   private async startBatch(payload: EachBatchPayload, concurrency: number): Promise<void> {
     const { batch, resolveOffset, heartbeat, pause, isRunning, isStale } = payload;
@@ -169,13 +169,14 @@ export class ResilientConsumer {
       return;
     }
     for (const message of batch.messages) {
-      // A long batch waits here for room: the group must still hear from this member meanwhile.
-      while (window.full && !window.failure && !window.dropped) {
-        await settledOrAWhile(window);
-        await this.heartbeatOrHandOver(heartbeat);
-      }
       if (window.failure || window.dropped || !isRunning() || isStale() || this.stopped) break;
-      window.start(message.offset, () =>
+      // Waiting here for room would hold kafkajs's next fetch, and so every other partition, behind this
+      // one's slowest message: this partition pauses instead, and is read again from here once it has room.
+      if (window.full) {
+        this.pauseUntilRoom(window, pause);
+        break;
+      }
+      window.accept(message.offset, () =>
         this.options.eachMessage({
           topic: batch.topic,
           partition: batch.partition,
@@ -184,10 +185,35 @@ export class ResilientConsumer {
           pause,
         }),
       );
-      // Started now, or already in hand: either way reading moves on.
+      // Taken now, or already in hand: either way reading moves on.
       resolveOffset(message.offset);
     }
     await this.heartbeatOrHandOver(heartbeat);
+  }
+
+  /** Pauses the window's partition until half of what the window holds is handled. */
+  private pauseUntilRoom(window: PartitionWindow, pause: () => void): void {
+    // A batch fetched before the pause took effect: the pause is already there.
+    if (window.waitingForRoom) return;
+    window.waitingForRoom = true;
+    pause();
+    void (async () => {
+      while (!window.hasRoom && !window.failure && !window.dropped) await window.settledOnce();
+      window.waitingForRoom = false;
+      const { topic, partition } = window;
+      // After a failure its redelivery reads the partition again; a dropped one went to another member,
+      // or comes back resumed (dropWindows); a hand-over's end resumes it.
+      if (
+        window.failure ||
+        window.dropped ||
+        this.stopped ||
+        this.handovers.has(partitionKey(topic, partition))
+      )
+        return;
+      this.tryOnConsumer(`resume ${topic}[${partition}]`, () =>
+        this.consumer?.resume([{ topic, partitions: [partition] }]),
+      );
+    })();
   }
 
   /**
@@ -215,8 +241,10 @@ export class ResilientConsumer {
       await heartbeat();
     } catch (error) {
       if (!leavesTheGeneration(error)) throw error;
-      // A rebalance: the partitions are handed over with everything in hand finished and committed,
-      // unless that outlasts what the group waits for this member (it would be evicted).
+      // A rebalance: the partitions are handed over with everything running finished and committed,
+      // unless that outlasts what the group waits for this member (it would be evicted). What waits
+      // for a slot is read again after the rejoin, by whoever holds its partition then.
+      for (const window of this.windows.values()) window.giveBackWaiting();
       const drained = Promise.all([...this.windows.values()].map((w) => w.drained()));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -367,7 +395,7 @@ export class ResilientConsumer {
       window.dropped = true;
       this.windows.delete(key);
       clearTimeout(window.redeliveryTimer);
-      if (resume && window.redeliveryScheduled && this.consumer) {
+      if (resume && (window.redeliveryScheduled || window.waitingForRoom) && this.consumer) {
         const consumer = this.consumer;
         const { topic, partition } = window;
         this.tryOnConsumer(`resume ${topic}[${partition}]`, () =>
@@ -415,6 +443,8 @@ export class ResilientConsumer {
     const consumer = this.consumer;
     if (consumer && this.windows.size > 0)
       this.tryOnConsumer('pause before stopping', () => consumer.pause([{ topic: this.options.topic }]));
+    // What waits for a slot stays uncommitted: another replica reads it.
+    for (const window of this.windows.values()) window.giveBackWaiting();
     await Promise.all([...this.windows.values()].map((window) => window.drained()));
     await this.commitHandled();
     // A start still under way would otherwise leave a running consumer behind; a broker that does not
@@ -426,8 +456,6 @@ export class ResilientConsumer {
 
 /** Below kafkajs's default rebalance timeout (60 s), past which the group evicts a member that has not rejoined. */
 const HANDOVER_DRAIN_LIMIT_MS = 30_000;
-/** How long a batch waiting for room goes without heartbeating (kafkajs sends one at most every 3 s anyway). */
-const WAIT_FOR_ROOM_MS = 1000;
 
 /** kafkajs's rebalance errors (its own isRebalancing is not exported), and a member the group forgot. */
 function leavesTheGeneration(error: unknown): boolean {
@@ -438,16 +466,6 @@ function leavesTheGeneration(error: unknown): boolean {
     type === 'ILLEGAL_GENERATION' ||
     type === 'UNKNOWN_MEMBER_ID'
   );
-}
-
-/** A message of the window settled, or a while passed: the caller heartbeats either way. */
-async function settledOrAWhile(window: PartitionWindow): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    window.settledOnce(),
-    new Promise((resolve) => (timer = setTimeout(resolve, WAIT_FOR_ROOM_MS))),
-  ]);
-  clearTimeout(timer);
 }
 
 function partitionKey(topic: string, partition: number): string {
