@@ -55,7 +55,7 @@ export class PartitionWindow {
     return this.entries.length >= this.limit * SPAN_LIMIT;
   }
 
-  /** Room again once half of that is committable: the next fetch then brings a batch worth reading. */
+  /** Room again once no more than half of that is in hand: the next fetch then brings a batch worth reading. */
   get hasRoom(): boolean {
     return this.entries.length <= (this.limit * SPAN_LIMIT) / 2;
   }

@@ -55,6 +55,11 @@ export class ResilientConsumer {
   /** Partitions gained at the last joins, until their hand-over grace ends (`topic|partition` → time). */
   private readonly handovers = new Map<string, number>();
   private handoverTimer?: NodeJS.Timeout;
+  /**
+   * Between leaving a generation (a rebalance, a crash) and the next join: nothing is taken. The
+   * windows gave back what waited, and a batch taken now would let commits pass it.
+   */
+  private rejoining = false;
   /** Consecutive failures per partition, for the redelivery backoff. */
   private readonly failedAttempts = new Map<string, number>();
   /** Resolves the first time the consumer has joined its group. */
@@ -75,10 +80,13 @@ export class ResilientConsumer {
     // the handler's own bookkeeping (the challenge ledger) answers it. Its pauses went with it.
     this.dropWindows(() => true, { resume: false });
     this.assigned = new Set();
+    this.rejoining = false;
     this.handovers.clear();
     clearTimeout(this.handoverTimer);
     let memberId: string | undefined;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      // kafkajs reads every partition again from its last commit from here on.
+      this.rejoining = false;
       const assigned = new Set(
         Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
           partitions.map((partition) => partitionKey(topic, partition)),
@@ -101,8 +109,13 @@ export class ResilientConsumer {
     });
     // kafkajs often notices a rebalance in its own heartbeat, outside any batch: what was handled is
     // committed before the partitions go (the old generation is accepted while the group rebalances).
-    consumer.on(consumer.events.REBALANCING, () => void this.commitHandled());
+    consumer.on(consumer.events.REBALANCING, () => {
+      this.leaveGeneration();
+      void this.commitHandled();
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
+      // Out of the group until kafkajs (or we) start again: whoever holds the partitions then reads them.
+      this.leaveGeneration();
       if (payload.restart || this.stopped) return;
       this.logger.error(
         `consumer crashed and kafkajs will not restart it: ${payload.error.message}; restarting`,
@@ -156,7 +169,7 @@ export class ResilientConsumer {
     const { batch, resolveOffset, heartbeat, pause, isRunning, isStale } = payload;
     // A batch fetched before a rejoin, of a partition that went meanwhile: its new owner reads it.
     const key = partitionKey(batch.topic, batch.partition);
-    if (!this.assigned.has(key)) return;
+    if (!this.assigned.has(key) || this.rejoining) return;
     // Fetched before the pause of a hand-over took effect: nothing resolved, it is read again after.
     if (this.handovers.has(key)) {
       pause();
@@ -191,7 +204,7 @@ export class ResilientConsumer {
     await this.heartbeatOrHandOver(heartbeat);
   }
 
-  /** Pauses the window's partition until half of what the window holds is handled. */
+  /** Pauses the window's partition until it holds no more than half of what makes it full. */
   private pauseUntilRoom(window: PartitionWindow, pause: () => void): void {
     // A batch fetched before the pause took effect: the pause is already there.
     if (window.waitingForRoom) return;
@@ -242,9 +255,8 @@ export class ResilientConsumer {
     } catch (error) {
       if (!leavesTheGeneration(error)) throw error;
       // A rebalance: the partitions are handed over with everything running finished and committed,
-      // unless that outlasts what the group waits for this member (it would be evicted). What waits
-      // for a slot is read again after the rejoin, by whoever holds its partition then.
-      for (const window of this.windows.values()) window.giveBackWaiting();
+      // unless that outlasts what the group waits for this member (it would be evicted).
+      this.leaveGeneration();
       const drained = Promise.all([...this.windows.values()].map((w) => w.drained()));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -255,6 +267,16 @@ export class ResilientConsumer {
       await this.commitHandled();
       throw error;
     }
+  }
+
+  /**
+   * The group is rebalancing, or this member left it: no waiting message starts now, and none is
+   * taken until the next join. They stay uncommitted and are read again then, by whoever holds their
+   * partition; the messages running finish.
+   */
+  private leaveGeneration(): void {
+    this.rejoining = true;
+    for (const window of this.windows.values()) window.giveBackWaiting();
   }
 
   /**
@@ -444,7 +466,7 @@ export class ResilientConsumer {
     if (consumer && this.windows.size > 0)
       this.tryOnConsumer('pause before stopping', () => consumer.pause([{ topic: this.options.topic }]));
     // What waits for a slot stays uncommitted: another replica reads it.
-    for (const window of this.windows.values()) window.giveBackWaiting();
+    this.leaveGeneration();
     await Promise.all([...this.windows.values()].map((window) => window.drained()));
     await this.commitHandled();
     // A start still under way would otherwise leave a running consumer behind; a broker that does not
