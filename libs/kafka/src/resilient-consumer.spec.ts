@@ -38,6 +38,7 @@ function consumerWhoseFirstJoinFails() {
 function consumerDrivenByTheTest() {
   const events = new EventEmitter();
   const commits: string[] = [];
+  let disconnects = 0;
   let eachBatch!: (payload: EachBatchPayload) => Promise<void>;
   const consumer = {
     events: { GROUP_JOIN, REBALANCING: 'consumer.rebalancing', CRASH: 'consumer.crash' },
@@ -52,28 +53,37 @@ function consumerDrivenByTheTest() {
     commitOffsets: async (offsets: { offset: string }[]) => {
       commits.push(...offsets.map(({ offset }) => offset));
     },
-    disconnect: async () => undefined,
+    disconnect: async () => {
+      disconnects++;
+    },
   };
   const kafka = { consumer: () => consumer as unknown as Consumer } as unknown as Kafka;
-  const join = () => events.emit(GROUP_JOIN, { payload: { memberId: 'm-1', memberAssignment: { t: [0] } } });
-  /** Hands the consumer a batch of partition 0 holding `offsets`; returns the offsets it resolved. */
-  const batch = async (offsets: number[]) => {
+  const join = (memberId: string) =>
+    events.emit(GROUP_JOIN, { payload: { memberId, memberAssignment: { t: [0] } } });
+  /**
+   * Hands the consumer a batch of partition 0 holding `offsets` (whose heartbeat meets a rebalance
+   * with `rebalancing`); `resolved` holds the offsets it resolved, `done` its end.
+   */
+  const batch = (offsets: number[], { rebalancing = false } = {}) => {
     const resolved: string[] = [];
-    await eachBatch({
+    const done = eachBatch({
       batch: {
         topic: 't',
         partition: 0,
         messages: offsets.map((offset) => ({ offset: String(offset) }) as KafkaMessage),
       },
       resolveOffset: (offset: string) => resolved.push(offset),
-      heartbeat: async () => undefined,
+      heartbeat: () =>
+        rebalancing
+          ? Promise.reject(Object.assign(new Error('rebalancing'), { type: 'REBALANCE_IN_PROGRESS' }))
+          : Promise.resolve(),
       pause: () => () => undefined,
       isRunning: () => true,
       isStale: () => false,
-    } as unknown as EachBatchPayload);
-    return resolved;
+    } as unknown as EachBatchPayload).catch((error: Error) => error);
+    return { resolved, done };
   };
-  return { kafka, events, commits, join, batch };
+  return { kafka, events, commits, join, batch, disconnects: () => disconnects };
 }
 
 describe('ResilientConsumer', () => {
@@ -94,54 +104,87 @@ describe('ResilientConsumer', () => {
   });
 
   it.each([
-    ['a rebalance kafkajs noticed', 'consumer.rebalancing', {}],
-    [
-      'a crash kafkajs restarts from',
-      'consumer.crash',
-      { payload: { restart: true, error: new Error('x') } },
-    ],
+    ['a rebalance kafkajs noticed', 'm-1'],
+    ['a rebalance its own heartbeat met', 'm-1'],
+    ['a crash kafkajs restarts from', 'm-2'],
   ])(
-    'after %s, takes no batch until the next join, and never commits past what waited for a slot',
-    async (_, event, payload) => {
+    'after %s, takes no batch until the next join, and commits nothing past what waited for a slot',
+    async (leaving, memberAfter) => {
       const driven = consumerDrivenByTheTest();
       const started: string[] = [];
       const finishers: (() => void)[] = [];
+      const finishAll = async () => {
+        while (finishers.length > 0) {
+          for (const finish of finishers.splice(0)) finish();
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      };
       const resilient = new ResilientConsumer(driven.kafka, {
         name: 'spec',
         topic: 't',
         consumer: { groupId: 'g' },
         fromBeginning: true,
         concurrencyPerPartition: 2,
+        commitIntervalMs: 5,
         eachMessage: ({ message }) => {
           started.push(message.offset);
           return new Promise<void>((resolve) => finishers.push(resolve));
         },
       });
       await resilient.start();
-      driven.join();
+      driven.join('m-1');
       // 0 and 1 run, 2 and 3 wait for a slot.
-      expect(await driven.batch([0, 1, 2, 3])).toEqual(['0', '1', '2', '3']);
-      driven.events.emit(event, payload);
-      // A batch still fetched before the rejoin: taking it would start 4 and 5 and commit past 2 and 3.
-      expect(await driven.batch([4, 5])).toEqual([]);
-      for (const finish of finishers.splice(0)) finish();
+      const first = driven.batch([0, 1, 2, 3], { rebalancing: leaving.includes('heartbeat') });
+      if (leaving.includes('kafkajs noticed')) driven.events.emit('consumer.rebalancing', {});
+      if (leaving.includes('crash'))
+        driven.events.emit('consumer.crash', { payload: { restart: true, error: new Error('lost') } });
+      expect(first.resolved).toEqual(['0', '1', '2', '3']);
       await new Promise((resolve) => setImmediate(resolve));
+      // A batch another fetcher brings once this member knows, before the rejoin: taking it would let
+      // commits pass 2 and 3.
+      const later = driven.batch([4, 5]);
+      await finishAll();
+      await Promise.all([first.done, later.done]);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(later.resolved).toEqual([]);
       expect(started).toEqual(['0', '1']);
+      expect(driven.commits.at(-1)).toBe('2');
 
-      // After the join kafkajs reads again from the last commit: what was given back comes again.
-      driven.join();
-      expect(await driven.batch([2, 3, 4, 5])).toEqual(['2', '3', '4', '5']);
-      while (started.length < 6 || finishers.length > 0) {
-        for (const finish of finishers.splice(0)) finish();
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      // After the join kafkajs reads again from the commit: what was given back comes again.
+      driven.join(memberAfter);
+      expect(driven.batch([2, 3, 4, 5]).resolved).toEqual(['2', '3', '4', '5']);
+      await finishAll();
       await resilient.stop();
       expect(started).toEqual(['0', '1', '2', '3', '4', '5']);
-      expect(driven.commits.map(Number).every((offset, i, all) => i === 0 || offset >= all[i - 1])).toBe(
-        true,
-      );
       expect(driven.commits.at(-1)).toBe('6');
-      expect(driven.commits).not.toContain('4');
     },
   );
+
+  it('starts a new consumer when kafkajs fetches on for longer than a join can take without joining', async () => {
+    const driven = consumerDrivenByTheTest();
+    const resilient = new ResilientConsumer(driven.kafka, {
+      name: 'spec',
+      topic: 't',
+      consumer: { groupId: 'g' },
+      fromBeginning: true,
+      concurrencyPerPartition: 2,
+      eachMessage: async () => undefined,
+    });
+    await resilient.start();
+    driven.join('m-1');
+    driven.events.emit('consumer.rebalancing', {});
+    await driven.batch([0]).done;
+    expect(driven.disconnects()).toBe(0);
+    // A SyncGroup that failed in a way kafkajs retries by fetching on: no GROUP_JOIN ever comes.
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(now + 61_000);
+    try {
+      expect(driven.batch([0]).resolved).toEqual([]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(driven.disconnects()).toBe(1);
+    } finally {
+      clock.mockRestore();
+      await resilient.stop();
+    }
+  });
 });

@@ -60,6 +60,7 @@ export class ResilientConsumer {
    * windows gave back what waited, and a batch taken now would let commits pass it.
    */
   private rejoining = false;
+  private rejoiningSince = 0;
   /** Consecutive failures per partition, for the redelivery backoff. */
   private readonly failedAttempts = new Map<string, number>();
   /** Resolves the first time the consumer has joined its group. */
@@ -169,7 +170,8 @@ export class ResilientConsumer {
     const { batch, resolveOffset, heartbeat, pause, isRunning, isStale } = payload;
     // A batch fetched before a rejoin, of a partition that went meanwhile: its new owner reads it.
     const key = partitionKey(batch.topic, batch.partition);
-    if (!this.assigned.has(key) || this.rejoining) return;
+    if (!this.assigned.has(key)) return;
+    if (this.rejoining) return this.skipUntilJoined();
     // Fetched before the pause of a hand-over took effect: nothing resolved, it is read again after.
     if (this.handovers.has(key)) {
       pause();
@@ -275,8 +277,31 @@ export class ResilientConsumer {
    * partition; the messages running finish.
    */
   private leaveGeneration(): void {
+    if (!this.rejoining) this.rejoiningSince = Date.now();
     this.rejoining = true;
     for (const window of this.windows.values()) window.giveBackWaiting();
+  }
+
+  /**
+   * A batch while the group is left: nothing is resolved, kafkajs reads it again after the join. A
+   * join that failed in a way kafkajs retries by fetching on (a SyncGroup timeout) never comes: past
+   * the group's rebalance limit, a new consumer starts from the commits.
+   */
+  private async skipUntilJoined(): Promise<void> {
+    const consumer = this.consumer;
+    if (Date.now() - this.rejoiningSince > REJOIN_LIMIT_MS && consumer && !this.stopped) {
+      this.logger.error(
+        `still fetching ${REJOIN_LIMIT_MS / 1000} s after leaving the group, without joining again; starting a new consumer`,
+      );
+      this.rejoiningSince = Number.POSITIVE_INFINITY;
+      void consumer
+        .disconnect()
+        .catch(() => undefined)
+        .then(() => (this.starting = this.restart(1)));
+      return;
+    }
+    // The same batch comes back at once: not in a tight loop.
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 
   /**
@@ -476,6 +501,8 @@ export class ResilientConsumer {
   }
 }
 
+/** kafkajs's default rebalance timeout: a join takes no longer, unless it failed. */
+const REJOIN_LIMIT_MS = 60_000;
 /** Below kafkajs's default rebalance timeout (60 s), past which the group evicts a member that has not rejoined. */
 const HANDOVER_DRAIN_LIMIT_MS = 30_000;
 
