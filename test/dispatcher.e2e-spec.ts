@@ -81,6 +81,24 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
     return status;
   }
 
+  const scrape = async () => {
+    const { OperationsServer } = await import('../apps/dispatcher/src/health/operations.server');
+    const port = dispatcher.app.get(OperationsServer).port;
+    return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  };
+  const metric = async (pattern: RegExp) => Number(pattern.exec(await scrape())?.[1] ?? 0);
+
+  /** The push group's lag on `partition`, once `until` holds it (5 s at most). */
+  async function lagOf(partition: number, until: (lag: number) => boolean): Promise<number> {
+    const pattern = new RegExp(`^mfa_consumer_lag\\{partition="${partition}"\\} (\\d+)$`, 'm');
+    let lag = await metric(pattern);
+    for (let i = 0; i < 50 && !until(lag); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      lag = await metric(pattern);
+    }
+    return lag;
+  }
+
   const resultOf = (challengeId: string, timeoutMs?: number) =>
     results.waitFor((m) => m.key === challengeId, timeoutMs).then((m) => m.value);
 
@@ -630,6 +648,28 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(statuses.filter((status) => status !== 200)).toEqual([503, 503, 503, 503, 503, 429, 429]);
     });
 
+    it('retries a failing challenge from mfa.push.retrying: the requests behind it in its partition do not wait for it', async () => {
+      const failing = pushRequest({
+        tenant: 'flaky',
+        expires_at: new Date(Date.now() + 60_000).toISOString(),
+      });
+      apns.failFor(failing.device.token, 500, 'InternalServerError');
+      const behind = Array.from({ length: 20 }, () => pushRequest({ tenant: 'flaky' }));
+      await requester.requestOn(0, failing, ...behind);
+      for (const request of behind)
+        expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'sent' });
+      // Every request of the partition is committed, the failing one too, while it is still retrying.
+      expect(await lagOf(0, (lag) => lag === 0)).toBe(0);
+      expect(results.messages.some((m) => m.key === failing.challenge_id)).toBe(false);
+
+      apns.clearFaults();
+      const result = await resultOf(failing.challenge_id, 20_000);
+      expect(result).toMatchObject({ status: 'sent', retryable: false });
+      expect(result.attempts).toBeGreaterThan(1);
+      expect(apns.delivered().filter((d) => d.token === failing.device.token)).toHaveLength(1);
+      expect(await metric(/^mfa_push_parked_total\{provider="apns"\} (\d+)/m)).toBeGreaterThan(0);
+    });
+
     it('waits for an SDK call that outlives the send timeout instead of pushing a second time', async () => {
       // firebase-admin waits out a 503's Retry-After itself (5 s here), past the 3 s send timeout.
       fcm.failNext(1, 503, 'UNAVAILABLE', { retryAfterSeconds: 5 });
@@ -665,9 +705,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
 
   describe('operations', () => {
     it('exposes Prometheus metrics that count pushes, retries, reloads and time provider calls and reloads', async () => {
-      const { OperationsServer } = await import('../apps/dispatcher/src/health/operations.server');
-      const port = dispatcher.app.get(OperationsServer).port;
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const text = await scrape();
       const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
       expect(value(/^mfa_pushes_total\{provider="apns",status="sent",reason=""\} (\d+)/m)).toBeGreaterThan(3);
       expect(
@@ -684,13 +722,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(value(/^mfa_config_reload_seconds_count (\d+)/m)).toBeGreaterThan(3);
       expect(text).toContain('mfa_live_configurations');
       // Lag is measured against committed offsets, committed every second: it reaches 0 by then.
-      const scrape = () => fetch(`http://127.0.0.1:${port}/metrics`).then((response) => response.text());
-      let lagText = text;
-      for (let i = 0; i < 50 && !/^mfa_consumer_lag\{partition="0"\} 0$/m.test(lagText); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        lagText = await scrape();
-      }
-      expect(lagText).toMatch(/^mfa_consumer_lag\{partition="0"\} 0$/m);
+      expect(await lagOf(0, (lag) => lag === 0)).toBe(0);
     });
   });
 

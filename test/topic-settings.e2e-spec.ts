@@ -102,6 +102,7 @@ describe('topic names overridden one by one (KAFKA_TOPIC_*)', () => {
     pushRequested: `custom-${id}.push-in`,
     pushResults: `custom-${id}.push-out`,
     pushDeadLetter: `custom-${id}.push-rejects`,
+    pushRetrying: `custom-${id}.push-again`,
   };
   const env = testEnvironment({
     KAFKA_TOPIC_CONFIG_CHANGED: overrides.configChanged,
@@ -109,6 +110,7 @@ describe('topic names overridden one by one (KAFKA_TOPIC_*)', () => {
     KAFKA_TOPIC_PUSH_REQUESTED: overrides.pushRequested,
     KAFKA_TOPIC_PUSH_RESULTS: overrides.pushResults,
     KAFKA_TOPIC_PUSH_DEAD_LETTER: overrides.pushDeadLetter,
+    KAFKA_TOPIC_PUSH_RETRYING: overrides.pushRetrying,
     KAFKA_PUSH_PARTITIONS: '2',
     KAFKA_CONFIG_PARTITIONS: '2',
   });

@@ -129,6 +129,8 @@ export class ApnsPeer {
   private readonly connections: PeerConnections;
   private readonly deliveries = new DeliveryRecorder<ApnsDelivery>({ peer: 'ApnsPeer', unit: 'requests' });
   private readonly faults = new FaultPlan<Fault>();
+  /** Tokens every push to which fails (`failFor`), until clearFaults(). */
+  private readonly failingTokens = new Map<string, Fault>();
   private maxProviderTokenUpdates: number;
   private readonly maxConcurrentStreams: number;
 
@@ -214,9 +216,15 @@ export class ApnsPeer {
     this.maxProviderTokenUpdates = count;
   }
 
-  /** Drops pending failNext/resetConnectionsNext and the delay. */
+  /** Until clearFaults(), every push to this token gets this status and `{"reason": reason}`. */
+  failFor(token: string, status: number, reason: string): void {
+    this.failingTokens.set(token.toLowerCase(), { status, reason });
+  }
+
+  /** Drops pending failNext/resetConnectionsNext, failing tokens and the delay. */
   clearFaults(): void {
     this.faults.clearFaults();
+    this.failingTokens.clear();
   }
 
   /** Forgets the recorded requests. Keys, topics, unregistered tokens and faults stay. */
@@ -344,7 +352,7 @@ export class ApnsPeer {
       return { status: 429, reason: 'TooManyProviderTokenUpdates' };
     }
 
-    const fault = this.faults.takeFault();
+    const fault = this.faults.takeFault() ?? this.failingTokens.get(token.toLowerCase());
     if (fault) return fault;
 
     const topic = firstHeader(headers, 'apns-topic');

@@ -66,6 +66,18 @@ export class PushRequester {
     await this.raw(request.challenge_id, JSON.stringify(request));
   }
 
+  /** Requests on one partition, in this order. */
+  async requestOn(partition: number, ...requests: PushRequestedEvent[]): Promise<void> {
+    await this.producer.send({
+      topic: this.topic,
+      messages: requests.map((request) => ({
+        partition,
+        key: request.challenge_id,
+        value: JSON.stringify(request),
+      })),
+    });
+  }
+
   /** Any message, on the push request topic unless another is named. */
   async raw(key: string | null, value: string, topic = this.topic): Promise<void> {
     await this.producer.send({ topic, messages: [{ key, value }] });

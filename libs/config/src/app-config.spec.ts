@@ -81,6 +81,7 @@ describe('loadAppConfig', () => {
       KAFKA_TOPIC_PUSH_REQUESTED: 'iam.mfa-push-requested',
       KAFKA_TOPIC_PUSH_RESULTS: 'iam.mfa-push-results',
       KAFKA_TOPIC_PUSH_DEAD_LETTER: 'iam.mfa-push-dead-letters',
+      KAFKA_TOPIC_PUSH_RETRYING: 'iam.mfa-push-retrying',
       KAFKA_CONFIG_PARTITIONS: '1',
     });
     expect(kafka.topicNameOverrides).toEqual({
@@ -89,6 +90,7 @@ describe('loadAppConfig', () => {
       pushRequested: 'iam.mfa-push-requested',
       pushResults: 'iam.mfa-push-results',
       pushDeadLetter: 'iam.mfa-push-dead-letters',
+      pushRetrying: 'iam.mfa-push-retrying',
     });
     expect(kafka.configTopicPartitions).toBe(1);
   });

@@ -8,6 +8,8 @@ it.each(PUBLISHED_SCHEMAS)('docs/schemas/$title is current', (schema) => {
   expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(JSON.parse(JSON.stringify(schema)));
 });
 
-it('publishes a schema for every topic, titled with its default name', () => {
-  expect(PUBLISHED_SCHEMAS.map((schema) => schema.title).sort()).toEqual(Object.values(TOPICS).sort());
+it('publishes a schema for every topic other services read, titled with its default name', () => {
+  // Only the dispatchers read mfa.push.retrying: it holds push requests as they came, and their retry state in headers.
+  const shared = Object.values(TOPICS).filter((topic) => topic !== TOPICS.pushRetrying);
+  expect(PUBLISHED_SCHEMAS.map((schema) => schema.title).sort()).toEqual(shared.sort());
 });

@@ -8,6 +8,7 @@ describe('resolveTopicNames', () => {
       pushRequested: 'staging.mfa.push.requested',
       pushResults: 'staging.mfa.push.results',
       pushDeadLetter: 'staging.mfa.push.requested.dlq',
+      pushRetrying: 'staging.mfa.push.retrying',
     });
   });
 
@@ -63,6 +64,7 @@ describe('topicNameProblems', () => {
       pushRequested: 'c',
       pushResults: 'd',
       pushDeadLetter: 'e',
+      pushRetrying: 'f',
     };
     expect(topicNameProblems({ topicPrefix: 'p'.repeat(240), topicNameOverrides: overridden })).toEqual([]);
   });
@@ -85,13 +87,14 @@ describe('topicNameProblems', () => {
 });
 
 describe('topicPartitions', () => {
-  it('gives results as many partitions as requests, config topics their own count, dead letters one', () => {
+  it('gives results and retries as many partitions as requests, config topics their own count, dead letters one', () => {
     expect(topicPartitions({ pushRequestPartitions: 12, configTopicPartitions: 2 })).toEqual({
       configChanged: 2,
       configApplied: 2,
       pushRequested: 12,
       pushResults: 12,
       pushDeadLetter: 1,
+      pushRetrying: 12,
     });
   });
 });

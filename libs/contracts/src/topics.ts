@@ -7,6 +7,8 @@ export const TOPICS = {
   pushRequested: 'mfa.push.requested',
   pushResults: 'mfa.push.results',
   pushDeadLetter: 'mfa.push.requested.dlq',
+  /** Internal to the dispatchers: requests whose provider failed, retried away from the requests' partitions. */
+  pushRetrying: 'mfa.push.retrying',
 } as const;
 
 export type TopicKey = keyof typeof TOPICS;
@@ -19,6 +21,7 @@ export const TOPIC_NAME_VARIABLES: Record<TopicKey, string> = {
   pushRequested: 'KAFKA_TOPIC_PUSH_REQUESTED',
   pushResults: 'KAFKA_TOPIC_PUSH_RESULTS',
   pushDeadLetter: 'KAFKA_TOPIC_PUSH_DEAD_LETTER',
+  pushRetrying: 'KAFKA_TOPIC_PUSH_RETRYING',
 };
 
 /** What names the topics: a prefix for the defaults, and any full names that replace them. */
@@ -45,6 +48,8 @@ export function topicPartitions(
     pushResults: settings.pushRequestPartitions,
     // Rare, and read by operators: one partition keeps them in the order they failed.
     pushDeadLetter: 1,
+    // As many as the requests: a provider failing for many tenants moves their load here.
+    pushRetrying: settings.pushRequestPartitions,
   };
 }
 

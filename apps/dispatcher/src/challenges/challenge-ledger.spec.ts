@@ -46,4 +46,27 @@ describe('ChallengeLedger', () => {
     expect(ledger.get('c9')).toBeDefined();
     expect(ledger.get('c8')).toBeUndefined();
   });
+
+  it('knows a parked challenge: a redelivery waiting on it wakes, and its result, once learned, wins', async () => {
+    const ledger = new ChallengeLedger(10);
+    ledger.begin('c1', 't/0@1');
+    const running = ledger.get('c1') as { done: Promise<void> };
+    ledger.park('c1', 't/0@1');
+    await running.done;
+    expect(ledger.get('c1')).toEqual({ state: 'parked', position: 't/0@1' });
+    ledger.learn('c1', 't/0@1');
+    expect(ledger.get('c1')).toEqual({ state: 'done', position: 't/0@1' });
+  });
+
+  it("learns other replicas' parked challenges, never over one it knows more of", () => {
+    const ledger = new ChallengeLedger(10);
+    ledger.learnParked('elsewhere', 't/1@7');
+    expect(ledger.get('elsewhere')).toEqual({ state: 'parked', position: 't/1@7' });
+    ledger.learn('answered', 't/1@8');
+    ledger.learnParked('answered', 't/1@8');
+    expect(ledger.get('answered')?.state).toBe('done');
+    ledger.begin('here', 't/0@1');
+    ledger.learnParked('here', 't/0@1');
+    expect(ledger.get('here')?.state).toBe('running');
+  });
 });

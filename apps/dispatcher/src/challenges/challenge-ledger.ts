@@ -8,6 +8,8 @@ export type RequestPosition = string;
 
 export type LedgerEntry =
   | { state: 'running'; position: RequestPosition; done: Promise<void> }
+  /** Its provider failed, and it was handed to mfa.push.retrying: whoever reads it there sees it through. */
+  | { state: 'parked'; position: RequestPosition }
   /** `unpublished` holds a result whose publication failed, until a redelivery publishes it. */
   | { state: 'done'; position: RequestPosition | null; unpublished?: PushResultEvent };
 
@@ -45,6 +47,18 @@ export class ChallengeLedger {
     this.wake(challengeId);
   }
 
+  /** Handed to mfa.push.retrying; a redelivery of the request has nothing more to do. */
+  park(challengeId: string, position: RequestPosition): void {
+    this.set(challengeId, { state: 'parked', position });
+    this.wake(challengeId);
+  }
+
+  /** A request parked by this replica or another one, unless its result (or its handling here) is known. */
+  learnParked(challengeId: string, position: RequestPosition): void {
+    if (this.entries.has(challengeId)) return;
+    this.set(challengeId, { state: 'parked', position });
+  }
+
   /** Nothing was pushed (e.g. shutting down mid-retry): a redelivery handles the challenge afresh. */
   abandon(challengeId: string): void {
     this.entries.delete(challengeId);
@@ -69,7 +83,8 @@ export class ChallengeLedger {
     if (this.entries.size <= this.capacity) return;
     for (const [oldest, candidate] of this.entries) {
       if (this.entries.size <= this.capacity) break;
-      if (candidate.state === 'done' && !candidate.unpublished) this.entries.delete(oldest);
+      if (candidate.state !== 'running' && !('unpublished' in candidate && candidate.unpublished))
+        this.entries.delete(oldest);
     }
   }
 }

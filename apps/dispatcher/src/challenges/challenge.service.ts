@@ -19,6 +19,7 @@ import { challengeNotification } from './challenge-content';
 import { offeredValues } from './number-matching';
 import { backoffDelayMs } from './retry-policy';
 import { ChallengeLedger, RequestPosition } from './challenge-ledger';
+import type { ParkedState } from './parked-request';
 
 export interface IncomingPushRequest {
   key: string | null;
@@ -30,9 +31,13 @@ export interface IncomingPushRequest {
   offset: string;
   /** Keeps the consumer's group membership alive while a challenge waits between retries. */
   heartbeat: () => Promise<void>;
+  /** Read from mfa.push.retrying: how far the request got before it was parked there. */
+  parked?: ParkedState;
 }
 
 type Rejection = { reason: string };
+/** The first attempt failed and may succeed later: the request leaves its partition for mfa.push.retrying. */
+type Parking = { park: Pick<ParkedState, 'attempts' | 'lastFailure'> };
 
 const MAX_KEPT_ORIGINAL_BYTES = 64 * 1024;
 const MAX_KEPT_KEY_BYTES = 1024;
@@ -65,21 +70,55 @@ export class ChallengeService {
 
   async handle(message: IncomingPushRequest): Promise<void> {
     const parsed = this.validator.parse(message.value);
-    if (!parsed.ok) return this.deadLetter(message, parsed.reason);
+    if (!parsed.ok) {
+      // Parked as it came, so valid then: only a foreign writer to the internal topic gets here.
+      if (message.parked)
+        return this.logger.error(`${describe(message)} is not a push request (${parsed.reason}); dropped`);
+      return this.deadLetter(message, parsed.reason);
+    }
     const request = parsed.value;
-    const position = positionOf(message);
+    const position = message.parked?.position ?? positionOf(message);
     const earlier = this.ledger.get(request.challenge_id);
-    if (earlier) return this.handleAgain(message, request.challenge_id, position);
+    // A parked request is this one's to see through, once its parking is known (or not known at all).
+    if (earlier && !(message.parked && earlier.state === 'parked' && earlier.position === position))
+      return this.handleAgain(message, request.challenge_id, position);
     this.ledger.begin(request.challenge_id, position);
-    let result: PushResultEvent;
+    let outcome: PushResultEvent | Parking;
     try {
-      result = await this.process(request, new Date(Number(message.timestamp)), message.heartbeat);
+      const requestedAt = new Date(Number(message.parked?.requestedAt ?? message.timestamp));
+      outcome = await this.process(request, requestedAt, message.heartbeat, message.parked);
+      if ('park' in outcome) return await this.park(message, request, position, outcome.park);
     } catch (error) {
       this.ledger.abandon(request.challenge_id);
       throw error;
     }
-    await this.publish(result, position);
-    this.record(result);
+    await this.publish(outcome, position);
+    this.record(outcome);
+  }
+
+  /**
+   * Hands a request whose first attempt failed to mfa.push.retrying, where it is retried until it
+   * expires: retried here, it would keep its place, and the requests behind it in the partition
+   * (any tenant's) would wait. Its offset here is committed once the parked copy is stored.
+   */
+  private async park(
+    message: IncomingPushRequest,
+    request: PushRequestedEvent,
+    position: RequestPosition,
+    state: Parking['park'],
+  ): Promise<void> {
+    await this.publisher.publishParked(message.key, message.value!, {
+      position,
+      requestedAt: message.timestamp,
+      ...state,
+    });
+    this.ledger.park(request.challenge_id, position);
+    // It will be sent again: a retry like one made in place.
+    this.metrics.retries.inc({ provider: request.device.provider });
+    this.metrics.parked.inc({ provider: request.device.provider });
+    this.logger.warn(
+      `challenge ${request.challenge_id}: attempt ${state.attempts} failed (${state.lastFailure}); retrying it from mfa.push.retrying`,
+    );
   }
 
   /**
@@ -94,6 +133,11 @@ export class ChallengeService {
   ): Promise<void> {
     const earlier = this.ledger.get(challengeId)!;
     if (earlier.position !== null && earlier.position !== position) {
+      // Its request at `position` was judged when it was first read.
+      if (message.parked)
+        return this.logger.warn(
+          `${describe(message)}: challenge ${challengeId} is known from ${earlier.position}; dropped`,
+        );
       this.metrics.duplicateChallenges.inc();
       return this.deadLetter(
         message,
@@ -103,10 +147,11 @@ export class ChallengeService {
     this.metrics.redeliveries.inc();
     if (earlier.state === 'running') {
       await earlier.done;
-      // Finished (published or not), or abandoned: handled from what the ledger says now.
+      // Finished (published or not), parked, or abandoned: handled from what the ledger says now.
       return this.handle(message);
     }
-    if (earlier.unpublished) await this.publish(earlier.unpublished, position);
+    // Parked: the parked copy sees it through.
+    if (earlier.state === 'done' && earlier.unpublished) await this.publish(earlier.unpublished, position);
   }
 
   /** Publishes a result; a failure keeps it in the ledger for the redelivery, which must not push again. */
@@ -124,7 +169,8 @@ export class ChallengeService {
     request: PushRequestedEvent,
     requestedAt: Date,
     heartbeat: () => Promise<void>,
-  ): Promise<PushResultEvent> {
+    parked: ParkedState | undefined,
+  ): Promise<PushResultEvent | Parking> {
     const tenant = request.tenant ?? DEFAULT_TENANT;
     const provider = request.device.provider;
     const clients = this.registry.get(tenant);
@@ -145,7 +191,14 @@ export class ChallengeService {
     });
 
     const expiresAt = new Date(request.expires_at).getTime();
-    if (expiresAt <= Date.now()) return result('expired', { reason: 'expired_before_send' });
+    if (expiresAt <= Date.now())
+      return parked
+        ? result('expired', {
+            reason: `expired_while_retrying: ${parked.lastFailure}`,
+            attempts: parked.attempts,
+            retryable: true,
+          })
+        : result('expired', { reason: 'expired_before_send' });
     if (expiresAt > Date.now() + MAX_CHALLENGE_TTL_MS)
       return result('rejected', {
         reason: `invalid_request: expires_at is more than ${MAX_CHALLENGE_TTL_MS / 60_000} minutes ahead`,
@@ -163,8 +216,20 @@ export class ChallengeService {
         reason: `invalid_request: the push would carry ${bytes} bytes, over the ${MAX_PAYLOAD_BYTES[provider]} ${provider === 'apns' ? 'APNs' : 'FCM'} accepts; shorten message.title, message.body, message.locale, context or context_token`,
       });
 
-    let attempts = 0;
-    let last: SendOutcome | undefined;
+    let attempts = parked?.attempts ?? 0;
+    let last: SendOutcome | undefined = parked && {
+      ok: false,
+      reason: 'provider_error',
+      retryable: true,
+      detail: parked.lastFailure,
+    };
+    // Parked after a failed attempt: the backoff it would have waited.
+    if (parked)
+      await this.sleepWithHeartbeat(
+        Math.min(backoffDelayMs(attempts), Math.max(0, expiresAt - Date.now())),
+        heartbeat,
+        true,
+      );
     // An SDK call that outlived our timeout may still be retrying inside the SDK (firebase-admin waits
     // out a 503's Retry-After): the next attempt waits for it instead of sending a second push.
     let unfinished: { call: Promise<SendOutcome>; version: number } | undefined;
@@ -195,6 +260,8 @@ export class ChallengeService {
           provider_message_id: last.providerMessageId,
         });
       if (!last.retryable) break;
+      // Not with a call still under way: a retry elsewhere could push while it may yet deliver.
+      if (!parked && !unfinished) return { park: { attempts, lastFailure: last.detail } };
       // Leaving with a call still under way would let the next owner push while it may yet deliver.
       if (this.stopping && !unfinished)
         throw new Error(`shutting down: challenge ${request.challenge_id} left for another replica`);
@@ -361,6 +428,11 @@ function keptText(bytes: Buffer | null, maxBytes: number): string | null {
   if (!bytes) return null;
   if (bytes.length <= maxBytes) return bytes.toString();
   return `${bytes.subarray(0, maxBytes).toString()}…[truncated: ${bytes.length} bytes in all]`;
+}
+
+/** Where a message sits, for the log. */
+function describe(message: IncomingPushRequest): string {
+  return `message at ${message.topic}/${message.partition}@${message.offset}`;
 }
 
 function positionOf(message: IncomingPushRequest): RequestPosition {

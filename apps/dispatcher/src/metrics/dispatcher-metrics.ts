@@ -33,6 +33,12 @@ export class DispatcherMetrics {
     labelNames: ['provider'] as const,
     registers: [this.registry],
   });
+  readonly parked = new Counter({
+    name: 'mfa_push_parked_total',
+    help: 'Push requests whose first attempt failed, handed to mfa.push.retrying to be retried there, by provider',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
   readonly redeliveries = new Counter({
     name: 'mfa_push_redeliveries_total',
     help: 'Push requests Kafka delivered again after they were handled (crash, rebalance, broker restart); not pushed twice',

@@ -1,135 +1,48 @@
-import {
-  BeforeApplicationShutdown,
-  Inject,
-  Injectable,
-  Logger,
-  OnApplicationBootstrap,
-} from '@nestjs/common';
-import type { Consumer, EachMessagePayload } from 'kafkajs';
+import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import type { KafkaMessage } from 'kafkajs';
 import { APP_CONFIG, AppConfig } from '@lib/config';
-import { MAX_CHALLENGE_TTL_MS, resolveTopicNames } from '@lib/contracts';
-import { createKafkaClient, ResilientConsumer } from '@lib/kafka';
+import { resolveTopicNames } from '@lib/contracts';
 import { ChallengeLedger } from '../challenges/challenge-ledger';
+import { RecentRecordsFollower } from './recent-records.follower';
 
-/** The header of a result that names the request it answers (`topic/partition@offset`). */
+/** The header of a result, or of a parked request, that names the request it stems from (`topic/partition@offset`). */
 export const REQUEST_POSITION_HEADER = 'request-position';
 
-/** A request older than its longest life can only expire; results further back cannot matter. */
-const LOOKBACK_MS = MAX_CHALLENGE_TTL_MS + 60_000;
-const CATCH_UP_TIMEOUT_MS = 60_000;
-
 /**
- * Follows mfa.push.results, each replica in a consumer group of its own, and tells the ledger which
- * challenges have a result. After a crash, a replica restarted (or the one taking over the partitions
- * of a dead one) learns what was answered before it, so it neither pushes nor answers those again.
- * Push requests are consumed only once this has read the recent results (`caughtUp`).
+ * Tells the ledger which challenges have a result (mfa.push.results) and which were handed to
+ * mfa.push.retrying, by any replica, so that a redelivered request is neither pushed nor answered a
+ * second time. Push requests are consumed only once both were read from their recent past (`caughtUp`).
  */
 @Injectable()
 export class PublishedResultsFollower implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger(PublishedResultsFollower.name);
-  private readonly topic: string;
-  private readonly consumer: ResilientConsumer;
-  /** Per partition: the offset reading starts at (every partition, so none starts at a later "latest"). */
-  private readonly starts = new Map<number, string>();
-  /** Per partition not yet read to its end: the end it must reach to be caught up. */
-  private readonly remaining = new Map<number, bigint>();
-  private markCaughtUp!: () => void;
-  private isCaughtUp = false;
-  readonly caughtUp = new Promise<void>((resolve) => (this.markCaughtUp = resolve));
+  private readonly followers: RecentRecordsFollower[];
+  readonly caughtUp: Promise<void>;
 
-  constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly ledger: ChallengeLedger,
-  ) {
-    this.topic = resolveTopicNames(config.kafka).pushResults;
-    this.consumer = new ResilientConsumer(createKafkaClient(config.kafka, '-results'), {
-      name: PublishedResultsFollower.name,
-      topic: this.topic,
-      consumer: {
-        groupId: `${config.kafka.topicPrefix}${config.dispatcher.consumerGroup}-results-${config.dispatcher.replicaId}`,
-        sessionTimeout: config.kafka.sessionTimeoutMs,
-        maxWaitTimeInMs: 100,
-      },
-      fromBeginning: false,
-      eachMessage: async (payload) => this.onResult(payload),
-      onJoin: (consumer) => this.seekToLookback(consumer),
-    });
+  constructor(@Inject(APP_CONFIG) config: AppConfig, ledger: ChallengeLedger) {
+    const topics = resolveTopicNames(config.kafka);
+    this.followers = [
+      new RecentRecordsFollower(config, topics.pushResults, 'results', 'results', ({ message }) => {
+        const challengeId = message.key?.toString();
+        if (challengeId) ledger.learn(challengeId, positionOf(message));
+      }),
+      new RecentRecordsFollower(config, topics.pushRetrying, 'parked', 'parked requests', ({ message }) => {
+        const challengeId = message.key?.toString();
+        const position = positionOf(message);
+        if (challengeId && position) ledger.learnParked(challengeId, position);
+      }),
+    ];
+    this.caughtUp = Promise.all(this.followers.map((follower) => follower.caughtUp)).then(() => undefined);
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    // A topic created a moment ago may have no leader yet: kafkajs's admin does not wait for one.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.measureLookback();
-        break;
-      } catch (error) {
-        if (attempt >= 10)
-          throw new Error(`cannot read ${this.topic}'s offsets: ${(error as Error).message}`);
-        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-      }
-    }
-    await this.consumer.start();
-    this.checkCaughtUp();
-    // A lookback offset already deleted from the log (short retention) resets the consumer to the
-    // latest offset, and the end is never seen: push requests must not wait for it forever.
-    setTimeout(() => {
-      if (this.isCaughtUp) return;
-      this.logger.error(
-        `recent results not read within ${CATCH_UP_TIMEOUT_MS / 1000} s; taking push requests anyway (a redelivered request may be pushed twice)`,
-      );
-      this.remaining.clear();
-      this.checkCaughtUp();
-    }, CATCH_UP_TIMEOUT_MS).unref();
+    await Promise.all(this.followers.map((follower) => follower.start()));
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    await this.consumer.stop();
+    await Promise.all(this.followers.map((follower) => follower.stop()));
   }
+}
 
-  /** Where each partition's recent results begin (at most `capacity` of them in all) and end. */
-  private async measureLookback(): Promise<void> {
-    this.starts.clear();
-    this.remaining.clear();
-    const admin = createKafkaClient(this.config.kafka, '-results-admin').admin();
-    await admin.connect();
-    try {
-      const ends = await admin.fetchTopicOffsets(this.topic);
-      const since = await admin.fetchTopicOffsetsByTimestamp(this.topic, Date.now() - LOOKBACK_MS);
-      const perPartition = BigInt(Math.ceil(this.config.dispatcher.dedupCapacity / ends.length));
-      for (const { partition, high, low } of ends) {
-        const byTime = BigInt(since.find((s) => s.partition === partition)?.offset ?? high);
-        const start = [byTime, BigInt(high) - perPartition, BigInt(low)].reduce((a, b) => (a > b ? a : b));
-        this.starts.set(partition, String(start));
-        if (start < BigInt(high)) this.remaining.set(partition, BigInt(high));
-      }
-    } finally {
-      await admin.disconnect();
-    }
-    let toRead = 0n;
-    for (const [partition, end] of this.remaining) toRead += end - BigInt(this.starts.get(partition)!);
-    this.logger.log(`reading ${toRead} recent results before taking push requests`);
-  }
-
-  private seekToLookback(consumer: Consumer): void {
-    // Once caught up, a consumer that joins again goes on from its committed offsets instead.
-    if (this.isCaughtUp) return;
-    for (const [partition, offset] of this.starts) consumer.seek({ topic: this.topic, partition, offset });
-  }
-
-  private onResult({ partition, message }: EachMessagePayload): void {
-    const challengeId = message.key?.toString();
-    if (challengeId)
-      this.ledger.learn(challengeId, message.headers?.[REQUEST_POSITION_HEADER]?.toString() ?? null);
-    const end = this.remaining.get(partition);
-    if (end !== undefined && BigInt(message.offset) + 1n >= end) {
-      this.remaining.delete(partition);
-      this.checkCaughtUp();
-    }
-  }
-
-  private checkCaughtUp(): void {
-    if (this.remaining.size > 0 || this.isCaughtUp) return;
-    this.isCaughtUp = true;
-    this.markCaughtUp();
-  }
+function positionOf(message: KafkaMessage): string | null {
+  return message.headers?.[REQUEST_POSITION_HEADER]?.toString() ?? null;
 }

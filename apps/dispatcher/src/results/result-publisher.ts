@@ -1,4 +1,5 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import type { Message } from 'kafkajs';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import {
   ConfigAppliedEvent,
@@ -9,6 +10,7 @@ import {
 } from '@lib/contracts';
 import { BatchingSender, createKafkaClient, orderedIdempotentProducer, RenewingProducer } from '@lib/kafka';
 import type { ApplyOutcome } from '../config-sync/live-client-registry';
+import { parkedHeaders, type ParkedState } from '../challenges/parked-request';
 import { REQUEST_POSITION_HEADER } from './published-results.follower';
 
 /** Where outcomes leave the dispatcher: results, dead letters and configuration-applied reports. */
@@ -41,6 +43,11 @@ export class ResultPublisher implements OnApplicationShutdown {
     });
   }
 
+  /** Hands a request whose provider failed to mfa.push.retrying, as it came, with how far it got. */
+  async publishParked(key: string | null, value: Buffer, state: ParkedState): Promise<void> {
+    await this.deliver(this.topics.pushRetrying, { key, value, headers: parkedHeaders(state) });
+  }
+
   /** Tells admins (through the config-api's status) whether their configuration is live, or why not. */
   async reportApplied(tenant: string, outcome: ApplyOutcome): Promise<void> {
     if (outcome.state === 'unchanged') return;
@@ -70,7 +77,11 @@ export class ResultPublisher implements OnApplicationShutdown {
     value: object,
     headers?: Record<string, string>,
   ): Promise<void> {
+    await this.deliver(topic, { key, value: JSON.stringify(value), headers });
+  }
+
+  private async deliver(topic: string, message: Message): Promise<void> {
     await this.connect();
-    await this.sender.send(topic, { key, value: JSON.stringify(value), headers });
+    await this.sender.send(topic, message);
   }
 }
