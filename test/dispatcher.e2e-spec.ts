@@ -654,6 +654,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         expires_at: new Date(Date.now() + 60_000).toISOString(),
       });
       apns.failFor(failing.device.token, 500, 'InternalServerError');
+      const parkedBefore = await metric(/^mfa_push_parked_total\{provider="apns"\} (\d+)/m);
       const behind = Array.from({ length: 20 }, () => pushRequest({ tenant: 'flaky' }));
       await requester.requestOn(0, failing, ...behind);
       for (const request of behind)
@@ -667,7 +668,10 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(result).toMatchObject({ status: 'sent', retryable: false });
       expect(result.attempts).toBeGreaterThan(1);
       expect(apns.delivered().filter((d) => d.token === failing.device.token)).toHaveLength(1);
-      expect(await metric(/^mfa_push_parked_total\{provider="apns"\} (\d+)/m)).toBeGreaterThan(0);
+      expect(await metric(/^mfa_push_parked_total\{provider="apns"\} (\d+)/m)).toBe(parkedBefore + 1);
+      // One result, however it went.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(results.messages.filter((m) => m.key === failing.challenge_id)).toHaveLength(1);
     });
 
     it('waits for an SDK call that outlives the send timeout instead of pushing a second time', async () => {

@@ -74,8 +74,8 @@ async function secondReplicaJoins(ctx: ChaosContext, size: ChaosSize): Promise<F
 
 /**
  * No kill: the providers fail every push (500) until a second replica has joined, so the first one
- * is retrying every request when its partitions move. Fewer requests than its windows hold, so kafkajs
- * notices the rebalance between batches and rejoins with the retries under way.
+ * is retrying every request when its partitions move: each was parked on mfa.push.retrying after its
+ * first attempt, and the joiner takes partitions of that topic's group too, with the retries under way.
  */
 async function secondReplicaJoinsWhileRetrying(ctx: ChaosContext, size: ChaosSize): Promise<Figure[]> {
   const run = await KillRun.prepare(ctx, 'join-retrying', { ...size, inFlight: RETRYING_REQUESTS });
@@ -93,6 +93,7 @@ async function secondReplicaJoinsWhileRetrying(ctx: ChaosContext, size: ChaosSiz
   );
   const joiner = await run.startReplica('joiner');
   await run.waitForMembers(2);
+  await run.waitForMembers(2, { retrying: true });
   await ctx.peers.faults({ provider: 'both', clear: true });
   const outcome = await run.settle();
   const alive = !first.exited && !joiner.exited;
@@ -256,12 +257,15 @@ class KillRun {
     return { accounting, pushes: await pushTimes(this.ctx.peers) };
   }
 
-  /** Waits until the push request group is stable with `count` members, each with partitions. */
-  waitForMembers(count: number): Promise<void> {
+  /**
+   * Waits until the push request group (or, with `retrying`, the group of parked requests) is stable
+   * with `count` members, each with partitions.
+   */
+  waitForMembers(count: number, { retrying = false } = {}): Promise<void> {
     return this.waitUntil(
-      `the group did not settle with ${count} members`,
+      `the ${retrying ? 'retrying ' : ''}group did not settle with ${count} members`,
       async () => {
-        const assignments = await this.assignments();
+        const assignments = await this.assignments(retrying);
         return assignments.size === count && [...assignments.values()].every((p) => p.length > 0);
       },
       60_000,
@@ -275,14 +279,14 @@ class KillRun {
     return new Set(this.requests.map((r) => r.challenge_id).filter((id) => partitions.has(partitionOf(id))));
   }
 
-  /** Push request partitions by member client id, while the group is stable (empty otherwise). */
-  private async assignments(): Promise<Map<string, number[]>> {
+  /** Push request (or parked request) partitions by member client id, while the group is stable (empty otherwise). */
+  private async assignments(retrying = false): Promise<Map<string, number[]>> {
     const admin = this.ctx.kafka.admin();
     await admin.connect();
     try {
-      const [group] = (await admin.describeGroups([this.group])).groups;
+      const [group] = (await admin.describeGroups([retrying ? `${this.group}-retrying` : this.group])).groups;
       if (group?.state !== 'Stable') return new Map();
-      const topic = this.prepared.topics.pushRequested;
+      const topic = retrying ? this.prepared.topics.pushRetrying : this.prepared.topics.pushRequested;
       return new Map(
         group.members.map((member) => [
           member.clientId,

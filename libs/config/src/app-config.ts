@@ -61,6 +61,11 @@ export interface DispatcherSettings {
   handoverGraceMs: number;
   /** Challenges remembered as handled (this replica's and, from the results topic, every replica's). */
   dedupCapacity: number;
+  /**
+   * A request whose first attempt failed is retried from mfa.push.retrying instead of in place. Off
+   * only while replicas of a version without that topic run alongside (an upgrade, a rollback).
+   */
+  parkRetries: boolean;
 }
 
 /** Where the APNs/FCM SDKs are pointed instead of Apple and Google: only for a sandbox, never in production. */
@@ -169,6 +174,7 @@ export function loadAppConfig(
       concurrencyPerPartition: read.int('DISPATCHER_CONCURRENCY_PER_PARTITION', 64, 1, 10_000),
       handoverGraceMs: read.int('DISPATCHER_HANDOVER_GRACE_MS', 2000, 0, 60_000),
       dedupCapacity: read.int('DISPATCHER_DEDUP_CAPACITY', 200_000, 1000, 10_000_000),
+      parkRetries: read.bool('DISPATCHER_PARK_RETRIES', true),
     },
     sandbox: readSandbox(read),
   };

@@ -69,4 +69,20 @@ describe('ChallengeLedger', () => {
     ledger.learnParked('here', 't/0@1');
     expect(ledger.get('here')?.state).toBe('running');
   });
+
+  it('keeps a copy not known to be stored, and lets a result learned meanwhile stand', () => {
+    const ledger = new ChallengeLedger(2);
+    const copy = { position: 't/0@1', requestedAt: '0', attempts: 1, lastFailure: '503' };
+    ledger.park('c1', 't/0@1', copy);
+    for (let i = 0; i < 5; i++) ledger.learn(`other${i}`, `t/0@${i + 2}`);
+    expect(ledger.get('c1')).toEqual({ state: 'parked', position: 't/0@1', unstored: copy });
+    ledger.stored('c1');
+    expect(ledger.get('c1')).toEqual({ state: 'parked', position: 't/0@1' });
+
+    ledger.park('c2', 't/0@9', copy);
+    // The copy was read and answered elsewhere before this replica heard its copy was stored.
+    ledger.learn('c2', 't/0@9');
+    ledger.stored('c2');
+    expect(ledger.get('c2')).toEqual({ state: 'done', position: 't/0@9' });
+  });
 });

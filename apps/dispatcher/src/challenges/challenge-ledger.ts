@@ -1,4 +1,5 @@
 import type { PushResultEvent } from '@lib/contracts';
+import type { ParkedState } from './parked-request';
 
 /**
  * Where a request sits in Kafka (`topic/partition@offset`). A redelivered request has the position of
@@ -7,9 +8,13 @@ import type { PushResultEvent } from '@lib/contracts';
 export type RequestPosition = string;
 
 export type LedgerEntry =
-  | { state: 'running'; position: RequestPosition; done: Promise<void> }
-  /** Its provider failed, and it was handed to mfa.push.retrying: whoever reads it there sees it through. */
-  | { state: 'parked'; position: RequestPosition }
+  /** `copy`: the run of a parked copy, which may last until the challenge expires. */
+  | { state: 'running'; position: RequestPosition; done: Promise<void>; copy?: true }
+  /**
+   * Its provider failed, and it was handed to mfa.push.retrying: whoever reads it there sees it through.
+   * `unstored` holds the copy while it is not known to be stored, for a redelivery to store it again.
+   */
+  | { state: 'parked'; position: RequestPosition; unstored?: ParkedState }
   /** `unpublished` holds a result whose publication failed, until a redelivery publishes it. */
   | { state: 'done'; position: RequestPosition | null; unpublished?: PushResultEvent };
 
@@ -33,12 +38,12 @@ export class ChallengeLedger {
     return this.entries.get(challengeId);
   }
 
-  /** This replica starts on the challenge; a redelivery meanwhile waits for `done`. */
-  begin(challengeId: string, position: RequestPosition): void {
+  /** This replica starts on the challenge (`copy`: from its parked copy); a redelivery meanwhile waits for `done`. */
+  begin(challengeId: string, position: RequestPosition, { copy = false } = {}): void {
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
     this.finishers.set(challengeId, finish);
-    this.set(challengeId, { state: 'running', position, done });
+    this.set(challengeId, { state: 'running', position, done, ...(copy && { copy: true as const }) });
   }
 
   /** The challenge has its result; `published` false keeps the result for the redelivery to publish. */
@@ -47,10 +52,20 @@ export class ChallengeLedger {
     this.wake(challengeId);
   }
 
-  /** Handed to mfa.push.retrying; a redelivery of the request has nothing more to do. */
-  park(challengeId: string, position: RequestPosition): void {
-    this.set(challengeId, { state: 'parked', position });
+  /**
+   * Handed to mfa.push.retrying (`unstored`: the copy, until `stored` confirms it); a redelivery of the
+   * request has nothing more to do than store the copy if it is not known to be stored.
+   */
+  park(challengeId: string, position: RequestPosition, unstored?: ParkedState): void {
+    this.set(challengeId, { state: 'parked', position, ...(unstored && { unstored }) });
     this.wake(challengeId);
+  }
+
+  /** The parked copy is stored: unless a result came meanwhile (then that stands). */
+  stored(challengeId: string): void {
+    const entry = this.entries.get(challengeId);
+    if (entry?.state === 'parked' && entry.unstored)
+      this.set(challengeId, { state: 'parked', position: entry.position });
   }
 
   /** A request parked by this replica or another one, unless its result (or its handling here) is known. */
@@ -83,8 +98,16 @@ export class ChallengeLedger {
     if (this.entries.size <= this.capacity) return;
     for (const [oldest, candidate] of this.entries) {
       if (this.entries.size <= this.capacity) break;
-      if (candidate.state !== 'running' && !('unpublished' in candidate && candidate.unpublished))
-        this.entries.delete(oldest);
+      if (!holdsWork(candidate)) this.entries.delete(oldest);
     }
   }
+}
+
+/** Running, or holding a result or a copy still to be published: not to be forgotten. */
+function holdsWork(entry: LedgerEntry): boolean {
+  return (
+    entry.state === 'running' ||
+    (entry.state === 'done' && entry.unpublished !== undefined) ||
+    (entry.state === 'parked' && entry.unstored !== undefined)
+  );
 }

@@ -77,21 +77,24 @@ export class ChallengeService {
       return this.deadLetter(message, parsed.reason);
     }
     const request = parsed.value;
+    const copy = message.parked !== undefined;
     const position = message.parked?.position ?? positionOf(message);
     const earlier = this.ledger.get(request.challenge_id);
-    // A parked request is this one's to see through, once its parking is known (or not known at all).
-    if (earlier && !(message.parked && earlier.state === 'parked' && earlier.position === position))
-      return this.handleAgain(message, request.challenge_id, position);
-    this.ledger.begin(request.challenge_id, position);
+    // A parked copy is this one's to see through, once its parking is known (or not known at all).
+    if (earlier && !(copy && earlier.state === 'parked' && earlier.position === position))
+      return this.handleAgain(message, request, position);
+    this.ledger.begin(request.challenge_id, position, { copy });
     let outcome: PushResultEvent | Parking;
     try {
       const requestedAt = new Date(Number(message.parked?.requestedAt ?? message.timestamp));
       outcome = await this.process(request, requestedAt, message.heartbeat, message.parked);
-      if ('park' in outcome) return await this.park(message, request, position, outcome.park);
     } catch (error) {
-      this.ledger.abandon(request.challenge_id);
+      // Nothing was pushed: a redelivery handles it afresh. A copy stays parked, for its redelivery.
+      if (copy) this.ledger.park(request.challenge_id, position);
+      else this.ledger.abandon(request.challenge_id);
       throw error;
     }
+    if ('park' in outcome) return this.park(message, request, position, outcome.park);
     await this.publish(outcome, position);
     this.record(outcome);
   }
@@ -107,18 +110,23 @@ export class ChallengeService {
     position: RequestPosition,
     state: Parking['park'],
   ): Promise<void> {
-    await this.publisher.publishParked(message.key, message.value!, {
-      position,
-      requestedAt: message.timestamp,
-      ...state,
-    });
-    this.ledger.park(request.challenge_id, position);
+    const copy: ParkedState = { position, requestedAt: message.timestamp, ...state };
+    // Parked from now on: a copy that fails to be stored (or may have been) is stored again by the
+    // redelivery, never pushed afresh.
+    this.ledger.park(request.challenge_id, position, copy);
+    await this.storeCopy(request.challenge_id, message.value!, copy);
     // It will be sent again: a retry like one made in place.
     this.metrics.retries.inc({ provider: request.device.provider });
     this.metrics.parked.inc({ provider: request.device.provider });
     this.logger.warn(
       `challenge ${request.challenge_id}: attempt ${state.attempts} failed (${state.lastFailure}); retrying it from mfa.push.retrying`,
     );
+  }
+
+  /** Keyed by the challenge id, whatever the request's key: replicas learn parked challenges by it. */
+  private async storeCopy(challengeId: string, value: Buffer, copy: ParkedState): Promise<void> {
+    await this.publisher.publishParked(challengeId, value, copy);
+    this.ledger.stored(challengeId);
   }
 
   /**
@@ -128,9 +136,10 @@ export class ChallengeService {
    */
   private async handleAgain(
     message: IncomingPushRequest,
-    challengeId: string,
+    request: PushRequestedEvent,
     position: RequestPosition,
   ): Promise<void> {
+    const challengeId = request.challenge_id;
     const earlier = this.ledger.get(challengeId)!;
     if (earlier.position !== null && earlier.position !== position) {
       // Its request at `position` was judged when it was first read.
@@ -146,12 +155,19 @@ export class ChallengeService {
     }
     this.metrics.redeliveries.inc();
     if (earlier.state === 'running') {
+      // Its parked copy sees it through, maybe until it expires: the request need not wait for that.
+      if (earlier.copy && !message.parked) return;
       await earlier.done;
       // Finished (published or not), parked, or abandoned: handled from what the ledger says now.
       return this.handle(message);
     }
-    // Parked: the parked copy sees it through.
-    if (earlier.state === 'done' && earlier.unpublished) await this.publish(earlier.unpublished, position);
+    // Parked: its copy sees it through, once stored.
+    if (earlier.state === 'parked') {
+      if (earlier.unstored && !message.parked)
+        await this.storeCopy(challengeId, message.value!, earlier.unstored);
+      return;
+    }
+    if (earlier.unpublished) await this.publish(earlier.unpublished, position);
   }
 
   /** Publishes a result; a failure keeps it in the ledger for the redelivery, which must not push again. */
@@ -184,7 +200,7 @@ export class ChallengeService {
       provider,
       config_version: clients?.version ?? null,
       retryable: false,
-      attempts: 0,
+      attempts: parked?.attempts ?? 0,
       requested_at: isNaN(requestedAt.getTime()) ? null : requestedAt.toISOString(),
       completed_at: new Date().toISOString(),
       ...fields,
@@ -261,7 +277,8 @@ export class ChallengeService {
         });
       if (!last.retryable) break;
       // Not with a call still under way: a retry elsewhere could push while it may yet deliver.
-      if (!parked && !unfinished) return { park: { attempts, lastFailure: last.detail } };
+      if (!parked && !unfinished && this.config.dispatcher.parkRetries)
+        return { park: { attempts, lastFailure: last.detail } };
       // Leaving with a call still under way would let the next owner push while it may yet deliver.
       if (this.stopping && !unfinished)
         throw new Error(`shutting down: challenge ${request.challenge_id} left for another replica`);

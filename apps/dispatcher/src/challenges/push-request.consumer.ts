@@ -14,6 +14,9 @@ import { PublishedResultsFollower } from '../results/published-results.follower'
 import { ChallengeService } from './challenge.service';
 import { parkedState, type ParkedState } from './parked-request';
 
+/** Slots per partition for parked challenges, per slot of the push requests. */
+const RETRYING_SLOTS_FACTOR = 16;
+
 /**
  * Where push requests enter: mfa.push.requested, read by one consumer group shared by all replicas so
  * each request is handled once. Several requests of a partition are handled at once; a message's offset
@@ -38,6 +41,7 @@ export class PushRequestConsumer implements OnApplicationBootstrap, BeforeApplic
       name: string,
       topic: string,
       groupId: string,
+      concurrencyPerPartition: number,
       parkedStateOf: (message: KafkaMessage) => ParkedState | undefined | null,
     ) =>
       new ResilientConsumer(createKafkaClient(config.kafka, `-${name}`), {
@@ -46,7 +50,7 @@ export class PushRequestConsumer implements OnApplicationBootstrap, BeforeApplic
         consumer: { groupId, sessionTimeout: config.kafka.sessionTimeoutMs, maxWaitTimeInMs: 50 },
         fromBeginning: true,
         partitionsConsumedConcurrently: config.kafka.pushRequestPartitions,
-        concurrencyPerPartition: config.dispatcher.concurrencyPerPartition,
+        concurrencyPerPartition,
         handoverGraceMs: config.dispatcher.handoverGraceMs,
         eachMessage: async ({ topic, partition, message, heartbeat }) => {
           const parked = parkedStateOf(message);
@@ -68,9 +72,15 @@ export class PushRequestConsumer implements OnApplicationBootstrap, BeforeApplic
         },
       });
     this.consumers = [
-      consumerOf('push', topics.pushRequested, group, () => null),
-      consumerOf('retrying', topics.pushRetrying, `${group}-retrying`, (message) =>
-        parkedState(message.headers),
+      consumerOf('push', topics.pushRequested, group, config.dispatcher.concurrencyPerPartition, () => null),
+      // A parked challenge mostly waits out its backoff: many at once cost memory, not CPU, and one
+      // tenant's outage must not leave another tenant's single retry waiting for a slot.
+      consumerOf(
+        'retrying',
+        topics.pushRetrying,
+        `${group}-retrying`,
+        config.dispatcher.concurrencyPerPartition * RETRYING_SLOTS_FACTOR,
+        (message) => parkedState(message.headers),
       ),
     ];
   }

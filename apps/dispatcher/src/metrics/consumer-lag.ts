@@ -7,7 +7,10 @@ import { createKafkaClient } from '@lib/kafka';
 import { within } from '@lib/runtime';
 import { DispatcherMetrics } from './dispatcher-metrics';
 
-/** Push requests waiting per partition (log end minus the shared group's committed offset), read at scrape time. */
+/**
+ * Push requests waiting per partition (log end minus the shared group's committed offset), and the same
+ * for parked requests in mfa.push.retrying, read at scrape time.
+ */
 @Injectable()
 export class ConsumerLag implements OnApplicationShutdown {
   private readonly admin: Admin;
@@ -15,21 +18,29 @@ export class ConsumerLag implements OnApplicationShutdown {
 
   constructor(@Inject(APP_CONFIG) config: AppConfig, metrics: DispatcherMetrics) {
     this.admin = createKafkaClient(config.kafka, '-lag').admin();
-    const topic = resolveTopicNames(config.kafka).pushRequested;
+    const topics = resolveTopicNames(config.kafka);
     const groupId = `${config.kafka.topicPrefix}${config.dispatcher.consumerGroup}`;
-    const read = () => this.read(groupId, topic);
-    new Gauge({
-      name: 'mfa_consumer_lag',
-      help: 'Push requests not yet handled, by partition of mfa.push.requested',
-      labelNames: ['partition'] as const,
-      registers: [metrics.registry],
-      async collect() {
-        // A broker that does not answer must not stall the whole scrape.
-        const lag = await within(read());
-        this.reset();
-        for (const [partition, value] of lag ?? []) this.set({ partition: String(partition) }, value);
-      },
-    });
+    const gauge = (name: string, help: string, read: () => Promise<Map<number, number>>) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['partition'] as const,
+        registers: [metrics.registry],
+        async collect() {
+          // A broker that does not answer must not stall the whole scrape.
+          const lag = await within(read());
+          this.reset();
+          for (const [partition, value] of lag ?? []) this.set({ partition: String(partition) }, value);
+        },
+      });
+    gauge('mfa_consumer_lag', 'Push requests not yet handled, by partition of mfa.push.requested', () =>
+      this.read(groupId, topics.pushRequested),
+    );
+    gauge(
+      'mfa_retrying_lag',
+      'Parked push requests not yet seen through, by partition of mfa.push.retrying',
+      () => this.read(`${groupId}-retrying`, topics.pushRetrying),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {

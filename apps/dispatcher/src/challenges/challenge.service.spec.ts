@@ -1,0 +1,121 @@
+import type { AppConfig } from '@lib/config';
+import { pushRequest } from '../../../../test/fixtures/push-request.builder';
+import type { LiveClientRegistry } from '../config-sync/live-client-registry';
+import { DispatcherMetrics } from '../metrics/dispatcher-metrics';
+import type { ResultPublisher } from '../results/result-publisher';
+import type { SendOutcome } from '../senders/push-sender';
+import { ChallengeLedger } from './challenge-ledger';
+import { ChallengeService, IncomingPushRequest } from './challenge.service';
+import type { ParkedState } from './parked-request';
+
+const FAILED: SendOutcome = {
+  ok: false,
+  reason: 'provider_error',
+  retryable: true,
+  detail: '500 InternalServerError',
+};
+
+/** A service whose provider answers with `outcomes` in turn, and whose publisher the test steers. */
+function serviceSending(outcomes: (() => Promise<SendOutcome>)[]) {
+  const sends: number[] = [];
+  const clients = {
+    version: 1,
+    enabled: true,
+    config: { settings: { strategy: 'prompt', enabled_clients: ['web-login'] } },
+    sender: () => ({
+      send: () => {
+        sends.push(sends.length);
+        return outcomes[Math.min(sends.length - 1, outcomes.length - 1)]();
+      },
+    }),
+    use: <T>(send: () => Promise<T>) => send(),
+  };
+  const registry = { get: () => clients } as unknown as LiveClientRegistry;
+  const parkedCopies: ParkedState[] = [];
+  let failStoring = 0;
+  const publisher = {
+    publishParked: async (_key: string, _value: Buffer, copy: ParkedState) => {
+      if (failStoring-- > 0) throw new Error('broker unreachable');
+      parkedCopies.push(copy);
+    },
+    publishResult: async () => undefined,
+  } as unknown as ResultPublisher;
+  const config = { dispatcher: { sendTimeoutMs: 5000, parkRetries: true } } as AppConfig;
+  const ledger = new ChallengeLedger(100);
+  const service = new ChallengeService(config, registry, publisher, new DispatcherMetrics(), ledger);
+  return { service, ledger, sends, parkedCopies, failStoringNext: (n: number) => (failStoring = n) };
+}
+
+const request = pushRequest();
+const message = (overrides: Partial<IncomingPushRequest> = {}): IncomingPushRequest => ({
+  key: request.challenge_id,
+  value: Buffer.from(JSON.stringify(request)),
+  timestamp: String(Date.now()),
+  topic: 'mfa.push.requested',
+  partition: 0,
+  offset: '7',
+  heartbeat: async () => undefined,
+  ...overrides,
+});
+
+describe('ChallengeService parking a failed challenge', () => {
+  it('stores the copy again when the redelivered request finds it unstored, and never pushes afresh', async () => {
+    const { service, ledger, sends, parkedCopies, failStoringNext } = serviceSending([async () => FAILED]);
+    failStoringNext(1);
+    await expect(service.handle(message())).rejects.toThrow('broker unreachable');
+    expect(ledger.get(request.challenge_id)).toMatchObject({ state: 'parked', unstored: { attempts: 1 } });
+    await service.handle(message());
+    expect(sends).toHaveLength(1);
+    expect(parkedCopies).toEqual([
+      expect.objectContaining({ position: 'mfa.push.requested/0@7', attempts: 1 }),
+    ]);
+    expect(ledger.get(request.challenge_id)).toEqual({ state: 'parked', position: 'mfa.push.requested/0@7' });
+  });
+
+  it('keeps a copy whose run was cut short parked, so the redelivered request is not pushed', async () => {
+    const { service, ledger, sends } = serviceSending([async () => ({ ok: true })]);
+    const random = jest.spyOn(Math, 'random').mockReturnValue(0.99);
+    try {
+      const parked: ParkedState = {
+        position: 'mfa.push.requested/0@7',
+        requestedAt: String(Date.now()),
+        attempts: 1,
+        lastFailure: '500 InternalServerError',
+      };
+      // A rebalance during its backoff: the heartbeat fails, and the copy is left to the new owner.
+      const cut = message({
+        topic: 'mfa.push.retrying',
+        offset: '3',
+        parked,
+        heartbeat: () => Promise.reject(new Error('rebalancing')),
+      });
+      await expect(service.handle(cut)).rejects.toThrow('rebalancing');
+      expect(ledger.get(request.challenge_id)).toEqual({ state: 'parked', position: parked.position });
+      await service.handle(message());
+      expect(sends).toHaveLength(0);
+    } finally {
+      random.mockRestore();
+    }
+  });
+
+  it('does not hold the redelivered request while its copy is retried here', async () => {
+    let answer!: (outcome: SendOutcome) => void;
+    const { service, sends } = serviceSending([() => new Promise((resolve) => (answer = resolve))]);
+    const random = jest.spyOn(Math, 'random').mockReturnValue(0);
+    try {
+      const copy = message({
+        topic: 'mfa.push.retrying',
+        offset: '3',
+        parked: { position: 'mfa.push.requested/0@7', requestedAt: '0', attempts: 1, lastFailure: '' },
+      });
+      const running = service.handle(copy);
+      while (sends.length === 0) await new Promise((resolve) => setImmediate(resolve));
+      await service.handle(message());
+      answer({ ok: true });
+      await running;
+      expect(sends).toHaveLength(1);
+    } finally {
+      random.mockRestore();
+    }
+  });
+});
