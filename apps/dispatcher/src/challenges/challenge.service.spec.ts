@@ -16,7 +16,7 @@ const FAILED: SendOutcome = {
 };
 
 /** A service whose provider answers with `outcomes` in turn, and whose publisher the test steers. */
-function serviceSending(outcomes: (() => Promise<SendOutcome>)[]) {
+function serviceSending(outcomes: (() => Promise<SendOutcome>)[], { parkRetries = true } = {}) {
   const sends: number[] = [];
   const clients = {
     version: 1,
@@ -40,7 +40,7 @@ function serviceSending(outcomes: (() => Promise<SendOutcome>)[]) {
     },
     publishResult: async () => undefined,
   } as unknown as ResultPublisher;
-  const config = { dispatcher: { sendTimeoutMs: 5000, parkRetries: true } } as AppConfig;
+  const config = { dispatcher: { sendTimeoutMs: 5000, parkRetries } } as AppConfig;
   const ledger = new ChallengeLedger(100);
   const service = new ChallengeService(config, registry, publisher, new DispatcherMetrics(), ledger);
   return { service, ledger, sends, parkedCopies, failStoringNext: (n: number) => (failStoring = n) };
@@ -117,5 +117,17 @@ describe('ChallengeService parking a failed challenge', () => {
     } finally {
       random.mockRestore();
     }
+  });
+
+  it('retries in place with DISPATCHER_PARK_RETRIES=false, as replicas without the topic do', async () => {
+    const { service, sends, parkedCopies } = serviceSending(
+      [async () => FAILED, async () => ({ ok: true })],
+      {
+        parkRetries: false,
+      },
+    );
+    await service.handle(message());
+    expect(sends).toHaveLength(2);
+    expect(parkedCopies).toEqual([]);
   });
 });
