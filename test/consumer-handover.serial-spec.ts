@@ -24,7 +24,8 @@ describe('ResilientConsumer hand-over between live replicas (real Kafka)', () =>
   /** A topic of two partitions holding `count` messages, spread over both. */
   async function movingTopicWith(name: string, count: number): Promise<string> {
     const movingTopic = await createTopic(kafka, `${config.kafka.topicPrefix}${name}`, 2);
-    const producer = kafka.producer();
+    // Idempotent: a produce retried under load (the suite runs broker restarts) must not add a message.
+    const producer = kafka.producer({ idempotent: true });
     await producer.connect();
     await producer.send({
       topic: movingTopic,
