@@ -76,13 +76,27 @@ describe('ChallengeLedger', () => {
     ledger.park('c1', 't/0@1', copy);
     for (let i = 0; i < 5; i++) ledger.learn(`other${i}`, `t/0@${i + 2}`);
     expect(ledger.get('c1')).toEqual({ state: 'parked', position: 't/0@1', unstored: copy });
-    ledger.stored('c1');
+    ledger.storeEnded('c1', true);
     expect(ledger.get('c1')).toEqual({ state: 'parked', position: 't/0@1' });
 
     ledger.park('c2', 't/0@9', copy);
     // The copy was read and answered elsewhere before this replica heard its copy was stored.
     ledger.learn('c2', 't/0@9');
-    ledger.stored('c2');
+    ledger.storeEnded('c2', true);
     expect(ledger.get('c2')).toEqual({ state: 'done', position: 't/0@9' });
+  });
+
+  it('wakes a redelivery waiting on the challenge only once the store of its copy ended', async () => {
+    const ledger = new ChallengeLedger(10);
+    ledger.begin('c1', 't/0@1');
+    let woken = false;
+    void (ledger.get('c1') as { done: Promise<void> }).done.then(() => (woken = true));
+    ledger.park('c1', 't/0@1', { position: 't/0@1', requestedAt: '0', attempts: 1, lastFailure: '503' });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(woken).toBe(false);
+    ledger.storeEnded('c1', false);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(woken).toBe(true);
+    expect(ledger.get('c1')).toMatchObject({ state: 'parked', unstored: { attempts: 1 } });
   });
 });

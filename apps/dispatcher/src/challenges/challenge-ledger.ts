@@ -40,6 +40,8 @@ export class ChallengeLedger {
 
   /** This replica starts on the challenge (`copy`: from its parked copy); a redelivery meanwhile waits for `done`. */
   begin(challengeId: string, position: RequestPosition, { copy = false } = {}): void {
+    // Whoever waited on an earlier state looks again (a copy taking over from its unstored parking).
+    this.wake(challengeId);
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
     this.finishers.set(challengeId, finish);
@@ -53,19 +55,20 @@ export class ChallengeLedger {
   }
 
   /**
-   * Handed to mfa.push.retrying (`unstored`: the copy, until `stored` confirms it); a redelivery of the
-   * request has nothing more to do than store the copy if it is not known to be stored.
+   * Handed to mfa.push.retrying. With `unstored` (the copy), its store is under way: a redelivery waits
+   * for `storeEnded`, and then has nothing more to do than store the copy if that failed.
    */
   park(challengeId: string, position: RequestPosition, unstored?: ParkedState): void {
     this.set(challengeId, { state: 'parked', position, ...(unstored && { unstored }) });
-    this.wake(challengeId);
+    if (!unstored) this.wake(challengeId);
   }
 
-  /** The parked copy is stored: unless a result came meanwhile (then that stands). */
-  stored(challengeId: string): void {
+  /** The store of a parked copy ended; once stored, it is kept no more (a result learned meanwhile stands). */
+  storeEnded(challengeId: string, stored: boolean): void {
     const entry = this.entries.get(challengeId);
-    if (entry?.state === 'parked' && entry.unstored)
+    if (stored && entry?.state === 'parked' && entry.unstored)
       this.set(challengeId, { state: 'parked', position: entry.position });
+    this.wake(challengeId);
   }
 
   /** A request parked by this replica or another one, unless its result (or its handling here) is known. */

@@ -1,4 +1,5 @@
 import type { AppConfig } from '@lib/config';
+import type { PushResultEvent } from '@lib/contracts';
 import { pushRequest } from '../../../../test/fixtures/push-request.builder';
 import type { LiveClientRegistry } from '../config-sync/live-client-registry';
 import { DispatcherMetrics } from '../metrics/dispatcher-metrics';
@@ -31,19 +32,20 @@ function serviceSending(outcomes: (() => Promise<SendOutcome>)[], { parkRetries 
     use: <T>(send: () => Promise<T>) => send(),
   };
   const registry = { get: () => clients } as unknown as LiveClientRegistry;
-  const parkedCopies: ParkedState[] = [];
+  const parkedCopies: (ParkedState & { key: string })[] = [];
   let failStoring = 0;
+  const results: PushResultEvent[] = [];
   const publisher = {
-    publishParked: async (_key: string, _value: Buffer, copy: ParkedState) => {
+    publishParked: async (key: string, _value: Buffer, copy: ParkedState) => {
       if (failStoring-- > 0) throw new Error('broker unreachable');
-      parkedCopies.push(copy);
+      parkedCopies.push({ ...copy, key });
     },
-    publishResult: async () => undefined,
+    publishResult: async (result: PushResultEvent) => void results.push(result),
   } as unknown as ResultPublisher;
   const config = { dispatcher: { sendTimeoutMs: 5000, parkRetries } } as AppConfig;
   const ledger = new ChallengeLedger(100);
   const service = new ChallengeService(config, registry, publisher, new DispatcherMetrics(), ledger);
-  return { service, ledger, sends, parkedCopies, failStoringNext: (n: number) => (failStoring = n) };
+  return { service, ledger, sends, parkedCopies, results, failStoringNext: (n: number) => (failStoring = n) };
 }
 
 const request = pushRequest();
@@ -129,5 +131,33 @@ describe('ChallengeService parking a failed challenge', () => {
     await service.handle(message());
     expect(sends).toHaveLength(2);
     expect(parkedCopies).toEqual([]);
+  });
+
+  it('keys the copy by the challenge id, whatever the request was keyed by', async () => {
+    const { service, parkedCopies } = serviceSending([async () => FAILED]);
+    await service.handle(message({ key: 'user-42' }));
+    expect(parkedCopies.map((copy) => copy.key)).toEqual([request.challenge_id]);
+  });
+
+  it('answers a challenge whose copy was never stored once it expired, instead of storing it forever', async () => {
+    const { service, ledger, sends, parkedCopies, results, failStoringNext } = serviceSending([
+      async () => FAILED,
+    ]);
+    const soon = pushRequest({ expires_at: new Date(Date.now() + 300).toISOString() });
+    const original = message({ key: soon.challenge_id, value: Buffer.from(JSON.stringify(soon)) });
+    failStoringNext(1);
+    await expect(service.handle(original)).rejects.toThrow('broker unreachable');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await service.handle(original);
+    expect(sends).toHaveLength(1);
+    expect(parkedCopies).toEqual([]);
+    expect(results).toEqual([
+      expect.objectContaining({
+        status: 'expired',
+        reason: 'expired_while_retrying: 500 InternalServerError',
+        attempts: 1,
+      }),
+    ]);
+    expect(ledger.get(soon.challenge_id)?.state).toBe('done');
   });
 });

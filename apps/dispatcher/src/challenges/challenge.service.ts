@@ -125,8 +125,18 @@ export class ChallengeService {
 
   /** Keyed by the challenge id, whatever the request's key: replicas learn parked challenges by it. */
   private async storeCopy(challengeId: string, value: Buffer, copy: ParkedState): Promise<void> {
-    await this.publisher.publishParked(challengeId, value, copy);
-    this.ledger.stored(challengeId);
+    let stored = false;
+    try {
+      await this.publisher.publishParked(challengeId, value, copy);
+      stored = true;
+    } catch (error) {
+      this.logger.error(
+        `challenge ${challengeId}: could not hand it to mfa.push.retrying (${(error as Error).message}); its request is read again. With ACLs, dispatchers need Write on that topic`,
+      );
+      throw error;
+    } finally {
+      this.ledger.storeEnded(challengeId, stored);
+    }
   }
 
   /**
@@ -158,14 +168,23 @@ export class ChallengeService {
       // Its parked copy sees it through, maybe until it expires: the request need not wait for that.
       if (earlier.copy && !message.parked) return;
       await earlier.done;
+      // A copy that waited may have lost its partition meanwhile: then the new owner runs it.
+      if (message.parked) await message.heartbeat();
       // Finished (published or not), parked, or abandoned: handled from what the ledger says now.
       return this.handle(message);
     }
     // Parked: its copy sees it through, once stored.
     if (earlier.state === 'parked') {
-      if (earlier.unstored && !message.parked)
-        await this.storeCopy(challengeId, message.value!, earlier.unstored);
-      return;
+      if (!earlier.unstored || message.parked) return;
+      // Never stored, and expired meanwhile (the topic may not be writable): its result comes from here.
+      if (Date.parse(request.expires_at) <= Date.now()) {
+        const requestedAt = new Date(Number(earlier.unstored.requestedAt));
+        const expired = await this.process(request, requestedAt, message.heartbeat, earlier.unstored);
+        if ('park' in expired) throw new Error(`challenge ${challengeId} expired, yet was parked again`);
+        await this.publish(expired, position);
+        return this.record(expired);
+      }
+      return this.storeCopy(challengeId, message.value!, earlier.unstored);
     }
     if (earlier.unpublished) await this.publish(earlier.unpublished, position);
   }
