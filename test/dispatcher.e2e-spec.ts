@@ -668,10 +668,15 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(result).toMatchObject({ status: 'sent', retryable: false });
       expect(result.attempts).toBeGreaterThan(1);
       expect(apns.delivered().filter((d) => d.token === failing.device.token)).toHaveLength(1);
-      expect(await metric(/^mfa_push_parked_total\{provider="apns"\} (\d+)/m)).toBe(parkedBefore + 1);
-      // One result, however it went.
+      // node-apn drops its session on a 500: requests in flight on it may have been parked too.
+      expect(await metric(/^mfa_push_parked_total\{provider="apns"\} (\d+)/m)).toBeGreaterThan(parkedBefore);
+      // One result each, however it went.
       await new Promise((resolve) => setTimeout(resolve, 500));
-      expect(results.messages.filter((m) => m.key === failing.challenge_id)).toHaveLength(1);
+      for (const { challenge_id } of [failing, ...behind])
+        expect([challenge_id, results.messages.filter((m) => m.key === challenge_id).length]).toEqual([
+          challenge_id,
+          1,
+        ]);
     });
 
     it('waits for an SDK call that outlives the send timeout instead of pushing a second time', async () => {
