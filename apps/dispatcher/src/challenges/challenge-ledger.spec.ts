@@ -99,4 +99,17 @@ describe('ChallengeLedger', () => {
     expect(woken).toBe(true);
     expect(ledger.get('c1')).toMatchObject({ state: 'parked', unstored: { attempts: 1 } });
   });
+
+  it('does not end the run of a copy that took over while the store was under way', async () => {
+    const ledger = new ChallengeLedger(10);
+    ledger.begin('c1', 't/0@1');
+    ledger.park('c1', 't/0@1', { position: 't/0@1', requestedAt: '0', attempts: 1, lastFailure: '503' });
+    ledger.begin('c1', 't/0@1', { copy: true });
+    let ended = false;
+    void (ledger.get('c1') as { done: Promise<void> }).done.then(() => (ended = true));
+    ledger.storeEnded('c1', true);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ended).toBe(false);
+    expect(ledger.get('c1')).toMatchObject({ state: 'running', copy: true });
+  });
 });

@@ -68,7 +68,8 @@ export class ChallengeLedger {
     const entry = this.entries.get(challengeId);
     if (stored && entry?.state === 'parked' && entry.unstored)
       this.set(challengeId, { state: 'parked', position: entry.position });
-    this.wake(challengeId);
+    // A copy's run that took over meanwhile woke those waiting, and waits for its own end.
+    if (entry?.state !== 'running') this.wake(challengeId);
   }
 
   /** A request parked by this replica or another one, unless its result (or its handling here) is known. */
