@@ -42,6 +42,7 @@ export class PushRequestConsumer implements OnApplicationBootstrap, BeforeApplic
       topic: string,
       groupId: string,
       concurrencyPerPartition: number,
+      /** null for a push request; for a parked copy its state, undefined when its headers are not a dispatcher's. */
       parkedStateOf: (message: KafkaMessage) => ParkedState | undefined | null,
     ) =>
       new ResilientConsumer(createKafkaClient(config.kafka, `-${name}`), {
