@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import { ResilientConsumer } from './resilient-consumer';
+import { ResilientConsumer, type ResilientConsumerOptions } from './resilient-consumer';
 
 const GROUP_JOIN = 'consumer.group_join';
 
@@ -86,6 +86,21 @@ function consumerDrivenByTheTest() {
   return { kafka, events, commits, join, batch, disconnects: () => disconnects };
 }
 
+/** A consumer of topic `t` with two messages of a partition running at once, on the driven kafkajs consumer. */
+function windowedConsumer(
+  driven: ReturnType<typeof consumerDrivenByTheTest>,
+  options: Pick<ResilientConsumerOptions, 'eachMessage' | 'commitIntervalMs'>,
+): ResilientConsumer {
+  return new ResilientConsumer(driven.kafka, {
+    name: 'spec',
+    topic: 't',
+    consumer: { groupId: 'g' },
+    fromBeginning: true,
+    concurrencyPerPartition: 2,
+    ...options,
+  });
+}
+
 describe('ResilientConsumer', () => {
   it('hands onJoin a consumer it can seek with, also when kafkajs had to join again after run()', async () => {
     const { kafka, seeks } = consumerWhoseFirstJoinFails();
@@ -119,12 +134,7 @@ describe('ResilientConsumer', () => {
           await new Promise((resolve) => setImmediate(resolve));
         }
       };
-      const resilient = new ResilientConsumer(driven.kafka, {
-        name: 'spec',
-        topic: 't',
-        consumer: { groupId: 'g' },
-        fromBeginning: true,
-        concurrencyPerPartition: 2,
+      const resilient = windowedConsumer(driven, {
         commitIntervalMs: 5,
         eachMessage: ({ message }) => {
           started.push(message.offset);
@@ -162,14 +172,7 @@ describe('ResilientConsumer', () => {
 
   it('starts a new consumer when kafkajs fetches on for longer than a join can take without joining', async () => {
     const driven = consumerDrivenByTheTest();
-    const resilient = new ResilientConsumer(driven.kafka, {
-      name: 'spec',
-      topic: 't',
-      consumer: { groupId: 'g' },
-      fromBeginning: true,
-      concurrencyPerPartition: 2,
-      eachMessage: async () => undefined,
-    });
+    const resilient = windowedConsumer(driven, { eachMessage: async () => undefined });
     await resilient.start();
     driven.join('m-1');
     driven.events.emit('consumer.rebalancing', {});
