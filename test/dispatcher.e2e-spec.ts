@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ConfigChangedEvent, configChangedKey, resolveTopicNames } from '@lib/contracts';
+import { ConfigChangedEvent, configChangedKey, PushRequestedEvent, resolveTopicNames } from '@lib/contracts';
 import { tenantCredentials } from './fixtures/keys';
 import { apnsDeviceToken, fcmDeviceToken, pushRequest } from './fixtures/push-request.builder';
 import { ApnsPeer } from './peers/apns-peer';
@@ -13,8 +13,8 @@ const TEAM = 'TEAM123456';
 const BUNDLE = 'com.acme.authenticator';
 
 /** A push request to a fresh FCM device of the tenant. */
-const fcmPushTo = (tenant: string) =>
-  pushRequest({ tenant, device: { provider: 'fcm', token: fcmDeviceToken() } });
+const fcmPushTo = (tenant: string, overrides: Partial<PushRequestedEvent> = {}) =>
+  pushRequest({ tenant, device: { provider: 'fcm', token: fcmDeviceToken() }, ...overrides });
 
 describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against loopback peers)', () => {
   const env = testEnvironment();
@@ -637,7 +637,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
 
     it('retries FCM 503 and 429 until it succeeds', async () => {
       fcm.failNext(5, 503, 'UNAVAILABLE');
-      fcm.failNext(2, 429, 'RESOURCE_EXHAUSTED');
+      fcm.failNext(2, 429, 'RESOURCE_EXHAUSTED', { retryAfterSeconds: 1 });
       const request = fcmPushTo('flaky');
       await requester.request(request);
       expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'sent', provider: 'fcm' });
@@ -677,6 +677,29 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
           challenge_id,
           1,
         ]);
+    });
+
+    it("waits for FCM's Retry-After before trying again, though firebase-admin drops the header", async () => {
+      fcm.failNext(1, 429, 'RESOURCE_EXHAUSTED', { retryAfterSeconds: 2 });
+      const request = fcmPushTo('flaky');
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'sent', attempts: 2 });
+      const answers = fcm.received.filter((d) => d.message.token === request.device.token);
+      expect(answers.map((d) => d.status)).toEqual([429, 200]);
+      expect(answers[1].receivedAt - answers[0].receivedAt).toBeGreaterThanOrEqual(2000);
+    });
+
+    it('waits at least a minute after a QUOTA_EXCEEDED without Retry-After, as Google asks', async () => {
+      fcm.failNext(1, 429, 'RESOURCE_EXHAUSTED');
+      const request = fcmPushTo('flaky', { expires_at: new Date(Date.now() + 4000).toISOString() });
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id)).toMatchObject({
+        status: 'expired',
+        reason: expect.stringMatching(/^expired_while_retrying: messaging\/message-rate-exceeded/),
+        attempts: 1,
+      });
+      const answers = fcm.received.filter((d) => d.message.token === request.device.token);
+      expect(answers.map((d) => d.status)).toEqual([429]);
     });
 
     it('waits for an SDK call that outlives the send timeout instead of pushing a second time', async () => {

@@ -18,6 +18,7 @@ const FAILED: SendOutcome = {
 
 /** A service whose provider answers with `outcomes` in turn, and whose publisher the test steers. */
 function serviceSending(outcomes: (() => Promise<SendOutcome>)[], { parkRetries = true } = {}) {
+  /** When each send was made. */
   const sends: number[] = [];
   const clients = {
     version: 1,
@@ -25,7 +26,7 @@ function serviceSending(outcomes: (() => Promise<SendOutcome>)[], { parkRetries 
     config: { settings: { strategy: 'prompt', enabled_clients: ['web-login'] } },
     sender: () => ({
       send: () => {
-        sends.push(sends.length);
+        sends.push(Date.now());
         return outcomes[Math.min(sends.length - 1, outcomes.length - 1)]();
       },
     }),
@@ -159,5 +160,45 @@ describe('ChallengeService parking a failed challenge', () => {
       }),
     ]);
     expect(ledger.get(soon.challenge_id)?.state).toBe('done');
+  });
+
+  it("parks with the provider's Retry-After, and the copy waits for it before its next attempt", async () => {
+    const throttled = async (): Promise<SendOutcome> => ({ ...FAILED, retryAt: Date.now() + 300 });
+    const first = serviceSending([throttled]);
+    await first.service.handle(message());
+    const parked = first.parkedCopies[0];
+    expect(parked.retryAt! - first.sends[0]).toBeGreaterThanOrEqual(300);
+
+    const { service, sends, results } = serviceSending([async () => ({ ok: true })]);
+    const random = jest.spyOn(Math, 'random').mockReturnValue(0);
+    try {
+      const copyRead = Date.now();
+      const retryAt = copyRead + 300;
+      await service.handle(
+        message({ topic: 'mfa.push.retrying', offset: '3', parked: { ...parked, retryAt } }),
+      );
+      expect(sends).toHaveLength(1);
+      expect(sends[0]).toBeGreaterThanOrEqual(retryAt);
+      expect(results).toEqual([expect.objectContaining({ status: 'sent', attempts: 2 })]);
+    } finally {
+      random.mockRestore();
+    }
+  });
+});
+
+describe('ChallengeService retrying in place', () => {
+  it("waits for the provider's Retry-After, not just the backoff", async () => {
+    const { service, sends } = serviceSending(
+      [async () => ({ ...FAILED, retryAt: Date.now() + 300 }), async () => ({ ok: true })],
+      { parkRetries: false },
+    );
+    const random = jest.spyOn(Math, 'random').mockReturnValue(0);
+    try {
+      await service.handle(message());
+    } finally {
+      random.mockRestore();
+    }
+    expect(sends).toHaveLength(2);
+    expect(sends[1] - sends[0]).toBeGreaterThanOrEqual(300);
   });
 });

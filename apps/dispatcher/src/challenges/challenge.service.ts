@@ -17,7 +17,7 @@ import { DispatcherMetrics } from '../metrics/dispatcher-metrics';
 import { ResultPublisher } from '../results/result-publisher';
 import { challengeNotification } from './challenge-content';
 import { offeredValues } from './number-matching';
-import { backoffDelayMs } from './retry-policy';
+import { nextAttemptDelayMs } from './retry-policy';
 import { ChallengeLedger, RequestPosition } from './challenge-ledger';
 import type { ParkedState } from './parked-request';
 
@@ -37,7 +37,7 @@ export interface IncomingPushRequest {
 
 type Rejection = { reason: string };
 /** The first attempt failed and may succeed later: the request leaves its partition for mfa.push.retrying. */
-type Parking = { park: Pick<ParkedState, 'attempts' | 'lastFailure'> };
+type Parking = { park: Pick<ParkedState, 'attempts' | 'lastFailure' | 'retryAt'> };
 
 const MAX_KEPT_ORIGINAL_BYTES = 64 * 1024;
 const MAX_KEPT_KEY_BYTES = 1024;
@@ -258,13 +258,9 @@ export class ChallengeService {
       retryable: true,
       detail: parked.lastFailure,
     };
-    // Parked after a failed attempt: the backoff it would have waited.
+    // Parked after a failed attempt: the wait it would have had in place.
     if (parked)
-      await this.sleepWithHeartbeat(
-        Math.min(backoffDelayMs(attempts), Math.max(0, expiresAt - Date.now())),
-        heartbeat,
-        true,
-      );
+      await this.sleepWithHeartbeat(nextAttemptDelayMs(attempts, parked.retryAt, expiresAt), heartbeat, true);
     // An SDK call that outlived our timeout may still be retrying inside the SDK (firebase-admin waits
     // out a 503's Retry-After): the next attempt waits for it instead of sending a second push.
     let unfinished: { call: Promise<SendOutcome>; version: number } | undefined;
@@ -297,12 +293,12 @@ export class ChallengeService {
       if (!last.retryable) break;
       // Not with a call still under way: a retry elsewhere could push while it may yet deliver.
       if (!parked && !unfinished && this.config.dispatcher.parkRetries)
-        return { park: { attempts, lastFailure: last.detail } };
+        return { park: { attempts, lastFailure: last.detail, retryAt: last.retryAt } };
       // Leaving with a call still under way would let the next owner push while it may yet deliver.
       if (this.stopping && !unfinished)
         throw new Error(`shutting down: challenge ${request.challenge_id} left for another replica`);
       this.metrics.retries.inc({ provider });
-      const wait = Math.min(backoffDelayMs(attempts), Math.max(0, expiresAt - Date.now()));
+      const wait = nextAttemptDelayMs(attempts, last.retryAt, expiresAt);
       this.logger.warn(
         `challenge ${request.challenge_id}: attempt ${attempts} failed (${last.detail}); retrying in ${wait} ms`,
       );

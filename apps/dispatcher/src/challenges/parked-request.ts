@@ -14,12 +14,15 @@ export interface ParkedState {
   attempts: number;
   /** The provider's answer to the last attempt, for the result if the challenge expires. */
   lastFailure: string;
+  /** No attempt before this (ms since the epoch): the provider's Retry-After, when it gave one. */
+  retryAt?: number;
 }
 
 const HEADERS = {
   requestedAt: 'requested-at',
   attempts: 'attempts',
   lastFailure: 'last-failure',
+  retryAt: 'retry-at',
 } as const;
 
 export function parkedHeaders(state: ParkedState): Record<string, string> {
@@ -28,6 +31,7 @@ export function parkedHeaders(state: ParkedState): Record<string, string> {
     [HEADERS.requestedAt]: state.requestedAt,
     [HEADERS.attempts]: String(state.attempts),
     [HEADERS.lastFailure]: state.lastFailure,
+    ...(state.retryAt !== undefined && { [HEADERS.retryAt]: String(state.retryAt) }),
   };
 }
 
@@ -38,5 +42,12 @@ export function parkedState(headers: IHeaders | undefined): ParkedState | undefi
   const requestedAt = text(HEADERS.requestedAt);
   const attempts = Number(text(HEADERS.attempts));
   if (!position || !requestedAt || !Number.isInteger(attempts) || attempts < 1) return undefined;
-  return { position, requestedAt, attempts, lastFailure: text(HEADERS.lastFailure) ?? '' };
+  const retryAt = Number(text(HEADERS.retryAt));
+  return {
+    position,
+    requestedAt,
+    attempts,
+    lastFailure: text(HEADERS.lastFailure) ?? '',
+    ...(Number.isSafeInteger(retryAt) && retryAt > 0 && { retryAt }),
+  };
 }

@@ -1,4 +1,4 @@
-import { backoffDelayMs } from './retry-policy';
+import { backoffDelayMs, nextAttemptDelayMs } from './retry-policy';
 
 /** Just below 1: the largest delay full jitter can draw. */
 const HIGHEST = () => 1 - Number.EPSILON;
@@ -35,5 +35,26 @@ describe('backoffDelayMs', () => {
     expect(Math.min(...delays)).toBeLessThan(1000);
     expect(Math.max(...delays)).toBeGreaterThan(4000);
     expect(new Set(delays).size).toBeGreaterThan(1000);
+  });
+});
+
+describe('nextAttemptDelayMs', () => {
+  const now = 1_000_000;
+  const random = jest.spyOn(Math, 'random');
+  beforeEach(() => random.mockReturnValue(0.5));
+  afterAll(() => random.mockRestore());
+
+  it('waits the backoff when the provider named no time, or an earlier one', () => {
+    expect(nextAttemptDelayMs(3, undefined, now + 60_000, now)).toBe(200);
+    expect(nextAttemptDelayMs(3, now + 50, now + 60_000, now)).toBe(200);
+  });
+
+  it("waits for the provider's Retry-After when it is later than the backoff", () => {
+    expect(nextAttemptDelayMs(3, now + 12_000, now + 60_000, now)).toBe(12_000);
+  });
+
+  it('never waits past the challenge’s expiry, nor less than nothing', () => {
+    expect(nextAttemptDelayMs(3, now + 120_000, now + 60_000, now)).toBe(60_000);
+    expect(nextAttemptDelayMs(3, undefined, now - 10, now)).toBe(0);
   });
 });

@@ -8,3 +8,17 @@ export function backoffDelayMs(
   const ceiling = Math.min(capMs, baseMs * 2 ** (attempt - 1));
   return Math.floor(random() * ceiling);
 }
+
+/**
+ * The wait before attempt `attempt + 1`: the backoff, or longer when the provider named a time
+ * (Retry-After), and never past the challenge's expiry, where it ends as expired.
+ */
+export function nextAttemptDelayMs(
+  attempt: number,
+  retryAt: number | undefined,
+  expiresAt: number,
+  now = Date.now(),
+): number {
+  const asked = retryAt === undefined ? 0 : retryAt - now;
+  return Math.max(0, Math.min(Math.max(backoffDelayMs(attempt), asked), expiresAt - now));
+}

@@ -11,6 +11,7 @@ import {
   PushSender,
   SendOutcome,
 } from './push-sender';
+import { retryAfterByPath } from './retry-after';
 import { ServiceAccountCredential } from './service-account.credential';
 
 // firebase-admin's error codes, grouped by what the caller should do about them.
@@ -40,6 +41,9 @@ const RETRYABLE = new Set([
   'app/network-error',
   'app/network-timeout',
 ]);
+/** FCM's QUOTA_EXCEEDED (429), a project's or one device's: Google asks for at least a minute before retrying. */
+const QUOTA_EXCEEDED = 'messaging/message-rate-exceeded';
+const QUOTA_EXCEEDED_MIN_WAIT_MS = 60_000;
 
 /**
  * FCM HTTP v1 through firebase-admin's send(): HTTP/1.1 over our pooled keep-alive agent, which it
@@ -58,13 +62,22 @@ export class FcmSender implements PushSender {
   ) {}
 
   async send(notification: ChallengeNotification): Promise<SendOutcome> {
-    this.lastUsed = Date.now();
+    const startedAt = (this.lastUsed = Date.now());
     try {
       const name = await this.connected().send(this.toFcmMessage(notification));
       return { ok: true, providerMessageId: name };
     } catch (error) {
-      return this.outcome(error as { code?: string; message?: string });
+      const outcome = this.outcome(error as { code?: string; message?: string });
+      if (outcome.ok || !outcome.retryable) return outcome;
+      const retryAt =
+        retryAfterByPath.askedSince(this.sendPath, startedAt) ?? quotaWait(error as { code?: string });
+      return retryAt === undefined ? outcome : { ...outcome, retryAt };
     }
+  }
+
+  /** Where firebase-admin sends this project's messages: the answers whose Retry-After applies here. */
+  private get sendPath(): string {
+    return `/v1/projects/${this.settings.project_id}/messages:send`;
   }
 
   idleFor(now: number): number {
@@ -155,4 +168,9 @@ export class FcmSender implements PushSender {
     if (RETRYABLE.has(code)) return fail('provider_error', true, detail);
     return fail('payload_invalid', false, detail);
   }
+}
+
+/** Without a Retry-After, a QUOTA_EXCEEDED is retried no sooner than Google's documented minimum. */
+function quotaWait(error: { code?: string }): number | undefined {
+  return error.code === QUOTA_EXCEEDED ? Date.now() + QUOTA_EXCEEDED_MIN_WAIT_MS : undefined;
 }

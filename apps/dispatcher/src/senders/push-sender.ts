@@ -66,6 +66,8 @@ export type SendOutcome =
       credentialsRefused?: boolean;
       /** With credentialsRefused: what the admin should do about it. */
       remedy?: string;
+      /** The provider's own word on when to try again (Retry-After), in ms since the epoch. */
+      retryAt?: number;
     };
 
 /** One provider's client for one tenant configuration. Built lazily, reused for every send, closed on swap. */
