@@ -50,6 +50,10 @@ function serviceSending(outcomes: (() => Promise<SendOutcome>)[], { parkRetries 
 }
 
 const request = pushRequest();
+
+/** Backoff draws `value` (0: no wait at all; near 1: the longest) until the test ends. */
+const jitter = (value: number) => jest.spyOn(Math, 'random').mockReturnValue(value);
+afterEach(() => jest.restoreAllMocks());
 const message = (overrides: Partial<IncomingPushRequest> = {}): IncomingPushRequest => ({
   key: request.challenge_id,
   value: Buffer.from(JSON.stringify(request)),
@@ -77,49 +81,41 @@ describe('ChallengeService parking a failed challenge', () => {
 
   it('keeps a copy whose run was cut short parked, so the redelivered request is not pushed', async () => {
     const { service, ledger, sends } = serviceSending([async () => ({ ok: true })]);
-    const random = jest.spyOn(Math, 'random').mockReturnValue(0.99);
-    try {
-      const parked: ParkedState = {
-        position: 'mfa.push.requested/0@7',
-        requestedAt: String(Date.now()),
-        attempts: 1,
-        lastFailure: '500 InternalServerError',
-      };
-      // A rebalance during its backoff: the heartbeat fails, and the copy is left to the new owner.
-      const cut = message({
-        topic: 'mfa.push.retrying',
-        offset: '3',
-        parked,
-        heartbeat: () => Promise.reject(new Error('rebalancing')),
-      });
-      await expect(service.handle(cut)).rejects.toThrow('rebalancing');
-      expect(ledger.get(request.challenge_id)).toEqual({ state: 'parked', position: parked.position });
-      await service.handle(message());
-      expect(sends).toHaveLength(0);
-    } finally {
-      random.mockRestore();
-    }
+    jitter(0.99);
+    const parked: ParkedState = {
+      position: 'mfa.push.requested/0@7',
+      requestedAt: String(Date.now()),
+      attempts: 1,
+      lastFailure: '500 InternalServerError',
+    };
+    // A rebalance during its backoff: the heartbeat fails, and the copy is left to the new owner.
+    const cut = message({
+      topic: 'mfa.push.retrying',
+      offset: '3',
+      parked,
+      heartbeat: () => Promise.reject(new Error('rebalancing')),
+    });
+    await expect(service.handle(cut)).rejects.toThrow('rebalancing');
+    expect(ledger.get(request.challenge_id)).toEqual({ state: 'parked', position: parked.position });
+    await service.handle(message());
+    expect(sends).toHaveLength(0);
   });
 
   it('does not hold the redelivered request while its copy is retried here', async () => {
     let answer!: (outcome: SendOutcome) => void;
     const { service, sends } = serviceSending([() => new Promise((resolve) => (answer = resolve))]);
-    const random = jest.spyOn(Math, 'random').mockReturnValue(0);
-    try {
-      const copy = message({
-        topic: 'mfa.push.retrying',
-        offset: '3',
-        parked: { position: 'mfa.push.requested/0@7', requestedAt: '0', attempts: 1, lastFailure: '' },
-      });
-      const running = service.handle(copy);
-      while (sends.length === 0) await new Promise((resolve) => setImmediate(resolve));
-      await service.handle(message());
-      answer({ ok: true });
-      await running;
-      expect(sends).toHaveLength(1);
-    } finally {
-      random.mockRestore();
-    }
+    jitter(0);
+    const copy = message({
+      topic: 'mfa.push.retrying',
+      offset: '3',
+      parked: { position: 'mfa.push.requested/0@7', requestedAt: '0', attempts: 1, lastFailure: '' },
+    });
+    const running = service.handle(copy);
+    while (sends.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    await service.handle(message());
+    answer({ ok: true });
+    await running;
+    expect(sends).toHaveLength(1);
   });
 
   it('retries in place with DISPATCHER_PARK_RETRIES=false, as replicas without the topic do', async () => {
@@ -170,19 +166,15 @@ describe('ChallengeService parking a failed challenge', () => {
     expect(parked.retryAt! - first.sends[0]).toBeGreaterThanOrEqual(300);
 
     const { service, sends, results } = serviceSending([async () => ({ ok: true })]);
-    const random = jest.spyOn(Math, 'random').mockReturnValue(0);
-    try {
-      const copyRead = Date.now();
-      const retryAt = copyRead + 300;
-      await service.handle(
-        message({ topic: 'mfa.push.retrying', offset: '3', parked: { ...parked, retryAt } }),
-      );
-      expect(sends).toHaveLength(1);
-      expect(sends[0]).toBeGreaterThanOrEqual(retryAt);
-      expect(results).toEqual([expect.objectContaining({ status: 'sent', attempts: 2 })]);
-    } finally {
-      random.mockRestore();
-    }
+    jitter(0);
+    const copyRead = Date.now();
+    const retryAt = copyRead + 300;
+    await service.handle(
+      message({ topic: 'mfa.push.retrying', offset: '3', parked: { ...parked, retryAt } }),
+    );
+    expect(sends).toHaveLength(1);
+    expect(sends[0]).toBeGreaterThanOrEqual(retryAt);
+    expect(results).toEqual([expect.objectContaining({ status: 'sent', attempts: 2 })]);
   });
 });
 
@@ -192,13 +184,45 @@ describe('ChallengeService retrying in place', () => {
       [async () => ({ ...FAILED, retryAt: Date.now() + 300 }), async () => ({ ok: true })],
       { parkRetries: false },
     );
-    const random = jest.spyOn(Math, 'random').mockReturnValue(0);
-    try {
-      await service.handle(message());
-    } finally {
-      random.mockRestore();
-    }
+    jitter(0);
+    await service.handle(message());
     expect(sends).toHaveLength(2);
     expect(sends[1] - sends[0]).toBeGreaterThanOrEqual(300);
+  });
+
+  it('answers at once when the provider asks to wait past the expiry, instead of holding a slot until then', async () => {
+    const { service, sends, parkedCopies, results } = serviceSending([
+      async () => ({
+        ...FAILED,
+        detail: '429 QUOTA_EXCEEDED',
+        retryAt: Date.parse(request.expires_at) + 1000,
+      }),
+    ]);
+    await service.handle(message());
+    expect(sends).toHaveLength(1);
+    expect(parkedCopies).toEqual([]);
+    expect(results).toEqual([
+      expect.objectContaining({
+        status: 'failed',
+        reason: 'provider_throttled',
+        retryable: true,
+        attempts: 1,
+        detail: expect.stringMatching(/^429 QUOTA_EXCEEDED; no attempt before .*, after expires_at$/),
+      }),
+    ]);
+  });
+
+  it('leaves a long wait for another replica at shutdown, instead of outliving the shutdown grace', async () => {
+    const { service, ledger, sends } = serviceSending(
+      [async () => ({ ...FAILED, retryAt: Date.now() + 20_000 }), async () => ({ ok: true })],
+      { parkRetries: false },
+    );
+    const handling = service.handle(message());
+    while (sends.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    service.stopRetrying();
+    await expect(handling).rejects.toThrow('shutting down');
+    expect(sends).toHaveLength(1);
+    // Nothing is under way: the redelivery at the next owner pushes it.
+    expect(ledger.get(request.challenge_id)).toBeUndefined();
   });
 });

@@ -291,6 +291,14 @@ export class ChallengeService {
           provider_message_id: last.providerMessageId,
         });
       if (!last.retryable) break;
+      // Asked to wait past the expiry: the caller learns it now, not at expiry, and can offer another factor.
+      if (last.retryAt !== undefined && last.retryAt >= expiresAt)
+        return result('failed', {
+          reason: 'provider_throttled',
+          detail: `${last.detail}; no attempt before ${new Date(last.retryAt).toISOString()}, after expires_at`,
+          retryable: true,
+          attempts,
+        });
       // Not with a call still under way: a retry elsewhere could push while it may yet deliver.
       if (!parked && !unfinished && this.config.dispatcher.parkRetries)
         return { park: { attempts, lastFailure: last.detail, retryAt: last.retryAt } };
@@ -381,6 +389,8 @@ export class ChallengeService {
   ): Promise<void> {
     const until = Date.now() + ms;
     while (Date.now() < until) {
+      // A provider's Retry-After can be minutes: a shutdown does not wait for it, the message stays for another replica.
+      if (mayLeave && this.stopping) throw new Error('shutting down: the retry is left for another replica');
       await new Promise((resolve) => setTimeout(resolve, Math.min(HEARTBEAT_EVERY_MS, until - Date.now())));
       // A failed heartbeat (a rebalance) ends the handler: another member will own this message. Not
       // while a timed-out call may still deliver: then this replica sees the challenge through.

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Agent } from 'node:https';
 import { App, deleteApp, initializeApp } from 'firebase-admin/app';
 import { getMessaging, Message, Messaging } from 'firebase-admin/messaging';
@@ -11,7 +12,7 @@ import {
   PushSender,
   SendOutcome,
 } from './push-sender';
-import { retryAfterByPath } from './retry-after';
+import type { FcmRetryAfter } from './retry-after';
 import { ServiceAccountCredential } from './service-account.credential';
 
 // firebase-admin's error codes, grouped by what the caller should do about them.
@@ -59,25 +60,27 @@ export class FcmSender implements PushSender {
   constructor(
     private readonly settings: FcmSettings,
     private readonly agent: Agent,
+    private readonly retryAfter: FcmRetryAfter,
   ) {}
 
   async send(notification: ChallengeNotification): Promise<SendOutcome> {
-    const startedAt = (this.lastUsed = Date.now());
+    this.lastUsed = Date.now();
+    const startedAt = performance.now();
+    let outcome: SendOutcome;
+    let quotaExceeded = false;
     try {
       const name = await this.connected().send(this.toFcmMessage(notification));
-      return { ok: true, providerMessageId: name };
+      outcome = { ok: true, providerMessageId: name };
     } catch (error) {
-      const outcome = this.outcome(error as { code?: string; message?: string });
-      if (outcome.ok || !outcome.retryable) return outcome;
-      const retryAt =
-        retryAfterByPath.askedSince(this.sendPath, startedAt) ?? quotaWait(error as { code?: string });
-      return retryAt === undefined ? outcome : { ...outcome, retryAt };
+      quotaExceeded = (error as { code?: string }).code === QUOTA_EXCEEDED;
+      outcome = this.outcome(error as { code?: string; message?: string });
     }
-  }
-
-  /** Where firebase-admin sends this project's messages: the answers whose Retry-After applies here. */
-  private get sendPath(): string {
-    return `/v1/projects/${this.settings.project_id}/messages:send`;
+    // Taken whatever the outcome: firebase-admin's own resends of a 503 may end in a success.
+    const asked = this.retryAfter.take(notification.deviceToken, startedAt);
+    if (outcome.ok || !outcome.retryable) return outcome;
+    // The last answer's own Retry-After, which a QUOTA_EXCEEDED without one gets Google's minimum for.
+    const retryAt = asked ?? (quotaExceeded ? Date.now() + QUOTA_EXCEEDED_MIN_WAIT_MS : undefined);
+    return retryAt === undefined ? outcome : { ...outcome, retryAt };
   }
 
   idleFor(now: number): number {
@@ -168,9 +171,4 @@ export class FcmSender implements PushSender {
     if (RETRYABLE.has(code)) return fail('provider_error', true, detail);
     return fail('payload_invalid', false, detail);
   }
-}
-
-/** Without a Retry-After, a QUOTA_EXCEEDED is retried no sooner than Google's documented minimum. */
-function quotaWait(error: { code?: string }): number | undefined {
-  return error.code === QUOTA_EXCEEDED ? Date.now() + QUOTA_EXCEEDED_MIN_WAIT_MS : undefined;
 }

@@ -1,50 +1,82 @@
-import { subscribe } from 'node:diagnostics_channel';
 import type { ClientRequest, IncomingMessage } from 'node:http';
+import { performance } from 'node:perf_hooks';
 
-/** A Retry-After as it came: when, and the time it lets the next attempt go (ms since the epoch). */
-interface Asked {
+/** FCM's answer (429 or 5xx) to the latest send to one device token. */
+interface Refusal {
+  /** performance.now() when it came: a step of the wall clock must not make it look older or newer. */
   answeredAt: number;
-  retryAt: number;
+  /** When its Retry-After lets the next attempt go (ms since the epoch); none when it named none. */
+  retryAt?: number;
 }
 
-/** More paths than any deployment has Firebase projects: only a runaway would reach it. */
-const MAX_PATHS = 10_000;
+const SEND_PATH = /^\/v1\/projects\/[^/]+\/messages:send$/;
+/** Far more devices than fail at once: only refusals never taken (a runaway) would reach it. */
+const MAX_REFUSALS = 10_000;
+/** Past any challenge's expiry (at most 15 minutes ahead), and still a time that can be named. */
+const LONGEST_WAIT_MS = 24 * 60 * 60_000;
 
 /**
- * The Retry-After of HTTP/1.1 answers, by request path. firebase-admin turns an answer into an error
- * code and drops its headers, yet Google asks senders to honour Retry-After on 429 and 5xx: Node's
- * documented HTTP client channel shows every answer with its request. Answers are told apart by path
- * (FCM's is one per Firebase project), not by call: tying a request to its call would take an
- * AsyncLocalStorage, which on Node 20 slows every promise of the process (measured: 2.4 times).
+ * The Retry-After of FCM's answers, for the send they answered. firebase-admin turns an answer into an
+ * error code and drops its headers, yet Google asks senders to honour Retry-After on 429 and 5xx. The
+ * FCM agent shows this each request as it is created (`watch`); firebase-admin writes a send's whole
+ * body with `end()`, and the device token in it says whose answer it is. Kept per device, not per
+ * project: one throttled device must not hold back the retries of every other device. (An
+ * AsyncLocalStorage could tie answers to calls instead, but on Node 20 it slows every promise of the
+ * process: 2.4 times, measured.)
  */
-class RetryAfterByPath {
-  private readonly latest = new Map<string, Asked>();
+export class FcmRetryAfter {
+  private readonly refusals = new Map<string, Refusal>();
 
-  constructor() {
-    subscribe('http.client.response.finish', (message) => {
-      const { request, response } = message as { request: ClientRequest; response: IncomingMessage };
-      const answeredAt = Date.now();
-      const retryAt = retryAtOf(response.headers['retry-after'], answeredAt);
-      if (retryAt === undefined) return;
-      if (this.latest.size >= MAX_PATHS) this.latest.clear();
-      this.latest.set(request.path, { answeredAt, retryAt });
+  watch(request: ClientRequest): void {
+    if (!SEND_PATH.test(request.path)) return;
+    let body: string | undefined;
+    const end = request.end.bind(request) as (...args: unknown[]) => ClientRequest;
+    request.end = ((...args: unknown[]) => {
+      const [chunk] = args;
+      if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) body = chunk.toString();
+      return end(...args);
+    }) as ClientRequest['end'];
+    request.once('response', (response: IncomingMessage) => {
+      const status = response.statusCode ?? 0;
+      if (status !== 429 && status < 500) return;
+      const token = deviceTokenOf(body);
+      if (token === undefined) return;
+      if (this.refusals.size >= MAX_REFUSALS) this.refusals.clear();
+      this.refusals.set(token, {
+        answeredAt: performance.now(),
+        retryAt: retryAtOf(response.headers['retry-after']),
+      });
     });
   }
 
-  /** The time the latest Retry-After answered to `path` since `since` names; none if none did. */
-  askedSince(path: string, since: number): number | undefined {
-    const asked = this.latest.get(path);
-    return asked && asked.answeredAt >= since ? asked.retryAt : undefined;
+  /**
+   * The Retry-After time of FCM's last answer to a send to `deviceToken`, if that answer came since
+   * `since` (performance.now()) and named one; forgets the answer.
+   */
+  take(deviceToken: string, since: number): number | undefined {
+    const refusal = this.refusals.get(deviceToken);
+    this.refusals.delete(deviceToken);
+    return refusal && refusal.answeredAt >= since ? refusal.retryAt : undefined;
   }
 }
 
-export const retryAfterByPath = new RetryAfterByPath();
+function deviceTokenOf(body: string | undefined): string | undefined {
+  try {
+    const token: unknown = (JSON.parse(body ?? '') as { message?: { token?: unknown } }).message?.token;
+    return typeof token === 'string' ? token : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Retry-After is either seconds to wait or an HTTP date (RFC 9110, 10.2.3); anything else is ignored. */
 export function retryAtOf(value: string | undefined, now = Date.now()): number | undefined {
   if (value === undefined) return undefined;
   const text = value.trim();
-  if (/^\d+$/.test(text)) return now + Number(text) * 1000;
-  const date = Date.parse(text);
-  return Number.isFinite(date) && /[a-z]/i.test(text) ? Math.max(now, date) : undefined;
+  const at = /^\d+$/.test(text)
+    ? now + Number(text) * 1000
+    : /[a-z]/i.test(text)
+      ? Math.max(now, Date.parse(text))
+      : NaN;
+  return Number.isNaN(at) ? undefined : Math.min(at, now + LONGEST_WAIT_MS);
 }

@@ -1,11 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { readFileSync } from 'node:fs';
+import type { ClientRequest } from 'node:http';
 import type { Agent } from 'node:https';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import type { ApnsSettings, FcmSettings } from '@lib/mfa-config';
 import { ApnsSender } from './apns-sender';
 import { FcmSender } from './fcm-sender';
-import { providerAgent, SandboxRedirectAgent } from './provider-agent';
+import { ProviderAgent, SandboxRedirectAgent } from './provider-agent';
+import { FcmRetryAfter } from './retry-after';
 
 /** Builds the per-configuration senders: cheap objects until their first send (keys: see TenantClients). */
 @Injectable()
@@ -13,13 +15,16 @@ export class SenderFactory {
   private readonly sandboxCaPem?: string;
   /** Shared by every FCM sender: pooled sockets to Google, whatever the tenant. */
   private readonly fcmAgent: Agent;
+  /** What FCM answered to the requests of that agent, for the senders. */
+  private readonly fcmRetryAfter = new FcmRetryAfter();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     const { sandbox } = config;
     this.sandboxCaPem = sandbox.caFile ? readFileSync(sandbox.caFile, 'utf8') : undefined;
+    const watch = (request: ClientRequest) => this.fcmRetryAfter.watch(request);
     this.fcmAgent = sandbox.fcmEndpoint
-      ? new SandboxRedirectAgent(hostAndPort(sandbox.fcmEndpoint), this.sandboxCaPem)
-      : providerAgent();
+      ? new SandboxRedirectAgent(hostAndPort(sandbox.fcmEndpoint), this.sandboxCaPem, watch)
+      : new ProviderAgent(watch);
   }
 
   apns(settings: ApnsSettings): ApnsSender {
@@ -31,7 +36,7 @@ export class SenderFactory {
   }
 
   fcm(settings: FcmSettings): FcmSender {
-    return new FcmSender(settings, this.fcmAgent);
+    return new FcmSender(settings, this.fcmAgent, this.fcmRetryAfter);
   }
 }
 
