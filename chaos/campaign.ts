@@ -113,7 +113,11 @@ async function main(): Promise<number> {
       const kept = previous.figures.filter((figure) => !only.includes(figure.scenario));
       // Still the full run's, with these scenarios' figures replaced, and said so.
       const rerun = { scenarios: only, at: run.at, seconds: run.seconds };
-      written = { ...previous, figures: [...kept, ...figures], reruns: [...(previous.reruns ?? []), rerun] };
+      // An earlier re-run of these scenarios no longer has figures here.
+      const earlier = (previous.reruns ?? [])
+        .map((run) => ({ ...run, scenarios: run.scenarios.filter((name) => !only.includes(name)) }))
+        .filter((run) => run.scenarios.length > 0);
+      written = { ...previous, figures: [...kept, ...figures], reruns: [...earlier, rerun] };
     }
     writeFileSync(latest, `${JSON.stringify(written, null, 2)}\n`);
     writeReliabilityReport(resolve('docs', 'RELIABILITY.md'), written);
