@@ -11,7 +11,7 @@ export function backoffDelayMs(
 
 /**
  * The wait before attempt `attempt + 1`: the backoff, or longer when the provider named a time
- * (Retry-After), and never past the challenge's expiry, where it ends as expired.
+ * (Retry-After), and never past the challenge's expiry.
  */
 export function nextAttemptDelayMs(
   attempt: number,

@@ -76,7 +76,7 @@ export class FcmSender implements PushSender {
       outcome = this.outcome(error as { code?: string; message?: string });
     }
     // Taken whatever the outcome: firebase-admin's own resends of a 503 may end in a success.
-    const asked = this.retryAfter.take(notification.deviceToken, startedAt);
+    const asked = this.retryAfter.take(notification.challengeId, startedAt);
     if (outcome.ok || !outcome.retryable) return outcome;
     // The last answer's own Retry-After, which a QUOTA_EXCEEDED without one gets Google's minimum for.
     const retryAt = asked ?? (quotaExceeded ? Date.now() + QUOTA_EXCEEDED_MIN_WAIT_MS : undefined);

@@ -37,14 +37,20 @@ describe('fcmRetryAfter', () => {
   const agent = new Agent({ keepAlive: true, maxSockets: 2 });
   const fcmRetryAfter = new FcmRetryAfter();
   /** A send as firebase-admin makes it (the whole body written with end()), shown as the FCM agent does. */
-  const send = (token: string, status: number, retryAfter?: string, path = '/v1/projects/p/messages:send') =>
+  const send = (
+    challengeId: string,
+    status: number,
+    retryAfter?: string,
+    path = '/v1/projects/p/messages:send',
+  ) =>
     new Promise<void>((resolve) => {
       const port = (server.address() as AddressInfo).port;
       const request = httpRequest({ port, path, method: 'POST', agent }, (response) =>
         response.resume().on('end', resolve),
       );
       fcmRetryAfter.watch(request);
-      request.end(JSON.stringify({ message: { token }, answer: { status, retryAfter } }));
+      const message = { token: 'one-device', data: { challenge_id: challengeId } };
+      request.end(Buffer.from(JSON.stringify({ message, answer: { status, retryAfter } })));
     });
 
   beforeAll(() => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve)));
@@ -53,37 +59,41 @@ describe('fcmRetryAfter', () => {
     return new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
-  it("gives each send its own answer's Retry-After, though sends of one project share a path and sockets", async () => {
+  it("gives each challenge its own answer's Retry-After, though sends share a path, sockets and even a device", async () => {
     const since = performance.now();
     const before = Date.now();
-    await Promise.all([send('device-a', 429, '30'), send('device-b', 500), send('device-c', 503, '90')]);
-    const a = fcmRetryAfter.take('device-a', since)!;
+    await Promise.all([
+      send('challenge-a', 429, '30'),
+      send('challenge-b', 500),
+      send('challenge-c', 503, '90'),
+    ]);
+    const a = fcmRetryAfter.take('challenge-a', since)!;
     expect(a - before).toBeGreaterThanOrEqual(30_000);
     expect(a - before).toBeLessThan(40_000);
-    expect(fcmRetryAfter.take('device-b', since)).toBeUndefined();
-    expect(fcmRetryAfter.take('device-c', since)! - before).toBeGreaterThanOrEqual(90_000);
+    expect(fcmRetryAfter.take('challenge-b', since)).toBeUndefined();
+    expect(fcmRetryAfter.take('challenge-c', since)! - before).toBeGreaterThanOrEqual(90_000);
   });
 
   it("keeps the last answer's word: firebase-admin's own resend of a 503 may end in a 429 without one", async () => {
     const since = performance.now();
-    await send('device-d', 503, '1');
-    await send('device-d', 429);
-    expect(fcmRetryAfter.take('device-d', since)).toBeUndefined();
+    await send('challenge-d', 503, '1');
+    await send('challenge-d', 429);
+    expect(fcmRetryAfter.take('challenge-d', since)).toBeUndefined();
   });
 
   it('tells a send only what was answered since it began, once, and never about answers that passed', async () => {
-    await send('device-e', 429, '30');
-    expect(fcmRetryAfter.take('device-e', performance.now())).toBeUndefined();
+    await send('challenge-e', 429, '30');
+    expect(fcmRetryAfter.take('challenge-e', performance.now())).toBeUndefined();
     const since = performance.now();
-    await send('device-f', 429, '30');
-    await send('device-f', 200, '30');
-    expect(fcmRetryAfter.take('device-f', since)).toBeDefined();
-    expect(fcmRetryAfter.take('device-f', since)).toBeUndefined();
+    await send('challenge-f', 429, '30');
+    await send('challenge-f', 200, '30');
+    expect(fcmRetryAfter.take('challenge-f', since)).toBeDefined();
+    expect(fcmRetryAfter.take('challenge-f', since)).toBeUndefined();
   });
 
   it('reads only sends to FCM', async () => {
     const since = performance.now();
-    await send('device-g', 429, '30', '/v1/projects/p/messages:batchSend');
-    expect(fcmRetryAfter.take('device-g', since)).toBeUndefined();
+    await send('challenge-g', 429, '30', '/v1/projects/p/messages:batchSend');
+    expect(fcmRetryAfter.take('challenge-g', since)).toBeUndefined();
   });
 });

@@ -1,7 +1,7 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 
-/** FCM's answer (429 or 5xx) to the latest send to one device token. */
+/** FCM's answer (429 or 5xx) to the latest send of one challenge. */
 interface Refusal {
   /** performance.now() when it came: a step of the wall clock must not make it look older or newer. */
   answeredAt: number;
@@ -10,7 +10,7 @@ interface Refusal {
 }
 
 const SEND_PATH = /^\/v1\/projects\/[^/]+\/messages:send$/;
-/** Far more devices than fail at once: only refusals never taken (a runaway) would reach it. */
+/** Far more challenges than fail at once: only refusals never taken (a runaway) would reach it. */
 const MAX_REFUSALS = 10_000;
 /** Past any challenge's expiry (at most 15 minutes ahead), and still a time that can be named. */
 const LONGEST_WAIT_MS = 24 * 60 * 60_000;
@@ -19,8 +19,9 @@ const LONGEST_WAIT_MS = 24 * 60 * 60_000;
  * The Retry-After of FCM's answers, for the send they answered. firebase-admin turns an answer into an
  * error code and drops its headers, yet Google asks senders to honour Retry-After on 429 and 5xx. The
  * FCM agent shows this each request as it is created (`watch`); firebase-admin writes a send's whole
- * body with `end()`, and the device token in it says whose answer it is. Kept per device, not per
- * project: one throttled device must not hold back the retries of every other device. (An
+ * body with `end()`, and the challenge id in its data says whose answer it is: one call per challenge
+ * is under way in a process. Not per project (one throttled device would hold back the retries of
+ * every other device), nor per device (two challenges to one device would take each other's). (An
  * AsyncLocalStorage could tie answers to calls instead, but on Node 20 it slows every promise of the
  * process: 2.4 times, measured.)
  */
@@ -39,10 +40,10 @@ export class FcmRetryAfter {
     request.once('response', (response: IncomingMessage) => {
       const status = response.statusCode ?? 0;
       if (status !== 429 && status < 500) return;
-      const token = deviceTokenOf(body);
-      if (token === undefined) return;
+      const challengeId = challengeIdOf(body);
+      if (challengeId === undefined) return;
       if (this.refusals.size >= MAX_REFUSALS) this.refusals.clear();
-      this.refusals.set(token, {
+      this.refusals.set(challengeId, {
         answeredAt: performance.now(),
         retryAt: retryAtOf(response.headers['retry-after']),
       });
@@ -50,20 +51,22 @@ export class FcmRetryAfter {
   }
 
   /**
-   * The Retry-After time of FCM's last answer to a send to `deviceToken`, if that answer came since
+   * The Retry-After time of FCM's last answer to a send of `challengeId`, if that answer came since
    * `since` (performance.now()) and named one; forgets the answer.
    */
-  take(deviceToken: string, since: number): number | undefined {
-    const refusal = this.refusals.get(deviceToken);
-    this.refusals.delete(deviceToken);
+  take(challengeId: string, since: number): number | undefined {
+    const refusal = this.refusals.get(challengeId);
+    this.refusals.delete(challengeId);
     return refusal && refusal.answeredAt >= since ? refusal.retryAt : undefined;
   }
 }
 
-function deviceTokenOf(body: string | undefined): string | undefined {
+/** The challenge id every push carries in its data (see challenge-content.ts). */
+function challengeIdOf(body: string | undefined): string | undefined {
   try {
-    const token: unknown = (JSON.parse(body ?? '') as { message?: { token?: unknown } }).message?.token;
-    return typeof token === 'string' ? token : undefined;
+    const sent = JSON.parse(body ?? '') as { message?: { data?: { challenge_id?: unknown } } };
+    const challengeId = sent.message?.data?.challenge_id;
+    return typeof challengeId === 'string' ? challengeId : undefined;
   } catch {
     return undefined;
   }
