@@ -3,6 +3,8 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { ResilientConsumer, type ResilientConsumerOptions } from './resilient-consumer';
 
 const GROUP_JOIN = 'consumer.group_join';
+const REBALANCING = 'consumer.rebalancing';
+const HEARTBEAT = 'consumer.heartbeat';
 
 /**
  * A consumer that behaves as kafkajs does when its first join fails with a retriable error (a broker
@@ -14,7 +16,7 @@ function consumerWhoseFirstJoinFails() {
   const seeks: { topic: string; partition: number; offset: string }[] = [];
   let group = false;
   const consumer = {
-    events: { GROUP_JOIN, REBALANCING: 'consumer.rebalancing', CRASH: 'consumer.crash' },
+    events: { GROUP_JOIN, REBALANCING, CRASH: 'consumer.crash', HEARTBEAT },
     on: (event: string, listener: (e: unknown) => void) => events.on(event, listener),
     connect: async () => undefined,
     subscribe: async () => undefined,
@@ -41,7 +43,7 @@ function consumerDrivenByTheTest() {
   let disconnects = 0;
   let eachBatch!: (payload: EachBatchPayload) => Promise<void>;
   const consumer = {
-    events: { GROUP_JOIN, REBALANCING: 'consumer.rebalancing', CRASH: 'consumer.crash' },
+    events: { GROUP_JOIN, REBALANCING, CRASH: 'consumer.crash', HEARTBEAT },
     on: (event: string, listener: (e: unknown) => void) => events.on(event, listener),
     connect: async () => undefined,
     subscribe: async () => undefined,
@@ -89,7 +91,7 @@ function consumerDrivenByTheTest() {
 /** A consumer of topic `t` with two messages of a partition running at once, on the driven kafkajs consumer. */
 function windowedConsumer(
   driven: ReturnType<typeof consumerDrivenByTheTest>,
-  options: Pick<ResilientConsumerOptions, 'eachMessage' | 'commitIntervalMs'>,
+  options: Pick<ResilientConsumerOptions, 'eachMessage' | 'commitIntervalMs' | 'rejoinLimitMs'>,
 ): ResilientConsumer {
   return new ResilientConsumer(driven.kafka, {
     name: 'spec',
@@ -145,7 +147,7 @@ describe('ResilientConsumer', () => {
       driven.join('m-1');
       // 0 and 1 run, 2 and 3 wait for a slot.
       const first = driven.batch([0, 1, 2, 3], { rebalancing: leaving.includes('heartbeat') });
-      if (leaving.includes('kafkajs noticed')) driven.events.emit('consumer.rebalancing', {});
+      if (leaving.includes('kafkajs noticed')) driven.events.emit(REBALANCING, {});
       if (leaving.includes('crash'))
         driven.events.emit('consumer.crash', { payload: { restart: true, error: new Error('lost') } });
       expect(first.resolved).toEqual(['0', '1', '2', '3']);
@@ -170,24 +172,63 @@ describe('ResilientConsumer', () => {
     },
   );
 
-  it('starts a new consumer when kafkajs fetches on for longer than a join can take without joining', async () => {
+  it('starts a new consumer when no join comes within the rejoin limit, also with nothing to fetch', async () => {
     const driven = consumerDrivenByTheTest();
-    const resilient = windowedConsumer(driven, { eachMessage: async () => undefined });
+    const resilient = windowedConsumer(driven, { eachMessage: async () => undefined, rejoinLimitMs: 30 });
     await resilient.start();
     driven.join('m-1');
-    driven.events.emit('consumer.rebalancing', {});
-    await driven.batch([0]).done;
-    expect(driven.disconnects()).toBe(0);
+    driven.events.emit(REBALANCING, {});
     // A SyncGroup that failed in a way kafkajs retries by fetching on: no GROUP_JOIN ever comes.
-    const now = Date.now();
-    const clock = jest.spyOn(Date, 'now').mockReturnValue(now + 61_000);
-    try {
-      expect(driven.batch([0]).resolved).toEqual([]);
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(driven.disconnects()).toBe(1);
-    } finally {
-      clock.mockRestore();
-      await resilient.stop();
-    }
+    expect(driven.batch([0]).resolved).toEqual([]);
+    expect(driven.disconnects()).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(driven.disconnects()).toBe(1);
+    await resilient.stop();
+  });
+
+  it('waits for the join as long as the group is rebalancing, and no longer once it joined', async () => {
+    const driven = consumerDrivenByTheTest();
+    const resilient = windowedConsumer(driven, { eachMessage: async () => undefined, rejoinLimitMs: 30 });
+    await resilient.start();
+    driven.join('m-1');
+    driven.events.emit(REBALANCING, {});
+    // The answer to a heartbeat sent before the rebalance.
+    driven.events.emit(HEARTBEAT, {});
+    driven.join('m-1');
+    driven.events.emit(HEARTBEAT, {});
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(driven.disconnects()).toBe(0);
+    await resilient.stop();
+  });
+
+  it('starts a new consumer when kafkajs goes on in its old generation after a failed rejoin, instead of never reading again what it gave back', async () => {
+    const driven = consumerDrivenByTheTest();
+    const started: string[] = [];
+    let finishAll!: () => void;
+    const finished = new Promise<void>((resolve) => (finishAll = resolve));
+    const resilient = windowedConsumer(driven, {
+      eachMessage: ({ message }) => {
+        started.push(message.offset);
+        return finished;
+      },
+    });
+    await resilient.start();
+    driven.join('m-1');
+    // 0 and 1 run, 2 waits for a slot.
+    driven.batch([0, 1, 2]);
+    // A broker restart: kafkajs's rejoin fails ("not the correct coordinator"), its retry fetches on in
+    // the group the broker reloaded as it was, and the group accepts its heartbeats. No join comes, and
+    // kafkajs would read on after offset 2.
+    driven.events.emit(REBALANCING, {});
+    driven.events.emit(HEARTBEAT, {});
+    expect(driven.disconnects()).toBe(0);
+    driven.events.emit(HEARTBEAT, {});
+    driven.events.emit(HEARTBEAT, {});
+    await new Promise((resolve) => setImmediate(resolve));
+    // Once: the new consumer reads again from the last commit, offset 2 with it.
+    expect(driven.disconnects()).toBe(1);
+    expect(started).toEqual(['0', '1']);
+    finishAll();
+    await resilient.stop();
   });
 });

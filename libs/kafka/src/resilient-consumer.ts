@@ -24,6 +24,11 @@ export interface ResilientConsumerOptions {
   handoverGraceMs?: number;
   /** Creates the topic with this many partitions if it is missing (when the app may create topics). */
   createTopicPartitions?: number;
+  /**
+   * How long after leaving its generation the consumer waits for the next join before it starts a new
+   * consumer (default 60 s, kafkajs's rebalance timeout: a join takes no longer unless it failed).
+   */
+  rejoinLimitMs?: number;
   eachMessage: (payload: EachMessagePayload) => Promise<void>;
   /**
    * Called on every join of the group (the first, and each after a rebalance or a restart), before
@@ -60,7 +65,12 @@ export class ResilientConsumer {
    * windows gave back what waited, and a batch taken now would let commits pass it.
    */
   private rejoining = false;
-  private rejoiningSince = 0;
+  /** Ends a wait for a join that does not come (see rejoinLimitMs). */
+  private rejoinTimer?: NodeJS.Timeout;
+  /** Heartbeats the group accepted since leaving: see the HEARTBEAT listener. */
+  private heartbeatsWhileRejoining = 0;
+  /** A consumer being replaced by startAfresh: once is enough. */
+  private replaced?: Consumer;
   /** Consecutive failures per partition, for the redelivery backoff. */
   private readonly failedAttempts = new Map<string, number>();
   /** Resolves the first time the consumer has joined its group. */
@@ -81,13 +91,13 @@ export class ResilientConsumer {
     // the handler's own bookkeeping (the challenge ledger) answers it. Its pauses went with it.
     this.dropWindows(() => true, { resume: false });
     this.assigned = new Set();
-    this.rejoining = false;
+    this.joinedAgain();
     this.handovers.clear();
     clearTimeout(this.handoverTimer);
     let memberId: string | undefined;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       // kafkajs reads every partition again from its last commit from here on.
-      this.rejoining = false;
+      this.joinedAgain();
       const assigned = new Set(
         Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
           partitions.map((partition) => partitionKey(topic, partition)),
@@ -113,6 +123,15 @@ export class ResilientConsumer {
     consumer.on(consumer.events.REBALANCING, () => {
       this.leaveGeneration();
       void this.commitHandled();
+    });
+    // A heartbeat the group accepts means a member of a stable generation. Waiting for a join, the first
+    // may answer one sent before the rebalance; a second means kafkajs went on in its old generation
+    // without joining: its rejoin failed (a broker restart: "not the correct coordinator") and its retry
+    // fetched on, in a group the broker had reloaded as it was. It reads on from where it stood, so what
+    // the windows gave back at the rebalance would never be read again, and no GROUP_JOIN comes.
+    consumer.on(consumer.events.HEARTBEAT, () => {
+      if (this.consumer === consumer && this.rejoining && ++this.heartbeatsWhileRejoining >= 2)
+        this.startAfresh('kafkajs went on in its old generation without joining the group again');
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       // Out of the group until kafkajs (or we) start again: whoever holds the partitions then reads them.
@@ -277,31 +296,48 @@ export class ResilientConsumer {
    * partition; the messages running finish.
    */
   private leaveGeneration(): void {
-    if (!this.rejoining) this.rejoiningSince = Date.now();
+    if (!this.rejoining && !this.stopped) {
+      this.heartbeatsWhileRejoining = 0;
+      // Also without any batch to notice it by: with nothing new produced, none comes.
+      this.rejoinTimer = setTimeout(
+        () => this.startAfresh(`not joined again ${this.rejoinLimitMs / 1000} s after leaving the group`),
+        this.rejoinLimitMs,
+      ).unref();
+    }
     this.rejoining = true;
     for (const window of this.windows.values()) window.giveBackWaiting();
   }
 
+  private joinedAgain(): void {
+    this.rejoining = false;
+    clearTimeout(this.rejoinTimer);
+  }
+
+  private get rejoinLimitMs(): number {
+    return this.options.rejoinLimitMs ?? REJOIN_LIMIT_MS;
+  }
+
   /**
-   * A batch while the group is left: nothing is resolved, kafkajs reads it again after the join. A
-   * join that failed in a way kafkajs retries by fetching on (a SyncGroup timeout) never comes: past
-   * the group's rebalance limit, a new consumer starts from the commits.
+   * A batch while the group is left: nothing is resolved, kafkajs reads it again after the join (a
+   * join that never comes is ended by the rejoin timer).
    */
   private async skipUntilJoined(): Promise<void> {
-    const consumer = this.consumer;
-    if (Date.now() - this.rejoiningSince > REJOIN_LIMIT_MS && consumer && !this.stopped) {
-      this.logger.error(
-        `still fetching ${REJOIN_LIMIT_MS / 1000} s after leaving the group, without joining again; starting a new consumer`,
-      );
-      this.rejoiningSince = Number.POSITIVE_INFINITY;
-      void consumer
-        .disconnect()
-        .catch(() => undefined)
-        .then(() => (this.starting = this.restart(1)));
-      return;
-    }
     // The same batch comes back at once: not in a tight loop.
     await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+
+  /** Replaces a consumer whose group membership went wrong: the new one reads from the last commits. */
+  private startAfresh(why: string): void {
+    const consumer = this.consumer;
+    if (!this.rejoining || !consumer || this.stopped || this.replaced === consumer) return;
+    this.replaced = consumer;
+    // Nothing is taken until the new consumer has joined (start() ends the wait).
+    clearTimeout(this.rejoinTimer);
+    this.logger.error(`${why}; starting a new consumer, which reads again from the last commits`);
+    void consumer
+      .disconnect()
+      .catch(() => undefined)
+      .then(() => (this.starting = this.restart(1)));
   }
 
   /**
@@ -485,6 +521,7 @@ export class ResilientConsumer {
     this.wakeFromBackoff?.();
     clearInterval(this.commitTimer);
     clearTimeout(this.handoverTimer);
+    clearTimeout(this.rejoinTimer);
     // Nothing new is fetched (a batch arriving now would not be started), what is in flight finishes,
     // and everything handled is committed, before the partitions go.
     const consumer = this.consumer;
