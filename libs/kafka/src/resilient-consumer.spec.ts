@@ -85,7 +85,9 @@ function consumerDrivenByTheTest() {
     } as unknown as EachBatchPayload).catch((error: Error) => error);
     return { resolved, done };
   };
-  return { kafka, events, commits, join, batch, disconnects: () => disconnects };
+  const heartbeat = (memberId: string, groupGenerationId: number) =>
+    events.emit(HEARTBEAT, { payload: { memberId, groupGenerationId } });
+  return { kafka, events, commits, join, heartbeat, batch, disconnects: () => disconnects };
 }
 
 /** A consumer of topic `t` with two messages of a partition running at once, on the driven kafkajs consumer. */
@@ -177,31 +179,42 @@ describe('ResilientConsumer', () => {
     const resilient = windowedConsumer(driven, { eachMessage: async () => undefined, rejoinLimitMs: 30 });
     await resilient.start();
     driven.join('m-1');
-    driven.events.emit(REBALANCING, {});
     // A SyncGroup that failed in a way kafkajs retries by fetching on: no GROUP_JOIN ever comes.
-    expect(driven.batch([0]).resolved).toEqual([]);
+    driven.events.emit(REBALANCING, {});
     expect(driven.disconnects()).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(driven.disconnects()).toBe(1);
     await resilient.stop();
   });
 
-  it('waits for the join as long as the group is rebalancing, and no longer once it joined', async () => {
+  it('leaves a crashed consumer that kafkajs restarts to kafkajs, past the rejoin limit too (kafkajs#1639)', async () => {
     const driven = consumerDrivenByTheTest();
     const resilient = windowedConsumer(driven, { eachMessage: async () => undefined, rejoinLimitMs: 30 });
     await resilient.start();
     driven.join('m-1');
-    driven.events.emit(REBALANCING, {});
-    // The answer to a heartbeat sent before the rebalance.
-    driven.events.emit(HEARTBEAT, {});
+    driven.events.emit('consumer.crash', { payload: { restart: true, error: new Error('broker gone') } });
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(driven.disconnects()).toBe(0);
+    await resilient.stop();
+  });
+
+  it('does not take heartbeats of a join under way (a new generation) for going on in the old one', async () => {
+    const driven = consumerDrivenByTheTest();
+    const resilient = windowedConsumer(driven, { eachMessage: async () => undefined, rejoinLimitMs: 30 });
+    await resilient.start();
     driven.join('m-1');
-    driven.events.emit(HEARTBEAT, {});
+    driven.heartbeat('m-1', 1);
+    driven.events.emit(REBALANCING, {});
+    // Accepted while the group waits for the leader's SyncGroup, then joined.
+    for (let i = 0; i < 3; i++) driven.heartbeat('m-1', 2);
+    driven.join('m-1');
+    driven.heartbeat('m-1', 2);
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(driven.disconnects()).toBe(0);
     await resilient.stop();
   });
 
-  it('starts a new consumer when kafkajs goes on in its old generation after a failed rejoin, instead of never reading again what it gave back', async () => {
+  it('starts a new consumer when kafkajs goes on in its old generation after a failed rejoin, which reads again what was given back', async () => {
     const driven = consumerDrivenByTheTest();
     const started: string[] = [];
     let finishAll!: () => void;
@@ -214,20 +227,27 @@ describe('ResilientConsumer', () => {
     });
     await resilient.start();
     driven.join('m-1');
+    driven.heartbeat('m-1', 1);
     // 0 and 1 run, 2 waits for a slot.
     driven.batch([0, 1, 2]);
-    // A broker restart: kafkajs's rejoin fails ("not the correct coordinator"), its retry fetches on in
+    // A broker restart: kafkajs's rejoin fails ("the coordinator is loading"), its retry fetches on in
     // the group the broker reloaded as it was, and the group accepts its heartbeats. No join comes, and
     // kafkajs would read on after offset 2.
     driven.events.emit(REBALANCING, {});
-    driven.events.emit(HEARTBEAT, {});
-    expect(driven.disconnects()).toBe(0);
-    driven.events.emit(HEARTBEAT, {});
-    driven.events.emit(HEARTBEAT, {});
+    // The first may answer a heartbeat sent before the rebalance.
+    driven.heartbeat('m-1', 1);
     await new Promise((resolve) => setImmediate(resolve));
-    // Once: the new consumer reads again from the last commit, offset 2 with it.
+    expect(driven.disconnects()).toBe(0);
+    driven.heartbeat('m-1', 1);
+    driven.heartbeat('m-1', 1);
+    await new Promise((resolve) => setTimeout(resolve, 10));
     expect(driven.disconnects()).toBe(1);
-    expect(started).toEqual(['0', '1']);
+    // Once, and the new consumer reads again from the last commit: offset 2 with it.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    driven.join('m-2');
+    expect(driven.batch([2]).resolved).toEqual(['2']);
+    expect(driven.disconnects()).toBe(1);
+    expect(started).toEqual(['0', '1', '2']);
     finishAll();
     await resilient.stop();
   });

@@ -26,7 +26,7 @@ export interface ResilientConsumerOptions {
   createTopicPartitions?: number;
   /**
    * How long after leaving its generation the consumer waits for the next join before it starts a new
-   * consumer (default 60 s, kafkajs's rebalance timeout: a join takes no longer unless it failed).
+   * consumer (default 120 s: a join takes no longer unless it failed).
    */
   rejoinLimitMs?: number;
   eachMessage: (payload: EachMessagePayload) => Promise<void>;
@@ -67,9 +67,13 @@ export class ResilientConsumer {
   private rejoining = false;
   /** Ends a wait for a join that does not come (see rejoinLimitMs). */
   private rejoinTimer?: NodeJS.Timeout;
-  /** Heartbeats the group accepted since leaving: see the HEARTBEAT listener. */
-  private heartbeatsWhileRejoining = 0;
-  /** A consumer being replaced by startAfresh: once is enough. */
+  /** The generation of the last heartbeat the group accepted (`member/generation`): see HEARTBEAT. */
+  private lastGeneration?: string;
+  /** Heartbeats of that same generation the group accepted since leaving it. */
+  private heartbeatsInLeftGeneration = 0;
+  /** Set by a CRASH kafkajs restarts from until its join: disconnecting it then can leave it running (kafkajs#1639). */
+  private kafkajsRestarting = false;
+  /** A consumer being replaced: once is enough, and its events no longer count. */
   private replaced?: Consumer;
   /** Consecutive failures per partition, for the redelivery backoff. */
   private readonly failedAttempts = new Map<string, number>();
@@ -92,11 +96,18 @@ export class ResilientConsumer {
     this.dropWindows(() => true, { resume: false });
     this.assigned = new Set();
     this.joinedAgain();
+    this.replaced = undefined;
+    this.kafkajsRestarting = false;
+    this.lastGeneration = undefined;
     this.handovers.clear();
     clearTimeout(this.handoverTimer);
     let memberId: string | undefined;
+    // Events of a consumer being replaced (it may still be leaving) no longer count.
+    const current = () => this.consumer === consumer && this.replaced !== consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      if (!current()) return;
       // kafkajs reads every partition again from its last commit from here on.
+      this.kafkajsRestarting = false;
       this.joinedAgain();
       const assigned = new Set(
         Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
@@ -121,29 +132,36 @@ export class ResilientConsumer {
     // kafkajs often notices a rebalance in its own heartbeat, outside any batch: what was handled is
     // committed before the partitions go (the old generation is accepted while the group rebalances).
     consumer.on(consumer.events.REBALANCING, () => {
+      if (!current()) return;
       this.leaveGeneration();
+      this.heartbeatsInLeftGeneration = 0;
       void this.commitHandled();
     });
-    // A heartbeat the group accepts means a member of a stable generation. Waiting for a join, the first
-    // may answer one sent before the rebalance; a second means kafkajs went on in its old generation
-    // without joining: its rejoin failed (a broker restart: "not the correct coordinator") and its retry
-    // fetched on, in a group the broker had reloaded as it was. It reads on from where it stood, so what
-    // the windows gave back at the rebalance would never be read again, and no GROUP_JOIN comes.
-    consumer.on(consumer.events.HEARTBEAT, () => {
-      if (this.consumer === consumer && this.rejoining && ++this.heartbeatsWhileRejoining >= 2)
-        this.startAfresh('kafkajs went on in its old generation without joining the group again');
+    // Heartbeats the group accepts in the generation this consumer left mean kafkajs went on in it
+    // without joining: its rejoin failed with an error it does not retry as a rejoin (after a broker
+    // restart, "the coordinator is loading") and its retry fetched on, in the group the broker had
+    // reloaded as it was. It reads on from where it stood, so what the windows gave back would never be
+    // read again, and no GROUP_JOIN comes. The first may answer a heartbeat sent before the rebalance;
+    // those of a new generation (a join under way) do not count.
+    consumer.on(consumer.events.HEARTBEAT, ({ payload }) => {
+      if (!current()) return;
+      const generation = `${payload.memberId}/${payload.groupGenerationId}`;
+      if (!this.rejoining) this.lastGeneration = generation;
+      else if (generation === this.lastGeneration && ++this.heartbeatsInLeftGeneration >= 2)
+        void this.startAfresh('kafkajs went on in its old generation without joining the group again');
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!current()) return;
       // Out of the group until kafkajs (or we) start again: whoever holds the partitions then reads them.
       this.leaveGeneration();
-      if (payload.restart || this.stopped) return;
-      this.logger.error(
-        `consumer crashed and kafkajs will not restart it: ${payload.error.message}; restarting`,
+      if (payload.restart || this.stopped) {
+        this.kafkajsRestarting = !this.stopped;
+        return;
+      }
+      void this.replace(
+        consumer,
+        `consumer crashed and kafkajs will not restart it: ${payload.error.message}`,
       );
-      void consumer
-        .disconnect()
-        .catch(() => undefined)
-        .then(() => (this.starting = this.restart(1)));
     });
     if (this.options.createTopicPartitions) {
       const admin = this.kafka.admin();
@@ -297,15 +315,20 @@ export class ResilientConsumer {
    */
   private leaveGeneration(): void {
     if (!this.rejoining && !this.stopped) {
-      this.heartbeatsWhileRejoining = 0;
+      this.heartbeatsInLeftGeneration = 0;
       // Also without any batch to notice it by: with nothing new produced, none comes.
-      this.rejoinTimer = setTimeout(
-        () => this.startAfresh(`not joined again ${this.rejoinLimitMs / 1000} s after leaving the group`),
-        this.rejoinLimitMs,
-      ).unref();
+      this.armRejoinTimer();
     }
     this.rejoining = true;
     for (const window of this.windows.values()) window.giveBackWaiting();
+  }
+
+  private armRejoinTimer(): void {
+    clearTimeout(this.rejoinTimer);
+    this.rejoinTimer = setTimeout(
+      () => void this.startAfresh(`not joined again ${this.rejoinLimitMs / 1000} s after leaving the group`),
+      this.rejoinLimitMs,
+    ).unref();
   }
 
   private joinedAgain(): void {
@@ -327,17 +350,24 @@ export class ResilientConsumer {
   }
 
   /** Replaces a consumer whose group membership went wrong: the new one reads from the last commits. */
-  private startAfresh(why: string): void {
+  private async startAfresh(why: string): Promise<void> {
     const consumer = this.consumer;
     if (!this.rejoining || !consumer || this.stopped || this.replaced === consumer) return;
+    // kafkajs restarting itself is joining: disconnecting it now could leave it running (kafkajs#1639).
+    if (this.kafkajsRestarting) return this.armRejoinTimer();
+    // The generation it went on in still takes commits: what was handled is not handled again.
+    await this.commitHandled();
+    await this.replace(consumer, why);
+  }
+
+  /** Disconnects `consumer` and starts a new one, once per consumer. */
+  private async replace(consumer: Consumer, why: string): Promise<void> {
+    if (this.replaced === consumer || this.stopped) return;
     this.replaced = consumer;
-    // Nothing is taken until the new consumer has joined (start() ends the wait).
     clearTimeout(this.rejoinTimer);
     this.logger.error(`${why}; starting a new consumer, which reads again from the last commits`);
-    void consumer
-      .disconnect()
-      .catch(() => undefined)
-      .then(() => (this.starting = this.restart(1)));
+    await consumer.disconnect().catch(() => undefined);
+    this.starting = this.restart(1);
   }
 
   /**
@@ -538,8 +568,11 @@ export class ResilientConsumer {
   }
 }
 
-/** kafkajs's default rebalance timeout: a join takes no longer, unless it failed. */
-const REJOIN_LIMIT_MS = 60_000;
+/**
+ * Longer than a join can take unless it failed: the drain before leaving (HANDOVER_DRAIN_LIMIT_MS) and
+ * a JoinGroup the group may hold for its rebalance timeout (kafkajs's default: 60 s).
+ */
+const REJOIN_LIMIT_MS = 120_000;
 /** Below kafkajs's default rebalance timeout (60 s), past which the group evicts a member that has not rejoined. */
 const HANDOVER_DRAIN_LIMIT_MS = 30_000;
 
