@@ -198,6 +198,21 @@ describe('ResilientConsumer', () => {
     await resilient.stop();
   });
 
+  it('starts a new consumer on heartbeats in the generation it left, also when none came between its join and leaving', async () => {
+    const driven = consumerDrivenByTheTest();
+    const resilient = windowedConsumer(driven, { eachMessage: async () => undefined });
+    await resilient.start();
+    driven.join('m-1');
+    driven.events.emit(REBALANCING, {});
+    driven.heartbeat('m-1', 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(driven.disconnects()).toBe(0);
+    driven.heartbeat('m-1', 1);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(driven.disconnects()).toBe(1);
+    await resilient.stop();
+  });
+
   it('does not take heartbeats of a join under way (a new generation) for going on in the old one', async () => {
     const driven = consumerDrivenByTheTest();
     const resilient = windowedConsumer(driven, { eachMessage: async () => undefined, rejoinLimitMs: 30 });

@@ -108,6 +108,8 @@ export class ResilientConsumer {
       if (!current()) return;
       // kafkajs reads every partition again from its last commit from here on.
       this.kafkajsRestarting = false;
+      // Its generation is known from its first heartbeat.
+      this.lastGeneration = undefined;
       this.joinedAgain();
       const assigned = new Set(
         Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
@@ -142,12 +144,13 @@ export class ResilientConsumer {
     // restart, "the coordinator is loading") and its retry fetched on, in the group the broker had
     // reloaded as it was. It reads on from where it stood, so what the windows gave back would never be
     // read again, and no GROUP_JOIN comes. The first may answer a heartbeat sent before the rebalance;
-    // those of a new generation (a join under way) do not count.
+    // those of a new generation (a join under way) do not count. A consumer that left within a
+    // heartbeat interval of its join saw none: the first after leaving stands for its generation.
     consumer.on(consumer.events.HEARTBEAT, ({ payload }) => {
       if (!current()) return;
       const generation = `${payload.memberId}/${payload.groupGenerationId}`;
       if (!this.rejoining) this.lastGeneration = generation;
-      else if (generation === this.lastGeneration && ++this.heartbeatsInLeftGeneration >= 2)
+      else if ((this.lastGeneration ??= generation) === generation && ++this.heartbeatsInLeftGeneration >= 2)
         void this.startAfresh('kafkajs went on in its old generation without joining the group again');
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
