@@ -213,6 +213,30 @@ describe('ResilientConsumer', () => {
     await resilient.stop();
   });
 
+  it('does not count heartbeats while a batch finishes its messages before letting kafkajs rejoin', async () => {
+    const driven = consumerDrivenByTheTest();
+    let finishAll!: () => void;
+    const finished = new Promise<void>((resolve) => (finishAll = resolve));
+    const resilient = windowedConsumer(driven, { eachMessage: () => finished });
+    await resilient.start();
+    driven.join('m-1');
+    driven.heartbeat('m-1', 1);
+    // Its heartbeat meets the rebalance: the batch waits for 0 and 1 before it throws to kafkajs.
+    const draining = driven.batch([0, 1], { rebalancing: true });
+    await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 3; i++) driven.heartbeat('m-1', 1);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(driven.disconnects()).toBe(0);
+    finishAll();
+    await draining.done;
+    // Thrown to kafkajs, which rejoins; had it gone on in this generation instead:
+    driven.heartbeat('m-1', 1);
+    driven.heartbeat('m-1', 1);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(driven.disconnects()).toBe(1);
+    await resilient.stop();
+  });
+
   it('does not take heartbeats of a join under way (a new generation) for going on in the old one', async () => {
     const driven = consumerDrivenByTheTest();
     const resilient = windowedConsumer(driven, { eachMessage: async () => undefined, rejoinLimitMs: 30 });

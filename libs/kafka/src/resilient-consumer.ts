@@ -71,6 +71,8 @@ export class ResilientConsumer {
   private lastGeneration?: string;
   /** Heartbeats of that same generation the group accepted since leaving it. */
   private heartbeatsInLeftGeneration = 0;
+  /** Batches finishing their messages before they let kafkajs rejoin (heartbeatOrHandOver). */
+  private draining = 0;
   /** Set by a CRASH kafkajs restarts from until its join: disconnecting it then can leave it running (kafkajs#1639). */
   private kafkajsRestarting = false;
   /** A consumer being replaced: once is enough, and its events no longer count. */
@@ -144,12 +146,15 @@ export class ResilientConsumer {
     // restart, "the coordinator is loading") and its retry fetched on, in the group the broker had
     // reloaded as it was. It reads on from where it stood, so what the windows gave back would never be
     // read again, and no GROUP_JOIN comes. The first may answer a heartbeat sent before the rebalance;
-    // those of a new generation (a join under way) do not count. A consumer that left within a
-    // heartbeat interval of its join saw none: the first after leaving stands for its generation.
+    // those of a new generation (a join under way) do not count, nor those while a batch finishes its
+    // messages before letting kafkajs rejoin. A consumer that left within a heartbeat interval of its
+    // join saw none: the first after leaving stands for its generation (then a join under way could
+    // be taken for it, at the cost of a needless new consumer).
     consumer.on(consumer.events.HEARTBEAT, ({ payload }) => {
       if (!current()) return;
       const generation = `${payload.memberId}/${payload.groupGenerationId}`;
       if (!this.rejoining) this.lastGeneration = generation;
+      else if (this.draining > 0) return;
       else if ((this.lastGeneration ??= generation) === generation && ++this.heartbeatsInLeftGeneration >= 2)
         void this.startAfresh('kafkajs went on in its old generation without joining the group again');
     });
@@ -299,6 +304,8 @@ export class ResilientConsumer {
       // A rebalance: the partitions are handed over with everything running finished and committed,
       // unless that outlasts what the group waits for this member (it would be evicted).
       this.leaveGeneration();
+      // kafkajs rejoins once this batch throws: until then heartbeats of this generation are expected.
+      this.draining++;
       const drained = Promise.all([...this.windows.values()].map((w) => w.drained()));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -306,6 +313,7 @@ export class ResilientConsumer {
         new Promise((resolve) => (timer = setTimeout(resolve, HANDOVER_DRAIN_LIMIT_MS))),
       ]);
       clearTimeout(timer);
+      this.draining--;
       await this.commitHandled();
       throw error;
     }
@@ -355,11 +363,16 @@ export class ResilientConsumer {
   /** Replaces a consumer whose group membership went wrong: the new one reads from the last commits. */
   private async startAfresh(why: string): Promise<void> {
     const consumer = this.consumer;
-    if (!this.rejoining || !consumer || this.stopped || this.replaced === consumer) return;
+    const stillDue = () =>
+      this.rejoining && this.consumer === consumer && this.replaced !== consumer && !this.stopped;
+    if (!consumer || !stillDue()) return;
     // kafkajs restarting itself is joining: disconnecting it now could leave it running (kafkajs#1639).
     if (this.kafkajsRestarting) return this.armRejoinTimer();
     // The generation it went on in still takes commits: what was handled is not handled again.
     await this.commitHandled();
+    // The commit can take a request timeout: a join or a crash kafkajs restarts from may have come.
+    if (!stillDue()) return;
+    if (this.kafkajsRestarting) return this.armRejoinTimer();
     await this.replace(consumer, why);
   }
 
