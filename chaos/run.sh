@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
+# --report only rewrites docs/RELIABILITY.md from the last figures: no servers, no build.
+if [[ " $* " == *" --report "* ]]; then
+  exec npx ts-node -T -r tsconfig-paths/register chaos/campaign.ts "$@"
+fi
 bash scripts/infra/kafka.sh start
 bash scripts/infra/mongo.sh start
 npm run -s build
