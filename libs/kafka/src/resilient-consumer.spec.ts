@@ -36,31 +36,39 @@ function consumerWhoseFirstJoinFails() {
   return { kafka, seeks };
 }
 
-/** A consumer whose batches and group events the test hands over itself, recording what is committed. */
+/**
+ * Consumers whose batches and group events the test hands over itself, recording what is committed: a
+ * new one for each `kafka.consumer()`, as kafkajs makes them. Events go to the latest unless said.
+ */
 function consumerDrivenByTheTest() {
-  const events = new EventEmitter();
+  const emitters: EventEmitter[] = [];
+  const latest = () => emitters[emitters.length - 1];
   const commits: string[] = [];
   let disconnects = 0;
   let eachBatch!: (payload: EachBatchPayload) => Promise<void>;
-  const consumer = {
-    events: { GROUP_JOIN, REBALANCING, CRASH: 'consumer.crash', HEARTBEAT },
-    on: (event: string, listener: (e: unknown) => void) => events.on(event, listener),
-    connect: async () => undefined,
-    subscribe: async () => undefined,
-    run: async (config: { eachBatch: typeof eachBatch }) => {
-      eachBatch = config.eachBatch;
-    },
-    pause: () => undefined,
-    resume: () => undefined,
-    commitOffsets: async (offsets: { offset: string }[]) => {
-      commits.push(...offsets.map(({ offset }) => offset));
-    },
-    disconnect: async () => {
-      disconnects++;
-    },
+  const newConsumer = () => {
+    const events = new EventEmitter();
+    emitters.push(events);
+    return {
+      events: { GROUP_JOIN, REBALANCING, CRASH: 'consumer.crash', HEARTBEAT },
+      on: (event: string, listener: (e: unknown) => void) => events.on(event, listener),
+      connect: async () => undefined,
+      subscribe: async () => undefined,
+      run: async (config: { eachBatch: typeof eachBatch }) => {
+        eachBatch = config.eachBatch;
+      },
+      pause: () => undefined,
+      resume: () => undefined,
+      commitOffsets: async (offsets: { offset: string }[]) => {
+        commits.push(...offsets.map(({ offset }) => offset));
+      },
+      disconnect: async () => {
+        disconnects++;
+      },
+    };
   };
-  const kafka = { consumer: () => consumer as unknown as Consumer } as unknown as Kafka;
-  const join = (memberId: string) =>
+  const kafka = { consumer: () => newConsumer() as unknown as Consumer } as unknown as Kafka;
+  const join = (memberId: string, events = latest()) =>
     events.emit(GROUP_JOIN, { payload: { memberId, memberAssignment: { t: [0] } } });
   /**
    * Hands the consumer a batch of partition 0 holding `offsets` (whose heartbeat meets a rebalance
@@ -85,9 +93,21 @@ function consumerDrivenByTheTest() {
     } as unknown as EachBatchPayload).catch((error: Error) => error);
     return { resolved, done };
   };
-  const heartbeat = (memberId: string, groupGenerationId: number) =>
+  const heartbeat = (memberId: string, groupGenerationId: number, events = latest()) =>
     events.emit(HEARTBEAT, { payload: { memberId, groupGenerationId } });
-  return { kafka, events, commits, join, heartbeat, batch, disconnects: () => disconnects };
+  return {
+    kafka,
+    /** The latest consumer's events. */
+    get events() {
+      return latest();
+    },
+    consumers: () => [...emitters],
+    commits,
+    join,
+    heartbeat,
+    batch,
+    disconnects: () => disconnects,
+  };
 }
 
 /** A consumer of topic `t` with two messages of a partition running at once, on the driven kafkajs consumer. */
@@ -288,6 +308,31 @@ describe('ResilientConsumer', () => {
     expect(driven.disconnects()).toBe(1);
     expect(started).toEqual(['0', '1', '2']);
     finishAll();
+    await resilient.stop();
+  });
+
+  it('ignores the events of a consumer it replaced, which may still be leaving', async () => {
+    const driven = consumerDrivenByTheTest();
+    const resilient = windowedConsumer(driven, { eachMessage: async () => undefined });
+    await resilient.start();
+    driven.join('m-1');
+    driven.heartbeat('m-1', 1);
+    driven.events.emit(REBALANCING, {});
+    driven.heartbeat('m-1', 1);
+    driven.heartbeat('m-1', 1);
+    // Replaced after a second's backoff.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const [replaced, replacement] = driven.consumers();
+    expect(replacement).toBeDefined();
+    driven.join('m-2', replacement);
+    driven.heartbeat('m-2', 2, replacement);
+    replacement.emit(REBALANCING, {});
+    // The old consumer's heartbeats and crash are not the new one's.
+    for (let i = 0; i < 3; i++) driven.heartbeat('m-1', 1, replaced);
+    replaced.emit('consumer.crash', { payload: { restart: false, error: new Error('left') } });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(driven.disconnects()).toBe(1);
+    expect(driven.consumers()).toHaveLength(2);
     await resilient.stop();
   });
 });
