@@ -30,11 +30,11 @@ export class FcmRetryAfter {
 
   watch(request: ClientRequest): void {
     if (!SEND_PATH.test(request.path)) return;
-    let body: string | undefined;
+    // Kept as written and read only for a refusal: most sends succeed, and this is their path.
+    let body: unknown;
     const end = request.end.bind(request) as (...args: unknown[]) => ClientRequest;
     request.end = ((...args: unknown[]) => {
-      const [chunk] = args;
-      if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) body = chunk.toString();
+      body = args[0];
       return end(...args);
     }) as ClientRequest['end'];
     request.once('response', (response: IncomingMessage) => {
@@ -62,9 +62,10 @@ export class FcmRetryAfter {
 }
 
 /** The challenge id every push carries in its data (see challenge-content.ts). */
-function challengeIdOf(body: string | undefined): string | undefined {
+function challengeIdOf(body: unknown): string | undefined {
+  if (typeof body !== 'string' && !Buffer.isBuffer(body)) return undefined;
   try {
-    const sent = JSON.parse(body ?? '') as { message?: { data?: { challenge_id?: unknown } } };
+    const sent = JSON.parse(body.toString()) as { message?: { data?: { challenge_id?: unknown } } };
     const challengeId = sent.message?.data?.challenge_id;
     return typeof challengeId === 'string' ? challengeId : undefined;
   } catch {
