@@ -125,6 +125,17 @@ function windowedConsumer(
   });
 }
 
+/** A windowed consumer, started and joined as member m-1 of its group. */
+async function joinedConsumer(options: Parameters<typeof windowedConsumer>[1]) {
+  const driven = consumerDrivenByTheTest();
+  const resilient = windowedConsumer(driven, options);
+  await resilient.start();
+  driven.join('m-1');
+  return { driven, resilient };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 describe('ResilientConsumer', () => {
   it('hands onJoin a consumer it can seek with, also when kafkajs had to join again after run()', async () => {
     const { kafka, seeks } = consumerWhoseFirstJoinFails();
@@ -195,97 +206,88 @@ describe('ResilientConsumer', () => {
   );
 
   it('starts a new consumer when no join comes within the rejoin limit, also with nothing to fetch', async () => {
-    const driven = consumerDrivenByTheTest();
-    const resilient = windowedConsumer(driven, { eachMessage: async () => undefined, rejoinLimitMs: 30 });
-    await resilient.start();
-    driven.join('m-1');
+    const { driven, resilient } = await joinedConsumer({
+      eachMessage: async () => undefined,
+      rejoinLimitMs: 30,
+    });
     // A SyncGroup that failed in a way kafkajs retries by fetching on: no GROUP_JOIN ever comes.
     driven.events.emit(REBALANCING, {});
     expect(driven.disconnects()).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    await sleep(60);
     expect(driven.disconnects()).toBe(1);
     await resilient.stop();
   });
 
   it('leaves a crashed consumer that kafkajs restarts to kafkajs, past the rejoin limit too (kafkajs#1639)', async () => {
-    const driven = consumerDrivenByTheTest();
-    const resilient = windowedConsumer(driven, { eachMessage: async () => undefined, rejoinLimitMs: 30 });
-    await resilient.start();
-    driven.join('m-1');
+    const { driven, resilient } = await joinedConsumer({
+      eachMessage: async () => undefined,
+      rejoinLimitMs: 30,
+    });
     driven.events.emit('consumer.crash', { payload: { restart: true, error: new Error('broker gone') } });
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    await sleep(80);
     expect(driven.disconnects()).toBe(0);
     await resilient.stop();
   });
 
   it('starts a new consumer on heartbeats in the generation it left, also when none came between its join and leaving', async () => {
-    const driven = consumerDrivenByTheTest();
-    const resilient = windowedConsumer(driven, { eachMessage: async () => undefined });
-    await resilient.start();
-    driven.join('m-1');
+    const { driven, resilient } = await joinedConsumer({ eachMessage: async () => undefined });
     driven.events.emit(REBALANCING, {});
     driven.heartbeat('m-1', 1);
     await new Promise((resolve) => setImmediate(resolve));
     expect(driven.disconnects()).toBe(0);
     driven.heartbeat('m-1', 1);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
     expect(driven.disconnects()).toBe(1);
     await resilient.stop();
   });
 
   it('does not count heartbeats while a batch finishes its messages before letting kafkajs rejoin', async () => {
-    const driven = consumerDrivenByTheTest();
     let finishAll!: () => void;
     const finished = new Promise<void>((resolve) => (finishAll = resolve));
-    const resilient = windowedConsumer(driven, { eachMessage: () => finished });
-    await resilient.start();
-    driven.join('m-1');
+    const { driven, resilient } = await joinedConsumer({ eachMessage: () => finished });
     driven.heartbeat('m-1', 1);
     // Its heartbeat meets the rebalance: the batch waits for 0 and 1 before it throws to kafkajs.
     const draining = driven.batch([0, 1], { rebalancing: true });
     await new Promise((resolve) => setImmediate(resolve));
     for (let i = 0; i < 3; i++) driven.heartbeat('m-1', 1);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
     expect(driven.disconnects()).toBe(0);
     finishAll();
     await draining.done;
     // Thrown to kafkajs, which rejoins; had it gone on in this generation instead:
     driven.heartbeat('m-1', 1);
     driven.heartbeat('m-1', 1);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
     expect(driven.disconnects()).toBe(1);
     await resilient.stop();
   });
 
   it('does not take heartbeats of a join under way (a new generation) for going on in the old one', async () => {
-    const driven = consumerDrivenByTheTest();
-    const resilient = windowedConsumer(driven, { eachMessage: async () => undefined, rejoinLimitMs: 30 });
-    await resilient.start();
-    driven.join('m-1');
+    const { driven, resilient } = await joinedConsumer({
+      eachMessage: async () => undefined,
+      rejoinLimitMs: 30,
+    });
     driven.heartbeat('m-1', 1);
     driven.events.emit(REBALANCING, {});
     // Accepted while the group waits for the leader's SyncGroup, then joined.
     for (let i = 0; i < 3; i++) driven.heartbeat('m-1', 2);
     driven.join('m-1');
     driven.heartbeat('m-1', 2);
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    await sleep(60);
     expect(driven.disconnects()).toBe(0);
     await resilient.stop();
   });
 
   it('starts a new consumer when kafkajs goes on in its old generation after a failed rejoin, which reads again what was given back', async () => {
-    const driven = consumerDrivenByTheTest();
     const started: string[] = [];
     let finishAll!: () => void;
     const finished = new Promise<void>((resolve) => (finishAll = resolve));
-    const resilient = windowedConsumer(driven, {
+    const { driven, resilient } = await joinedConsumer({
       eachMessage: ({ message }) => {
         started.push(message.offset);
         return finished;
       },
     });
-    await resilient.start();
-    driven.join('m-1');
     driven.heartbeat('m-1', 1);
     // 0 and 1 run, 2 waits for a slot.
     driven.batch([0, 1, 2]);
@@ -299,10 +301,10 @@ describe('ResilientConsumer', () => {
     expect(driven.disconnects()).toBe(0);
     driven.heartbeat('m-1', 1);
     driven.heartbeat('m-1', 1);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
     expect(driven.disconnects()).toBe(1);
     // Once, and the new consumer reads again from the last commit: offset 2 with it.
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await sleep(1100);
     driven.join('m-2');
     expect(driven.batch([2]).resolved).toEqual(['2']);
     expect(driven.disconnects()).toBe(1);
@@ -312,16 +314,13 @@ describe('ResilientConsumer', () => {
   });
 
   it('ignores the events of a consumer it replaced, which may still be leaving', async () => {
-    const driven = consumerDrivenByTheTest();
-    const resilient = windowedConsumer(driven, { eachMessage: async () => undefined });
-    await resilient.start();
-    driven.join('m-1');
+    const { driven, resilient } = await joinedConsumer({ eachMessage: async () => undefined });
     driven.heartbeat('m-1', 1);
     driven.events.emit(REBALANCING, {});
     driven.heartbeat('m-1', 1);
     driven.heartbeat('m-1', 1);
     // Replaced after a second's backoff.
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await sleep(1100);
     const [replaced, replacement] = driven.consumers();
     expect(replacement).toBeDefined();
     driven.join('m-2', replacement);
@@ -330,7 +329,7 @@ describe('ResilientConsumer', () => {
     // The old consumer's heartbeats and crash are not the new one's.
     for (let i = 0; i < 3; i++) driven.heartbeat('m-1', 1, replaced);
     replaced.emit('consumer.crash', { payload: { restart: false, error: new Error('left') } });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
     expect(driven.disconnects()).toBe(1);
     expect(driven.consumers()).toHaveLength(2);
     await resilient.stop();
