@@ -132,4 +132,91 @@ describe('PartitionWindow', () => {
     expect(window.hasRoom).toBe(true);
     expect(window.takeCommittable()).toBe('32');
   });
+
+  describe('a message waiting without its slot (a backoff)', () => {
+    /** Offset 0 gives its slot up until `endWait`, then runs as the test's handler '0'. */
+    function firstWaitsWithoutSlot(limit: number) {
+      const failures: string[] = [];
+      const window = new PartitionWindow('t', 0, limit, (failed) => failures.push(failed.failure!.offset));
+      const handlers = controlledHandlers();
+      let endWait!: { resolve: () => void; reject: (error: Error) => void };
+      window.accept('0', async () => {
+        await window.withoutSlot(
+          () => new Promise<void>((resolve, reject) => (endWait = { resolve, reject })),
+        );
+        await handlers.handler('0')();
+      });
+      return { window, failures, ...handlers, endWait: () => endWait };
+    }
+
+    it('lets the next message start, and takes a slot back ahead of those still waiting for one', async () => {
+      const { window, handler, finish, finishers, endWait } = firstWaitsWithoutSlot(1);
+      for (const offset of ['1', '2']) window.accept(offset, handler(offset));
+      await flush();
+      expect([...finishers.keys()]).toEqual(['1']);
+      expect(window.inFlight).toBe(2);
+      endWait().resolve();
+      await flush();
+      // Done waiting, 0 needs a slot again: 1 holds the only one.
+      expect([...finishers.keys()]).toEqual(['1']);
+      finish('1').ok();
+      await flush();
+      expect([...finishers.keys()]).toEqual(['1', '0']);
+      finish('0').ok();
+      await flush();
+      expect([...finishers.keys()]).toEqual(['1', '0', '2']);
+      finish('2').ok();
+      await window.drained();
+      expect(window.takeCommittable()).toBe('3');
+    });
+
+    it('still holds back the commit of what follows it, and a drain waits for it', async () => {
+      const { window, handler, finish, endWait } = firstWaitsWithoutSlot(1);
+      window.accept('1', handler('1'));
+      await flush();
+      finish('1').ok();
+      await flush();
+      expect(window.takeCommittable()).toBeUndefined();
+      expect(window.firstUnhandled).toBe('0');
+      let drained = false;
+      void window.drained().then(() => (drained = true));
+      await flush();
+      expect(drained).toBe(false);
+      endWait().resolve();
+      await flush();
+      finish('0').ok();
+      await flush();
+      expect(drained).toBe(true);
+      expect(window.takeCommittable()).toBe('2');
+    });
+
+    it('is not stranded waiting for its slot when the message holding it fails', async () => {
+      const { window, failures, handler, finish, finishers, endWait } = firstWaitsWithoutSlot(1);
+      for (const offset of ['1', '2']) window.accept(offset, handler(offset));
+      await flush();
+      endWait().resolve();
+      await flush();
+      finish('1').fail(new Error('broker down'));
+      await flush();
+      expect(failures).toEqual(['1']);
+      // 0 goes on (it was started); 2 is read again after the failure, not started.
+      expect([...finishers.keys()]).toEqual(['1', '0']);
+      finish('0').ok();
+      await window.drained();
+      expect(window.firstUnhandled).toBe('1');
+    });
+
+    it('fails its message when the wait throws (a lost partition), freeing what it held', async () => {
+      const { window, failures, handler, finish, endWait } = firstWaitsWithoutSlot(1);
+      window.accept('1', handler('1'));
+      await flush();
+      endWait().reject(new Error('handed over to another member'));
+      await flush();
+      expect(failures).toEqual(['0']);
+      expect(window.inFlight).toBe(1);
+      finish('1').ok();
+      await window.drained();
+      expect(window.inFlight).toBe(0);
+    });
+  });
 });

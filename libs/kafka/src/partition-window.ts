@@ -6,8 +6,8 @@ interface Entry {
 }
 
 /**
- * The messages of one partition in hand: accepted in offset order, run `limit` at a time in that order,
- * finished in any order, committable only in order. `committable` is the offset after the last message
+ * The messages of one partition in hand: accepted in offset order, run `limit` at a time in that order
+ * (one waiting out a backoff gives its slot up meanwhile), finished in any order, committable only in order. `committable` is the offset after the last message
  * that, like every one before it, was handled: what a crash may lose is what comes after it, and that
  * is redelivered, never skipped. Messages waiting for a slot are kept, so a fetched batch is read once.
  */
@@ -16,7 +16,11 @@ export class PartitionWindow {
   private readonly entries: Entry[] = [];
   /** The tail of `entries` not started yet, in offset order. */
   private waiting: Entry[] = [];
+  /** Started and not finished, `idle` of them waiting without a slot (see `withoutSlot`). */
   private running = 0;
+  private idle = 0;
+  /** Idle handlers done waiting, in the order they asked for a slot back. */
+  private resuming: (() => void)[] = [];
   private highestAccepted = -1n;
   private waiters: (() => void)[] = [];
   /** The offset to commit next, once it changed since the last commit (`takeCommittable`). */
@@ -41,6 +45,7 @@ export class PartitionWindow {
     private readonly onFailure: (window: PartitionWindow) => void,
   ) {}
 
+  /** Started and not finished, waiting without a slot or not. */
   get inFlight(): number {
     return this.running;
   }
@@ -93,8 +98,38 @@ export class PartitionWindow {
     this.highestAccepted = BigInt(first.offset) - 1n;
   }
 
+  /**
+   * Runs `wait` (a backoff, a provider's Retry-After) without holding one of the `limit` slots: a
+   * message that only waits must not keep the ones behind it from starting. It still counts as in hand
+   * (it holds back commits; a hand-over waits for it), and takes a slot back, ahead of the messages
+   * waiting for one, before it goes on.
+   */
+  async withoutSlot<T>(wait: () => Promise<T>): Promise<T> {
+    this.idle++;
+    this.startWaiting();
+    let result: T;
+    try {
+      result = await wait();
+    } catch (error) {
+      // Its handler ends: failing takes no slot.
+      this.idle--;
+      throw error;
+    }
+    // After a failure or a hand-over nothing new starts: it goes on, to finish or to learn it lost the partition.
+    if (this.running - this.idle < this.limit || this.failure || this.dropped) this.idle--;
+    else await new Promise<void>((resume) => this.resuming.push(resume));
+    return result;
+  }
+
   private startWaiting(): void {
-    while (this.running < this.limit && !this.failure && !this.dropped) {
+    while (this.running - this.idle < this.limit) {
+      const resume = this.resuming.shift();
+      if (resume) {
+        this.idle--;
+        resume();
+        continue;
+      }
+      if (this.failure || this.dropped) return;
       const entry = this.waiting.shift();
       if (!entry) return;
       const handle = entry.handle!;
@@ -123,6 +158,8 @@ export class PartitionWindow {
         const first = !this.failure;
         this.failure ??= { offset: entry.offset, error };
         this.settled();
+        // Nothing new starts now, but a handler done waiting without its slot goes on.
+        this.startWaiting();
         if (first) this.onFailure(this);
       },
     );

@@ -3,6 +3,15 @@ import type { Consumer, ConsumerConfig, EachBatchPayload, EachMessagePayload, Ka
 import { PartitionWindow } from './partition-window';
 import { ensureTopics } from './topic-provisioner';
 
+/** What a handler gets: kafkajs's payload, and a way to wait without holding one of its partition's slots. */
+export interface HandlerPayload extends EachMessagePayload {
+  /**
+   * Runs `wait` (a backoff) while the partition's next messages may use the handler's slot; see
+   * `PartitionWindow.withoutSlot`. Without concurrency per partition there is no slot: it just waits.
+   */
+  withoutSlot: <T>(wait: () => Promise<T>) => Promise<T>;
+}
+
 export interface ResilientConsumerOptions {
   name: string;
   topic: string;
@@ -29,7 +38,7 @@ export interface ResilientConsumerOptions {
    * consumer (default 120 s: a join takes no longer unless it failed).
    */
   rejoinLimitMs?: number;
-  eachMessage: (payload: EachMessagePayload) => Promise<void>;
+  eachMessage: (payload: HandlerPayload) => Promise<void>;
   /**
    * Called on every join of the group (the first, and each after a rebalance or a restart), before
    * anything is fetched: the place to seek where reading starts. Not after `run()`: a join that fails
@@ -196,7 +205,7 @@ export class ResilientConsumer {
             eachBatchAutoResolve: false,
             eachBatch: (payload) => this.startBatch(payload, concurrency),
           }
-        : { eachMessage: this.options.eachMessage }),
+        : { eachMessage: (payload) => this.options.eachMessage({ ...payload, withoutSlot: waitNow }) }),
     });
     if (concurrency > 1) {
       clearInterval(this.commitTimer);
@@ -243,6 +252,7 @@ export class ResilientConsumer {
           message,
           heartbeat: () => this.heartbeatWhileHeld(window, message.offset, heartbeat),
           pause,
+          withoutSlot: (wait) => window.withoutSlot(wait),
         }),
       );
       // Taken now, or already in hand: either way reading moves on.
@@ -616,4 +626,9 @@ function topicPartitions(keys: string[]): { topic: string; partitions: number[] 
     byTopic.set(topic, [...(byTopic.get(topic) ?? []), Number(key.slice(split + 1))]);
   }
   return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+}
+
+/** One message at a time per partition: there is no slot to give up. */
+function waitNow<T>(wait: () => Promise<T>): Promise<T> {
+  return wait();
 }

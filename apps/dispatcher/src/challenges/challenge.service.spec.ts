@@ -62,8 +62,24 @@ const message = (overrides: Partial<IncomingPushRequest> = {}): IncomingPushRequ
   partition: 0,
   offset: '7',
   heartbeat: async () => undefined,
+  withoutSlot: (wait) => wait(),
   ...overrides,
 });
+
+/** A message's `withoutSlot` that records when each wait without the slot began and ended. */
+function slotRecorder() {
+  const waits: { from: number; to?: number }[] = [];
+  const withoutSlot = async <T>(wait: () => Promise<T>): Promise<T> => {
+    const made: { from: number; to?: number } = { from: Date.now() };
+    waits.push(made);
+    try {
+      return await wait();
+    } finally {
+      made.to = Date.now();
+    }
+  };
+  return { waits, withoutSlot };
+}
 
 describe('ChallengeService parking a failed challenge', () => {
   it('stores the copy again when the redelivered request finds it unstored, and never pushes afresh', async () => {
@@ -169,11 +185,22 @@ describe('ChallengeService parking a failed challenge', () => {
     jitter(0);
     const copyRead = Date.now();
     const retryAt = copyRead + 300;
+    const slot = slotRecorder();
     await service.handle(
-      message({ topic: 'mfa.push.retrying', offset: '3', parked: { ...parked, retryAt } }),
+      message({
+        topic: 'mfa.push.retrying',
+        offset: '3',
+        parked: { ...parked, retryAt },
+        withoutSlot: slot.withoutSlot,
+      }),
     );
     expect(sends).toHaveLength(1);
     expect(sends[0]).toBeGreaterThanOrEqual(retryAt);
+    // The copy waited without its slot, so the copies behind it could start meanwhile.
+    expect(slot.waits).toHaveLength(1);
+    expect(slot.waits[0].from).toBeLessThan(retryAt);
+    expect(slot.waits[0].to).toBeGreaterThanOrEqual(retryAt);
+    expect(slot.waits[0].to).toBeLessThanOrEqual(sends[0]);
     expect(results).toEqual([expect.objectContaining({ status: 'sent', attempts: 2 })]);
   });
 });
@@ -185,9 +212,15 @@ describe('ChallengeService retrying in place', () => {
       { parkRetries: false },
     );
     jitter(0);
-    await service.handle(message());
+    const slot = slotRecorder();
+    await service.handle(message({ withoutSlot: slot.withoutSlot }));
     expect(sends).toHaveLength(2);
     expect(sends[1] - sends[0]).toBeGreaterThanOrEqual(300);
+    // Waiting, it held no slot of the partition; sending, it did.
+    expect(slot.waits).toHaveLength(1);
+    expect(slot.waits[0].from).toBeGreaterThanOrEqual(sends[0]);
+    expect(slot.waits[0].to! - slot.waits[0].from).toBeGreaterThanOrEqual(300);
+    expect(slot.waits[0].to).toBeLessThanOrEqual(sends[1]);
   });
 
   it('answers at once when the provider asks to wait past the expiry, instead of holding a slot until then', async () => {

@@ -31,6 +31,11 @@ export interface IncomingPushRequest {
   offset: string;
   /** Keeps the consumer's group membership alive while a challenge waits between retries. */
   heartbeat: () => Promise<void>;
+  /**
+   * Runs a wait between attempts without holding one of the partition's slots: a challenge waiting out
+   * a minute of FCM quota must not keep other tenants' requests behind it from starting.
+   */
+  withoutSlot: <T>(wait: () => Promise<T>) => Promise<T>;
   /** Read from mfa.push.retrying: how far the request got before it was parked there. */
   parked?: ParkedState;
 }
@@ -38,6 +43,8 @@ export interface IncomingPushRequest {
 type Rejection = { reason: string };
 /** The first attempt failed and may succeed later: the request leaves its partition for mfa.push.retrying. */
 type Parking = { park: Pick<ParkedState, 'attempts' | 'lastFailure' | 'retryAt'> };
+/** What a challenge's handling holds of its message while it runs: its group membership and its slot. */
+type Hold = Pick<IncomingPushRequest, 'heartbeat' | 'withoutSlot'>;
 
 const MAX_KEPT_ORIGINAL_BYTES = 64 * 1024;
 const MAX_KEPT_KEY_BYTES = 1024;
@@ -87,7 +94,7 @@ export class ChallengeService {
     let outcome: PushResultEvent | Parking;
     try {
       const requestedAt = new Date(Number(message.parked?.requestedAt ?? message.timestamp));
-      outcome = await this.process(request, requestedAt, message.heartbeat, message.parked);
+      outcome = await this.process(request, requestedAt, message, message.parked);
     } catch (error) {
       // Nothing was pushed: a redelivery handles it afresh. A copy stays parked, for its redelivery.
       if (copy) this.ledger.park(request.challenge_id, position);
@@ -179,7 +186,7 @@ export class ChallengeService {
       // Never stored, and expired meanwhile (the topic may not be writable): its result comes from here.
       if (Date.parse(request.expires_at) <= Date.now()) {
         const requestedAt = new Date(Number(earlier.unstored.requestedAt));
-        const expired = await this.process(request, requestedAt, message.heartbeat, earlier.unstored);
+        const expired = await this.process(request, requestedAt, message, earlier.unstored);
         if ('park' in expired) throw new Error(`challenge ${challengeId} expired, yet was parked again`);
         await this.publish(expired, position);
         return this.record(expired);
@@ -203,7 +210,7 @@ export class ChallengeService {
   private async process(
     request: PushRequestedEvent,
     requestedAt: Date,
-    heartbeat: () => Promise<void>,
+    hold: Hold,
     parked: ParkedState | undefined,
   ): Promise<PushResultEvent | Parking> {
     const tenant = request.tenant ?? DEFAULT_TENANT;
@@ -260,7 +267,7 @@ export class ChallengeService {
     };
     // Parked after a failed attempt: the wait it would have had in place.
     if (parked)
-      await this.sleepWithHeartbeat(nextAttemptDelayMs(attempts, parked.retryAt, expiresAt), heartbeat, true);
+      await this.sleepWithHeartbeat(nextAttemptDelayMs(attempts, parked.retryAt, expiresAt), hold, true);
     // An SDK call that outlived our timeout may still be retrying inside the SDK (firebase-admin waits
     // out a 503's Retry-After): the next attempt waits for it instead of sending a second push.
     let unfinished: { call: Promise<SendOutcome>; version: number } | undefined;
@@ -278,7 +285,7 @@ export class ChallengeService {
       // The version whose clients made the call: an unfinished one may predate a key change.
       lastVersion = unfinished?.version ?? current.version;
       const stopTimer = this.metrics.providerLatency.startTimer({ provider });
-      const timedOut = await this.settlesWithin(call, heartbeat);
+      const timedOut = await this.settlesWithin(call, hold.heartbeat);
       unfinished = timedOut ? { call, version: lastVersion } : undefined;
       last = timedOut
         ? { ok: false, reason: 'provider_error', retryable: true, detail: 'send timed out' }
@@ -310,7 +317,7 @@ export class ChallengeService {
       this.logger.warn(
         `challenge ${request.challenge_id}: attempt ${attempts} failed (${last.detail}); retrying in ${wait} ms`,
       );
-      await this.sleepWithHeartbeat(wait, heartbeat, !unfinished);
+      await this.sleepWithHeartbeat(wait, hold, !unfinished);
     }
     if (!last || last.ok) return result('expired', { reason: 'expired_before_send', attempts });
     if (last.retryable)
@@ -382,22 +389,22 @@ export class ChallengeService {
     return true;
   }
 
-  private async sleepWithHeartbeat(
-    ms: number,
-    heartbeat: () => Promise<void>,
-    mayLeave: boolean,
-  ): Promise<void> {
-    const until = Date.now() + ms;
-    while (Date.now() < until) {
-      // A provider's Retry-After can be minutes: a shutdown does not wait for it, the message stays for another replica.
-      if (mayLeave && this.stopping) throw new Error('shutting down: the retry is left for another replica');
-      await new Promise((resolve) => setTimeout(resolve, Math.min(HEARTBEAT_EVERY_MS, until - Date.now())));
-      // A failed heartbeat (a rebalance) ends the handler: another member will own this message. Not
-      // while a timed-out call may still deliver: then this replica sees the challenge through.
-      await heartbeat().catch((error: Error) => {
-        if (mayLeave) throw error;
-      });
-    }
+  /** Waits between attempts, without holding a slot of the partition. */
+  private sleepWithHeartbeat(ms: number, hold: Hold, mayLeave: boolean): Promise<void> {
+    return hold.withoutSlot(async () => {
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        // A provider's Retry-After can be minutes: a shutdown does not wait for it, the message stays for another replica.
+        if (mayLeave && this.stopping)
+          throw new Error('shutting down: the retry is left for another replica');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(HEARTBEAT_EVERY_MS, until - Date.now())));
+        // A failed heartbeat (a rebalance) ends the handler: another member will own this message. Not
+        // while a timed-out call may still deliver: then this replica sees the challenge through.
+        await hold.heartbeat().catch((error: Error) => {
+          if (mayLeave) throw error;
+        });
+      }
+    });
   }
 
   private async deadLetter(message: IncomingPushRequest, reason: string): Promise<void> {

@@ -53,7 +53,7 @@ export class PushRequestConsumer implements OnApplicationBootstrap, BeforeApplic
         partitionsConsumedConcurrently: config.kafka.pushRequestPartitions,
         concurrencyPerPartition,
         handoverGraceMs: config.dispatcher.handoverGraceMs,
-        eachMessage: async ({ topic, partition, message, heartbeat }) => {
+        eachMessage: async ({ topic, partition, message, heartbeat, withoutSlot }) => {
           const parked = parkedStateOf(message);
           // Only a foreign writer to the internal topic leaves this out.
           if (parked === undefined)
@@ -68,14 +68,16 @@ export class PushRequestConsumer implements OnApplicationBootstrap, BeforeApplic
             partition,
             offset: message.offset,
             heartbeat,
+            withoutSlot,
             ...(parked && { parked }),
           });
         },
       });
     this.consumers = [
       consumerOf('push', topics.pushRequested, group, config.dispatcher.concurrencyPerPartition, () => null),
-      // A parked challenge mostly waits out its backoff: many at once cost memory, not CPU, and one
-      // tenant's outage must not leave another tenant's single retry waiting for a slot.
+      // A parked challenge mostly waits out a backoff (without its slot), and what a partition holds
+      // in hand grows with its slots: many waiting at once cost memory, not CPU, and one tenant's
+      // outage must not pause the partition another tenant's single retry is on.
       consumerOf(
         'retrying',
         topics.pushRetrying,
