@@ -679,6 +679,25 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         ]);
     });
 
+    it('retries a push whose OAuth2 token exchange got no answer (resets, 503s), without calling the credentials refused', async () => {
+      const { version } = await configure('token-outage', { strategy: 'prompt' });
+      const exchangesBefore = fcm.tokenRequests;
+      // More than google-auth-library retries on its own: at least one of our attempts fails on it.
+      fcm.failTokenExchangesNext(2, 'reset');
+      fcm.failTokenExchangesNext(8, 503);
+      const request = fcmPushTo('token-outage');
+      await requester.request(request);
+      const result = await resultOf(request.challenge_id, 30_000);
+      expect(result).toMatchObject({ status: 'sent', provider: 'fcm' });
+      expect(result.attempts).toBeGreaterThan(1);
+      expect(fcm.tokenRequests - exchangesBefore).toBeGreaterThan(10);
+      // Nothing told admins to replace credentials that were never refused.
+      expect(await statusOf('token-outage', () => true)).toMatchObject({ version, state: 'applied' });
+      expect(
+        applied.messages.filter((m) => m.value.tenant === 'token-outage').map((m) => m.value.status),
+      ).toEqual(['applied']);
+    });
+
     it("waits for FCM's Retry-After before trying again, though firebase-admin drops the header", async () => {
       fcm.failNext(1, 429, 'RESOURCE_EXHAUSTED', { retryAfterSeconds: 2 });
       const request = fcmPushTo('flaky');

@@ -162,6 +162,8 @@ export class FcmPeer {
     detail: () => `; token requests: ${this.tokenRequests}`,
   });
   private readonly faults = new FaultPlan<Fault>();
+  /** What the next token exchanges get instead of an answer: a reset connection, or this 5xx. */
+  private tokenFaults: ('reset' | number)[] = [];
 
   private constructor(
     server: Http2SecureServer,
@@ -225,9 +227,18 @@ export class FcmPeer {
     this.faults.resetConnectionsNext(count);
   }
 
-  /** Drops pending failNext/resetConnectionsNext and the delay. */
+  /**
+   * The next `count` token exchanges fail as Google's endpoint can when it is unreachable or in trouble:
+   * the connection is reset, or it answers `how` (a 5xx) with an OAuth2 error body. Calls queue up.
+   */
+  failTokenExchangesNext(count: number, how: 'reset' | number): void {
+    for (let i = 0; i < count; i++) this.tokenFaults.push(how);
+  }
+
+  /** Drops pending failNext/resetConnectionsNext/failTokenExchangesNext and the delay. */
   clearFaults(): void {
     this.faults.clearFaults();
+    this.tokenFaults = [];
   }
 
   /** Forgets recorded sends and the token request count. Accounts, issued tokens and faults stay. */
@@ -261,7 +272,15 @@ export class FcmPeer {
     const path = (request.url ?? '').split('?')[0];
     if (path === '/token') {
       this.tokenRequests += 1;
-      this.reply(response, request.method === 'POST' ? this.exchangeToken(text) : this.notFound());
+      const fault = this.tokenFaults.shift();
+      if (fault === 'reset')
+        resetConnectionSoon(request.httpVersionMajor === 2 ? request.stream.session : request.socket);
+      else if (fault !== undefined)
+        this.reply(response, {
+          status: fault,
+          body: { error: 'internal_failure', error_description: 'Injected.' },
+        });
+      else this.reply(response, request.method === 'POST' ? this.exchangeToken(text) : this.notFound());
       return;
     }
     const sendPath = SEND_PATH.exec(path);

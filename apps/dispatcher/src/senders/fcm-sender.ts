@@ -13,7 +13,7 @@ import {
   SendOutcome,
 } from './push-sender';
 import type { FcmRetryAfter } from './retry-after';
-import { ServiceAccountCredential } from './service-account.credential';
+import { ServiceAccountCredential, TOKEN_EXCHANGE_UNAVAILABLE } from './service-account.credential';
 
 // firebase-admin's error codes, grouped by what the caller should do about them.
 const INVALID_DEVICE = new Set([
@@ -160,6 +160,8 @@ export class FcmSender implements PushSender {
         detail,
         "upload a valid APNs key in the Firebase console (Project settings, Cloud Messaging) of this configuration's project; its Android devices are not affected",
       );
+    if (code === 'app/invalid-credential' && error.message?.includes(TOKEN_EXCHANGE_UNAVAILABLE))
+      return fail('provider_error', true, detail);
     if (CREDENTIALS_REFUSED.has(code)) return credentialsRefused(detail);
     if (code === MISMATCHED_CREDENTIAL)
       return /senderid mismatch/i.test(error.message ?? '')

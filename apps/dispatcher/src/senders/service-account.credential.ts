@@ -5,6 +5,14 @@ import { JWT } from 'google-auth-library';
 const FCM_SCOPES = ['https://www.googleapis.com/auth/firebase.messaging'];
 
 /**
+ * Begins the message of a token exchange that failed without Google refusing the service account (no
+ * answer, or a 5xx or 429 after google-auth-library's own retries). firebase-admin passes on only the
+ * message, as `app/invalid-credential` whatever the cause: this is how the sender tells a network
+ * failure, to retry, from a refused key.
+ */
+export const TOKEN_EXCHANGE_UNAVAILABLE = "Google's OAuth2 token endpoint did not answer the exchange";
+
+/**
  * firebase-admin's Credential over google-auth-library's JWT client, so the OAuth2 token exchange
  * goes through our agent (firebase-admin's own cert credential ignores it). The JWT client caches
  * the token and refreshes it before it expires.
@@ -22,9 +30,24 @@ export class ServiceAccountCredential implements Credential {
   }
 
   async getAccessToken(): Promise<GoogleOAuthAccessToken> {
-    const { token } = await this.client.getAccessToken();
+    let token: string | null | undefined;
+    try {
+      ({ token } = await this.client.getAccessToken());
+    } catch (error) {
+      if (refusedByGoogle(error)) throw error;
+      throw new Error(`${TOKEN_EXCHANGE_UNAVAILABLE} (${(error as Error).message})`);
+    }
     if (!token) throw new Error('the OAuth2 token exchange returned no access token');
     const expiry = this.client.credentials.expiry_date ?? Date.now() + 3600_000;
     return { access_token: token, expires_in: Math.max(0, Math.floor((expiry - Date.now()) / 1000)) };
   }
+}
+
+/**
+ * Google answered with a 4xx other than 408 and 429 (`invalid_grant`: a deleted or unknown key, a bad
+ * signature, a clock far off; `invalid_client`, `unauthorized_client`): the credentials, not the network.
+ */
+function refusedByGoogle(error: unknown): boolean {
+  const status = (error as { response?: { status?: unknown } }).response?.status;
+  return typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
