@@ -212,6 +212,17 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       });
     });
 
+    it('a push sent again (its connection reset mid-send, so it may have arrived) offers the same numbers in the same order', async () => {
+      // Two draws for one challenge would share only the code, and show it to whoever saw both.
+      apns.resetConnectionsNext(1);
+      const request = pushRequest({ tenant: 'numbers', code: '42' });
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'sent', attempts: 2 });
+      const sends = apns.received.filter((d) => d.token === request.device.token);
+      expect(sends.map((d) => d.status)).toEqual([0, 200]);
+      expect(sends[1].payload.values).toBe(sends[0].payload.values);
+    });
+
     it('shows admins through GET /mfa/push that the configuration is live', async () => {
       expect(await statusOf('numbers', (status) => status.version === 1)).toEqual({
         version: 1,

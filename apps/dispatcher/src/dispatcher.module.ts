@@ -3,6 +3,7 @@ import { APP_CONFIG, AppConfig, AppConfigModule } from '@lib/config';
 import { MfaConfigModule, MongoModule } from '@lib/mfa-config';
 import { ChallengeLedger } from './challenges/challenge-ledger';
 import { ChallengeService } from './challenges/challenge.service';
+import { NumberMatching } from './challenges/number-matching';
 import { PushRequestConsumer } from './challenges/push-request.consumer';
 import { ConfigChangeConsumer } from './config-sync/config-change.consumer';
 import { OperationsServer } from './health/operations.server';
@@ -28,6 +29,7 @@ export class DispatcherModule {
         LiveClientRegistry,
         ResultPublisher,
         ConfigChangeConsumer,
+        NumberMatching,
         {
           provide: ChallengeLedger,
           useFactory: (config: AppConfig) => new ChallengeLedger(config.dispatcher.dedupCapacity),

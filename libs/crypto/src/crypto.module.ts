@@ -19,6 +19,6 @@ export function keyringFromConfig(config: AppConfig): Keyring {
     { provide: Keyring, inject: [APP_CONFIG], useFactory: keyringFromConfig },
     { provide: SecretBox, inject: [Keyring], useFactory: (keyring: Keyring) => new SecretBox(keyring) },
   ],
-  exports: [SecretBox],
+  exports: [SecretBox, Keyring],
 })
 export class CryptoModule {}

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -56,6 +56,14 @@ export class Keyring {
 
   get current(): KeyringEntry {
     return this.entries[0];
+  }
+
+  /**
+   * A key of its own for `purpose` (HKDF-SHA256 of the current key): the same on every app given the
+   * same first key, and telling nothing of the key it comes from.
+   */
+  derive(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.current.key, Buffer.alloc(0), `push-mfa/${purpose}`, 32));
   }
 
   get ids(): string[] {

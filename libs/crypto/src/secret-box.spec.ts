@@ -54,3 +54,15 @@ describe('SecretBox', () => {
     expect(() => Keyring.parse('bad id:abc')).toThrow(/must be kid:base64/);
   });
 });
+
+describe('Keyring.derive', () => {
+  it('gives each purpose a key of its own from the current key: the same for the same keyring, never the key itself', () => {
+    const current = key();
+    const keyring = Keyring.parse(`k2:${current},k1:${key()}`);
+    const derived = keyring.derive('number-matching');
+    expect(derived).toHaveLength(32);
+    expect(Keyring.parse(`k2:${current}`).derive('number-matching')).toEqual(derived);
+    expect(keyring.derive('another purpose')).not.toEqual(derived);
+    expect(derived).not.toEqual(Buffer.from(current, 'base64'));
+  });
+});

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import type { AppConfig } from '@lib/config';
+import { Keyring } from '@lib/crypto';
 import type { PushResultEvent } from '@lib/contracts';
 import { pushRequest } from '../../../../test/fixtures/push-request.builder';
 import type { LiveClientRegistry } from '../config-sync/live-client-registry';
@@ -7,6 +9,7 @@ import type { ResultPublisher } from '../results/result-publisher';
 import type { SendOutcome } from '../senders/push-sender';
 import { ChallengeLedger } from './challenge-ledger';
 import { ChallengeService, IncomingPushRequest } from './challenge.service';
+import { NumberMatching } from './number-matching';
 import type { ParkedState } from './parked-request';
 
 const FAILED: SendOutcome = {
@@ -45,7 +48,15 @@ function serviceSending(outcomes: (() => Promise<SendOutcome>)[], { parkRetries 
   } as unknown as ResultPublisher;
   const config = { dispatcher: { sendTimeoutMs: 5000, parkRetries } } as AppConfig;
   const ledger = new ChallengeLedger(100);
-  const service = new ChallengeService(config, registry, publisher, new DispatcherMetrics(), ledger);
+  const numberMatching = new NumberMatching(Keyring.parse(`k1:${randomBytes(32).toString('base64')}`));
+  const service = new ChallengeService(
+    config,
+    registry,
+    publisher,
+    new DispatcherMetrics(),
+    ledger,
+    numberMatching,
+  );
   return { service, ledger, sends, parkedCopies, results, failStoringNext: (n: number) => (failStoring = n) };
 }
 

@@ -16,7 +16,7 @@ import { MAX_PAYLOAD_BYTES, payloadBytes, type SendOutcome } from '../senders/pu
 import { DispatcherMetrics } from '../metrics/dispatcher-metrics';
 import { ResultPublisher } from '../results/result-publisher';
 import { challengeNotification } from './challenge-content';
-import { offeredValues } from './number-matching';
+import { NumberMatching } from './number-matching';
 import { nextAttemptDelayMs } from './retry-policy';
 import { ChallengeLedger, RequestPosition } from './challenge-ledger';
 import type { ParkedState } from './parked-request';
@@ -69,6 +69,7 @@ export class ChallengeService {
     private readonly publisher: ResultPublisher,
     private readonly metrics: DispatcherMetrics,
     private readonly ledger: ChallengeLedger,
+    private readonly numberMatching: NumberMatching,
   ) {}
 
   stopRetrying(): void {
@@ -249,7 +250,10 @@ export class ChallengeService {
     if (rejection) return result('rejected', rejection);
 
     const strategy = clients!.config.settings.strategy;
-    const values = strategy === 'code' ? offeredValues(request.code!, request.values) : undefined;
+    const values =
+      strategy === 'code'
+        ? this.numberMatching.offeredValues(request.challenge_id, request.code!, request.values)
+        : undefined;
     const notification = challengeNotification(request, strategy, values);
     // Sent, it would fail for good at the provider as a malformed push; it is the request that is too long.
     const bytes = payloadBytes(notification);
