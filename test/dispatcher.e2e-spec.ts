@@ -152,7 +152,12 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         'apns-collapse-id': request.challenge_id,
       });
       const { aps, ...custom } = delivery.payload;
-      expect(aps).toMatchObject({ category: 'MFA_NUMBER_MATCH', 'interruption-level': 'time-sensitive' });
+      expect(aps).toMatchObject({
+        category: 'MFA_NUMBER_MATCH',
+        'interruption-level': 'time-sensitive',
+        // For the app's Notification Service Extension, to show the numbers before the app is opened.
+        'mutable-content': 1,
+      });
       expect(aps.alert.body).toContain('Tap the number shown on your Acme Portal sign-in screen');
       expect(JSON.stringify(aps.alert)).not.toContain('42');
       const values = custom.values.split(',');
@@ -209,6 +214,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         category: 'MFA_NUMBER_MATCH',
         sound: 'default',
         'interruption-level': 'time-sensitive',
+        'mutable-content': 1,
       });
     });
 

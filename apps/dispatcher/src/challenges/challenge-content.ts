@@ -4,7 +4,7 @@ import type { ChallengeNotification } from '../senders/push-sender';
 
 /** Category identifiers the authenticator app registers its buttons under. */
 export const PROMPT_CATEGORY = 'MFA_PROMPT'; // Approve / Deny
-export const NUMBER_MATCH_CATEGORY = 'MFA_NUMBER_MATCH'; // one button per offered number
+export const NUMBER_MATCH_CATEGORY = 'MFA_NUMBER_MATCH'; // the offered numbers, set by the app's extension
 
 /**
  * What the phone shows and receives. A prompt asks to approve or deny; number matching asks the user

@@ -1,34 +1,34 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { Provider, Responses, ResponseFailure, ResponseSent } from '@parse/node-apn';
+import { Notification, Provider, Responses, ResponseFailure, ResponseSent } from '@parse/node-apn';
 import { ApnsSender } from './apns-sender';
-import type { ChallengeNotification } from './push-sender';
+import { payloadBytes, type ChallengeNotification } from './push-sender';
+
+const requestTimeoutMs = 20;
+const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+  type: 'pkcs8',
+  format: 'pem',
+}) as string;
+const challenge: ChallengeNotification = {
+  challengeId: 'c-1',
+  deviceToken: 'a'.repeat(64),
+  title: 'Sign in?',
+  body: 'Approve the sign-in',
+  category: 'MFA_PROMPT',
+  data: { challenge_id: 'c-1' },
+  expiresAt: new Date(Date.now() + 60_000),
+};
+
+const sender = () =>
+  new ApnsSender(
+    { bundle_id: 'com.example.app', key, key_id: 'ABC1234567', team_id: 'TEAM123456', production: false },
+    { apnsEndpoint: { host: '127.0.0.1', port: 9 } },
+    requestTimeoutMs,
+  );
 
 // The guards against node-apn calls that never settle (node-apn#665, and its shutdown after a reset).
 // A lost send could not be provoked on purpose through a peer (it happened under 500s and session
 // churn in the chaos campaign), so here the SDK's own call is the one thing replaced.
 describe('ApnsSender when node-apn never settles a call', () => {
-  const requestTimeoutMs = 20;
-  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
-    type: 'pkcs8',
-    format: 'pem',
-  }) as string;
-  const challenge: ChallengeNotification = {
-    challengeId: 'c-1',
-    deviceToken: 'a'.repeat(64),
-    title: 'Sign in?',
-    body: 'Approve the sign-in',
-    category: 'MFA_PROMPT',
-    data: { challenge_id: 'c-1' },
-    expiresAt: new Date(Date.now() + 60_000),
-  };
-
-  const sender = () =>
-    new ApnsSender(
-      { bundle_id: 'com.example.app', key, key_id: 'ABC1234567', team_id: 'TEAM123456', production: false },
-      { apnsEndpoint: { host: '127.0.0.1', port: 9 } },
-      requestTimeoutMs,
-    );
-
   afterEach(() => jest.restoreAllMocks());
 
   it('fails it as retryable after node-apn’s own worst case, and sends the next on a new client', async () => {
@@ -73,5 +73,30 @@ describe('ApnsSender when node-apn never settles a call', () => {
     await apns.close();
 
     expect(shutdown).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('ApnsSender payloads', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('counts the payload byte for byte as node-apn sends it, so the size limit is checked on what Apple gets', async () => {
+    let sent: Notification | undefined;
+    jest.spyOn(Provider.prototype, 'send').mockImplementation((notification) => {
+      sent = notification;
+      return Promise.resolve({ sent: [{ device: 'x' }], failed: [] });
+    });
+    const localised = {
+      ...challenge,
+      title: 'Girişi onaylıyor musunuz?',
+      data: { ...challenge.data, values: '07,42,93' },
+    };
+    const apns = sender();
+    await apns.send(localised);
+    await apns.close();
+
+    // compile() is what node-apn writes to the stream (missing from its typings).
+    const body = (sent as unknown as { compile(): string }).compile();
+    expect(JSON.parse(body).aps).toMatchObject({ 'mutable-content': 1, category: 'MFA_PROMPT' });
+    expect(Buffer.byteLength(body)).toBe(payloadBytes(localised));
   });
 });

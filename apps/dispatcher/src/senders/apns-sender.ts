@@ -169,6 +169,7 @@ export class ApnsSender implements PushSender {
     note.collapseId = apple.collapseId;
     note.alert = { title: challenge.title, body: challenge.body };
     note.sound = apple.sound;
+    note.mutableContent = apple.mutableContent === 1;
     note.payload = { ...challenge.data };
     // Both are aps keys the typings of the notification class do not list.
     Object.assign(note, { category: apple.category, interruptionLevel: apple.interruptionLevel });

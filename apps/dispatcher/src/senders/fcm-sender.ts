@@ -142,6 +142,7 @@ export class FcmSender implements PushSender {
             category: apple.category,
             sound: apple.sound,
             'interruption-level': apple.interruptionLevel,
+            'mutable-content': apple.mutableContent,
           },
         },
       },

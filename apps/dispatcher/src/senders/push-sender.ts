@@ -26,6 +26,11 @@ export function applePresentation(challenge: ChallengeNotification) {
     category: challenge.category,
     sound: 'default',
     interruptionLevel: 'time-sensitive',
+    /**
+     * iOS hands the push to the app's Notification Service Extension first (when it has one): the only
+     * way for the app to show the offered numbers, or the sign-in's context, before it is opened.
+     */
+    mutableContent: 1,
   } as const;
 }
 
@@ -43,6 +48,7 @@ export function payloadBytes(challenge: ChallengeNotification): number {
     sound: apple.sound,
     category: apple.category,
     'interruption-level': apple.interruptionLevel,
+    'mutable-content': apple.mutableContent,
   };
   return Buffer.byteLength(JSON.stringify({ ...challenge.data, aps }), 'utf8');
 }
