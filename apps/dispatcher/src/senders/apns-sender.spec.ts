@@ -99,4 +99,27 @@ describe('ApnsSender payloads', () => {
     expect(JSON.parse(body).aps).toMatchObject({ 'mutable-content': 1, category: 'MFA_PROMPT' });
     expect(Buffer.byteLength(body)).toBe(payloadBytes(localised));
   });
+
+  it.each([
+    ['InvalidProviderToken', /replace them with PATCH/],
+    ['ExpiredProviderToken', /clock/],
+    ['BadEnvironmentKeyIdInToken', /set production to match/],
+    ['UnrelatedKeyIdInToken', /key enabled for bundle_id/],
+  ])('calls a 403 %s refused credentials, with what fixes it', async (reason, remedy) => {
+    jest
+      .spyOn(Provider.prototype, 'send')
+      .mockResolvedValue({ sent: [], failed: [{ device: 'x', status: 403, response: { reason } }] });
+    const apns = sender();
+    const outcome = await apns.send(challenge);
+    await apns.close();
+
+    expect(outcome).toMatchObject({
+      ok: false,
+      reason: 'config_invalid',
+      retryable: false,
+      detail: `403 ${reason}`,
+      credentialsRefused: true,
+      remedy: expect.stringMatching(remedy),
+    });
+  });
 });
