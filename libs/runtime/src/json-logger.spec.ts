@@ -53,6 +53,24 @@ describe('JsonLogger', () => {
     expect(text).toContain('ABC123DEFG');
   });
 
+  it('redacts secret fields and secrets in text at any depth, and a stack passed without a context', () => {
+    const { logger, lines } = capture();
+    const error = Object.assign(new Error(`sign failed: ${pem}`), { config: { auth: { key: pem } } });
+    const nested: Record<string, unknown> = {
+      a: { b: { c: { d: { key: pem, Authorization: `Bearer ${jwt}` } } } },
+      detail: `the SDK said ${pem}`,
+      list: [{ private_key: pem }, `token ${jwt}`],
+      error,
+      cause: error,
+    };
+    nested.self = nested;
+    logger.warn(nested);
+    logger.error('apply failed', `Error: ${jwt}\n    at apply`);
+    const text = JSON.stringify(lines());
+    expect(text).not.toMatch(/PRIVATE KEY|eyJ|MIG/);
+    expect(lines()[0]).toMatchObject({ a: { b: { c: { d: { key: '[redacted]' } } } }, self: '[…]' });
+  });
+
   it('keeps the fields of an audit line, whose names are close to redacted ones', () => {
     const { logger, lines } = capture();
     const audit = {

@@ -6,13 +6,13 @@ const PEM_BLOCK = /-----BEGIN [A-Z ]+-----[\s\S]*?(-----END [A-Z ]+-----|$)/g;
 const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 const BEARER = /\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
 
-/** Replaces key material and tokens in a line of text; structured fields are redacted by path. */
+/** Replaces key material and tokens in a line of text; structured fields are redacted by name (`redactObject`). */
 export function redactSecrets(text: string): string {
   return text.replace(PEM_BLOCK, '[redacted]').replace(JWT, '[redacted]').replace(BEARER, '$1 [redacted]');
 }
 
 /** Field names never logged, wherever they appear in a logged object. */
-const REDACTED_PATHS = [
+const SECRET_FIELDS = new Set([
   'key',
   'private_key',
   'authorization',
@@ -20,7 +20,34 @@ const REDACTED_PATHS = [
   'access_token',
   'context_token',
   'password',
-].flatMap((name) => [name, `*.${name}`, `*.*.${name}`, `headers.${name}`]);
+]);
+const REDACTED = '[redacted]';
+/** Deeper than any line we write; an object nested further is summarised, not walked. */
+const MAX_DEPTH = 8;
+
+/**
+ * A copy of a logged object with secret fields masked and secrets in its text redacted, at any depth:
+ * an SDK's error object or a request's options can carry a key several levels down.
+ */
+function redactObject(value: unknown, depth = 0, walking = new Set<object>()): unknown {
+  if (typeof value === 'string') return redactSecrets(value);
+  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
+  if (Buffer.isBuffer(value)) return `[${value.length} bytes]`;
+  if (value instanceof Error)
+    return { message: redactSecrets(value.message), stack: redactSecrets(value.stack ?? '') };
+  if (depth >= MAX_DEPTH || walking.has(value)) return '[…]';
+  walking.add(value);
+  const copy = Array.isArray(value)
+    ? value.map((item) => redactObject(item, depth + 1, walking))
+    : Object.fromEntries(
+        Object.entries(value).map(([name, field]) => [
+          name,
+          SECRET_FIELDS.has(name.toLowerCase()) ? REDACTED : redactObject(field, depth + 1, walking),
+        ]),
+      );
+  walking.delete(value);
+  return copy;
+}
 
 /**
  * Structured JSON logs (pino) for both apps, with secrets redacted by field name and in free text:
@@ -35,7 +62,6 @@ export class JsonLogger implements LoggerService {
         level,
         base: { app },
         timestamp: pino.stdTimeFunctions.isoTime,
-        redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
         formatters: { level: (label) => ({ level: label }) },
       },
       destination,
@@ -63,7 +89,9 @@ export class JsonLogger implements LoggerService {
 
   /** Nest passes (message, context) or, for errors, (message, stack, context). */
   private write(level: pino.Level, message: unknown, rest: unknown[]): void {
-    const context = typeof rest[rest.length - 1] === 'string' ? (rest.pop() as string) : undefined;
+    // A lone string after the message may be a stack rather than a context: redacted either way.
+    const last = rest[rest.length - 1];
+    const context = typeof last === 'string' ? redactSecrets(rest.pop() as string) : undefined;
     const stack = typeof rest[0] === 'string' ? redactSecrets(rest[0]) : undefined;
     const fields = { ...(context && { context }), ...(stack && { stack }) };
     if (message instanceof Error) {
@@ -73,7 +101,7 @@ export class JsonLogger implements LoggerService {
         redactSecrets(message.message),
       );
     } else if (message !== null && typeof message === 'object') {
-      this.pino[level]({ ...fields, ...(message as object) });
+      this.pino[level]({ ...fields, ...(redactObject(message) as object) });
     } else {
       this.pino[level](fields, redactSecrets(String(message)));
     }
