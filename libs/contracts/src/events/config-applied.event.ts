@@ -1,4 +1,5 @@
 import type { JSONSchemaType } from 'ajv';
+import { TENANT_ID_PATTERN } from '../identifiers';
 
 /** Published by a dispatcher replica after it applied (or failed to apply) a configuration version. */
 export interface ConfigAppliedEvent {
@@ -18,7 +19,8 @@ export const configAppliedSchema: JSONSchemaType<ConfigAppliedEvent> = {
   additionalProperties: false,
   required: ['tenant', 'mfa_type', 'version', 'status', 'replica', 'at'],
   properties: {
-    tenant: { type: 'string', minLength: 1, maxLength: 64 },
+    // As the API accepts it: a report naming any other tenant can only be forged, and is dropped.
+    tenant: { type: 'string', pattern: TENANT_ID_PATTERN },
     mfa_type: { type: 'string', minLength: 1, maxLength: 32 },
     version: { type: 'integer', minimum: 0 },
     status: { type: 'string', enum: ['applied', 'failed'] },
