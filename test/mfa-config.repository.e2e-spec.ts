@@ -1,5 +1,5 @@
 import type { Connection } from 'mongoose';
-import type { MfaConfigRecord, MfaConfigRepository } from '@lib/mfa-config';
+import { ConfigAlreadyExistsError, MfaConfigRecord, MfaConfigRepository } from '@lib/mfa-config';
 import { minimalConfigState as state, openConfigStore } from './support/config-store';
 import { testAppConfig } from './support/test-environment';
 
@@ -42,5 +42,24 @@ describe('configuration store (real MongoDB-compatible server)', () => {
       });
       expect(stored.pending_events.map((event) => event.version)).toContain(written.version);
     }
+  });
+
+  it("a create racing another replica's re-create of a deleted configuration is told it exists (409), not a 500", async () => {
+    await repository.create('revived', 'push', state(['c0']));
+    await repository.deleteLatest('revived', 'push');
+    const tombstone = (await repository.findAny('revived', 'push'))!;
+    // Another API replica (its own write queue) re-creates it between this replica's read and write.
+    const { connection: other, repository: otherReplica } = await openConfigStore(config);
+    try {
+      await otherReplica.create('revived', 'push', state(['theirs']));
+    } finally {
+      await other.close();
+    }
+    jest.spyOn(repository, 'findAny').mockResolvedValueOnce(tombstone);
+
+    await expect(repository.create('revived', 'push', state(['ours']))).rejects.toBeInstanceOf(
+      ConfigAlreadyExistsError,
+    );
+    expect((await repository.findLive('revived', 'push'))!.settings!.enabled_clients).toEqual(['theirs']);
   });
 });

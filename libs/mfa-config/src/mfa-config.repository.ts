@@ -138,7 +138,13 @@ export class MfaConfigRepository {
     if (existing && !existing.deleted) throw new ConfigAlreadyExistsError();
     if (existing) {
       // Re-creating after a delete continues the version sequence, so consumers never see it go back.
-      return this.writeNextNow(existing, { state, createdAt: now }, 'created', now);
+      try {
+        return await this.writeNextNow(existing, { state, createdAt: now }, 'created', now);
+      } catch (error) {
+        // Only a create moves a deleted configuration's version: another replica's came first.
+        if (error instanceof ConcurrentModificationError) throw new ConfigAlreadyExistsError();
+        throw error;
+      }
     }
     const record = newConfigRecord(tenant, type, state, now);
     try {
