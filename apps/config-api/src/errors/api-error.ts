@@ -29,7 +29,7 @@ export class ApiError extends Error {
 
   static validation(details: ErrorDetail[]): ApiError {
     const fields = [...new Set(details.map((detail) => detail.path))].join(', ');
-    return new ApiError(400, 'validation_error', `The request body is invalid: check ${fields}.`, details);
+    return new ApiError(400, 'validation_error', `The request is invalid: check ${fields}.`, details);
   }
 
   toBody(): ApiErrorBody {
