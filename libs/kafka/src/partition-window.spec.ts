@@ -206,6 +206,32 @@ describe('PartitionWindow', () => {
       expect(window.firstUnhandled).toBe('1');
     });
 
+    it('still runs `limit` at a time after a failure, those done waiting included', async () => {
+      const window = new PartitionWindow('t', 0, 2, () => undefined);
+      const { handler, finish, finishers } = controlledHandlers();
+      const waits = new Map<string, () => void>();
+      for (const offset of ['0', '1'])
+        window.accept(offset, async () => {
+          await window.withoutSlot(() => new Promise<void>((resolve) => waits.set(offset, resolve)));
+          await handler(offset)();
+        });
+      for (const offset of ['2', '3']) window.accept(offset, handler(offset));
+      await flush();
+      finish('2').fail(new Error('broker down'));
+      await flush();
+      waits.get('0')!();
+      waits.get('1')!();
+      await flush();
+      // 2's slot went to 0; 3 still holds the other one.
+      expect([...finishers.keys()]).toEqual(['2', '3', '0']);
+      finish('3').ok();
+      await flush();
+      expect([...finishers.keys()]).toEqual(['2', '3', '0', '1']);
+      for (const offset of ['0', '1']) finish(offset).ok();
+      await window.drained();
+      expect(window.firstUnhandled).toBe('2');
+    });
+
     it('fails its message when the wait throws (a lost partition), freeing what it held', async () => {
       const { window, failures, handler, finish, endWait } = firstWaitsWithoutSlot(1);
       window.accept('1', handler('1'));

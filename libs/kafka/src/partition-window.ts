@@ -115,8 +115,9 @@ export class PartitionWindow {
       this.idle--;
       throw error;
     }
-    // After a failure or a hand-over nothing new starts: it goes on, to finish or to learn it lost the partition.
-    if (this.running - this.idle < this.limit || this.failure || this.dropped) this.idle--;
+    // Still `limit` at a time after a failure or a hand-over: the handlers holding slots finish, and
+    // each one that does hands its slot to the first one waiting here.
+    if (this.running - this.idle < this.limit) this.idle--;
     else await new Promise<void>((resume) => this.resuming.push(resume));
     return result;
   }

@@ -71,6 +71,24 @@ describe('JsonLogger', () => {
     expect(lines()[0]).toMatchObject({ a: { b: { c: { d: { key: '[redacted]' } } } }, self: '[…]' });
   });
 
+  it('keeps what tells an error or a value apart: its type, code and cause, a URL, a byte count', () => {
+    const { logger, lines } = capture();
+    const reset = Object.assign(new Error('socket hang up', { cause: new Error('ECONNRESET') }), {
+      code: 'ECONNRESET',
+    });
+    logger.warn({ error: reset, url: new URL('https://fcm.googleapis.com/v1'), body: Buffer.from('abc') });
+    expect(lines()[0]).toMatchObject({
+      error: {
+        type: 'Error',
+        message: 'socket hang up',
+        code: 'ECONNRESET',
+        cause: { message: 'ECONNRESET' },
+      },
+      url: 'https://fcm.googleapis.com/v1',
+      body: '[3 bytes]',
+    });
+  });
+
   it('keeps the fields of an audit line, whose names are close to redacted ones', () => {
     const { logger, lines } = capture();
     const audit = {

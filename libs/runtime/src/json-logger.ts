@@ -32,21 +32,35 @@ const MAX_DEPTH = 8;
 function redactObject(value: unknown, depth = 0, walking = new Set<object>()): unknown {
   if (typeof value === 'string') return redactSecrets(value);
   if (value === null || typeof value !== 'object' || value instanceof Date) return value;
-  if (Buffer.isBuffer(value)) return `[${value.length} bytes]`;
-  if (value instanceof Error)
-    return { message: redactSecrets(value.message), stack: redactSecrets(value.stack ?? '') };
+  if (ArrayBuffer.isView(value)) return `[${value.byteLength} bytes]`;
   if (depth >= MAX_DEPTH || walking.has(value)) return '[…]';
   walking.add(value);
-  const copy = Array.isArray(value)
-    ? value.map((item) => redactObject(item, depth + 1, walking))
-    : Object.fromEntries(
-        Object.entries(value).map(([name, field]) => [
-          name,
-          SECRET_FIELDS.has(name.toLowerCase()) ? REDACTED : redactObject(field, depth + 1, walking),
-        ]),
-      );
+  const copy =
+    value instanceof Error
+      ? {
+          // What pino writes of an error, its own fields (code, errno…) and cause included.
+          type: value.name,
+          message: redactSecrets(value.message),
+          stack: redactSecrets(value.stack ?? ''),
+          ...(redactFields({ ...value }, depth, walking) as object),
+          ...(value.cause !== undefined && { cause: redactObject(value.cause, depth + 1, walking) }),
+        }
+      : typeof (value as { toJSON?: unknown }).toJSON === 'function'
+        ? redactObject((value as { toJSON(): unknown }).toJSON(), depth + 1, walking)
+        : Array.isArray(value)
+          ? value.map((item) => redactObject(item, depth + 1, walking))
+          : redactFields(value, depth, walking);
   walking.delete(value);
   return copy;
+}
+
+function redactFields(value: object, depth: number, walking: Set<object>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(value).map(([name, field]) => [
+      name,
+      SECRET_FIELDS.has(name.toLowerCase()) ? REDACTED : redactObject(field, depth + 1, walking),
+    ]),
+  );
 }
 
 /**

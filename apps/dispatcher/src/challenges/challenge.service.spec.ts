@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AppConfig } from '@lib/config';
+import { PartitionWindow } from '@lib/kafka/partition-window';
 import { Keyring } from '@lib/crypto';
 import type { PushResultEvent } from '@lib/contracts';
 import { pushRequest } from '../../../../test/fixtures/push-request.builder';
@@ -213,6 +214,40 @@ describe('ChallengeService parking a failed challenge', () => {
     expect(slot.waits[0].to).toBeGreaterThanOrEqual(retryAt);
     expect(slot.waits[0].to).toBeLessThanOrEqual(sends[0]);
     expect(results).toEqual([expect.objectContaining({ status: 'sent', attempts: 2 })]);
+  });
+});
+
+describe('ChallengeService on a partition of one slot', () => {
+  it('sees a copy stored twice through: the second waits for the first without the slot the first needs back', async () => {
+    const { service, sends, results } = serviceSending([async () => ({ ok: true })]);
+    jitter(0);
+    const window = new PartitionWindow('mfa.push.retrying', 0, 1, () => undefined);
+    const parked: ParkedState = {
+      position: 'mfa.push.requested/0@7',
+      requestedAt: String(Date.now()),
+      attempts: 1,
+      lastFailure: '500 InternalServerError',
+      retryAt: Date.now() + 200,
+    };
+    const handled: Promise<void>[] = [];
+    for (const offset of ['3', '4'])
+      window.accept(offset, () => {
+        const handling = service.handle(
+          message({
+            topic: 'mfa.push.retrying',
+            offset,
+            parked,
+            withoutSlot: (wait) => window.withoutSlot(wait),
+          }),
+        );
+        handled.push(handling);
+        return handling;
+      });
+    await window.drained();
+    await Promise.all(handled);
+    expect(sends).toHaveLength(1);
+    expect(results).toEqual([expect.objectContaining({ status: 'sent', attempts: 2 })]);
+    expect(window.takeCommittable()).toBe('5');
   });
 });
 

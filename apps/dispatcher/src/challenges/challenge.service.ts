@@ -175,7 +175,8 @@ export class ChallengeService {
     if (earlier.state === 'running') {
       // Its parked copy sees it through, maybe until it expires: the request need not wait for that.
       if (earlier.copy && !message.parked) return;
-      await earlier.done;
+      // Without its slot: the run it waits for may itself be waiting for one (after a backoff).
+      await message.withoutSlot(() => earlier.done);
       // A copy that waited may have lost its partition meanwhile: then the new owner runs it.
       if (message.parked) await message.heartbeat();
       // Finished (published or not), parked, or abandoned: handled from what the ledger says now.
