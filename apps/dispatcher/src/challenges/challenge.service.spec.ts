@@ -253,8 +253,9 @@ describe('ChallengeService on a partition of one slot', () => {
 
 describe('ChallengeService retrying in place', () => {
   it("waits for the provider's Retry-After, not just the backoff", async () => {
+    let retryAt = 0;
     const { service, sends } = serviceSending(
-      [async () => ({ ...FAILED, retryAt: Date.now() + 300 }), async () => ({ ok: true })],
+      [async () => ({ ...FAILED, retryAt: (retryAt = Date.now() + 300) }), async () => ({ ok: true })],
       { parkRetries: false },
     );
     jitter(0);
@@ -265,7 +266,7 @@ describe('ChallengeService retrying in place', () => {
     // Waiting, it held no slot of the partition; sending, it did.
     expect(slot.waits).toHaveLength(1);
     expect(slot.waits[0].from).toBeGreaterThanOrEqual(sends[0]);
-    expect(slot.waits[0].to! - slot.waits[0].from).toBeGreaterThanOrEqual(300);
+    expect(slot.waits[0].to).toBeGreaterThanOrEqual(retryAt);
     expect(slot.waits[0].to).toBeLessThanOrEqual(sends[1]);
   });
 
