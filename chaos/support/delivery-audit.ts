@@ -84,6 +84,9 @@ export interface Accounting {
   /** The first of them (at most 20), to look for in the dispatchers' logs. */
   withoutResultIds: string[];
   withSeveralResults: number;
+  /** Of those, the ones whose copies are all the same record (one result published again), and an example. */
+  severalIdentical: number;
+  severalExample?: string;
   /** Challenges the peers accepted more than once. */
   deliveredTwice: number;
   statuses: Record<string, number>;
@@ -98,9 +101,12 @@ export async function account(
 ): Promise<Accounting> {
   const copies = new Map<string, number>();
   const results = new Map<string, PushResultEvent>();
+  /** Per challenge, the distinct records seen (a result published twice is the same record). */
+  const versions = new Map<string, Set<string>>();
   for (const record of await readTopic(kafka, resultsTopic)) {
     copies.set(record.key, (copies.get(record.key) ?? 0) + 1);
     results.set(record.key, JSON.parse(record.value) as PushResultEvent);
+    versions.set(record.key, (versions.get(record.key) ?? new Set()).add(record.value));
   }
   const arrivals = await peers.arrivals();
   const pushes = new Map<string, number>();
@@ -109,12 +115,18 @@ export async function account(
   const statuses: Record<string, number> = {};
   const withoutResultIds: string[] = [];
   let withSeveralResults = 0;
+  let severalIdentical = 0;
+  let severalExample: string | undefined;
   let deliveredTwice = 0;
   for (const { challenge_id: id } of requests) {
     const result = results.get(id);
     if (!result) withoutResultIds.push(id);
     else statuses[result.status] = (statuses[result.status] ?? 0) + 1;
-    if ((copies.get(id) ?? 0) > 1) withSeveralResults++;
+    if ((copies.get(id) ?? 0) > 1) {
+      withSeveralResults++;
+      if (versions.get(id)!.size === 1) severalIdentical++;
+      severalExample ??= id;
+    }
     if ((pushes.get(id) ?? 0) > 1) deliveredTwice++;
   }
   return {
@@ -122,6 +134,8 @@ export async function account(
     withoutResult: withoutResultIds.length,
     withoutResultIds: withoutResultIds.slice(0, 20),
     withSeveralResults,
+    severalIdentical,
+    severalExample,
     deliveredTwice,
     statuses,
     results,
@@ -148,6 +162,9 @@ export function accountingFigures(scenario: string, accounting: Accounting, labe
       name: `${prefix}challenges with more than one result`,
       value: accounting.withSeveralResults,
       expect: 'zero',
+      ...(accounting.withSeveralResults > 0 && {
+        note: `${accounting.severalIdentical} of them the same record again (a publish sent again); e.g. ${accounting.severalExample}`,
+      }),
     },
     {
       scenario,
