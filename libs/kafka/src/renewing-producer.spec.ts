@@ -1,5 +1,5 @@
 import type { Producer, ProducerRecord } from 'kafkajs';
-import { producerStateLost, RenewingProducer } from './renewing-producer';
+import { RenewingProducer } from './renewing-producer';
 
 /** Producers whose sends fail with the queued errors, in order of creation. */
 function producers(failures: (Error | undefined)[]) {
@@ -27,23 +27,29 @@ const outOfOrder = Object.assign(new Error('The broker received an out of order 
 const record = { topic: 't', messages: [{ value: 'v' }] };
 
 describe('RenewingProducer', () => {
-  it('starts a new producer (a new producer id) when the broker lost the old one’s state, and sends again', async () => {
+  it('starts a new producer (a new producer id) after a failed send, and leaves sending again to the caller', async () => {
     const { create, made } = producers([outOfOrder]);
-    await new RenewingProducer(create).send(record);
+    const producer = new RenewingProducer(create);
+    await expect(producer.send(record)).rejects.toThrow('out of order');
     expect(made).toHaveLength(2);
     expect(made[0].disconnected).toBe(true);
-    expect(made[1].sends).toEqual([record]);
+    // The caller's next send goes out with the new producer, from new sequence numbers.
+    await producer.send(record);
+    expect(made.map((producerMade) => producerMade.sends)).toEqual([[record], [record]]);
   });
 
-  it('leaves any other failure to the caller, with the same producer', async () => {
-    const { create, made } = producers([new Error('This server is not the leader for that topic-partition')]);
-    await expect(new RenewingProducer(create).send(record)).rejects.toThrow('not the leader');
-    expect(made).toHaveLength(1);
+  it('renews after any failure, not only lost producer state: kafkajs rolled back what may have been written', async () => {
+    const { create, made } = producers([new Error('Connection error: read ECONNRESET')]);
+    await expect(new RenewingProducer(create).send(record)).rejects.toThrow('ECONNRESET');
+    expect(made).toHaveLength(2);
+    expect(made[0].disconnected).toBe(true);
   });
 
-  it('recognises lost producer state by kafkajs error type or message, also as a cause', () => {
-    expect(producerStateLost({ type: 'UNKNOWN_PRODUCER_ID' })).toBe(true);
-    expect(producerStateLost(Object.assign(new Error('retries exceeded'), { cause: outOfOrder }))).toBe(true);
-    expect(producerStateLost(new Error('Connection error: connect ECONNREFUSED'))).toBe(false);
+  it('renews once when concurrent sends fail together', async () => {
+    const { create, made } = producers([outOfOrder]);
+    const producer = new RenewingProducer(create);
+    const sends = await Promise.allSettled([producer.send(record), producer.send(record)]);
+    expect(sends.map((send) => send.status)).toEqual(['rejected', 'rejected']);
+    expect(made).toHaveLength(2);
   });
 });

@@ -1,9 +1,13 @@
 import type { Producer, ProducerRecord, RecordMetadata } from 'kafkajs';
 
 /**
- * An idempotent producer that starts afresh when the broker has lost its producer state (after a
- * broker restart kafkajs keeps sending the old sequence numbers: "out of order sequence number",
- * forever, kafkajs#598). A new producer gets a new producer id; the send is tried once more with it.
+ * An idempotent producer that starts afresh (a new producer id, so new sequence numbers) after any
+ * send that failed. kafkajs then rolls back that send's sequence numbers, though the broker may have
+ * written part of it (a partition that succeeded beside one that failed; an answer lost with the
+ * connection): its next send would reuse them for other records, which the broker refuses as out of
+ * order, for ever if it also lost the producer's state after a restart (kafkajs#598), or drops as a
+ * duplicate of what it already has. The failed send is not tried again here: what it wrote may be
+ * there already, and only the caller can tell (the dispatcher reads its results topic first).
  * Connects on first use, and again after a failed connect.
  */
 export class RenewingProducer {
@@ -23,16 +27,15 @@ export class RenewingProducer {
   }
 
   async send(record: ProducerRecord): Promise<RecordMetadata[]> {
+    // A failed connect sent nothing: the producer stays.
     await this.connect();
     const used = this.producer;
     try {
       return await used.send(record);
     } catch (error) {
-      if (!producerStateLost(error)) throw error;
-      // Concurrent sends may fail together: only the first renews, the others use its new producer.
+      // Concurrent sends may fail together: only the first renews.
       if (this.producer === used) await this.renew();
-      await this.connect();
-      return this.producer.send(record);
+      throw error;
     }
   }
 
@@ -47,17 +50,4 @@ export class RenewingProducer {
     this.connected = undefined;
     await stale.disconnect().catch(() => undefined);
   }
-}
-
-const LOST_STATE =
-  /OUT_OF_ORDER_SEQUENCE_NUMBER|UNKNOWN_PRODUCER_ID|INVALID_PRODUCER_EPOCH|out of order sequence number|producer id|producer epoch/i;
-
-/** Whether kafkajs failed because the broker no longer knows this producer's id or sequence. */
-export function producerStateLost(error: unknown): boolean {
-  for (let cause = error as { type?: unknown; message?: unknown; cause?: unknown } | undefined; cause;) {
-    if (LOST_STATE.test(String(cause.type ?? '')) || LOST_STATE.test(String(cause.message ?? '')))
-      return true;
-    cause = cause.cause as typeof cause;
-  }
-  return false;
 }

@@ -99,7 +99,11 @@ export class PushClient {
     this.consumer = consumer;
   }
 
-  /** Validates and sends a push request; throws InvalidPushRequestError naming what is wrong. */
+  /**
+   * Validates and sends a push request; throws InvalidPushRequestError naming what is wrong. A send
+   * that fails (Kafka unreachable, a broker restarting) may have been written all the same: sending
+   * the same request again is safe, a second request of one challenge id is never pushed.
+   */
   async requestChallenge(request: PushRequestedEvent): Promise<void> {
     const checked = this.validator.check(request);
     if (!checked.ok) throw new InvalidPushRequestError(`invalid push request: ${checked.reason}`);

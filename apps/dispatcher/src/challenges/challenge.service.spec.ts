@@ -6,6 +6,7 @@ import type { PushResultEvent } from '@lib/contracts';
 import { pushRequest } from '../../../../test/fixtures/push-request.builder';
 import type { LiveClientRegistry } from '../config-sync/live-client-registry';
 import { DispatcherMetrics } from '../metrics/dispatcher-metrics';
+import type { PublishedResultsFollower } from '../results/published-results.follower';
 import type { ResultPublisher } from '../results/result-publisher';
 import type { SendOutcome } from '../senders/push-sender';
 import { ChallengeLedger } from './challenge-ledger';
@@ -39,14 +40,26 @@ function serviceSending(outcomes: (() => Promise<SendOutcome>)[], { parkRetries 
   const registry = { get: () => clients } as unknown as LiveClientRegistry;
   const parkedCopies: (ParkedState & { key: string })[] = [];
   let failStoring = 0;
+  let failPublishing = 0;
   const results: PushResultEvent[] = [];
   const publisher = {
     publishParked: async (key: string, _value: Buffer, copy: ParkedState) => {
       if (failStoring-- > 0) throw new Error('broker unreachable');
       parkedCopies.push({ ...copy, key });
     },
-    publishResult: async (result: PushResultEvent) => void results.push(result),
+    publishResult: async (result: PushResultEvent) => {
+      if (failPublishing-- > 0) throw new Error('broker unreachable');
+      results.push(result);
+    },
   } as unknown as ResultPublisher;
+  /** What reading the results topic up to now brings the ledger (a result written though its send failed). */
+  const resultsTopic = { readToNow: () => undefined as void };
+  const publishedResults = {
+    resultsReadToNow: async () => {
+      resultsTopic.readToNow();
+      return true;
+    },
+  } as unknown as PublishedResultsFollower;
   const config = { dispatcher: { sendTimeoutMs: 5000, parkRetries } } as AppConfig;
   const ledger = new ChallengeLedger(100);
   const numberMatching = new NumberMatching(Keyring.parse(`k1:${randomBytes(32).toString('base64')}`));
@@ -57,8 +70,18 @@ function serviceSending(outcomes: (() => Promise<SendOutcome>)[], { parkRetries 
     new DispatcherMetrics(),
     ledger,
     numberMatching,
+    publishedResults,
   );
-  return { service, ledger, sends, parkedCopies, results, failStoringNext: (n: number) => (failStoring = n) };
+  return {
+    service,
+    ledger,
+    sends,
+    parkedCopies,
+    results,
+    resultsTopic,
+    failStoringNext: (n: number) => (failStoring = n),
+    failPublishingNext: (n: number) => (failPublishing = n),
+  };
 }
 
 const request = pushRequest();
@@ -214,6 +237,37 @@ describe('ChallengeService parking a failed challenge', () => {
     expect(slot.waits[0].to).toBeGreaterThanOrEqual(retryAt);
     expect(slot.waits[0].to).toBeLessThanOrEqual(sends[0]);
     expect(results).toEqual([expect.objectContaining({ status: 'sent', attempts: 2 })]);
+  });
+});
+
+describe('ChallengeService publishing a result again', () => {
+  it('publishes it on the redelivery when the results topic does not hold it, and never pushes again', async () => {
+    const { service, ledger, sends, results, failPublishingNext } = serviceSending([
+      async () => ({ ok: true }),
+    ]);
+    failPublishingNext(1);
+    await expect(service.handle(message())).rejects.toThrow('broker unreachable');
+    expect(ledger.get(request.challenge_id)).toMatchObject({
+      state: 'done',
+      unpublished: { status: 'sent' },
+    });
+    await service.handle(message());
+    expect(sends).toHaveLength(1);
+    expect(results).toEqual([expect.objectContaining({ status: 'sent' })]);
+  });
+
+  it('does not publish it again when its failed send was written all the same (the results topic holds it)', async () => {
+    const { service, ledger, sends, results, resultsTopic, failPublishingNext } = serviceSending([
+      async () => ({ ok: true }),
+    ]);
+    failPublishingNext(1);
+    await expect(service.handle(message())).rejects.toThrow('broker unreachable');
+    // The follower reads the copy the broker kept though the send failed.
+    resultsTopic.readToNow = () => ledger.learn(request.challenge_id, 'mfa.push.requested/0@7');
+    await service.handle(message());
+    expect(sends).toHaveLength(1);
+    expect(results).toEqual([]);
+    expect(ledger.get(request.challenge_id)).toEqual({ state: 'done', position: 'mfa.push.requested/0@7' });
   });
 });
 

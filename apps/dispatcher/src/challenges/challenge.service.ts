@@ -14,6 +14,7 @@ import { LiveClientRegistry } from '../config-sync/live-client-registry';
 import type { TenantClients } from '../config-sync/tenant-clients';
 import { MAX_PAYLOAD_BYTES, payloadBytes, type SendOutcome } from '../senders/push-sender';
 import { DispatcherMetrics } from '../metrics/dispatcher-metrics';
+import { PublishedResultsFollower } from '../results/published-results.follower';
 import { ResultPublisher } from '../results/result-publisher';
 import { challengeNotification } from './challenge-content';
 import { NumberMatching } from './number-matching';
@@ -70,6 +71,7 @@ export class ChallengeService {
     private readonly metrics: DispatcherMetrics,
     private readonly ledger: ChallengeLedger,
     private readonly numberMatching: NumberMatching,
+    private readonly publishedResults: PublishedResultsFollower,
   ) {}
 
   stopRetrying(): void {
@@ -195,7 +197,21 @@ export class ChallengeService {
       }
       return this.storeCopy(challengeId, message.value!, earlier.unstored);
     }
-    if (earlier.unpublished) await this.publish(earlier.unpublished, position);
+    if (earlier.unpublished) await this.publishAgain(challengeId, position);
+  }
+
+  /**
+   * Publishes a result whose publication failed, unless it was written all the same (a send fails
+   * with its records written when its answer is lost with the connection, or beside a partition that
+   * failed): the results topic is read up to now first, and what the ledger learns from it stands.
+   */
+  private async publishAgain(challengeId: string, position: RequestPosition): Promise<void> {
+    if (!(await this.publishedResults.resultsReadToNow()))
+      this.logger.warn(
+        `challenge ${challengeId}: the results topic could not be read up to now; publishing its result again, maybe a second copy`,
+      );
+    const entry = this.ledger.get(challengeId);
+    if (entry?.state === 'done' && entry.unpublished) await this.publish(entry.unpublished, position);
   }
 
   /** Publishes a result; a failure keeps it in the ledger for the redelivery, which must not push again. */
@@ -429,7 +445,7 @@ export class ChallengeService {
     const earlier = challengeId ? this.ledger.get(challengeId) : undefined;
     // Redelivered after its rejection could not be published: publish that one now.
     if (earlier?.state === 'done' && earlier.unpublished && earlier.position === positionOf(message))
-      return this.publish(earlier.unpublished, earlier.position);
+      return this.publishAgain(challengeId!, earlier.position);
     // A challenge that has (or will have) its result gets no second one.
     if (challengeId && !earlier) {
       const rejected: PushResultEvent = {

@@ -16,15 +16,23 @@ export const REQUEST_POSITION_HEADER = 'request-position';
 @Injectable()
 export class PublishedResultsFollower implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly followers: RecentRecordsFollower[];
+  private readonly results: RecentRecordsFollower;
   readonly caughtUp: Promise<void>;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig, ledger: ChallengeLedger) {
     const topics = resolveTopicNames(config.kafka);
-    this.followers = [
-      new RecentRecordsFollower(config, topics.pushResults, 'results', 'results', ({ message }) => {
+    this.results = new RecentRecordsFollower(
+      config,
+      topics.pushResults,
+      'results',
+      'results',
+      ({ message }) => {
         const challengeId = message.key?.toString();
         if (challengeId) ledger.learn(challengeId, positionOf(message));
-      }),
+      },
+    );
+    this.followers = [
+      this.results,
       new RecentRecordsFollower(config, topics.pushRetrying, 'parked', 'parked requests', ({ message }) => {
         const challengeId = message.key?.toString();
         const position = positionOf(message);
@@ -32,6 +40,14 @@ export class PublishedResultsFollower implements OnApplicationBootstrap, BeforeA
       }),
     ];
     this.caughtUp = Promise.all(this.followers.map((follower) => follower.caughtUp)).then(() => undefined);
+  }
+
+  /**
+   * Resolves once the ledger learnt every result published up to now (false if that took too long):
+   * a publish that failed may have been written all the same, and is then not published again.
+   */
+  resultsReadToNow(): Promise<boolean> {
+    return this.results.readToNow();
   }
 
   async onApplicationBootstrap(): Promise<void> {

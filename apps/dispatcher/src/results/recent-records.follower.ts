@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { Consumer, EachMessagePayload } from 'kafkajs';
+import type { Admin, Consumer, EachMessagePayload } from 'kafkajs';
 import type { AppConfig } from '@lib/config';
 import { MAX_CHALLENGE_TTL_MS } from '@lib/contracts';
 import { createKafkaClient, ResilientConsumer } from '@lib/kafka';
@@ -7,6 +7,8 @@ import { createKafkaClient, ResilientConsumer } from '@lib/kafka';
 /** A request older than its longest life can only expire; records further back cannot matter. */
 const LOOKBACK_MS = MAX_CHALLENGE_TTL_MS + 60_000;
 const CATCH_UP_TIMEOUT_MS = 60_000;
+/** How long `readToNow` waits for the follower before its caller goes on without it. */
+const READ_TO_NOW_TIMEOUT_MS = 10_000;
 
 /**
  * Follows a topic from its recent past, each replica in a consumer group of its own, and hands every
@@ -20,6 +22,12 @@ export class RecentRecordsFollower {
   private readonly starts = new Map<number, string>();
   /** Per partition not yet read to its end: the end it must reach to be caught up. */
   private readonly remaining = new Map<number, bigint>();
+  /** Per partition: the offset after the last record read. */
+  private readonly readTo = new Map<number, bigint>();
+  /** Callers of `readToNow` waiting for partitions to be read up to these ends. */
+  private endWaiters: { ends: Map<number, bigint>; done: () => void }[] = [];
+  /** The next measurement of the topic's ends, shared by the callers that asked before it started. */
+  private nextEnds?: Promise<Map<number, bigint>>;
   private markCaughtUp!: () => void;
   private isCaughtUp = false;
   readonly caughtUp = new Promise<void>((resolve) => (this.markCaughtUp = resolve));
@@ -78,13 +86,68 @@ export class RecentRecordsFollower {
     await this.consumer.stop();
   }
 
+  /**
+   * Resolves once every record the topic holds now was read (and learnt): true; or false after
+   * `timeoutMs`, when the caller goes on without it.
+   */
+  async readToNow(timeoutMs = READ_TO_NOW_TIMEOUT_MS): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    let ends: Map<number, bigint>;
+    try {
+      ends = await this.endsNow();
+    } catch (error) {
+      this.logger.warn(`cannot read ${this.topic}'s offsets: ${(error as Error).message}`);
+      return false;
+    }
+    if (this.hasRead(ends)) return true;
+    return new Promise<boolean>((resolve) => {
+      const waiter = { ends, done: () => resolve(true) };
+      this.endWaiters.push(waiter);
+      setTimeout(
+        () => {
+          this.endWaiters = this.endWaiters.filter((other) => other !== waiter);
+          resolve(false);
+        },
+        Math.max(0, deadline - Date.now()),
+      ).unref();
+    });
+  }
+
+  private endsNow(): Promise<Map<number, bigint>> {
+    // Shared only by callers that asked before it started: each needs ends measured after it asked.
+    this.nextEnds ??= Promise.resolve().then(() => {
+      this.nextEnds = undefined;
+      return this.withAdmin(async (admin) => {
+        const offsets = await admin.fetchTopicOffsets(this.topic);
+        return new Map(offsets.map(({ partition, high }) => [partition, BigInt(high)]));
+      });
+    });
+    return this.nextEnds;
+  }
+
+  private hasRead(ends: Map<number, bigint>): boolean {
+    for (const [partition, end] of ends) {
+      const readTo = this.readTo.get(partition) ?? BigInt(this.starts.get(partition) ?? '0');
+      if (readTo < end) return false;
+    }
+    return true;
+  }
+
+  private async withAdmin<T>(use: (admin: Admin) => Promise<T>): Promise<T> {
+    const admin = createKafkaClient(this.config.kafka, '-follower-admin').admin();
+    await admin.connect();
+    try {
+      return await use(admin);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   /** Where each partition's recent records begin (at most `capacity` of them in all) and end. */
   private async measureLookback(): Promise<void> {
     this.starts.clear();
     this.remaining.clear();
-    const admin = createKafkaClient(this.config.kafka, '-follower-admin').admin();
-    await admin.connect();
-    try {
+    await this.withAdmin(async (admin) => {
       const ends = await admin.fetchTopicOffsets(this.topic);
       const since = await admin.fetchTopicOffsetsByTimestamp(this.topic, Date.now() - LOOKBACK_MS);
       const perPartition = BigInt(Math.ceil(this.config.dispatcher.dedupCapacity / ends.length));
@@ -94,9 +157,7 @@ export class RecentRecordsFollower {
         this.starts.set(partition, String(start));
         if (start < BigInt(high)) this.remaining.set(partition, BigInt(high));
       }
-    } finally {
-      await admin.disconnect();
-    }
+    });
     let toRead = 0n;
     for (const [partition, end] of this.remaining) toRead += end - BigInt(this.starts.get(partition)!);
     this.logger.log(`reading ${toRead} recent ${this.what} before taking push requests`);
@@ -111,6 +172,12 @@ export class RecentRecordsFollower {
   private onRecord(payload: EachMessagePayload): void {
     this.learn(payload);
     const { partition, message } = payload;
+    this.readTo.set(partition, BigInt(message.offset) + 1n);
+    if (this.endWaiters.length > 0) {
+      const ready = this.endWaiters.filter((waiter) => this.hasRead(waiter.ends));
+      this.endWaiters = this.endWaiters.filter((waiter) => !ready.includes(waiter));
+      for (const waiter of ready) waiter.done();
+    }
     const end = this.remaining.get(partition);
     if (end !== undefined && BigInt(message.offset) + 1n >= end) {
       this.remaining.delete(partition);
