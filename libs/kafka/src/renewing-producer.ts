@@ -8,11 +8,16 @@ import type { Producer, ProducerRecord, RecordMetadata } from 'kafkajs';
  * order, for ever if it also lost the producer's state after a restart (kafkajs#598), or drops as a
  * duplicate of what it already has. The failed send is not tried again here: what it wrote may be
  * there already, and only the caller can tell (the dispatcher reads its results topic first).
+ * Sends go one at a time: a send queued behind a failing one would go out on the same producer with
+ * the rolled-back numbers, and a one-record send matching a written one is dropped as its duplicate
+ * while kafkajs reports success. (kafkajs sends one request at a time per broker anyway.)
  * Connects on first use, and again after a failed connect.
  */
 export class RenewingProducer {
   private producer: Producer;
   private connected?: Promise<void>;
+  /** The send under way and those queued behind it. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly create: () => Producer) {
     this.producer = create();
@@ -26,15 +31,19 @@ export class RenewingProducer {
     await this.connected;
   }
 
-  async send(record: ProducerRecord): Promise<RecordMetadata[]> {
+  send(record: ProducerRecord): Promise<RecordMetadata[]> {
+    const sending = this.queue.then(() => this.sendNow(record));
+    this.queue = sending.catch(() => undefined);
+    return sending;
+  }
+
+  private async sendNow(record: ProducerRecord): Promise<RecordMetadata[]> {
     // A failed connect sent nothing: the producer stays.
     await this.connect();
-    const used = this.producer;
     try {
-      return await used.send(record);
+      return await this.producer.send(record);
     } catch (error) {
-      // Concurrent sends may fail together: only the first renews.
-      if (this.producer === used) await this.renew();
+      await this.renew();
       throw error;
     }
   }

@@ -101,8 +101,9 @@ export class PushClient {
 
   /**
    * Validates and sends a push request; throws InvalidPushRequestError naming what is wrong. A send
-   * that fails (Kafka unreachable, a broker restarting) may have been written all the same: sending
-   * the same request again is safe, a second request of one challenge id is never pushed.
+   * that fails (Kafka unreachable, a broker restarting) may have been written all the same. Sending the
+   * same request again never pushes twice: if the first was written, the second goes to the dead-letter
+   * topic as `duplicate_challenge_id`.
    */
   async requestChallenge(request: PushRequestedEvent): Promise<void> {
     const checked = this.validator.check(request);

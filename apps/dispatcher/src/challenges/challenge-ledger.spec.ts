@@ -29,10 +29,24 @@ describe('ChallengeLedger', () => {
   it('learns results of other replicas, but never overrides a challenge running here', () => {
     const ledger = new ChallengeLedger(10);
     ledger.learn('elsewhere', 't/1@7');
-    expect(ledger.get('elsewhere')).toEqual({ state: 'done', position: 't/1@7' });
+    expect(ledger.get('elsewhere')).toEqual({ state: 'done', position: 't/1@7', resultSeen: true });
     ledger.begin('here', 't/0@1');
     ledger.learn('here', null);
     expect(ledger.get('here')?.state).toBe('running');
+  });
+
+  it('keeps nothing to publish again once the results topic showed the result, whatever a failed send said', () => {
+    const ledger = new ChallengeLedger(10);
+    // Its send writes one partition and keeps failing on another; the follower reads the written one.
+    ledger.begin('c1', 't/0@1');
+    ledger.learn('c1', 't/0@1');
+    ledger.finish('c1', 't/0@1', result('c1'), false);
+    expect(ledger.get('c1')).toEqual({ state: 'done', position: 't/0@1', resultSeen: true });
+    // Published again while the follower reads the first copy, and that publication fails.
+    ledger.finish('c2', 't/0@2', result('c2'), false);
+    ledger.learn('c2', 't/0@2');
+    ledger.finish('c2', 't/0@2', result('c2'), false);
+    expect(ledger.get('c2')).toEqual({ state: 'done', position: 't/0@2', resultSeen: true });
   });
 
   it('stays within its capacity, dropping the oldest finished entries, never running or unpublished ones', () => {
@@ -55,7 +69,7 @@ describe('ChallengeLedger', () => {
     await running.done;
     expect(ledger.get('c1')).toEqual({ state: 'parked', position: 't/0@1' });
     ledger.learn('c1', 't/0@1');
-    expect(ledger.get('c1')).toEqual({ state: 'done', position: 't/0@1' });
+    expect(ledger.get('c1')).toEqual({ state: 'done', position: 't/0@1', resultSeen: true });
   });
 
   it("learns other replicas' parked challenges, never over one it knows more of", () => {
@@ -83,7 +97,7 @@ describe('ChallengeLedger', () => {
     // The copy was read and answered elsewhere before this replica heard its copy was stored.
     ledger.learn('c2', 't/0@9');
     ledger.storeEnded('c2', true);
-    expect(ledger.get('c2')).toEqual({ state: 'done', position: 't/0@9' });
+    expect(ledger.get('c2')).toEqual({ state: 'done', position: 't/0@9', resultSeen: true });
   });
 
   it('wakes a redelivery waiting on the challenge only once the store of its copy ended', async () => {

@@ -8,15 +8,28 @@ import type { ParkedState } from './parked-request';
 export type RequestPosition = string;
 
 export type LedgerEntry =
-  /** `copy`: the run of a parked copy, which may last until the challenge expires. */
-  | { state: 'running'; position: RequestPosition; done: Promise<void>; copy?: true }
+  /**
+   * `copy`: the run of a parked copy, which may last until the challenge expires. `resultSeen`: the
+   * results topic holds a result of it already (a send that failed had written it), so a failed
+   * publication at its end keeps nothing to publish again.
+   */
+  | {
+      state: 'running';
+      position: RequestPosition;
+      done: Promise<void>;
+      copy?: true;
+      resultSeen?: true;
+    }
   /**
    * Its provider failed, and it was handed to mfa.push.retrying: whoever reads it there sees it through.
    * `unstored` holds the copy while it is not known to be stored, for a redelivery to store it again.
    */
   | { state: 'parked'; position: RequestPosition; unstored?: ParkedState }
-  /** `unpublished` holds a result whose publication failed, until a redelivery publishes it. */
-  | { state: 'done'; position: RequestPosition | null; unpublished?: PushResultEvent };
+  /**
+   * `unpublished` holds a result whose publication failed, until a redelivery publishes it.
+   * `resultSeen`: read on the results topic, so never held as unpublished again.
+   */
+  | { state: 'done'; position: RequestPosition | null; unpublished?: PushResultEvent; resultSeen?: true };
 
 /**
  * The challenges this replica knows to be handled or in hand: its own, and (through the results
@@ -50,7 +63,11 @@ export class ChallengeLedger {
 
   /** The challenge has its result; `published` false keeps the result for the redelivery to publish. */
   finish(challengeId: string, position: RequestPosition, result: PushResultEvent, published: boolean): void {
-    this.set(challengeId, { state: 'done', position, ...(!published && { unpublished: result }) });
+    // A send can fail with its records written: one the results topic showed stays published.
+    const entry = this.entries.get(challengeId);
+    const seen = entry?.state !== 'parked' && entry?.resultSeen;
+    if (seen) this.set(challengeId, { state: 'done', position, resultSeen: true });
+    else this.set(challengeId, { state: 'done', position, ...(!published && { unpublished: result }) });
     this.wake(challengeId);
   }
 
@@ -86,8 +103,10 @@ export class ChallengeLedger {
 
   /** A result seen on the results topic, published by this replica or another one. */
   learn(challengeId: string, position: RequestPosition | null): void {
-    if (this.entries.get(challengeId)?.state === 'running') return;
-    this.set(challengeId, { state: 'done', position });
+    const entry = this.entries.get(challengeId);
+    // Its run goes on (its result may be this very record, written by a send still failing elsewhere).
+    if (entry?.state === 'running') entry.resultSeen = true;
+    else this.set(challengeId, { state: 'done', position, resultSeen: true });
   }
 
   private wake(challengeId: string): void {

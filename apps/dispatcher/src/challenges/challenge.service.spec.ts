@@ -267,7 +267,11 @@ describe('ChallengeService publishing a result again', () => {
     await service.handle(message());
     expect(sends).toHaveLength(1);
     expect(results).toEqual([]);
-    expect(ledger.get(request.challenge_id)).toEqual({ state: 'done', position: 'mfa.push.requested/0@7' });
+    expect(ledger.get(request.challenge_id)).toEqual({
+      state: 'done',
+      position: 'mfa.push.requested/0@7',
+      resultSeen: true,
+    });
   });
 });
 

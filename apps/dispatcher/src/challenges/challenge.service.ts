@@ -197,7 +197,7 @@ export class ChallengeService {
       }
       return this.storeCopy(challengeId, message.value!, earlier.unstored);
     }
-    if (earlier.unpublished) await this.publishAgain(challengeId, position);
+    if (earlier.unpublished) await this.publishAgain(challengeId, position, message);
   }
 
   /**
@@ -205,8 +205,13 @@ export class ChallengeService {
    * with its records written when its answer is lost with the connection, or beside a partition that
    * failed): the results topic is read up to now first, and what the ledger learns from it stands.
    */
-  private async publishAgain(challengeId: string, position: RequestPosition): Promise<void> {
-    if (!(await this.publishedResults.resultsReadToNow()))
+  private async publishAgain(
+    challengeId: string,
+    position: RequestPosition,
+    hold: Pick<Hold, 'withoutSlot'>,
+  ): Promise<void> {
+    // Without its slot: after a broker restart the follower may take seconds to read that far.
+    if (!(await hold.withoutSlot(() => this.publishedResults.resultsReadToNow())))
       this.logger.warn(
         `challenge ${challengeId}: the results topic could not be read up to now; publishing its result again, maybe a second copy`,
       );
@@ -429,6 +434,11 @@ export class ChallengeService {
   }
 
   private async deadLetter(message: IncomingPushRequest, reason: string): Promise<void> {
+    const challengeId = readableChallengeId(message);
+    const earlier = challengeId ? this.ledger.get(challengeId) : undefined;
+    // Redelivered after its letter was written but its rejection could not be published: only that is left.
+    if (earlier?.state === 'done' && earlier.unpublished && earlier.position === positionOf(message))
+      return this.publishAgain(challengeId!, earlier.position, message);
     this.logger.warn(
       `push request at ${message.topic}/${message.partition}@${message.offset} is invalid: ${reason}`,
     );
@@ -441,11 +451,6 @@ export class ChallengeService {
       offset: message.offset,
       failed_at: new Date().toISOString(),
     });
-    const challengeId = readableChallengeId(message);
-    const earlier = challengeId ? this.ledger.get(challengeId) : undefined;
-    // Redelivered after its rejection could not be published: publish that one now.
-    if (earlier?.state === 'done' && earlier.unpublished && earlier.position === positionOf(message))
-      return this.publishAgain(challengeId!, earlier.position);
     // A challenge that has (or will have) its result gets no second one.
     if (challengeId && !earlier) {
       const rejected: PushResultEvent = {

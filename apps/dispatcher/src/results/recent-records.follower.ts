@@ -7,8 +7,11 @@ import { createKafkaClient, ResilientConsumer } from '@lib/kafka';
 /** A request older than its longest life can only expire; records further back cannot matter. */
 const LOOKBACK_MS = MAX_CHALLENGE_TTL_MS + 60_000;
 const CATCH_UP_TIMEOUT_MS = 60_000;
-/** How long `readToNow` waits for the follower before its caller goes on without it. */
-const READ_TO_NOW_TIMEOUT_MS = 10_000;
+/**
+ * How long `readToNow` waits, the measure of the topic's ends included, before its caller goes on
+ * without it: a follower rejoining after a broker restart takes seconds.
+ */
+const READ_TO_NOW_TIMEOUT_MS = 30_000;
 
 /**
  * Follows a topic from its recent past, each replica in a consumer group of its own, and hands every
@@ -91,26 +94,30 @@ export class RecentRecordsFollower {
    * `timeoutMs`, when the caller goes on without it.
    */
   async readToNow(timeoutMs = READ_TO_NOW_TIMEOUT_MS): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    let ends: Map<number, bigint>;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    let waiter: { ends: Map<number, bigint>; done: () => void } | undefined;
+    let over = false;
+    const read = this.endsNow().then(
+      (ends) =>
+        this.hasRead(ends) ||
+        (!over &&
+          new Promise<boolean>((resolve) => {
+            waiter = { ends, done: () => resolve(true) };
+            this.endWaiters.push(waiter);
+          })),
+      (error: Error) => {
+        this.logger.warn(`cannot read ${this.topic}'s offsets: ${error.message}`);
+        return false;
+      },
+    );
     try {
-      ends = await this.endsNow();
-    } catch (error) {
-      this.logger.warn(`cannot read ${this.topic}'s offsets: ${(error as Error).message}`);
-      return false;
+      return await Promise.race([read, timedOut]);
+    } finally {
+      over = true;
+      clearTimeout(timer);
+      this.endWaiters = this.endWaiters.filter((other) => other !== waiter);
     }
-    if (this.hasRead(ends)) return true;
-    return new Promise<boolean>((resolve) => {
-      const waiter = { ends, done: () => resolve(true) };
-      this.endWaiters.push(waiter);
-      setTimeout(
-        () => {
-          this.endWaiters = this.endWaiters.filter((other) => other !== waiter);
-          resolve(false);
-        },
-        Math.max(0, deadline - Date.now()),
-      ).unref();
-    });
   }
 
   private endsNow(): Promise<Map<number, bigint>> {
