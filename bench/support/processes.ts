@@ -27,8 +27,10 @@ export class AppProcess {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout!.pipe(log);
-    child.stderr!.pipe(log);
+    // Both into one file, ended once both are: ending it with stdout would fail stderr's last lines.
+    child.stdout!.pipe(log, { end: false });
+    child.stderr!.pipe(log, { end: false });
+    child.on('close', () => log.end());
     const started = new AppProcess(app, child, port, Date.now());
     try {
       await started.waitUntilReady(60_000);
