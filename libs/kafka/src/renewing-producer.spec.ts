@@ -52,4 +52,15 @@ describe('RenewingProducer', () => {
     expect(sends.map((send) => send.status)).toEqual(['rejected', 'fulfilled']);
     expect(made.map((producerMade) => producerMade.sends.length)).toEqual([1, 1]);
   });
+
+  it('fails the sends still queued once disconnected, instead of connecting again', async () => {
+    const { create, made } = producers([]);
+    const producer = new RenewingProducer(create);
+    await producer.send(record);
+    const queued = [producer.send(record), producer.send(record)];
+    await producer.disconnect();
+    for (const send of queued) await expect(send).rejects.toThrow('disconnected; nothing was sent');
+    expect(made).toHaveLength(1);
+    expect(made[0].sends).toEqual([record]);
+  });
 });

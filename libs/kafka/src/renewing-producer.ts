@@ -10,7 +10,8 @@ import type { Producer, ProducerRecord, RecordMetadata } from 'kafkajs';
  * there already, and only the caller can tell (the dispatcher reads its results topic first).
  * Sends go one at a time: a send queued behind a failing one would go out on the same producer with
  * the rolled-back numbers, and a one-record send matching a written one is dropped as its duplicate
- * while kafkajs reports success. (kafkajs sends one request at a time per broker anyway.)
+ * while kafkajs reports success. (kafkajs already sends one request at a time per broker; with several
+ * brokers, sends to different ones now wait for each other too.)
  * Connects on first use, and again after a failed connect.
  */
 export class RenewingProducer {
@@ -18,6 +19,8 @@ export class RenewingProducer {
   private connected?: Promise<void>;
   /** The send under way and those queued behind it. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Disconnected for good: sends still queued fail instead of connecting it again. */
+  private closed = false;
 
   constructor(private readonly create: () => Producer) {
     this.producer = create();
@@ -38,17 +41,19 @@ export class RenewingProducer {
   }
 
   private async sendNow(record: ProducerRecord): Promise<RecordMetadata[]> {
+    if (this.closed) throw new Error('the producer was disconnected; nothing was sent');
     // A failed connect sent nothing: the producer stays.
     await this.connect();
     try {
       return await this.producer.send(record);
     } catch (error) {
-      await this.renew();
+      if (!this.closed) await this.renew();
       throw error;
     }
   }
 
   async disconnect(): Promise<void> {
+    this.closed = true;
     if (this.connected) await this.producer.disconnect();
     this.connected = undefined;
   }

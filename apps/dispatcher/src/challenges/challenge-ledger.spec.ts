@@ -42,6 +42,12 @@ describe('ChallengeLedger', () => {
     ledger.learn('c1', 't/0@1');
     ledger.finish('c1', 't/0@1', result('c1'), false);
     expect(ledger.get('c1')).toEqual({ state: 'done', position: 't/0@1', resultSeen: true });
+    // A result of another request reusing the id (or of none named) says nothing of this one's.
+    ledger.begin('c3', 't/0@3');
+    ledger.learn('c3', 't/1@9');
+    ledger.learn('c3', null);
+    ledger.finish('c3', 't/0@3', result('c3'), false);
+    expect(ledger.get('c3')).toMatchObject({ state: 'done', unpublished: result('c3') });
     // Published again while the follower reads the first copy, and that publication fails.
     ledger.finish('c2', 't/0@2', result('c2'), false);
     ledger.learn('c2', 't/0@2');

@@ -104,9 +104,12 @@ export class ChallengeLedger {
   /** A result seen on the results topic, published by this replica or another one. */
   learn(challengeId: string, position: RequestPosition | null): void {
     const entry = this.entries.get(challengeId);
-    // Its run goes on (its result may be this very record, written by a send still failing elsewhere).
-    if (entry?.state === 'running') entry.resultSeen = true;
-    else this.set(challengeId, { state: 'done', position, resultSeen: true });
+    if (entry?.state === 'running') {
+      // Its run goes on. A result of this very request was written by a send still failing elsewhere.
+      if (position !== null && position === entry.position) entry.resultSeen = true;
+      return;
+    }
+    this.set(challengeId, { state: 'done', position, resultSeen: true });
   }
 
   private wake(challengeId: string): void {

@@ -95,7 +95,9 @@ export class RecentRecordsFollower {
    */
   async readToNow(timeoutMs = READ_TO_NOW_TIMEOUT_MS): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const timedOut = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs).unref();
+    });
     let waiter: { ends: Map<number, bigint>; done: () => void } | undefined;
     let over = false;
     const read = this.endsNow().then(
