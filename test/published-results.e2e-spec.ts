@@ -44,7 +44,11 @@ describe('the published results follower (real Kafka)', () => {
     });
     expect(await follower.resultsReadToNow()).toBe(true);
     for (const [i, challengeId] of written.entries())
-      expect(ledger.get(challengeId)).toEqual({ state: 'done', position: `mfa.push.requested/0@${i}` });
+      expect(ledger.get(challengeId)).toEqual({
+        state: 'done',
+        position: `mfa.push.requested/0@${i}`,
+        resultSeen: true,
+      });
     // Nothing new: it answers from what it has read.
     expect(await follower.resultsReadToNow()).toBe(true);
   });
