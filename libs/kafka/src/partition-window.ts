@@ -7,9 +7,10 @@ interface Entry {
 
 /**
  * The messages of one partition in hand: accepted in offset order, run `limit` at a time in that order
- * (one waiting out a backoff gives its slot up meanwhile), finished in any order, committable only in order. `committable` is the offset after the last message
- * that, like every one before it, was handled: what a crash may lose is what comes after it, and that
- * is redelivered, never skipped. Messages waiting for a slot are kept, so a fetched batch is read once.
+ * (one waiting out a backoff gives its slot up meanwhile), finished in any order, committable only in
+ * order. `committable` is the offset after the last message that, like every one before it, was
+ * handled: what a crash may lose is what comes after it, and that is redelivered, never skipped.
+ * Messages waiting for a slot are kept, so a fetched batch is read once.
  */
 export class PartitionWindow {
   /** Accepted and not yet committable, in offset order: handled, running, then waiting. */
