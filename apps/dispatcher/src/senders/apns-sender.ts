@@ -35,16 +35,22 @@ const INVALID_CONFIG = new Set([
   'MissingTopic',
 ]);
 /** Refusals whose fix is not a new key, with what fixes them. */
-const REMEDIES: Record<string, string> = {
+const REMEDIES = new Map<string, string>([
   // node-apn signs a new token on this answer and tries again: still expired, the clock is off.
-  ExpiredProviderToken:
+  [
+    'ExpiredProviderToken',
     "check the dispatcher host's clock (NTP): Apple found a freshly signed provider token already expired",
+  ],
   // Keys can be limited to one environment, or to some apps (Apple's key scoping).
-  BadEnvironmentKeyIdInToken:
+  [
+    'BadEnvironmentKeyIdInToken',
     'the key is limited to the other APNs environment: set production to match the app (true for App Store and TestFlight builds), or use a key enabled for both with PATCH /mfa/push',
-  UnrelatedKeyIdInToken:
+  ],
+  [
+    'UnrelatedKeyIdInToken',
     "the key is not enabled for this app or environment: use a key enabled for bundle_id and production's environment with PATCH /mfa/push",
-};
+  ],
+]);
 
 /** node-apn's own tries after a failed request (500, 503, 429…) before it reports the failure. */
 const CONNECTION_RETRY_LIMIT = 3;
@@ -199,7 +205,8 @@ export class ApnsSender implements PushSender {
     if (INVALID_DEVICE.has(reason)) return fail('device_token_invalid', false, `${status} ${reason}`);
     if (TOKEN_MISMATCH.has(reason)) return fail('device_token_mismatch', false, `${status} ${reason}`);
     if (INVALID_CONFIG.has(reason)) return credentialsRefused(`${status} ${reason}`);
-    if (REMEDIES[reason]) return credentialsRefused(`${status} ${reason}`, REMEDIES[reason]);
+    const remedy = REMEDIES.get(reason);
+    if (remedy) return credentialsRefused(`${status} ${reason}`, remedy);
     // Apple limits pushes to one device (push bombing shows as this), and node-apn has already tried
     // again: a challenge retrying until it expires would only hold its partition's requests behind it.
     if (reason === 'TooManyRequests') return fail('device_rate_limited', false, `${status} ${reason}`);
