@@ -220,6 +220,27 @@ describe('config-api (real FerretDB and Kafka)', () => {
       expect(res.body.error_description).toContain(scope);
     });
 
+    it('checks the token before the body: 401 without one, 403 without the scope, whatever the body', async () => {
+      const readOnly = await api.token(['read:mfa'], { tenant_id: 'acme' });
+      const bodies: [string, string][] = [
+        ['application/json', '{"enabled": tru'],
+        ['application/json', JSON.stringify({ padding: 'x'.repeat(70 * 1024) })],
+        ['text/plain', 'enabled=true'],
+        ['application/json', '{"__proto__": {}}'],
+      ];
+      for (const [contentType, body] of bodies) {
+        const anonymous = await api.http().post('/mfa').set('Content-Type', contentType).send(body);
+        expect([anonymous.status, anonymous.body.error]).toEqual([401, 'invalid_token']);
+        const unscoped = await api
+          .http()
+          .patch('/mfa/push')
+          .set('Authorization', `Bearer ${readOnly}`)
+          .set('Content-Type', contentType)
+          .send(body);
+        expect([unscoped.status, unscoped.body.error]).toEqual([403, 'insufficient_scope']);
+      }
+    });
+
     it('accepts scopes from a permissions array', async () => {
       const token = await api.token([], { permissions: ['read:mfa'], tenant_id: 'acme' });
       await get('/mfa/push', token).expect(200);

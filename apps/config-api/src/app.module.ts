@@ -3,7 +3,6 @@ import { AppConfig, AppConfigModule } from '@lib/config';
 import { MfaConfigModule, MongoModule } from '@lib/mfa-config';
 import { AuthModule } from './auth/auth.module';
 import { HealthController } from './health/health.controller';
-import { JsonBodyMiddleware } from './http/json-body.middleware';
 import { RateLimitMiddleware } from './http/rate-limit.middleware';
 import { RequestLogMiddleware } from './http/request-log.middleware';
 import { KeyRotationModule } from './key-rotation/key-rotation.module';
@@ -31,8 +30,6 @@ export class AppModule implements NestModule {
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer
-      .apply(RequestLogMiddleware, HttpMetricsMiddleware, RateLimitMiddleware, JsonBodyMiddleware)
-      .forRoutes('*path');
+    consumer.apply(RequestLogMiddleware, HttpMetricsMiddleware, RateLimitMiddleware).forRoutes('*path');
   }
 }

@@ -9,11 +9,13 @@ import {
   Patch,
   Post,
   Query,
+  UseGuards,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { MFA_TYPES, type MfaType } from '@lib/mfa-config';
 import { CurrentPrincipal } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
+import { JsonBodyGuard } from '../http/json-body.guard';
 import { RequestId } from '../http/request-id';
 import { RequireScope } from '../auth/scopes.decorator';
 import { ApiError } from '../errors/api-error';
@@ -31,6 +33,7 @@ const mfaType = new ParseEnumPipe(Object.fromEntries(MFA_TYPES.map((type) => [ty
 @ApiTags('mfa')
 @ApiBearerAuth()
 @Controller(['mfa', 'api/v1/mfa'])
+@UseGuards(JsonBodyGuard)
 export class MfaController {
   constructor(private readonly mfa: MfaService) {}
 

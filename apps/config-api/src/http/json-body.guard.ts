@@ -1,6 +1,6 @@
-import { Inject, Injectable, NestMiddleware } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { json } from 'express';
-import type { NextFunction, Request, Response } from 'express';
+import type { Request, Response } from 'express';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { ApiError } from '../errors/api-error';
 import { bodyShapeProblem } from './json-body-shape';
@@ -11,9 +11,12 @@ type BodyParserError = Error & { type?: string; status?: number };
  * Parses JSON bodies and turns every way a body can be wrong (not JSON, too large, another content
  * type, a shape no validator should see: see json-body-shape.ts) into the API's error shape, so that no
  * bad body reaches a handler or becomes a 500.
+ *
+ * A guard of the routes that take a body rather than a middleware: global guards (the token check) run
+ * first, so a caller without a valid token learns nothing from the body checks and gets 401.
  */
 @Injectable()
-export class JsonBodyMiddleware implements NestMiddleware {
+export class JsonBodyGuard implements CanActivate {
   private readonly parse: ReturnType<typeof json>;
   private readonly limitBytes: number;
 
@@ -22,11 +25,13 @@ export class JsonBodyMiddleware implements NestMiddleware {
     this.parse = json({ limit: this.limitBytes, strict: true, type: () => true });
   }
 
-  async use(request: Request, response: Response, next: NextFunction): Promise<void> {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<Request>();
+    const response = context.switchToHttp().getResponse<Response>();
     const hasBody =
       Number(request.headers['content-length'] ?? 0) > 0 ||
       request.headers['transfer-encoding'] !== undefined;
-    if (!hasBody) return next();
+    if (!hasBody) return true;
     const contentType = request.headers['content-type'] ?? '';
     if (!/^application\/([a-z.+-]*\+)?json\s*(;|$)/i.test(contentType))
       throw new ApiError(
@@ -41,7 +46,7 @@ export class JsonBodyMiddleware implements NestMiddleware {
     );
     const problem = bodyShapeProblem(request.body);
     if (problem) throw ApiError.validation([problem]);
-    next();
+    return true;
   }
 
   private describe(error: BodyParserError): ApiError {
