@@ -4,6 +4,7 @@ import { resolveTopicNames } from '@lib/contracts';
 import { apnsP8Key, rsaKeyPair, serviceAccountPrivateKey } from './fixtures/keys';
 import { pushConfigBody } from './fixtures/mfa-config.builder';
 import { ConfigApiHarness, startConfigApi } from './support/config-api.harness';
+import { OpenApiResponses } from './support/openapi-responses';
 import { TopicReader } from './support/topic-reader';
 
 const ALL_SCOPES = ['write:mfa', 'read:mfa', 'update:mfa', 'delete:mfa'];
@@ -557,6 +558,32 @@ describe('config-api (real FerretDB and Kafka)', () => {
       );
       expect(res.body.components.schemas.ApnsSettingsDto.properties.key_id.example).toBe('ABC123DEFG');
       await api.http().get('/docs').expect(200);
+    });
+
+    it('answers as its OpenAPI document says, errors included, with nothing undocumented', async () => {
+      const document = new OpenApiResponses((await api.http().get('/docs-json').expect(200)).body);
+      const token = await tenantToken('openapi-shapes');
+      const answers: [string, string, { status: number; body: unknown }][] = [
+        ['GET', '/mfa/{type}', await get('/mfa/push', token)],
+        ['POST', '/mfa', await post(pushConfigBody(), token)],
+        ['POST', '/mfa', await post(pushConfigBody(), token)],
+        ['POST', '/mfa', await post(pushConfigBody({ settings: { apns: { key_id: 'x' } } }), token)],
+        ['POST', '/mfa', await api.http().post('/mfa').send(pushConfigBody())],
+        ['GET', '/mfa', await get('/mfa', token)],
+        ['GET', '/mfa', await get('/mfa?limit=0', token)],
+        ['GET', '/mfa/{type}', await get('/mfa/push', token)],
+        ['PATCH', '/mfa/{type}', await patch({ settings: { fcm: null } }, token)],
+        ['DELETE', '/mfa/{type}', await del(token)],
+      ];
+      expect(answers.map(([, , res]) => res.status)).toEqual([
+        404, 201, 409, 400, 401, 200, 400, 200, 200, 204,
+      ]);
+      for (const [method, path, res] of answers)
+        expect({
+          [`${method} ${path} ${res.status}`]: document.problems(method, path, res.status, res.body),
+        }).toEqual({
+          [`${method} ${path} ${res.status}`]: [],
+        });
     });
 
     it('exposes Prometheus metrics: requests by route and status, latency, outbox backlog', async () => {

@@ -7,6 +7,7 @@ import { FcmPeer } from './peers/fcm-peer';
 import { ConfigApiHarness, startConfigApi } from './support/config-api.harness';
 import { DispatcherHarness, PushRequester, startDispatcher } from './support/dispatcher.harness';
 import { testEnvironment } from './support/test-environment';
+import { OpenApiResponses } from './support/openapi-responses';
 import { TopicReader } from './support/topic-reader';
 
 const TEAM = 'TEAM123456';
@@ -70,15 +71,17 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
   }
 
   /** The configuration status admins read in GET /mfa/push, once it satisfies `until` (10 s at most). */
+  /** The apply status GET /mfa/push shows, once `until` holds; the answer must match the OpenAPI document. */
   async function statusOf(tenant: string, until: (status: Record<string, unknown>) => boolean) {
     const token = await api.token(['read:mfa'], { tenant_id: tenant });
-    let status: Record<string, unknown> | undefined;
-    for (let i = 0; i < 100 && !(status && until(status)); i++) {
+    let body: { status?: Record<string, unknown> } = {};
+    for (let i = 0; i < 100 && !(body.status && until(body.status)); i++) {
       if (i) await new Promise((resolve) => setTimeout(resolve, 100));
-      status = (await api.http().get('/mfa/push').set('Authorization', `Bearer ${token}`).expect(200)).body
-        .status;
+      body = (await api.http().get('/mfa/push').set('Authorization', `Bearer ${token}`).expect(200)).body;
     }
-    return status;
+    const document = new OpenApiResponses((await api.http().get('/docs-json').expect(200)).body);
+    expect(document.problems('GET', '/mfa/{type}', 200, body)).toEqual([]);
+    return body.status;
   }
 
   const scrape = async () => {

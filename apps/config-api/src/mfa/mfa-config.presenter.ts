@@ -1,10 +1,11 @@
 import type { MfaConfigRecord } from '@lib/mfa-config';
+import type { MfaConfigResponse } from './dto/mfa-config.response';
 
 /** What responses show in place of a secret: a fixed mask, never derived from the secret. */
 export const SECRET_MASK = '[redacted]';
 
 /** The response body: the seed's fields with defaults filled in, secrets masked and fingerprinted. */
-export function presentMfaConfig(record: MfaConfigRecord) {
+export function presentMfaConfig(record: MfaConfigRecord): MfaConfigResponse {
   const settings = record.settings!;
   return {
     enabled: record.enabled,
@@ -46,5 +47,3 @@ export function presentMfaConfig(record: MfaConfigRecord) {
     }),
   };
 }
-
-export type MfaConfigResponse = ReturnType<typeof presentMfaConfig>;

@@ -11,7 +11,15 @@ import {
   Query,
   UseGuards,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiTags,
+} from '@nestjs/swagger';
 import { MFA_TYPES, type MfaType } from '@lib/mfa-config';
 import { CurrentPrincipal } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
@@ -19,8 +27,10 @@ import { JsonBodyGuard } from '../http/json-body.guard';
 import { RequestId } from '../http/request-id';
 import { RequireScope } from '../auth/scopes.decorator';
 import { ApiError } from '../errors/api-error';
+import { ApiErrorResponses } from '../errors/api-error.response';
 import { CreateMfaDto } from './dto/create-mfa.dto';
 import { ListMfaQuery } from './dto/list-mfa.query';
+import { MfaConfigListResponse, MfaConfigResponse } from './dto/mfa-config.response';
 import { UpdateMfaDto } from './dto/update-mfa.dto';
 import { MfaService } from './mfa.service';
 
@@ -43,8 +53,13 @@ export class MfaController {
     summary: 'Create MFA',
     description: 'Creates the push MFA configuration of the caller’s tenant.',
   })
-  @ApiResponse({ status: 201, description: 'Created; secrets are masked and fingerprinted.' })
-  @ApiResponse({ status: 409, description: 'Exists already: use PATCH /mfa/push.' })
+  @ApiCreatedResponse({
+    type: MfaConfigResponse,
+    description: 'Created; secrets are masked and fingerprinted.',
+  })
+  @ApiErrorResponses([400, 401, 403, 409, 413, 415, 429, 503], {
+    409: 'Exists already: use PATCH /mfa/push.',
+  })
   create(
     @CurrentPrincipal() principal: Principal,
     @RequestId() requestId: string | undefined,
@@ -56,6 +71,8 @@ export class MfaController {
   @Get()
   @RequireScope('read:mfa')
   @ApiOperation({ summary: 'List MFA configurations' })
+  @ApiOkResponse({ type: MfaConfigListResponse })
+  @ApiErrorResponses([400, 401, 403, 429, 503])
   list(@CurrentPrincipal() principal: Principal, @Query() query: ListMfaQuery) {
     return this.mfa.list(principal.tenant, query.limit, query.offset);
   }
@@ -64,6 +81,8 @@ export class MfaController {
   @RequireScope('read:mfa')
   @ApiParam({ name: 'type', enum: MFA_TYPES })
   @ApiOperation({ summary: 'Get an MFA configuration, with the dispatcher’s latest apply status' })
+  @ApiOkResponse({ type: MfaConfigResponse })
+  @ApiErrorResponses([401, 403, 404, 429, 503])
   get(@CurrentPrincipal() principal: Principal, @Param('type', mfaType) type: MfaType) {
     return this.mfa.get(principal.tenant, type);
   }
@@ -75,6 +94,8 @@ export class MfaController {
     summary: 'Update an MFA configuration',
     description: 'Omitted secrets keep their value; null removes apns or fcm.',
   })
+  @ApiOkResponse({ type: MfaConfigResponse })
+  @ApiErrorResponses([400, 401, 403, 404, 409, 413, 415, 429, 503])
   update(
     @CurrentPrincipal() principal: Principal,
     @RequestId() requestId: string | undefined,
@@ -89,6 +110,8 @@ export class MfaController {
   @RequireScope('delete:mfa')
   @ApiParam({ name: 'type', enum: MFA_TYPES })
   @ApiOperation({ summary: 'Delete an MFA configuration' })
+  @ApiNoContentResponse({ description: 'Deleted; the dispatcher stops using it.' })
+  @ApiErrorResponses([401, 403, 404, 409, 429, 503])
   async delete(
     @CurrentPrincipal() principal: Principal,
     @RequestId() requestId: string | undefined,

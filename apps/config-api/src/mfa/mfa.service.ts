@@ -16,7 +16,8 @@ import { OutboxRelay } from '../outbox/outbox-relay';
 import { AuditTrail, ChangeAuthor } from './audit-trail';
 import type { CreateMfaDto } from './dto/create-mfa.dto';
 import type { UpdateMfaDto } from './dto/update-mfa.dto';
-import { MfaConfigResponse, presentMfaConfig } from './mfa-config.presenter';
+import type { MfaConfigListResponse, MfaConfigResponse } from './dto/mfa-config.response';
+import { presentMfaConfig } from './mfa-config.presenter';
 
 /** Creates, reads, changes and deletes a tenant's MFA configuration; every change leaves an event for the relay. */
 @Injectable()
@@ -59,11 +60,7 @@ export class MfaService {
     }
   }
 
-  async list(
-    tenant: string,
-    limit: number,
-    offset: number,
-  ): Promise<{ total: number; results: MfaConfigResponse[] }> {
+  async list(tenant: string, limit: number, offset: number): Promise<MfaConfigListResponse> {
     const { total, results } = await this.repository.listLive(tenant, limit, offset);
     return { total, results: results.map(presentMfaConfig) };
   }
