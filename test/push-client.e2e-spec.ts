@@ -60,6 +60,9 @@ describe('push-client', () => {
     };
     await expect(client.requestChallenge(request as never)).rejects.toThrow(InvalidPushRequestError);
     await expect(client.requestChallenge(request as never)).rejects.toThrow(/device\.provider/);
+    // A leap second passes the schema's date-time format, but is no time a program can compare with.
+    const leapSecond = { ...pushRequest(), expires_at: '2026-12-31T23:59:60Z' };
+    await expect(client.requestChallenge(leapSecond)).rejects.toThrow(/expires_at/);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(requests.messages.find((m) => m.key === request.challenge_id)).toBeUndefined();
   });
@@ -81,15 +84,19 @@ describe('push-client', () => {
     expect((await client.awaitResult(id, 1000)).challenge_id).toBe(id);
   });
 
-  it('keeps the result of a challenge it requested until awaited, however many others pass meanwhile', async () => {
-    const request = pushRequest({ tenant: 'acme' });
-    await client.requestChallenge(request);
-    await publish(request.challenge_id);
+  it('keeps the result of a challenge it requested until it expires, however many others pass meanwhile', async () => {
+    const [unawaited, awaited, sentAgain] = [1, 2, 3].map(() => pushRequest({ tenant: 'acme' }));
+    for (const request of [unawaited, awaited, sentAgain]) await client.requestChallenge(request);
+    await publish(unawaited.challenge_id, awaited.challenge_id, sentAgain.challenge_id);
+    await client.awaitResult(awaited.challenge_id, 10_000);
+    // Sending a request again must not drop the result it already has.
+    await client.requestChallenge(sentAgain);
     // A busy system: more results of other challenges than the client keeps of those.
     const others = Array.from({ length: 10_500 }, (_, i) => `other-${i}-${randomUUID()}`);
     for (let i = 0; i < others.length; i += 2000) await publish(...others.slice(i, i + 2000));
     await client.awaitResult(others[others.length - 1], 30_000);
-    expect((await client.awaitResult(request.challenge_id, 1000)).challenge_id).toBe(request.challenge_id);
+    for (const request of [unawaited, awaited, sentAgain])
+      expect((await client.awaitResult(request.challenge_id, 1000)).challenge_id).toBe(request.challenge_id);
   });
 
   it("takes no other tenant's result for a challenge it requested, whether it came before the request or after", async () => {
@@ -123,6 +130,37 @@ describe('push-client', () => {
     } finally {
       await fresh.close();
     }
+  });
+
+  it('reads on past a record that is not a result', async () => {
+    const id = `after-null-${randomUUID()}`;
+    await dispatcher.send({ topic: resultsTopic, messages: [{ partition: 0, key: id, value: 'null' }] });
+    await publish(id);
+    expect((await client.awaitResult(id, 10_000)).challenge_id).toBe(id);
+  });
+
+  it('waits as long as asked, even longer than a timer can (not at once)', async () => {
+    const id = `forever-${randomUUID()}`;
+    const forever = client.awaitResult(id, Number.POSITIVE_INFINITY);
+    const first = await Promise.race([
+      forever,
+      new Promise((resolve) => setTimeout(() => resolve('waiting'), 300)),
+    ]);
+    expect(first).toBe('waiting');
+    await publish(id);
+    expect((await forever).challenge_id).toBe(id);
+  });
+
+  it('on close, fails the awaits still pending at once, and refuses to connect again', async () => {
+    const closing = new PushClient(config.kafka);
+    await closing.connect({ awaitResults: true });
+    await expect(closing.connect({ awaitResults: true })).rejects.toThrow(/once per client/);
+    const pending = expect(closing.awaitResult(`never-${randomUUID()}`, 60_000)).rejects.toThrow(/closed/);
+    const closedAt = Date.now();
+    await closing.close();
+    await pending;
+    expect(Date.now() - closedAt).toBeLessThan(30_000);
+    await expect(closing.connect()).rejects.toThrow(/closed/);
   });
 
   it('rejects, not throws, when awaiting without a result listener', async () => {

@@ -26,11 +26,16 @@ export function createKafkaClient(settings: KafkaSettings, clientIdSuffix = ''):
   return new Kafka(config);
 }
 
-/** Idempotent with one request in flight: a retried send neither duplicates nor reorders a key's messages. */
+/**
+ * Idempotent with one request in flight: a retried send neither duplicates nor reorders a key's messages.
+ * It never creates a topic: one a broker creates on first write gets the broker's default partitions,
+ * and start-up would then find it existing and leave it so (topics are created by prepareTopics).
+ */
 export function orderedIdempotentProducer(kafka: Kafka): Producer {
   return kafka.producer({
     idempotent: true,
     maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner,
   });
 }

@@ -16,19 +16,32 @@ import { createKafkaClient, orderedIdempotentProducer, RenewingProducer } from '
 export class InvalidPushRequestError extends Error {}
 export class PushResultTimeoutError extends Error {}
 
+/** Results kept for anyone who awaits them later, whatever challenge they answer (every client sees every result). */
+const RECENT_RESULTS = 10_000;
+/** setTimeout's longest wait: a longer one fires at once. */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
+interface Waiter {
+  resolve: (result: PushResultEvent) => void;
+  reject: (error: Error) => void;
+}
+
 /**
  * What an internal Node service uses to ask for an MFA push: validates the request against the
  * schema the dispatcher enforces, produces it keyed by challenge id, and can await its result.
  */
-/** Results kept for anyone who awaits them later, whatever challenge they answer (every client sees every result). */
-const RECENT_RESULTS = 10_000;
-
 export class PushClient {
   private readonly topics: TopicNames;
   private readonly validator = new EventValidator(pushRequestedSchema);
   private readonly producer: RenewingProducer;
+  private connection?: Promise<void>;
+  private closed = false;
+  /** The result listener, from its creation (so close() stops it even while it starts). */
   private consumer?: Consumer;
-  private readonly waiting = new Map<string, Set<(result: PushResultEvent) => void>>();
+  private listening = false;
+  /** Why the result listener stopped for good: every await fails with it from then on. */
+  private listenerFailure?: Error;
+  private readonly waiting = new Map<string, Set<Waiter>>();
   /** The last results seen, awaited or not, so a late or second awaitResult finds its result. */
   private readonly recent = new Map<string, PushResultEvent>();
   /**
@@ -48,11 +61,31 @@ export class PushClient {
 
   /**
    * Connects the producer and, with awaitResults, a result listener. It resolves once the listener has
-   * its reading position, so no result published after that is missed.
+   * its reading position, so no result published after that is missed. Call it once per client (again
+   * only after it failed).
    */
-  async connect(options: { awaitResults?: boolean } = {}): Promise<void> {
+  connect(options: { awaitResults?: boolean } = {}): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('this push client is closed: create a new one'));
+    if (this.connection)
+      return Promise.reject(new Error('connect() was called already: call it once per client'));
+    this.connection = this.open(options.awaitResults === true).catch(async (error: Error) => {
+      await this.consumer?.disconnect().catch(() => undefined);
+      this.consumer = undefined;
+      this.connection = undefined;
+      throw error;
+    });
+    return this.connection;
+  }
+
+  private async open(awaitResults: boolean): Promise<void> {
     await this.producer.connect();
-    if (!options.awaitResults) return;
+    if (!awaitResults) return;
+    await this.listen();
+    if (this.closed) throw new Error('this push client was closed while it connected');
+    this.listening = true;
+  }
+
+  private async listen(): Promise<void> {
     const kafka = createKafkaClient(this.settings, '-push-client-results');
     const topic = this.topics.pushResults;
     const missing = (error: Error) =>
@@ -72,20 +105,32 @@ export class PushClient {
     // A group of its own: every client instance sees every result and picks out its own. It commits
     // nothing, so Kafka drops the group once the instance is gone. Instead, it keeps where to read next
     // per partition and seeks there at every join: a rejoin (a broker restart, a coordinator move) or a
-    // kafkajs restart would otherwise start again from the latest result, and skip some.
+    // kafkajs restart would otherwise start again from the latest result, and skip some. A partition
+    // not known here was added since: all of it is newer than connect(), so it is read from its start.
     const next = new Map(ends.map(({ partition, high }) => [partition, high]));
-    const consumer = kafka.consumer({
-      groupId: `${this.settings.clientId}-results-${randomUUID()}`,
-      maxWaitTimeInMs: 100,
-    });
-    const joined = new Promise<void>((resolve) =>
+    const groupId = `${this.settings.topicPrefix}${this.settings.clientId}-results-${randomUUID()}`;
+    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+    this.consumer = consumer;
+    const joined = new Promise<void>((resolve, reject) => {
       consumer.on(consumer.events.GROUP_JOIN, () => {
         for (const [partition, offset] of next) consumer.seek({ topic, partition, offset });
         resolve();
-      }),
-    );
+      });
+      // kafkajs restarts the consumer after most failures; after the others (an authorization refused,
+      // say) it stops for good, and no result would ever come.
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        if (payload.restart) return;
+        const failure = new Error(
+          `the result listener stopped: ${payload.error.message}. It reads ${topic} in its own consumer group ` +
+            `(${groupId}): the client needs Read on that topic and on the groups named ` +
+            `${this.settings.topicPrefix}${this.settings.clientId}-results-*. Create a new client once fixed.`,
+        );
+        reject(failure);
+        this.stopListening(failure);
+      });
+    });
     await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: false }).catch((error: Error) => {
+    await consumer.subscribe({ topic, fromBeginning: true }).catch((error: Error) => {
       throw missing(error);
     });
     await consumer.run({
@@ -96,7 +141,6 @@ export class PushClient {
       },
     });
     await joined;
-    this.consumer = consumer;
   }
 
   /**
@@ -108,15 +152,33 @@ export class PushClient {
   async requestChallenge(request: PushRequestedEvent): Promise<void> {
     const checked = this.validator.check(request);
     if (!checked.ok) throw new InvalidPushRequestError(`invalid push request: ${checked.reason}`);
+    const expiresAt = Date.parse(request.expires_at);
+    if (Number.isNaN(expiresAt))
+      throw new InvalidPushRequestError(
+        `invalid push request: expires_at ${request.expires_at} is not a time`,
+      );
+    // Recorded before sending: the result can come before the send is acknowledged.
+    if (this.listening) this.remember(request, expiresAt);
     await this.producer.send({
       topic: this.topics.pushRequested,
       messages: [{ key: request.challenge_id, value: JSON.stringify(request) }],
     });
-    if (!this.consumer) return; // no result listener: nothing to keep results for
+  }
+
+  private remember(request: PushRequestedEvent, expiresAt: number): void {
     this.forgetExpired();
+    const tenant = request.tenant ?? DEFAULT_TENANT;
+    const earlier = this.requested.get(request.challenge_id);
+    // Sent again: its result, if it came already, stays (the dispatcher pushes a challenge once).
+    const result = earlier?.tenant === tenant ? earlier.result : undefined;
+    // Moved to the end: the map stays in order of request, which forgetExpired relies on.
+    this.requested.delete(request.challenge_id);
     // The dispatcher refuses a longer life, and a far one would hold back the pruning of every later one.
-    const expiresAt = Math.min(Date.parse(request.expires_at), Date.now() + MAX_CHALLENGE_TTL_MS);
-    this.requested.set(request.challenge_id, { tenant: request.tenant ?? DEFAULT_TENANT, expiresAt });
+    this.requested.set(request.challenge_id, {
+      tenant,
+      expiresAt: Math.min(expiresAt, Date.now() + MAX_CHALLENGE_TTL_MS),
+      result,
+    });
   }
 
   /**
@@ -125,7 +187,8 @@ export class PushClient {
    * until the challenge expires, and its result comes then (await again, or give up on the challenge).
    */
   async awaitResult(challengeId: string, timeoutMs = 30_000): Promise<PushResultEvent> {
-    if (!this.consumer) throw new Error('call connect({ awaitResults: true }) before awaiting results');
+    if (this.listenerFailure) throw this.listenerFailure;
+    if (!this.listening) throw new Error('call connect({ awaitResults: true }) before awaiting results');
     const own = this.requested.get(challengeId);
     const recent = this.recent.get(challengeId);
     // Seen before this client asked: only this challenge's if it is of the tenant it asked for.
@@ -134,21 +197,48 @@ export class PushClient {
     return new Promise((resolve, reject) => {
       const waiters = this.waiting.get(challengeId) ?? new Set();
       this.waiting.set(challengeId, waiters);
-      const waiter = (result: PushResultEvent) => {
+      const settle = () => {
         clearTimeout(timer);
-        resolve(result);
-      };
-      const timer = setTimeout(() => {
         waiters.delete(waiter);
-        if (waiters.size === 0) this.waiting.delete(challengeId);
-        reject(new PushResultTimeoutError(`no result for challenge ${challengeId} within ${timeoutMs} ms`));
-      }, timeoutMs);
+        if (waiters.size === 0 && this.waiting.get(challengeId) === waiters) this.waiting.delete(challengeId);
+      };
+      const waiter: Waiter = {
+        resolve: (result) => {
+          settle();
+          resolve(result);
+        },
+        reject: (error) => {
+          settle();
+          reject(error);
+        },
+      };
+      const timer = setTimeout(
+        () =>
+          waiter.reject(
+            new PushResultTimeoutError(
+              `no result for challenge ${challengeId} within ${timeoutMs} ms. A request refused as invalid or as a ` +
+                `reused challenge id gets none: look for it on ${this.topics.pushDeadLetter}.`,
+            ),
+          ),
+        Math.min(Math.max(timeoutMs, 0), LONGEST_TIMER_MS),
+      );
       waiters.add(waiter);
     });
   }
 
+  /** Disconnects; results still awaited fail at once. */
   async close(): Promise<void> {
+    this.closed = true;
+    this.stopListening(new Error('the push client was closed'));
     await Promise.allSettled([this.producer.disconnect(), this.consumer?.disconnect()]);
+  }
+
+  private stopListening(failure: Error): void {
+    this.listening = false;
+    this.listenerFailure ??= failure;
+    const waiters = [...this.waiting.values()].flatMap((set) => [...set]);
+    this.waiting.clear();
+    for (const waiter of waiters) waiter.reject(this.listenerFailure);
   }
 
   private onResult(value: Buffer | null): void {
@@ -158,19 +248,17 @@ export class PushClient {
     } catch {
       return; // not a result: nothing to wait for
     }
-    const id = result.challenge_id;
+    const id: unknown = result?.challenge_id;
+    if (typeof id !== 'string') return;
     const own = this.requested.get(id);
     // Another tenant's request that reused this id (the dispatcher remembers ids, not tenants): its
     // result is not this challenge's.
     if (own && result.tenant !== own.tenant) return;
     this.recent.set(id, result);
     if (this.recent.size > RECENT_RESULTS) this.recent.delete(this.recent.keys().next().value as string);
-    const waiters = this.waiting.get(id);
-    this.waiting.delete(id);
-    waiters?.forEach((waiter) => waiter(result));
-    // An own result nobody awaited yet is kept until its challenge expires; once awaited, recent will do.
-    if (own && !waiters) own.result = result;
-    else this.requested.delete(id);
+    // An own result is kept until its challenge expires, for a late or second await.
+    if (own) own.result = result;
+    for (const waiter of [...(this.waiting.get(id) ?? [])]) waiter.resolve(result);
   }
 
   /** Challenges requested long enough ago to have expired, with a minute for their result to arrive. */
