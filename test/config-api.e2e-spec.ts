@@ -242,6 +242,12 @@ describe('config-api (real FerretDB and Kafka)', () => {
       }
     });
 
+    it('takes the scheme name in any case ("bearer" too), as HTTP says', async () => {
+      const token = await api.token(['read:mfa'], { tenant_id: 'acme' });
+      await api.http().get('/mfa').set('Authorization', `bearer ${token}`).expect(200);
+      await api.http().get('/mfa').set('Authorization', `BEARER ${token}`).expect(200);
+    });
+
     it('accepts scopes from a permissions array', async () => {
       const token = await api.token([], { permissions: ['read:mfa'], tenant_id: 'acme' });
       await get('/mfa/push', token).expect(200);

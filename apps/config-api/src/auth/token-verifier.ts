@@ -41,7 +41,8 @@ export class TokenVerifier {
   }
 
   async verify(authorization: string | undefined): Promise<Principal> {
-    const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/.exec(authorization ?? '');
+    // The scheme's name is case-insensitive (RFC 9110 11.1); the token's characters already allow both cases.
+    const match = /^bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/i.exec(authorization ?? '');
     if (!match) throw unauthorized('Send "Authorization: Bearer <access token>".');
     let payload: JWTPayload;
     try {

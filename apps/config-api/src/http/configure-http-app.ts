@@ -16,7 +16,9 @@ export function configureHttpApp(app: INestApplication, config: AppConfig): void
   app.enableCors({
     origin: config.api.corsOrigins.length > 0 ? config.api.corsOrigins : false,
     methods: ['GET', 'POST', 'PATCH', 'DELETE'],
-    allowedHeaders: ['Authorization', 'Content-Type'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+    // What an admin page needs to read: its request's id, when to retry, why a token was refused.
+    exposedHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
     maxAge: 600,
   });
   const document = SwaggerModule.createDocument(
