@@ -3,7 +3,7 @@ import { mongo } from 'mongoose';
 import { ApiErrorFilter } from './api-error.filter';
 
 /** Runs the filter on an exception and returns what the client would get. */
-function respond(exception: unknown) {
+function respond(exception: unknown, method = 'POST') {
   const sent: { status?: number; body?: Record<string, unknown>; headers: Record<string, string> } = {
     headers: {},
   };
@@ -14,7 +14,9 @@ function respond(exception: unknown) {
       return { json: (body: Record<string, unknown>) => (sent.body = body) };
     },
   };
-  const host = { switchToHttp: () => ({ getResponse: () => response }) } as unknown as ArgumentsHost;
+  const host = {
+    switchToHttp: () => ({ getResponse: () => response, getRequest: () => ({ method }) }),
+  } as unknown as ArgumentsHost;
   new ApiErrorFilter().catch(exception, host);
   return sent;
 }
@@ -34,6 +36,16 @@ describe('ApiErrorFilter', () => {
 
   it('answers a MongoDB write conflict the same way', () => {
     expect(respond(new mongo.MongoServerError({ message: 'WriteConflict', code: 112 })).status).toBe(503);
+  });
+
+  it('tells a writer whose connection broke mid-request that its change may have been saved', () => {
+    const broken = new mongo.MongoNetworkError('connection 3 to 127.0.0.1:27017 closed');
+    const write = respond(broken, 'PATCH');
+    expect(write.status).toBe(503);
+    expect(write.body?.error_description).toMatch(/may have been saved.*GET/);
+    const read = respond(broken, 'GET');
+    expect(read.status).toBe(503);
+    expect(read.body?.error_description).not.toMatch(/saved/);
   });
 
   it('answers anything else unexpected with 500 and an error id, without internals', () => {

@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { mongo } from 'mongoose';
 import { ApiError } from './api-error';
 
@@ -23,12 +23,12 @@ export class ApiErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
-    const error = this.toApiError(exception);
+    const error = this.toApiError(exception, host.switchToHttp().getRequest<Request>().method);
     for (const [name, value] of Object.entries(error.headers)) response.setHeader(name, value);
     response.status(error.status).json(error.toBody());
   }
 
-  private toApiError(exception: unknown): ApiError {
+  private toApiError(exception: unknown, method: string): ApiError {
     if (exception instanceof ApiError) return exception;
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
@@ -36,6 +36,13 @@ export class ApiErrorFilter implements ExceptionFilter {
         status === 404 ? 'No such route. The MFA API lives at /mfa and /api/v1/mfa.' : exception.message;
       return new ApiError(status, STATUS_ERRORS[status] ?? 'error', description);
     }
+    // The connection broke with the request sent: a write may have been saved, or not.
+    if (exception instanceof mongo.MongoNetworkError && !['GET', 'HEAD'].includes(method))
+      return this.storeRefused(
+        exception,
+        'The connection to the configuration store broke during this request: the change may have been saved. Read the configuration (GET) before sending it again.',
+        5,
+      );
     if (isStoreUnavailable(exception))
       return this.storeRefused(
         exception,
