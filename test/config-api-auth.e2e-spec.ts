@@ -152,18 +152,18 @@ describe('config-api auth sources and start-up checks', () => {
             .options('/api/v1/mfa/')
             .set('Origin', origin)
             .set('Access-Control-Request-Method', 'POST')
-            .set('Access-Control-Request-Headers', 'authorization,content-type,x-request-id');
+            .set('Access-Control-Request-Headers', 'authorization,content-type,x-request-id,if-match');
         const allowed = await preflight('https://admin.example.com');
         expect(allowed.headers['access-control-allow-origin']).toBe('https://admin.example.com');
         expect(allowed.headers['access-control-allow-headers']).toMatch(/Authorization/i);
-        expect(allowed.headers['access-control-allow-headers']).toMatch(/X-Request-Id/i);
-        // A page can read its request's id, when to retry and why its token was refused.
+        expect(allowed.headers['access-control-allow-headers']).toMatch(/X-Request-Id.*If-Match/i);
+        // A page can read its request's id, the version it read, when to retry and why its token was refused.
         const refused = await request(app.getHttpServer())
           .get('/mfa')
           .set('Origin', 'https://admin.example.com');
         expect(refused.status).toBe(401);
         expect(refused.headers['access-control-expose-headers']?.split(',')).toEqual(
-          expect.arrayContaining(['X-Request-Id', 'Retry-After', 'WWW-Authenticate']),
+          expect.arrayContaining(['X-Request-Id', 'ETag', 'Retry-After', 'WWW-Authenticate']),
         );
         const other = await preflight('https://evil.example.com');
         expect(other.headers['access-control-allow-origin']).toBeUndefined();

@@ -163,6 +163,51 @@ describe('config-api (real FerretDB and Kafka)', () => {
       ]);
     });
 
+    it('PATCH and DELETE with If-Match apply only to the version the caller read, else 412', async () => {
+      const token = await tenantToken('if-match');
+      const write = (method: 'patch' | 'delete', ifMatch: string, body?: object) =>
+        api
+          .http()
+          [method]('/mfa/push')
+          .set('Authorization', `Bearer ${token}`)
+          .set('If-Match', ifMatch)
+          .send(body);
+      const created = await post(pushConfigBody(), token).expect(201);
+      const v1 = created.body.version as number;
+      expect(created.headers.etag).toBe(`"${v1}"`);
+      const read = await get('/mfa/push', token).expect(200);
+      expect(read.headers.etag).toBe(`"${v1}"`);
+      // No 304: the body's apply status changes without a new version.
+      await get('/mfa/push', token).set('If-None-Match', `"${v1}"`).expect(200);
+
+      const changed = await write('patch', `"${v1}"`, { settings: { enabled_clients: ['first'] } }).expect(
+        200,
+      );
+      expect(changed.headers.etag).toBe(`"${v1 + 1}"`);
+      // A second admin still holding version 1: refused, told the version now, nothing changed.
+      const stale = await write('patch', `"${v1}"`, { settings: { enabled_clients: ['second'] } }).expect(
+        412,
+      );
+      expect(stale.body).toMatchObject({ status: 412, error: 'precondition_failed' });
+      expect(stale.body.error_description).toContain(`If-Match: "${v1 + 1}"`);
+      expect(stale.headers.etag).toBe(`"${v1 + 1}"`);
+      // A weak tag never matches (RFC 9110 compares If-Match strongly); one of a list does.
+      await write('patch', `W/"${v1 + 1}"`, { enabled: false }).expect(412);
+      expect((await get('/mfa/push', token)).body).toMatchObject({
+        enabled: true,
+        version: v1 + 1,
+        settings: { enabled_clients: ['first'] },
+      });
+      await write('patch', `"7", "${v1 + 1}"`, { settings: { enabled_clients: ['third'] } }).expect(200);
+      const malformed = await write('patch', 'version 3', { enabled: false }).expect(400);
+      expect(malformed.body.details).toEqual([
+        { path: 'If-Match', message: expect.stringContaining('ETag') },
+      ]);
+
+      await write('delete', `"${v1}"`).expect(412);
+      await write('delete', '*').expect(204);
+    });
+
     it('DELETE emits "deleted", then the configuration is gone, and it can be created again with a higher version', async () => {
       const before = (await get().expect(200)).body;
       await del().expect(204);

@@ -26,6 +26,7 @@ const WHEN: Record<number, string> = {
   403: 'The token lacks the scope of this operation.',
   404: 'No such configuration, or no such MFA type.',
   409: 'Another process changed the configuration meanwhile: read it and try again.',
+  412: 'If-Match names a version the configuration is no longer at: read it again (see ETag).',
   413: 'The body is larger than the limit (API_BODY_LIMIT_BYTES).',
   415: 'The body is not sent as application/json.',
   429: 'Too many requests from this client: see Retry-After.',

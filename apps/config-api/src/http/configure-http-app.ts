@@ -16,9 +16,10 @@ export function configureHttpApp(app: INestApplication, config: AppConfig): void
   app.enableCors({
     origin: config.api.corsOrigins.length > 0 ? config.api.corsOrigins : false,
     methods: ['GET', 'POST', 'PATCH', 'DELETE'],
-    allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
-    // What an admin page needs to read: its request's id, when to retry, why a token was refused.
-    exposedHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'If-Match'],
+    // What an admin page needs to read: its request's id, the version it read, when to retry, why a
+    // token was refused.
+    exposedHeaders: ['X-Request-Id', 'ETag', 'Retry-After', 'WWW-Authenticate'],
     maxAge: 600,
   });
   const document = SwaggerModule.createDocument(

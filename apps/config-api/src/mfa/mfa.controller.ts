@@ -10,10 +10,12 @@ import {
   Post,
   Query,
   UseGuards,
+  UseInterceptors,
 } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiCreatedResponse,
+  ApiHeader,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
@@ -33,11 +35,24 @@ import { ListMfaQuery } from './dto/list-mfa.query';
 import { MfaConfigListResponse, MfaConfigResponse } from './dto/mfa-config.response';
 import { UpdateMfaDto } from './dto/update-mfa.dto';
 import { MfaService } from './mfa.service';
+import {
+  IfMatch,
+  VERSION_TAG_HEADER,
+  VersionPrecondition,
+  VersionTagInterceptor,
+} from './version-precondition';
 
 const mfaType = new ParseEnumPipe(Object.fromEntries(MFA_TYPES.map((type) => [type, type])), {
   exceptionFactory: () =>
     new ApiError(404, 'not_found', `No such MFA type; the types are: ${MFA_TYPES.join(', ')}.`),
 });
+
+const IF_MATCH = {
+  name: 'If-Match',
+  required: false,
+  description:
+    'The ETag of the configuration the change was made against: applies only if it is still that version (412 otherwise).',
+};
 
 /** Served at /mfa and at /api/v1/mfa, where SDKs of this API family look for it. */
 @ApiTags('mfa')
@@ -56,7 +71,9 @@ export class MfaController {
   @ApiCreatedResponse({
     type: MfaConfigResponse,
     description: 'Created; secrets are masked and fingerprinted.',
+    headers: VERSION_TAG_HEADER,
   })
+  @UseInterceptors(VersionTagInterceptor)
   @ApiErrorResponses([400, 401, 403, 409, 413, 415, 429, 503], {
     409: 'Exists already: use PATCH /mfa/push.',
   })
@@ -81,8 +98,9 @@ export class MfaController {
   @RequireScope('read:mfa')
   @ApiParam({ name: 'type', enum: MFA_TYPES })
   @ApiOperation({ summary: 'Get an MFA configuration, with the dispatcher’s latest apply status' })
-  @ApiOkResponse({ type: MfaConfigResponse })
+  @ApiOkResponse({ type: MfaConfigResponse, headers: VERSION_TAG_HEADER })
   @ApiErrorResponses([401, 403, 404, 429, 503])
+  @UseInterceptors(VersionTagInterceptor)
   get(@CurrentPrincipal() principal: Principal, @Param('type', mfaType) type: MfaType) {
     return this.mfa.get(principal.tenant, type);
   }
@@ -94,15 +112,18 @@ export class MfaController {
     summary: 'Update an MFA configuration',
     description: 'Omitted secrets keep their value; null removes apns or fcm.',
   })
-  @ApiOkResponse({ type: MfaConfigResponse })
-  @ApiErrorResponses([400, 401, 403, 404, 409, 413, 415, 429, 503])
+  @ApiHeader(IF_MATCH)
+  @ApiOkResponse({ type: MfaConfigResponse, headers: VERSION_TAG_HEADER })
+  @ApiErrorResponses([400, 401, 403, 404, 409, 412, 413, 415, 429, 503])
+  @UseInterceptors(VersionTagInterceptor)
   update(
     @CurrentPrincipal() principal: Principal,
     @RequestId() requestId: string | undefined,
     @Param('type', mfaType) type: MfaType,
     @Body() body: UpdateMfaDto,
+    @IfMatch() precondition: VersionPrecondition | undefined,
   ) {
-    return this.mfa.update({ principal, requestId }, type, body);
+    return this.mfa.update({ principal, requestId }, type, body, precondition);
   }
 
   @Delete(':type')
@@ -110,13 +131,15 @@ export class MfaController {
   @RequireScope('delete:mfa')
   @ApiParam({ name: 'type', enum: MFA_TYPES })
   @ApiOperation({ summary: 'Delete an MFA configuration' })
+  @ApiHeader(IF_MATCH)
   @ApiNoContentResponse({ description: 'Deleted; the dispatcher stops using it.' })
-  @ApiErrorResponses([401, 403, 404, 409, 429, 503])
+  @ApiErrorResponses([400, 401, 403, 404, 409, 412, 429, 503])
   async delete(
     @CurrentPrincipal() principal: Principal,
     @RequestId() requestId: string | undefined,
     @Param('type', mfaType) type: MfaType,
+    @IfMatch() precondition: VersionPrecondition | undefined,
   ): Promise<void> {
-    await this.mfa.delete({ principal, requestId }, type);
+    await this.mfa.delete({ principal, requestId }, type, precondition);
   }
 }

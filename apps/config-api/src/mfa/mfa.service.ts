@@ -18,6 +18,7 @@ import type { CreateMfaDto } from './dto/create-mfa.dto';
 import type { UpdateMfaDto } from './dto/update-mfa.dto';
 import type { MfaConfigListResponse, MfaConfigResponse } from './dto/mfa-config.response';
 import { presentMfaConfig } from './mfa-config.presenter';
+import type { VersionPrecondition } from './version-precondition';
 
 /** Creates, reads, changes and deletes a tenant's MFA configuration; every change leaves an event for the relay. */
 @Injectable()
@@ -69,7 +70,12 @@ export class MfaService {
     return presentMfaConfig(await this.existing(tenant, type));
   }
 
-  async update(author: ChangeAuthor, type: MfaType, patch: UpdateMfaDto): Promise<MfaConfigResponse> {
+  async update(
+    author: ChangeAuthor,
+    type: MfaType,
+    patch: UpdateMfaDto,
+    precondition?: VersionPrecondition,
+  ): Promise<MfaConfigResponse> {
     const { tenant } = author.principal;
     if (patch.type !== undefined && patch.type !== type)
       throw ApiError.validation([{ path: 'type', message: `must be "${type}", the type in the path` }]);
@@ -78,6 +84,7 @@ export class MfaService {
     let before: MfaConfigRecord | undefined;
     const updated = await this.onLatest(type, () =>
       this.repository.updateLatest(tenant, type, (current) => {
+        precondition?.require(current.version);
         before = current;
         const { config, unreadable } = this.sealer.openReplaceable(current);
         const merged = this.merge(config, patch);
@@ -98,10 +105,13 @@ export class MfaService {
     return presentMfaConfig(this.written(updated));
   }
 
-  async delete(author: ChangeAuthor, type: MfaType): Promise<void> {
+  async delete(author: ChangeAuthor, type: MfaType, precondition?: VersionPrecondition): Promise<void> {
     let removed: MfaConfigRecord | undefined;
     const deleted = await this.onLatest(type, () =>
-      this.repository.deleteLatest(author.principal.tenant, type, (current) => (removed = current)),
+      this.repository.deleteLatest(author.principal.tenant, type, (current) => {
+        precondition?.require(current.version);
+        removed = current;
+      }),
     );
     this.audit.deleted(author, deleted, removed!);
     this.written(deleted);
@@ -139,8 +149,8 @@ export class MfaService {
 
   /**
    * Applies a change to the stored configuration as it is now (the repository reads it in the
-   * document's write queue). A write that lost the race to another process's is applied again: the
-   * caller sent no precondition, and a PATCH merges into whatever is current.
+   * document's write queue). A write that lost the race to another process's is applied again: a PATCH
+   * merges into whatever is current, and one sent with If-Match is checked again (412 then).
    */
   private async onLatest(
     type: MfaType,
