@@ -11,6 +11,8 @@ export const MAX_BODY_DEPTH = 16;
  * read back would differ from what was accepted). Returns the first problem, with its dotted path.
  */
 export function bodyShapeProblem(body: unknown): ErrorDetail | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return { path: '(body)', message: 'must be a JSON object' };
   const pending: { value: unknown; path: string; depth: number }[] = [{ value: body, path: '', depth: 0 }];
   while (pending.length > 0) {
     const { value, path, depth } = pending.pop()!;

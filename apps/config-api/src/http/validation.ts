@@ -18,16 +18,22 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
     const path = parent ? `${parent}.${error.property}` : error.property;
     const constraints = error.constraints ?? {};
     const details: ErrorDetail[] = [];
+    const wrongType = TYPE_CHECKS.find((check) => constraints[check]);
     if (constraints.whitelistValidation) details.push({ path, message: 'is not an allowed field' });
     else if (constraints.isDefined) details.push({ path, message: constraints.isDefined });
+    // A value of the wrong type fails the checks of the right type too (a string "exceeds 1000
+    // elements"); only its type is worth telling.
+    else if (wrongType) details.push({ path, message: strip(constraints[wrongType], error.property) });
     else
       for (const message of Object.values(constraints))
-        details.push({
-          path,
-          message: message.startsWith(`${error.property} `)
-            ? message.slice(error.property.length + 1)
-            : message,
-        });
+        details.push({ path, message: strip(message, error.property) });
     return [...details, ...flattenValidationErrors(error.children ?? [], path)];
   });
+}
+
+const TYPE_CHECKS = ['isArray', 'isObject', 'isBoolean', 'isString', 'isInt'];
+
+/** class-validator starts its messages with the property's name; the path already says it. */
+function strip(message: string, property: string): string {
+  return message.startsWith(`${property} `) ? message.slice(property.length + 1) : message;
 }

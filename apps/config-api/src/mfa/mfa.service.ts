@@ -17,7 +17,7 @@ import { AuditTrail, ChangeAuthor } from './audit-trail';
 import type { CreateMfaDto } from './dto/create-mfa.dto';
 import type { UpdateMfaDto } from './dto/update-mfa.dto';
 import type { MfaConfigListResponse, MfaConfigResponse } from './dto/mfa-config.response';
-import { presentMfaConfig } from './mfa-config.presenter';
+import { presentMfaConfig, SECRET_MASK } from './mfa-config.presenter';
 import type { VersionPrecondition } from './version-precondition';
 
 /** Creates, reads, changes and deletes a tenant's MFA configuration; every change leaves an event for the relay. */
@@ -32,7 +32,7 @@ export class MfaService {
 
   async create(author: ChangeAuthor, dto: CreateMfaDto): Promise<MfaConfigResponse> {
     const { tenant } = author.principal;
-    refuseNulls(dto, []);
+    refusePlaceholders(dto, []);
     const config: MfaConfiguration = {
       enabled: dto.enabled,
       provider: dto.provider,
@@ -80,7 +80,7 @@ export class MfaService {
     if (patch.type !== undefined && patch.type !== type)
       throw ApiError.validation([{ path: 'type', message: `must be "${type}", the type in the path` }]);
     // null means "remove" for apns and fcm only; anywhere else it would store a broken configuration.
-    refuseNulls(patch, ['settings.apns', 'settings.fcm']);
+    refusePlaceholders(patch, ['settings.apns', 'settings.fcm']);
     let before: MfaConfigRecord | undefined;
     const updated = await this.onLatest(type, () =>
       this.repository.updateLatest(tenant, type, (current) => {
@@ -189,12 +189,24 @@ function notFound(type: MfaType): never {
   );
 }
 
-function refuseNulls(body: object, allowed: string[]): void {
+const SECRET_PATHS = ['settings.apns.key', 'settings.fcm.private_key'];
+
+/**
+ * Refuses null except where it means "remove" (`removable`), and the mask responses show in place of a
+ * secret: a body copied from a GET would otherwise be told its key is not a PEM.
+ */
+function refusePlaceholders(body: object, removable: string[]): void {
   const problems: { path: string; message: string }[] = [];
   const visit = (value: object, prefix: string) => {
     for (const [key, field] of Object.entries(value)) {
       const path = prefix ? `${prefix}.${key}` : key;
-      if (field === null && !allowed.includes(path)) problems.push({ path, message: 'must not be null' });
+      if (field === null && !removable.includes(path)) problems.push({ path, message: 'must not be null' });
+      else if (field === SECRET_MASK && SECRET_PATHS.includes(path))
+        problems.push({
+          path,
+          message:
+            'is the mask responses show in place of the secret: send the secret itself (in a PATCH, leave the field out to keep the stored one)',
+        });
       else if (field && typeof field === 'object' && !Array.isArray(field)) visit(field, path);
     }
   };
