@@ -120,6 +120,37 @@ describe('config-api (real FerretDB and Kafka)', () => {
       );
     });
 
+    it('a PATCH that changes nothing writes nothing: same version, no event', async () => {
+      const token = await tenantToken('no-op');
+      const created = (await post(pushConfigBody({ settings: { strategy: 'code' } }), token).expect(201))
+        .body;
+      for (const body of [
+        {},
+        { enabled: true, settings: { strategy: 'code', apns: { key_id: 'ABC123DEFG' } } },
+      ]) {
+        const res = await api
+          .http()
+          .patch('/mfa/push')
+          .set('Authorization', `Bearer ${token}`)
+          .send(body)
+          .expect(200);
+        expect(res.body).toMatchObject({ version: created.version, updated_at: created.updated_at });
+      }
+      // A real change after them: its event is the next one of this configuration, right after "created".
+      const changed = await api
+        .http()
+        .patch('/mfa/push')
+        .set('Authorization', `Bearer ${token}`)
+        .send({ settings: { strategy: 'prompt' } })
+        .expect(200);
+      expect(changed.body.version).toBe(created.version + 1);
+      await events.waitFor((m) => m.key === 'no-op/push' && m.value.version === changed.body.version);
+      expect(events.messages.filter((m) => m.key === 'no-op/push').map((m) => m.value.change)).toEqual([
+        'created',
+        'updated',
+      ]);
+    });
+
     it('concurrent PATCHes of one configuration are all applied, each to the latest state, none refused', async () => {
       const token = await tenantToken('racing');
       await post(pushConfigBody(), token).expect(201);

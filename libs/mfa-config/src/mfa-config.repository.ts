@@ -169,17 +169,20 @@ export class MfaConfigRepository {
    * The next version, computed from the live configuration read inside this document's write queue,
    * so this process's writes of one configuration never race (each PATCH merges into what the one
    * before it wrote). Null when there is no live configuration. A write of another process in between
-   * still fails the version guard (ConcurrentModificationError).
+   * still fails the version guard (ConcurrentModificationError). `nextState` returns undefined when
+   * the change leaves the configuration as it is: nothing is written, and the current record returned.
    */
   async updateLatest(
     tenant: string,
     type: MfaType,
-    nextState: (current: MfaConfigRecord) => StoredConfigState,
+    nextState: (current: MfaConfigRecord) => StoredConfigState | undefined,
     now = new Date(),
   ): Promise<MfaConfigRecord | null> {
     return this.writes.run(configRecordId(tenant, type), async () => {
       const current = await this.findLive(tenant, type);
-      return current && this.writeNextNow(current, { state: nextState(current) }, 'updated', now);
+      if (!current) return null;
+      const state = nextState(current);
+      return state ? this.writeNextNow(current, { state }, 'updated', now) : current;
     });
   }
 

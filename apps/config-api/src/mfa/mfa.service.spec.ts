@@ -59,4 +59,37 @@ describe('MfaService', () => {
     expect(audit.updated).toHaveBeenCalledTimes(1);
     expect(audit.updated).toHaveBeenCalledWith(author, version(2), version(3));
   });
+
+  it('writes, audits and announces nothing for a PATCH that leaves the configuration as it is', async () => {
+    const written = jest.fn();
+    const repository = {
+      updateLatest: async (_tenant: string, _type: string, next: (current: MfaConfigRecord) => unknown) => {
+        const state = next(version(4));
+        if (state) written(state);
+        return state ? version(5) : version(4);
+      },
+    } as unknown as MfaConfigRepository;
+    const sealer = {
+      openReplaceable: () => ({ config: plain, unreadable: [] }),
+      seal: () => ({ sealed: true }),
+    } as unknown as MfaConfigSealer;
+    const audit = { updated: jest.fn() };
+    const relay = { wake: jest.fn() };
+    const service = new MfaService(
+      repository,
+      sealer,
+      relay as unknown as OutboxRelay,
+      audit as unknown as AuditTrail,
+    );
+    const author = { principal: actor, requestId: 'r1' };
+    for (const patch of [
+      {},
+      { enabled: true, settings: { strategy: 'prompt' as const, enabled_clients: ['web'] } },
+    ])
+      expect((await service.update(author, 'push', patch)).version).toBe(4);
+    expect([written.mock.calls, audit.updated.mock.calls, relay.wake.mock.calls]).toEqual([[], [], []]);
+    // One field different is a change.
+    expect((await service.update(author, 'push', { enabled: false })).version).toBe(5);
+    expect(written).toHaveBeenCalledTimes(1);
+  });
 });

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import {
   checkConfigurationRules,
@@ -98,9 +99,12 @@ export class MfaService {
                 'the stored value can no longer be decrypted (its key is not in MFA_ENCRYPTION_KEYS any more): send a new one in this PATCH, or remove the section with null',
             })),
           );
+        // A PATCH that changes nothing writes nothing: no new version, no event, no rebuilt clients.
+        if (sameConfiguration(merged, config)) return undefined;
         return this.sealer.seal(tenant, this.checked(merged));
       }),
     );
+    if (updated.version === before!.version) return presentMfaConfig(updated);
     this.audit.updated(author, before!, updated);
     return presentMfaConfig(this.written(updated));
   }
@@ -187,6 +191,12 @@ function notFound(type: MfaType): never {
     'not_found',
     `No ${type} configuration exists for this tenant; create one with POST /mfa.`,
   );
+}
+
+/** Equal as JSON: key order and fields left undefined do not count. */
+function sameConfiguration(left: MfaConfiguration, right: MfaConfiguration): boolean {
+  const asJson = (config: MfaConfiguration): unknown => JSON.parse(JSON.stringify(config));
+  return isDeepStrictEqual(asJson(left), asJson(right));
 }
 
 const SECRET_PATHS = ['settings.apns.key', 'settings.fcm.private_key'];
