@@ -128,21 +128,11 @@ describe('config-api (real FerretDB and Kafka)', () => {
         {},
         { enabled: true, settings: { strategy: 'code', apns: { key_id: 'ABC123DEFG' } } },
       ]) {
-        const res = await api
-          .http()
-          .patch('/mfa/push')
-          .set('Authorization', `Bearer ${token}`)
-          .send(body)
-          .expect(200);
+        const res = await patch(body, token).expect(200);
         expect(res.body).toMatchObject({ version: created.version, updated_at: created.updated_at });
       }
       // A real change after them: its event is the next one of this configuration, right after "created".
-      const changed = await api
-        .http()
-        .patch('/mfa/push')
-        .set('Authorization', `Bearer ${token}`)
-        .send({ settings: { strategy: 'prompt' } })
-        .expect(200);
+      const changed = await patch({ settings: { strategy: 'prompt' } }, token).expect(200);
       expect(changed.body.version).toBe(created.version + 1);
       await events.waitFor((m) => m.key === 'no-op/push' && m.value.version === changed.body.version);
       expect(events.messages.filter((m) => m.key === 'no-op/push').map((m) => m.value.change)).toEqual([
