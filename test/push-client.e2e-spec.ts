@@ -85,17 +85,17 @@ describe('push-client', () => {
   });
 
   it('keeps the result of a challenge it requested until it expires, however many others pass meanwhile', async () => {
-    const [unawaited, awaited, sentAgain] = [1, 2, 3].map(() => pushRequest({ tenant: 'acme' }));
-    for (const request of [unawaited, awaited, sentAgain]) await client.requestChallenge(request);
-    await publish(unawaited.challenge_id, awaited.challenge_id, sentAgain.challenge_id);
-    await client.awaitResult(awaited.challenge_id, 10_000);
+    const [unawaited, sentAgain, marker] = [1, 2, 3].map(() => pushRequest({ tenant: 'acme' }));
+    for (const request of [unawaited, sentAgain]) await client.requestChallenge(request);
+    await publish(unawaited.challenge_id, sentAgain.challenge_id, marker.challenge_id);
+    await client.awaitResult(marker.challenge_id, 10_000);
     // Sending a request again must not drop the result it already has.
     await client.requestChallenge(sentAgain);
     // A busy system: more results of other challenges than the client keeps of those.
     const others = Array.from({ length: 10_500 }, (_, i) => `other-${i}-${randomUUID()}`);
     for (let i = 0; i < others.length; i += 2000) await publish(...others.slice(i, i + 2000));
     await client.awaitResult(others[others.length - 1], 30_000);
-    for (const request of [unawaited, awaited, sentAgain])
+    for (const request of [unawaited, sentAgain])
       expect((await client.awaitResult(request.challenge_id, 1000)).challenge_id).toBe(request.challenge_id);
   });
 
@@ -162,6 +162,16 @@ describe('push-client', () => {
     expect(Date.now() - closedAt).toBeLessThan(30_000);
     await expect(closing.connect()).rejects.toThrow(/closed/);
   });
+
+  it('says so when the request topic does not exist, rather than creating it', async () => {
+    const elsewhere = new PushClient({ ...config.kafka, topicPrefix: `missing-${randomUUID()}.` });
+    try {
+      await elsewhere.connect();
+      await expect(elsewhere.requestChallenge(pushRequest())).rejects.toThrow(/requested does not exist/);
+    } finally {
+      await elsewhere.close();
+    }
+  }, 60_000);
 
   it('rejects, not throws, when awaiting without a result listener', async () => {
     const unconnected = new PushClient(config.kafka);

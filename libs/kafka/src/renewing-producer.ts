@@ -27,6 +27,7 @@ export class RenewingProducer {
   }
 
   async connect(): Promise<void> {
+    if (this.closed) throw new Error('the producer was disconnected: create a new one');
     this.connected ??= this.producer.connect().catch((error: Error) => {
       this.connected = undefined;
       throw error;
@@ -54,8 +55,12 @@ export class RenewingProducer {
 
   async disconnect(): Promise<void> {
     this.closed = true;
-    if (this.connected) await this.producer.disconnect();
+    const connecting = this.connected;
     this.connected = undefined;
+    if (!connecting) return;
+    // A connect still under way would finish after a disconnect, and leave the producer connected.
+    await connecting.catch(() => undefined);
+    await this.producer.disconnect();
   }
 
   private async renew(): Promise<void> {

@@ -42,7 +42,7 @@ export class PushClient {
   /** Why the result listener stopped for good: every await fails with it from then on. */
   private listenerFailure?: Error;
   private readonly waiting = new Map<string, Set<Waiter>>();
-  /** The last results seen, awaited or not, so a late or second awaitResult finds its result. */
+  /** The last results seen, awaited or not, so a late or second awaitResult finds its result for a while. */
   private readonly recent = new Map<string, PushResultEvent>();
   /**
    * The challenges this client requested, until they expire, and their results: kept apart from the
@@ -62,12 +62,13 @@ export class PushClient {
   /**
    * Connects the producer and, with awaitResults, a result listener. It resolves once the listener has
    * its reading position, so no result published after that is missed. Call it once per client (again
-   * only after it failed).
+   * only after it failed, or close()).
    */
   connect(options: { awaitResults?: boolean } = {}): Promise<void> {
     if (this.closed) return Promise.reject(new Error('this push client is closed: create a new one'));
     if (this.connection)
       return Promise.reject(new Error('connect() was called already: call it once per client'));
+    this.listenerFailure = undefined;
     this.connection = this.open(options.awaitResults === true).catch(async (error: Error) => {
       await this.consumer?.disconnect().catch(() => undefined);
       this.consumer = undefined;
@@ -78,10 +79,14 @@ export class PushClient {
   }
 
   private async open(awaitResults: boolean): Promise<void> {
+    const closedMeanwhile = () => {
+      if (this.closed) throw new Error('this push client was closed while it connected');
+    };
     await this.producer.connect();
+    closedMeanwhile();
     if (!awaitResults) return;
     await this.listen();
-    if (this.closed) throw new Error('this push client was closed while it connected');
+    closedMeanwhile();
     this.listening = true;
   }
 
@@ -111,9 +116,11 @@ export class PushClient {
     const groupId = `${this.settings.topicPrefix}${this.settings.clientId}-results-${randomUUID()}`;
     const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
     this.consumer = consumer;
+    let hasJoined = false;
     const joined = new Promise<void>((resolve, reject) => {
       consumer.on(consumer.events.GROUP_JOIN, () => {
         for (const [partition, offset] of next) consumer.seek({ topic, partition, offset });
+        hasJoined = true;
         resolve();
       });
       // kafkajs restarts the consumer after most failures; after the others (an authorization refused,
@@ -125,8 +132,9 @@ export class PushClient {
             `(${groupId}): the client needs Read on that topic and on the groups named ` +
             `${this.settings.topicPrefix}${this.settings.clientId}-results-*. Create a new client once fixed.`,
         );
-        reject(failure);
-        this.stopListening(failure);
+        // Before the join, connect() fails with it; after, every await does.
+        if (hasJoined) this.stopListening(failure);
+        else reject(failure);
       });
     });
     await consumer.connect();
@@ -159,10 +167,18 @@ export class PushClient {
       );
     // Recorded before sending: the result can come before the send is acknowledged.
     if (this.listening) this.remember(request, expiresAt);
-    await this.producer.send({
-      topic: this.topics.pushRequested,
-      messages: [{ key: request.challenge_id, value: JSON.stringify(request) }],
-    });
+    const topic = this.topics.pushRequested;
+    await this.producer
+      .send({ topic, messages: [{ key: request.challenge_id, value: JSON.stringify(request) }] })
+      .catch((error: Error) => {
+        // Producers here never create a topic (it would get the broker's default partitions).
+        if (kafkaErrorTypes(error).includes('UNKNOWN_TOPIC_OR_PARTITION'))
+          throw new Error(
+            `${topic} does not exist: the dispatcher creates it when it starts, or create it yourself (docs/operations.md); nothing was sent`,
+            { cause: error },
+          );
+        throw error;
+      });
   }
 
   private remember(request: PushRequestedEvent, expiresAt: number): void {
@@ -256,9 +272,12 @@ export class PushClient {
     if (own && result.tenant !== own.tenant) return;
     this.recent.set(id, result);
     if (this.recent.size > RECENT_RESULTS) this.recent.delete(this.recent.keys().next().value as string);
-    // An own result is kept until its challenge expires, for a late or second await.
-    if (own) own.result = result;
-    for (const waiter of [...(this.waiting.get(id) ?? [])]) waiter.resolve(result);
+    const waiters = [...(this.waiting.get(id) ?? [])];
+    for (const waiter of waiters) waiter.resolve(result);
+    // An own result nobody awaited yet is kept until its challenge expires; once awaited, recent will do
+    // (keeping every result that long would hold minutes of a busy system's results).
+    if (own && waiters.length === 0) own.result = result;
+    else this.requested.delete(id);
   }
 
   /** Challenges requested long enough ago to have expired, with a minute for their result to arrive. */
@@ -270,4 +289,13 @@ export class PushClient {
       this.requested.delete(id);
     }
   }
+}
+
+/** The kafkajs error types of an error and its causes (retries exhausted wrap the last failure). */
+function kafkaErrorTypes(error: unknown): string[] {
+  const types: string[] = [];
+  let at = error as { type?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; at && depth < 8; depth++, at = at.cause as typeof at)
+    if (typeof at.type === 'string') types.push(at.type);
+  return types;
 }
