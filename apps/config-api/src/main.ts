@@ -7,7 +7,8 @@ import { configureHttpApp } from './http/configure-http-app';
 runApp(
   () => loadAppConfigFromEnvironment('config-api'),
   async (config) => {
-    // Our own middleware parses bodies, so that every bad body gets the API's error shape.
+    // Our own guard parses bodies (http/json-body.guard.ts), after the token check, so that every bad
+    // body gets the API's error shape.
     const app = await NestFactory.create(AppModule.forRoot(config), {
       bodyParser: false,
       logger: new JsonLogger(config.logLevel, 'config-api'),

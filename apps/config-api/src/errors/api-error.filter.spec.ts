@@ -43,6 +43,7 @@ describe('ApiErrorFilter', () => {
     const write = respond(broken, 'PATCH');
     expect(write.status).toBe(503);
     expect(write.body?.error_description).toMatch(/may have been saved.*GET/);
+    expect(write.headers['Retry-After']).toBeUndefined();
     const read = respond(broken, 'GET');
     expect(read.status).toBe(503);
     expect(read.body?.error_description).not.toMatch(/saved/);

@@ -41,7 +41,6 @@ export class ApiErrorFilter implements ExceptionFilter {
       return this.storeRefused(
         exception,
         'The connection to the configuration store broke during this request: the change may have been saved. Read the configuration (GET) before sending it again.',
-        5,
       );
     if (isStoreUnavailable(exception))
       return this.storeRefused(
@@ -69,12 +68,13 @@ export class ApiErrorFilter implements ExceptionFilter {
     return error;
   }
 
-  /** The store could not take the request now: 503 with a hint of when to retry, never its internals. */
-  private storeRefused(exception: unknown, description: string, retryAfterSeconds: number): ApiError {
+  /** The store could not take the request now: 503, with when to retry if it may, never its internals. */
+  private storeRefused(exception: unknown, description: string, retryAfterSeconds?: number): ApiError {
     this.logger.warn(`configuration store refused a request: ${(exception as Error).message}`);
-    return new ApiError(503, 'service_unavailable', description, undefined, {
-      'Retry-After': String(retryAfterSeconds),
-    });
+    // No Retry-After when a write may have been saved: a client must read before it sends again.
+    const headers: Record<string, string> =
+      retryAfterSeconds === undefined ? {} : { 'Retry-After': String(retryAfterSeconds) };
+    return new ApiError(503, 'service_unavailable', description, undefined, headers);
   }
 }
 

@@ -11,6 +11,12 @@ export function configureHttpApp(app: INestApplication, config: AppConfig): void
   server.keepAliveTimeout = config.api.keepAliveTimeoutMs;
   // Above the keep-alive timeout, or a request arriving on a connection about to close is cut off.
   server.headersTimeout = config.api.keepAliveTimeoutMs + 1000;
+  // The only ETag is a configuration's version (mfa/version-precondition.ts): Express's own, a hash of
+  // any body, errors included, would be sent back as If-Match and never match.
+  (app.getHttpAdapter().getInstance() as { set: (setting: string, value: unknown) => void }).set(
+    'etag',
+    false,
+  );
   app.useGlobalPipes(strictValidationPipe());
   app.useGlobalFilters(new ApiErrorFilter());
   app.enableCors({

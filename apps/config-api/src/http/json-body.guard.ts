@@ -12,8 +12,9 @@ type BodyParserError = Error & { type?: string; status?: number };
  * type, a shape no validator should see: see json-body-shape.ts) into the API's error shape, so that no
  * bad body reaches a handler or becomes a 500.
  *
- * A guard of the routes that take a body rather than a middleware: global guards (the token check) run
- * first, so a caller without a valid token learns nothing from the body checks and gets 401.
+ * A guard of the routes that take a body (other routes ignore one) rather than a middleware: global
+ * guards (the token check) run first, so a caller without a valid token learns nothing from the body
+ * checks and gets 401.
  */
 @Injectable()
 export class JsonBodyGuard implements CanActivate {

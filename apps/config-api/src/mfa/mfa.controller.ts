@@ -29,7 +29,7 @@ import { JsonBodyGuard } from '../http/json-body.guard';
 import { RequestId } from '../http/request-id';
 import { RequireScope } from '../auth/scopes.decorator';
 import { ApiError } from '../errors/api-error';
-import { ApiErrorResponses } from '../errors/api-error.response';
+import { ApiErrorResponses, WRITE_UNAVAILABLE } from '../errors/api-error.response';
 import { CreateMfaDto } from './dto/create-mfa.dto';
 import { ListMfaQuery } from './dto/list-mfa.query';
 import { MfaConfigListResponse, MfaConfigResponse } from './dto/mfa-config.response';
@@ -58,12 +58,12 @@ const IF_MATCH = {
 @ApiTags('mfa')
 @ApiBearerAuth()
 @Controller(['mfa', 'api/v1/mfa'])
-@UseGuards(JsonBodyGuard)
 export class MfaController {
   constructor(private readonly mfa: MfaService) {}
 
   @Post()
   @RequireScope('write:mfa')
+  @UseGuards(JsonBodyGuard)
   @ApiOperation({
     summary: 'Create MFA',
     description: 'Creates the push MFA configuration of the caller’s tenant.',
@@ -76,6 +76,7 @@ export class MfaController {
   @UseInterceptors(VersionTagInterceptor)
   @ApiErrorResponses([400, 401, 403, 409, 413, 415, 429, 503], {
     409: 'Exists already: use PATCH /mfa/push.',
+    503: WRITE_UNAVAILABLE,
   })
   create(
     @CurrentPrincipal() principal: Principal,
@@ -107,6 +108,7 @@ export class MfaController {
 
   @Patch(':type')
   @RequireScope('update:mfa')
+  @UseGuards(JsonBodyGuard)
   @ApiParam({ name: 'type', enum: MFA_TYPES })
   @ApiOperation({
     summary: 'Update an MFA configuration',
@@ -114,7 +116,7 @@ export class MfaController {
   })
   @ApiHeader(IF_MATCH)
   @ApiOkResponse({ type: MfaConfigResponse, headers: VERSION_TAG_HEADER })
-  @ApiErrorResponses([400, 401, 403, 404, 409, 412, 413, 415, 429, 503])
+  @ApiErrorResponses([400, 401, 403, 404, 409, 412, 413, 415, 429, 503], { 503: WRITE_UNAVAILABLE })
   @UseInterceptors(VersionTagInterceptor)
   update(
     @CurrentPrincipal() principal: Principal,
@@ -133,7 +135,7 @@ export class MfaController {
   @ApiOperation({ summary: 'Delete an MFA configuration' })
   @ApiHeader(IF_MATCH)
   @ApiNoContentResponse({ description: 'Deleted; the dispatcher stops using it.' })
-  @ApiErrorResponses([400, 401, 403, 404, 409, 412, 429, 503])
+  @ApiErrorResponses([400, 401, 403, 404, 409, 412, 429, 503], { 503: WRITE_UNAVAILABLE })
   async delete(
     @CurrentPrincipal() principal: Principal,
     @RequestId() requestId: string | undefined,

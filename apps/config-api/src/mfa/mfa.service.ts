@@ -9,6 +9,7 @@ import {
   MfaConfigSealer,
   MfaConfiguration,
   MfaType,
+  normalizePem,
   secretAt,
   withoutUndefined,
 } from '@lib/mfa-config';
@@ -193,10 +194,27 @@ function notFound(type: MfaType): never {
   );
 }
 
-/** Equal as JSON: key order and fields left undefined do not count. */
+/**
+ * Equal as stored: secrets as the sealer keeps them (a key sent \n-escaped again is the same key), and
+ * as JSON (key order and fields left undefined do not count).
+ */
 function sameConfiguration(left: MfaConfiguration, right: MfaConfiguration): boolean {
-  const asJson = (config: MfaConfiguration): unknown => JSON.parse(JSON.stringify(config));
-  return isDeepStrictEqual(asJson(left), asJson(right));
+  // A PATCH may add a section partially (the rules then name what is missing).
+  const pem = (secret: string | undefined) => (typeof secret === 'string' ? normalizePem(secret) : secret);
+  const asStored = ({ settings, ...config }: MfaConfiguration): unknown => {
+    const { apns, fcm } = settings;
+    return JSON.parse(
+      JSON.stringify({
+        ...config,
+        settings: {
+          ...settings,
+          ...(apns && { apns: { ...apns, key: pem(apns.key) } }),
+          ...(fcm && { fcm: { ...fcm, private_key: pem(fcm.private_key) } }),
+        },
+      }),
+    );
+  };
+  return isDeepStrictEqual(asStored(left), asStored(right));
 }
 
 const SECRET_PATHS = ['settings.apns.key', 'settings.fcm.private_key'];

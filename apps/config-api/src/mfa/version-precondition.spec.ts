@@ -22,7 +22,7 @@ describe('VersionPrecondition (If-Match)', () => {
   });
 
   it('fails with 412, naming the version now, for another version, a weak tag or a tag not ours', () => {
-    for (const header of ['"3"', 'W/"4"', '"abc"', '"04x"']) {
+    for (const header of ['"3"', 'W/"4"', '"abc"', '"04"']) {
       const error = refusal(header, 4);
       expect(error).toMatchObject({ status: 412, error: 'precondition_failed', headers: { ETag: '"4"' } });
       expect(error?.description).toContain('If-Match: "4"');

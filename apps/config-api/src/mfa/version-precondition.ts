@@ -15,33 +15,32 @@ export function versionTag(version: number): string {
 export class VersionPrecondition {
   private constructor(
     private readonly header: string,
-    /** The versions named; undefined for "*", any version. */
-    private readonly versions?: Set<number>,
+    /** The strong entity tags named, as sent; undefined for "*", any version. */
+    private readonly tags?: Set<string>,
   ) {}
 
   static parse(header: string | undefined): VersionPrecondition | undefined {
     if (header === undefined) return undefined;
     const text = header.trim();
     if (text === '*') return new VersionPrecondition(text);
-    const versions = new Set<number>();
+    const tags = new Set<string>();
     for (const tag of text.split(',').map((part) => part.trim())) {
-      const version = /^"(\d{1,15})"$/.exec(tag);
-      if (version) versions.add(Number(version[1]));
-      // Well-formed but never ours, or weak: RFC 9110 compares If-Match strongly, so it never matches.
-      else if (!/^(W\/)?"[\x21\x23-\x7e]*"$/.test(tag))
+      if (!/^(W\/)?"[\x21\x23-\x7e]*"$/.test(tag))
         throw ApiError.validation([
           {
             path: 'If-Match',
             message: 'must be * or entity tags such as "3", as the ETag header gives them',
           },
         ]);
+      // RFC 9110 compares If-Match strongly, character by character: a weak tag never matches.
+      if (!tag.startsWith('W/')) tags.add(tag);
     }
-    return new VersionPrecondition(text, versions);
+    return new VersionPrecondition(text, tags);
   }
 
   /** Refuses with 412 unless the configuration is still at a version the caller named. */
   require(current: number): void {
-    if (!this.versions || this.versions.has(current)) return;
+    if (!this.tags || this.tags.has(versionTag(current))) return;
     throw new ApiError(
       412,
       'precondition_failed',
