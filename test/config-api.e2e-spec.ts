@@ -710,5 +710,20 @@ describe('config-api (real FerretDB and Kafka)', () => {
       const res = await api.http().get('/nowhere').expect(404);
       expect(res.body).toMatchObject({ status: 404, error: 'not_found' });
     });
+
+    it('answers another method on an MFA route with 405 and the methods it takes', async () => {
+      const cases: [string, string, string][] = [
+        ['put', '/mfa/push', 'GET, PATCH, DELETE'],
+        ['post', '/api/v1/mfa/push/', 'GET, PATCH, DELETE'],
+        ['delete', '/mfa', 'GET, POST'],
+        ['patch', '/api/v1/mfa/', 'GET, POST'],
+      ];
+      for (const [method, path, allowed] of cases) {
+        const res = await api.http()[method as 'put'](path).set('Authorization', `Bearer ${admin}`);
+        expect([res.status, res.headers.allow, res.body.error]).toEqual([405, allowed, 'method_not_allowed']);
+      }
+      // The routes themselves still answer (HEAD as GET).
+      await api.http().head('/mfa/push').set('Authorization', `Bearer ${admin}`).expect(200);
+    });
   });
 });
