@@ -434,20 +434,24 @@ function meaning(fuzzCase: FuzzCase, judgeCase: (fuzzCase: FuzzCase) => Verdict)
 /** How a presented configuration differs from the expected one: values, masks, and exactly its keys. */
 /** The same configuration once stored: secrets as the API keeps them, fields left undefined dropped. */
 function sameAsStored(left: PushConfig, right: PushConfig): boolean {
-  const asStored = ({ settings, ...config }: PushConfig): unknown => {
-    const { apns, fcm } = settings;
-    return JSON.parse(
-      JSON.stringify({
-        ...config,
-        settings: {
-          ...settings,
-          ...(apns && { apns: { ...apns, key: storedPem(apns.key) } }),
-          ...(fcm && { fcm: { ...fcm, private_key: storedPem(fcm.private_key) } }),
-        },
-      }),
+  const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value ?? null));
+  const sameSection = <T extends object>(a: T | undefined, b: T | undefined, secret: keyof T): boolean => {
+    if (!a || !b) return a === b;
+    const pems = [a[secret], b[secret]].map((pem) => storedPem(String(pem)));
+    return (
+      pems[0] === pems[1] && isDeepStrictEqual(plain({ ...a, [secret]: 0 }), plain({ ...b, [secret]: 0 }))
     );
   };
-  return isDeepStrictEqual(asStored(left), asStored(right));
+  const { settings: leftSettings, ...leftTop } = left;
+  const { settings: rightSettings, ...rightTop } = right;
+  const { apns: leftApns, fcm: leftFcm, ...leftRest } = leftSettings;
+  const { apns: rightApns, fcm: rightFcm, ...rightRest } = rightSettings;
+  return (
+    isDeepStrictEqual(plain(leftTop), plain(rightTop)) &&
+    isDeepStrictEqual(plain(leftRest), plain(rightRest)) &&
+    sameSection(leftApns, rightApns, 'key') &&
+    sameSection(leftFcm, rightFcm, 'private_key')
+  );
 }
 
 function differences(expected: PushConfig, version: number, presented: unknown): string[] {
