@@ -63,4 +63,43 @@ describe('RenewingProducer', () => {
     expect(made).toHaveLength(1);
     expect(made[0].sends).toEqual([record]);
   });
+
+  it('on disconnect, waits a while for a connect under way, and disconnects it too if it ends later', async () => {
+    jest.useFakeTimers();
+    try {
+      let finishConnect = () => {};
+      const state = { connected: false, disconnects: 0 };
+      const producer = new RenewingProducer(
+        () =>
+          ({
+            connect: () =>
+              new Promise<void>((resolve) => {
+                finishConnect = () => {
+                  state.connected = true;
+                  resolve();
+                };
+              }),
+            disconnect: async () => {
+              state.disconnects += 1;
+              state.connected = false;
+            },
+          }) as unknown as Producer,
+      );
+      const connecting = producer.connect();
+      let disconnected = false;
+      const disconnecting = producer.disconnect().then(() => (disconnected = true));
+      await jest.advanceTimersByTimeAsync(4_000);
+      expect(disconnected).toBe(false);
+      await jest.advanceTimersByTimeAsync(1_500);
+      await disconnecting;
+      // Kafka still unreachable: the disconnect did not wait for ever. The connect ends later.
+      finishConnect();
+      await connecting;
+      await jest.advanceTimersByTimeAsync(0);
+      expect(state).toEqual({ connected: false, disconnects: 2 });
+      await expect(producer.connect()).rejects.toThrow(/disconnected/);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
 });

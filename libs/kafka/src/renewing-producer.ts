@@ -14,6 +14,9 @@ import type { Producer, ProducerRecord, RecordMetadata } from 'kafkajs';
  * brokers, sends to different ones now wait for each other too.)
  * Connects on first use, and again after a failed connect.
  */
+/** How long a disconnect waits for a connect under way. */
+const CONNECT_WAIT_ON_DISCONNECT_MS = 5_000;
+
 export class RenewingProducer {
   private producer: Producer;
   private connected?: Promise<void>;
@@ -58,9 +61,23 @@ export class RenewingProducer {
     const connecting = this.connected;
     this.connected = undefined;
     if (!connecting) return;
-    // A connect still under way would finish after a disconnect, and leave the producer connected.
-    await connecting.catch(() => undefined);
-    await this.producer.disconnect();
+    // A connect still under way would finish after a disconnect and leave the producer connected: wait
+    // for it, but not for long (with Kafka down it retries for many seconds), and disconnect it again
+    // if it finishes later.
+    const producer = this.producer;
+    let timer: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      connecting.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<false>(
+        (resolve) => (timer = setTimeout(() => resolve(false), CONNECT_WAIT_ON_DISCONNECT_MS)),
+      ),
+    ]);
+    clearTimeout(timer);
+    await producer.disconnect();
+    if (!settled) void connecting.then(() => producer.disconnect()).catch(() => undefined);
   }
 
   private async renew(): Promise<void> {

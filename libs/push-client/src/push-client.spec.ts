@@ -57,6 +57,7 @@ const kafka = {
   listeners: [] as ListenerScript[],
   consumers: [] as FakeConsumer[],
   producer: new FakeProducer(),
+  offsetsWait: Promise.resolve(),
 };
 
 jest.mock('@lib/kafka', () => ({
@@ -65,7 +66,10 @@ jest.mock('@lib/kafka', () => ({
     admin: () => ({
       connect: async () => undefined,
       disconnect: async () => undefined,
-      fetchTopicOffsets: async () => [{ partition: 0, high: '0' }],
+      fetchTopicOffsets: async () => {
+        await kafka.offsetsWait;
+        return [{ partition: 0, high: '0' }];
+      },
     }),
     consumer: () => {
       const consumer = new FakeConsumer(kafka.listeners.shift() ?? 'join');
@@ -83,6 +87,7 @@ describe('PushClient lifecycle', () => {
     kafka.listeners = [];
     kafka.consumers = [];
     kafka.producer = new FakeProducer();
+    kafka.offsetsWait = Promise.resolve();
   });
 
   it('fails connect() when Kafka stops its listener before it joins, and connects again once fixed', async () => {
@@ -104,6 +109,18 @@ describe('PushClient lifecycle', () => {
     await pending;
     await expect(client.awaitResult('c2', 60_000)).rejects.toThrow(/listener stopped/);
     await client.close();
+  });
+
+  it('starts no listener when closed while it reads where the results end', async () => {
+    let releaseOffsets = () => {};
+    kafka.offsetsWait = new Promise<void>((resolve) => (releaseOffsets = resolve));
+    const client = new PushClient(settings);
+    const connecting = expect(client.connect({ awaitResults: true })).rejects.toThrow(/closed/);
+    await new Promise((resolve) => setImmediate(resolve));
+    await client.close();
+    releaseOffsets();
+    await connecting;
+    expect(kafka.consumers).toEqual([]);
   });
 
   it('leaves nothing connected when closed while connecting', async () => {

@@ -62,7 +62,7 @@ export class PushClient {
   /**
    * Connects the producer and, with awaitResults, a result listener. It resolves once the listener has
    * its reading position, so no result published after that is missed. Call it once per client (again
-   * only after it failed, or close()).
+   * only after it failed).
    */
   connect(options: { awaitResults?: boolean } = {}): Promise<void> {
     if (this.closed) return Promise.reject(new Error('this push client is closed: create a new one'));
@@ -113,6 +113,7 @@ export class PushClient {
     // kafkajs restart would otherwise start again from the latest result, and skip some. A partition
     // not known here was added since: all of it is newer than connect(), so it is read from its start.
     const next = new Map(ends.map(({ partition, high }) => [partition, high]));
+    if (this.closed) throw new Error('this push client was closed while it connected');
     const groupId = `${this.settings.topicPrefix}${this.settings.clientId}-results-${randomUUID()}`;
     const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
     this.consumer = consumer;
@@ -209,6 +210,8 @@ export class PushClient {
     const recent = this.recent.get(challengeId);
     // Seen before this client asked: only this challenge's if it is of the tenant it asked for.
     const known = own?.result ?? (recent && (!own || recent.tenant === own.tenant) ? recent : undefined);
+    // Once awaited, the recent results will do (as for a result handed to a waiter).
+    if (own?.result) this.requested.delete(challengeId);
     if (known) return known;
     return new Promise((resolve, reject) => {
       const waiters = this.waiting.get(challengeId) ?? new Set();
