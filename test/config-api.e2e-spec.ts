@@ -713,10 +713,10 @@ describe('config-api (real FerretDB and Kafka)', () => {
 
     it('answers another method on an MFA route with 405 and the methods it takes', async () => {
       const cases: [string, string, string][] = [
-        ['put', '/mfa/push', 'GET, PATCH, DELETE'],
-        ['post', '/api/v1/mfa/push/', 'GET, PATCH, DELETE'],
-        ['delete', '/mfa', 'GET, POST'],
-        ['patch', '/api/v1/mfa/', 'GET, POST'],
+        ['put', '/mfa/push', 'GET, HEAD, PATCH, DELETE'],
+        ['post', '/api/v1/mfa/push/', 'GET, HEAD, PATCH, DELETE'],
+        ['delete', '/mfa', 'GET, HEAD, POST'],
+        ['patch', '/api/v1/mfa/', 'GET, HEAD, POST'],
       ];
       for (const [method, path, allowed] of cases) {
         const res = await api.http()[method as 'put'](path).set('Authorization', `Bearer ${admin}`);

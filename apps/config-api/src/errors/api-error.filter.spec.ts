@@ -38,15 +38,25 @@ describe('ApiErrorFilter', () => {
     expect(respond(new mongo.MongoServerError({ message: 'WriteConflict', code: 112 })).status).toBe(503);
   });
 
-  it('tells a writer whose connection broke mid-request that its change may have been saved', () => {
-    const broken = new mongo.MongoNetworkError('connection 3 to 127.0.0.1:27017 closed');
-    const write = respond(broken, 'PATCH');
-    expect(write.status).toBe(503);
-    expect(write.body?.error_description).toMatch(/may have been saved.*GET/);
-    expect(write.headers['Retry-After']).toBeUndefined();
-    const read = respond(broken, 'GET');
-    expect(read.status).toBe(503);
-    expect(read.body?.error_description).not.toMatch(/saved/);
+  it('tells a writer the store did not confirm that its change may have been saved, with no Retry-After', () => {
+    const retried = new mongo.MongoServerError({ message: 'not primary' });
+    retried.addErrorLabel('RetryableWriteError');
+    for (const unconfirmed of [
+      new mongo.MongoNetworkError('connection 3 to 127.0.0.1:27017 closed'),
+      new mongo.MongoServerSelectionError('Server selection timed out after 30000 ms', {} as never),
+      retried,
+    ]) {
+      const write = respond(unconfirmed, 'PATCH');
+      expect(write.status).toBe(503);
+      expect(write.body?.error_description).toMatch(/may have been saved.*GET/);
+      expect(write.headers['Retry-After']).toBeUndefined();
+      const read = respond(unconfirmed, 'GET');
+      expect(read.status).toBe(503);
+      expect(read.body?.error_description).not.toMatch(/saved/);
+    }
+    // Refused before anything was sent: nothing changed, retry.
+    const notConnected = respond(new mongo.MongoNotConnectedError('not connected'), 'POST');
+    expect([notConnected.status, notConnected.headers['Retry-After']]).toEqual([503, '5']);
   });
 
   it('answers anything else unexpected with 500 and an error id, without internals', () => {

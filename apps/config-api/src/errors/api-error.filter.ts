@@ -36,11 +36,10 @@ export class ApiErrorFilter implements ExceptionFilter {
         status === 404 ? 'No such route. The MFA API lives at /mfa and /api/v1/mfa.' : exception.message;
       return new ApiError(status, STATUS_ERRORS[status] ?? 'error', description);
     }
-    // The connection broke with the request sent: a write may have been saved, or not.
-    if (exception instanceof mongo.MongoNetworkError && !['GET', 'HEAD'].includes(method))
+    if (!['GET', 'HEAD'].includes(method) && mayHaveWritten(exception))
       return this.storeRefused(
         exception,
-        'The connection to the configuration store broke during this request: the change may have been saved. Read the configuration (GET) before sending it again.',
+        'The configuration store did not confirm this change: it may have been saved. Read the configuration (GET) before sending it again.',
       );
     if (isStoreUnavailable(exception))
       return this.storeRefused(
@@ -89,6 +88,18 @@ export function isStoreBusy(exception: unknown): boolean {
     exception.code === 112 || // WriteConflict
     exception.hasErrorLabel('TransientTransactionError') ||
     exception.hasErrorLabel('RetryableWriteError')
+  );
+}
+
+/**
+ * A write that reached the store, or may have: the connection broke with it sent, or the driver's own
+ * retry of it (retryable writes, MongoDB replica sets) failed, and its error is the one thrown.
+ */
+function mayHaveWritten(exception: unknown): boolean {
+  return (
+    exception instanceof mongo.MongoNetworkError ||
+    exception instanceof mongo.MongoServerSelectionError ||
+    (exception instanceof mongo.MongoError && exception.hasErrorLabel('RetryableWriteError'))
   );
 }
 

@@ -36,7 +36,7 @@ const WHEN: Record<number, string> = {
 
 /** 503 of a route that writes: the store may have failed after the write. */
 export const WRITE_UNAVAILABLE =
-  'The configuration store cannot take the request now. With Retry-After, nothing changed: retry then. Without it, the connection broke during the write and the change may have been saved: read the configuration before sending it again.';
+  'The configuration store cannot take the request now. With Retry-After, nothing changed: retry then. Without it, the store did not confirm the write and the change may have been saved: read the configuration before sending it again.';
 
 /**
  * Documents the error answers of a route (500 included), all in the one error shape; `specific`

@@ -10,19 +10,19 @@ function methodNotAllowed(allowed: string[]): ApiError {
 
 /**
  * Another method on an MFA route answers 405 with the methods it takes (RFC 9110), not the 404 that
- * says the route does not exist. Registered after MfaController, so its routes are matched first; the
- * lists follow that controller's handlers.
+ * says the route does not exist. Registered after MfaController, whose routes are matched first; the
+ * lists follow that controller's handlers (HEAD is served as GET).
  */
 @ApiExcludeController()
 @Controller(['mfa', 'api/v1/mfa'])
 export class MfaMethodsController {
   @All()
   collection(): never {
-    throw methodNotAllowed(['GET', 'POST']);
+    throw methodNotAllowed(['GET', 'HEAD', 'POST']);
   }
 
   @All(':type')
   configuration(): never {
-    throw methodNotAllowed(['GET', 'PATCH', 'DELETE']);
+    throw methodNotAllowed(['GET', 'HEAD', 'PATCH', 'DELETE']);
   }
 }
