@@ -431,7 +431,6 @@ function meaning(fuzzCase: FuzzCase, judgeCase: (fuzzCase: FuzzCase) => Verdict)
 // ---------------------------------------------------------------------------------------------------
 // What the API answers with: a configuration exactly as stored, secrets masked.
 
-/** How a presented configuration differs from the expected one: values, masks, and exactly its keys. */
 /** The same configuration once stored: secrets as the API keeps them, fields left undefined dropped. */
 function sameAsStored(left: PushConfig, right: PushConfig): boolean {
   const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value ?? null));
@@ -454,6 +453,7 @@ function sameAsStored(left: PushConfig, right: PushConfig): boolean {
   );
 }
 
+/** How a presented configuration differs from the expected one: values, masks, and exactly its keys. */
 function differences(expected: PushConfig, version: number, presented: unknown): string[] {
   const out: string[] = [];
   if (!isPlainObject(presented)) return ['not a JSON object'];
