@@ -43,7 +43,6 @@ describe('ApiErrorFilter', () => {
     retried.addErrorLabel('RetryableWriteError');
     for (const unconfirmed of [
       new mongo.MongoNetworkError('connection 3 to 127.0.0.1:27017 closed'),
-      new mongo.MongoServerSelectionError('Server selection timed out after 30000 ms', {} as never),
       retried,
     ]) {
       const write = respond(unconfirmed, 'PATCH');
@@ -54,9 +53,14 @@ describe('ApiErrorFilter', () => {
       expect(read.status).toBe(503);
       expect(read.body?.error_description).not.toMatch(/saved/);
     }
-    // Refused before anything was sent: nothing changed, retry.
-    const notConnected = respond(new mongo.MongoNotConnectedError('not connected'), 'POST');
-    expect([notConnected.status, notConnected.headers['Retry-After']]).toEqual([503, '5']);
+    // Refused before anything was sent (the store down): nothing changed, retry.
+    for (const unsent of [
+      new mongo.MongoNotConnectedError('not connected'),
+      new mongo.MongoServerSelectionError('Server selection timed out after 30000 ms', {} as never),
+    ]) {
+      const refused = respond(unsent, 'POST');
+      expect([refused.status, refused.headers['Retry-After']]).toEqual([503, '5']);
+    }
   });
 
   it('answers anything else unexpected with 500 and an error id, without internals', () => {

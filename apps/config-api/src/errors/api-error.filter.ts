@@ -92,13 +92,14 @@ export function isStoreBusy(exception: unknown): boolean {
 }
 
 /**
- * A write that reached the store, or may have: the connection broke with it sent, or the driver's own
- * retry of it (retryable writes, MongoDB replica sets) failed, and its error is the one thrown.
+ * A write that reached the store, or may have: the connection broke with it sent, or the server
+ * failed it with a label that lets the driver retry it (retryable writes, MongoDB replica sets). A
+ * server selection error is taken as "nothing sent", which it is unless the driver's retry of a write
+ * that did land could not find a server either: the driver throws the same error then.
  */
 function mayHaveWritten(exception: unknown): boolean {
   return (
     exception instanceof mongo.MongoNetworkError ||
-    exception instanceof mongo.MongoServerSelectionError ||
     (exception instanceof mongo.MongoError && exception.hasErrorLabel('RetryableWriteError'))
   );
 }
