@@ -1,4 +1,8 @@
 import type { Producer, ProducerRecord, RecordMetadata } from 'kafkajs';
+import { within } from '@lib/runtime';
+
+/** How long a disconnect waits for a connect under way. */
+const CONNECT_WAIT_ON_DISCONNECT_MS = 5_000;
 
 /**
  * An idempotent producer that starts afresh (a new producer id, so new sequence numbers) after any
@@ -14,9 +18,6 @@ import type { Producer, ProducerRecord, RecordMetadata } from 'kafkajs';
  * brokers, sends to different ones now wait for each other too.)
  * Connects on first use, and again after a failed connect.
  */
-/** How long a disconnect waits for a connect under way. */
-const CONNECT_WAIT_ON_DISCONNECT_MS = 5_000;
-
 export class RenewingProducer {
   private producer: Producer;
   private connected?: Promise<void>;
@@ -65,17 +66,13 @@ export class RenewingProducer {
     // for it, but not for long (with Kafka down it retries for many seconds), and disconnect it again
     // if it finishes later.
     const producer = this.producer;
-    let timer: NodeJS.Timeout | undefined;
-    const settled = await Promise.race([
+    const settled = await within(
       connecting.then(
         () => true,
         () => true,
       ),
-      new Promise<false>(
-        (resolve) => (timer = setTimeout(() => resolve(false), CONNECT_WAIT_ON_DISCONNECT_MS)),
-      ),
-    ]);
-    clearTimeout(timer);
+      CONNECT_WAIT_ON_DISCONNECT_MS,
+    );
     await producer.disconnect();
     if (!settled) void connecting.then(() => producer.disconnect()).catch(() => undefined);
   }
