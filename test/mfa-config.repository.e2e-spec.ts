@@ -62,4 +62,21 @@ describe('configuration store (real MongoDB-compatible server)', () => {
     );
     expect((await repository.findLive('revived', 'push'))!.settings!.enabled_clients).toEqual(['theirs']);
   });
+
+  it('a report late from before a delete is not shown as the status of the configuration created again', async () => {
+    await repository.create('late-report', 'push', state(['c0']));
+    const first = (await repository.updateLatest('late-report', 'push', () => state(['c1'])))!;
+    await repository.deleteLatest('late-report', 'push');
+    const again = await repository.create('late-report', 'push', state(['c2']));
+    const report = (version: number) => ({ version, state: 'applied' as const, at: new Date() });
+
+    await repository.recordAppliedStatus('late-report', 'push', report(first.version));
+    expect((await repository.findLive('late-report', 'push'))!.status).toBeUndefined();
+
+    await repository.recordAppliedStatus('late-report', 'push', report(again.version));
+    expect((await repository.findLive('late-report', 'push'))!.status).toMatchObject({
+      version: again.version,
+      state: 'applied',
+    });
+  });
 });

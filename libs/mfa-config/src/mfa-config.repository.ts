@@ -271,14 +271,22 @@ export class MfaConfigRepository {
     return false;
   }
 
-  /** Records the dispatcher's report, ignoring reports about versions older than the one already shown. */
+  /**
+   * Records the dispatcher's report, ignoring reports about versions older than the one already shown,
+   * and about versions before the configuration was last created (a report late from before a delete
+   * would otherwise stand as the status of the configuration created again).
+   */
   async recordAppliedStatus(tenant: string, type: MfaType, status: AppliedStatus): Promise<void> {
+    const atMost = { $lte: status.version };
     await this.writes.run(configRecordId(tenant, type), () =>
       this.model
         .updateOne(
           {
             _id: configRecordId(tenant, type),
-            $or: [{ status: { $exists: false } }, { 'status.version': { $lte: status.version } }],
+            $and: [
+              { $or: [{ status: { $exists: false } }, { 'status.version': atMost }] },
+              { $or: [{ created_version: { $exists: false } }, { created_version: atMost }] },
+            ],
           },
           { $set: { status } },
         )
@@ -314,7 +322,7 @@ export class MfaConfigRepository {
       deleted: next.state === undefined,
       version,
       updated_at: now,
-      ...(next.createdAt ? { created_at: next.createdAt } : {}),
+      ...(next.createdAt ? { created_at: next.createdAt, created_version: version } : {}),
       // Events already waiting keep their place in the relay's queue.
       outbox_pending_since: (current.pending_events.length > 0 && current.outbox_pending_since) || now,
     };
@@ -350,6 +358,7 @@ export function newConfigRecord(
     type,
     ...(withoutUndefined(state) as StoredConfigState),
     version: 1,
+    created_version: 1,
     deleted: false,
     created_at: now,
     updated_at: now,

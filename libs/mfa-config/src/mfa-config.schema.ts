@@ -59,6 +59,11 @@ export interface MfaConfigRecord {
   is_custom?: boolean;
   settings?: StoredPushSettings;
   version: number;
+  /**
+   * The version this configuration's current life began at (its create, or its re-create after a
+   * delete); absent in documents written before it was kept. Reports about earlier versions are ignored.
+   */
+  created_version?: number;
   deleted: boolean;
   created_at: Date;
   updated_at: Date;
@@ -125,6 +130,7 @@ export const MfaConfigSchema = new Schema<MfaConfigRecord>(
       required: false,
     },
     version: { type: Number, required: true },
+    created_version: { type: Number, required: false },
     deleted: { type: Boolean, required: true, default: false },
     created_at: { type: Date, required: true },
     updated_at: { type: Date, required: true },
