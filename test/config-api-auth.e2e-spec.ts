@@ -5,6 +5,7 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { INestApplication } from '@nestjs/common';
 import { exportJWK, JWK, SignJWT } from 'jose';
 import request from 'supertest';
@@ -36,7 +37,7 @@ describe('config-api auth sources and start-up checks', () => {
         testEnvironment({
           AUTH_MODE: 'jwks',
           AUTH_JWKS_URI: `http://127.0.0.1:${port}/.well-known/jwks.json`,
-          AUTH_JWKS_COOLDOWN_MS: '0',
+          AUTH_JWKS_COOLDOWN_MS: '1000',
           AUTH_ISSUER: issuer,
           AUTH_AUDIENCE: audience,
         }),
@@ -74,6 +75,7 @@ describe('config-api auth sources and start-up checks', () => {
         .expect(200);
       expect(fetches).toBe(1);
       const rotated = await publish('key-2');
+      await sleep(1100); // the cooldown after the first fetch
       await http()
         .get('/mfa')
         .set('Authorization', `Bearer ${await tokenFor(rotated, 'key-2')}`)
@@ -84,6 +86,8 @@ describe('config-api auth sources and start-up checks', () => {
         .set('Authorization', `Bearer ${await tokenFor(rsaKeyPair(), 'key-9')}`)
         .expect(401);
       expect(unknown.body.error_description).toContain('unknown key');
+      // Within the cooldown after the rotation's fetch, a made-up kid does not make the API fetch again.
+      expect(fetches).toBe(2);
     });
 
     it('refuses a token whose algorithm does not fit the key (RS256 against an EC key) with 401, not 503', async () => {

@@ -137,6 +137,14 @@ describe('loadAppConfig', () => {
     expect(jwks('http://127.0.0.1:4000/jwks.json')).not.toThrow();
   });
 
+  it('refuses a JWKS cooldown under a second, which would let made-up key ids flood the identity provider', () => {
+    const cooldown = (ms: string) => () => loadAppConfig({ ...dev, AUTH_JWKS_COOLDOWN_MS: ms });
+    expect(cooldown('0')).toThrow(
+      /AUTH_JWKS_COOLDOWN_MS must be a whole number from 1000 to 3600000 \(got "0"\)/,
+    );
+    expect(cooldown('1000')).not.toThrow();
+  });
+
   it('refuses token algorithms that are not public-key signatures, or are misspelled', () => {
     const load = (algorithms: string) => () => loadAppConfig({ ...dev, AUTH_ALGORITHMS: algorithms });
     expect(load('rs256')).toThrow(/AUTH_ALGORITHMS must name .* \(got rs256\)/);

@@ -154,7 +154,9 @@ export function loadAppConfig(
     auth: {
       mode: authMode,
       jwksUri: read.optional('AUTH_JWKS_URI'),
-      jwksCooldownMs: read.int('AUTH_JWKS_COOLDOWN_MS', 30_000),
+      // At least a second: without a cooldown every token with a made-up kid makes the API fetch the
+      // key set, so anyone can turn it against the identity provider.
+      jwksCooldownMs: read.int('AUTH_JWKS_COOLDOWN_MS', 30_000, 1000, 3_600_000),
       publicKeyPem: read.optional('AUTH_PUBLIC_KEY')?.replace(/\\n/g, '\n'),
       issuer: read.string('AUTH_ISSUER', authMode === 'dev' || !verifiesTokens ? 'push-mfa-dev' : undefined),
       audience: read.string(
