@@ -7,7 +7,7 @@ import { fcmDeviceToken, pushRequest } from './fixtures/push-request.builder';
 import { ApnsPeer } from './peers/apns-peer';
 import { FcmPeer } from './peers/fcm-peer';
 import { ConfigApiHarness, startConfigApi } from './support/config-api.harness';
-import { DispatcherHarness, PushRequester, startDispatcher } from './support/dispatcher.harness';
+import { DispatcherStack, startDispatcherStack } from './support/dispatcher.harness';
 import { testEnvironment } from './support/test-environment';
 import { TopicReader } from './support/topic-reader';
 
@@ -273,26 +273,16 @@ describe('config-api contract (real FerretDB and Kafka)', () => {
     let pushApi: ConfigApiHarness;
     let apnsPeer: ApnsPeer;
     let fcmPeer: FcmPeer;
-    let dispatcher: DispatcherHarness;
-    let requester: PushRequester;
-    let results: TopicReader;
-    let applied: TopicReader;
+    let stack: DispatcherStack;
 
     beforeAll(async () => {
       [apnsPeer, fcmPeer] = await Promise.all([ApnsPeer.start(), FcmPeer.start()]);
       pushApi = await startConfigApi(env);
-      dispatcher = await startDispatcher(env, { apns: apnsPeer, fcm: fcmPeer });
-      const topics = resolveTopicNames(dispatcher.config.kafka);
-      [results, applied] = await Promise.all([
-        new TopicReader(dispatcher.config, topics.pushResults).start(),
-        new TopicReader(dispatcher.config, topics.configApplied).start(),
-      ]);
-      requester = await new PushRequester(dispatcher.config).connect();
+      stack = await startDispatcherStack(env, { apns: apnsPeer, fcm: fcmPeer });
     });
     afterAll(async () => {
-      await Promise.allSettled([results.stop(), applied.stop(), requester.close()]);
-      await dispatcher.close();
-      await pushApi.close();
+      await stack?.close();
+      await pushApi?.close();
       await Promise.allSettled([apnsPeer.stop(), fcmPeer.stop()]);
     });
 
@@ -315,16 +305,18 @@ describe('config-api contract (real FerretDB and Kafka)', () => {
         }),
       );
       expect(created.status).toBe(201);
-      const appliedEvent = await applied.waitFor(
+      const appliedEvent = await stack.applied.waitFor(
         (m) => m.value.tenant === tenant && m.value.version === created.body.version,
         30_000,
       );
       expect(appliedEvent.value).toMatchObject({ status: 'applied' });
 
       const request = pushRequest({ tenant, device: { provider: 'fcm', token: fcmDeviceToken() } });
-      await requester.request(request);
-      const result = await results.waitFor((m) => m.key === request.challenge_id, 30_000);
-      expect(result.value).toMatchObject({ status: 'sent', provider: 'fcm' });
+      await stack.requester.request(request);
+      expect(await stack.resultOf(request.challenge_id, 30_000)).toMatchObject({
+        status: 'sent',
+        provider: 'fcm',
+      });
       expect(fcmPeer.tokenRequests).toBeGreaterThan(0);
       const delivery = fcmPeer.delivered().find((d) => d.message.token === request.device.token);
       expect(delivery).toMatchObject({

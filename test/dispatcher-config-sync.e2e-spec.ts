@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { getApps } from 'firebase-admin/app';
 import { Kafka, logLevel } from 'kafkajs';
-import { ConfigChangedEvent, configChangedKey, PushResultEvent, resolveTopicNames } from '@lib/contracts';
+import { ConfigChangedEvent, configChangedKey, resolveTopicNames } from '@lib/contracts';
 import { SecretBox } from '@lib/crypto';
 import { ApnsSettings, MfaConfigRepository, MfaConfigSealer, MfaConfiguration } from '@lib/mfa-config';
 import { LiveClientRegistry } from '../apps/dispatcher/src/config-sync/live-client-registry';
@@ -10,7 +10,7 @@ import { fcmDeviceToken, pushRequest } from './fixtures/push-request.builder';
 import { ApnsPeer } from './peers/apns-peer';
 import { FcmPeer } from './peers/fcm-peer';
 import { ConfigApiHarness, startConfigApi } from './support/config-api.harness';
-import { DispatcherHarness, PushRequester, startDispatcher } from './support/dispatcher.harness';
+import { DispatcherStack, startDispatcherStack } from './support/dispatcher.harness';
 import {
   PushConfigAdmin,
   revokeServiceAccount,
@@ -20,46 +20,8 @@ import {
   waitAppliedOn,
   waitUntil,
 } from './support/push-tenants';
-import { testEnvironment, TestEnv } from './support/test-environment';
-import { topicSize, TopicReader } from './support/topic-reader';
-
-/** A dispatcher with the readers and the producer a test needs around it. */
-interface DispatcherStack {
-  dispatcher: DispatcherHarness;
-  requester: PushRequester;
-  results: TopicReader;
-  applied: TopicReader;
-  resultOf: (challengeId: string, timeoutMs?: number) => Promise<PushResultEvent>;
-  close: () => Promise<void>;
-}
-
-async function startStack(
-  env: TestEnv,
-  peers: { apns: ApnsPeer; fcm: FcmPeer },
-  overrides: TestEnv,
-): Promise<DispatcherStack> {
-  const dispatcher = await startDispatcher(env, peers, overrides);
-  const topics = resolveTopicNames(dispatcher.config.kafka);
-  const [results, applied] = await Promise.all([
-    new TopicReader(dispatcher.config, topics.pushResults).start(),
-    new TopicReader(dispatcher.config, topics.configApplied).start(),
-  ]);
-  const requester = await new PushRequester(dispatcher.config).connect();
-  return {
-    dispatcher,
-    requester,
-    results,
-    applied,
-    resultOf: (challengeId, timeoutMs) =>
-      results
-        .waitFor((m) => m.key === challengeId, timeoutMs)
-        .then((m) => m.value as unknown as PushResultEvent),
-    close: async () => {
-      await Promise.allSettled([results.stop(), applied.stop(), requester.close()]);
-      await dispatcher.close();
-    },
-  };
-}
+import { testEnvironment } from './support/test-environment';
+import { topicSize } from './support/topic-reader';
 
 const isIsoTimestamp = (value: unknown) =>
   typeof value === 'string' && !isNaN(Date.parse(value)) && new Date(value).toISOString() === value;
@@ -95,7 +57,7 @@ describe('dispatcher configuration sync (real Kafka, FerretDB, node-apn and fire
 
     beforeAll(async () => {
       api = await startConfigApi(env);
-      stack = await startStack(
+      stack = await startDispatcherStack(
         env,
         { apns, fcm },
         {
@@ -296,7 +258,7 @@ describe('dispatcher configuration sync (real Kafka, FerretDB, node-apn and fire
 
     it('checks stored keys once serving: a configuration whose stored key is broken is taken out of service and reported failed', async () => {
       // Stored before the dispatcher starts, through a first dispatcher's own repository and sealer.
-      const writer = await startStack(env, { apns, fcm }, {});
+      const writer = await startDispatcherStack(env, { apns, fcm }, {});
       const repository = writer.dispatcher.app.get(MfaConfigRepository);
       const sealer = writer.dispatcher.app.get(MfaConfigSealer);
       const stored = (tenant: string, apnsKey: ApnsSettings): MfaConfiguration => ({
@@ -318,7 +280,7 @@ describe('dispatcher configuration sync (real Kafka, FerretDB, node-apn and fire
       await repository.create('rotten', 'push', rotten);
       await writer.close();
 
-      stack = await startStack(env, { apns, fcm }, {});
+      stack = await startDispatcherStack(env, { apns, fcm }, {});
       const report = await stack.applied.waitFor((m) => m.value.tenant === 'rotten' && m.value.version === 1);
       expect(report.value).toMatchObject({ status: 'failed', error: expect.stringContaining('private key') });
       const toSound = pushRequest({ tenant: 'sound' });
@@ -338,7 +300,7 @@ describe('dispatcher configuration sync (real Kafka, FerretDB, node-apn and fire
     let stack: DispatcherStack;
 
     beforeAll(async () => {
-      stack = await startStack(env, { apns, fcm }, { CONFIG_RESYNC_INTERVAL_MS: '1000' });
+      stack = await startDispatcherStack(env, { apns, fcm }, { CONFIG_RESYNC_INTERVAL_MS: '1000' });
     });
     afterAll(async () => {
       await stack?.close();

@@ -5,7 +5,12 @@ import { apnsDeviceToken, fcmDeviceToken, pushRequest } from './fixtures/push-re
 import { ApnsPeer } from './peers/apns-peer';
 import { FcmPeer } from './peers/fcm-peer';
 import { ConfigApiHarness, startConfigApi } from './support/config-api.harness';
-import { DispatcherHarness, PushRequester, startDispatcher } from './support/dispatcher.harness';
+import {
+  DispatcherHarness,
+  DispatcherStack,
+  PushRequester,
+  startDispatcherStack,
+} from './support/dispatcher.harness';
 import { testEnvironment } from './support/test-environment';
 import { OpenApiResponses } from './support/openapi-responses';
 import { TopicReader } from './support/topic-reader';
@@ -22,6 +27,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
   let api: ConfigApiHarness;
   let apns: ApnsPeer;
   let fcm: FcmPeer;
+  let stack: DispatcherStack;
   let dispatcher: DispatcherHarness;
   let requester: PushRequester;
   let results: TopicReader;
@@ -102,27 +108,24 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
     return lag;
   }
 
-  const resultOf = (challengeId: string, timeoutMs?: number) =>
-    results.waitFor((m) => m.key === challengeId, timeoutMs).then((m) => m.value);
+  const resultOf = (challengeId: string, timeoutMs?: number) => stack.resultOf(challengeId, timeoutMs);
 
   beforeAll(async () => {
     [apns, fcm] = await Promise.all([ApnsPeer.start(), FcmPeer.start()]);
     apns.allowTopic(TEAM, BUNDLE);
     api = await startConfigApi(env);
-    dispatcher = await startDispatcher(env, { apns, fcm });
-    const topics = resolveTopicNames(dispatcher.config.kafka);
-    [results, applied, deadLetters] = await Promise.all([
-      new TopicReader(dispatcher.config, topics.pushResults).start(),
-      new TopicReader(dispatcher.config, topics.configApplied).start(),
-      new TopicReader(dispatcher.config, topics.pushDeadLetter).start(),
-    ]);
-    requester = await new PushRequester(dispatcher.config).connect();
+    stack = await startDispatcherStack(env, { apns, fcm });
+    ({ dispatcher, requester, results, applied } = stack);
+    deadLetters = await new TopicReader(
+      dispatcher.config,
+      resolveTopicNames(dispatcher.config.kafka).pushDeadLetter,
+    ).start();
   });
 
   afterAll(async () => {
-    await Promise.allSettled([results.stop(), applied.stop(), deadLetters.stop(), requester.close()]);
-    await dispatcher.close();
-    await api.close();
+    await deadLetters?.stop();
+    await stack?.close();
+    await api?.close();
     await Promise.allSettled([apns.stop(), fcm.stop()]);
   });
 

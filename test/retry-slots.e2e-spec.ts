@@ -1,12 +1,11 @@
-import { resolveTopicNames } from '@lib/contracts';
 import { fcmDeviceToken, pushRequest } from './fixtures/push-request.builder';
 import { ApnsPeer } from './peers/apns-peer';
 import { FcmPeer } from './peers/fcm-peer';
 import { ConfigApiHarness, startConfigApi } from './support/config-api.harness';
-import { DispatcherHarness, PushRequester, startDispatcher } from './support/dispatcher.harness';
+import { DispatcherStack, PushRequester, startDispatcherStack } from './support/dispatcher.harness';
 import { PushConfigAdmin, trustedPushSettings, waitUntil } from './support/push-tenants';
 import { testEnvironment } from './support/test-environment';
-import { TopicReader } from './support/topic-reader';
+import type { TopicReader } from './support/topic-reader';
 
 /** With one slot per partition, mfa.push.retrying has 16 (RETRYING_SLOTS_FACTOR) on its one partition. */
 const RETRYING_SLOTS = 16;
@@ -16,30 +15,23 @@ describe('challenges waiting out a provider (one tenant throttled by FCM)', () =
   let api: ConfigApiHarness;
   let apns: ApnsPeer;
   let fcm: FcmPeer;
-  let dispatcher: DispatcherHarness;
+  let stack: DispatcherStack;
   let requester: PushRequester;
   let results: TopicReader;
-  let applied: TopicReader;
 
   beforeAll(async () => {
     [apns, fcm] = await Promise.all([ApnsPeer.start(), FcmPeer.start()]);
     api = await startConfigApi(env);
-    dispatcher = await startDispatcher(env, { apns, fcm }, { DISPATCHER_CONCURRENCY_PER_PARTITION: '1' });
-    const topics = resolveTopicNames(dispatcher.config.kafka);
-    [results, applied] = await Promise.all([
-      new TopicReader(dispatcher.config, topics.pushResults).start(),
-      new TopicReader(dispatcher.config, topics.configApplied).start(),
-    ]);
-    requester = await new PushRequester(dispatcher.config).connect();
-    const admin = new PushConfigAdmin(api, applied);
+    stack = await startDispatcherStack(env, { apns, fcm }, { DISPATCHER_CONCURRENCY_PER_PARTITION: '1' });
+    ({ requester, results } = stack);
+    const admin = new PushConfigAdmin(api, stack.applied);
     for (const tenant of ['throttled', 'quiet'])
       await admin.create(tenant, trustedPushSettings({ apns, fcm }, tenant));
   });
 
   afterAll(async () => {
-    await Promise.allSettled([results.stop(), applied.stop(), requester.close()]);
-    await dispatcher.close();
-    await api.close();
+    await stack?.close();
+    await api?.close();
     await Promise.allSettled([apns.stop(), fcm.stop()]);
   });
 

@@ -3,11 +3,12 @@ import { NestFactory } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 import { AppConfig, loadAppConfig } from '@lib/config';
-import { PushRequestedEvent, resolveTopicNames } from '@lib/contracts';
+import { PushRequestedEvent, PushResultEvent, resolveTopicNames } from '@lib/contracts';
 import { DispatcherModule } from '../../apps/dispatcher/src/dispatcher.module';
 import type { ApnsPeer } from '../peers/apns-peer';
 import type { FcmPeer } from '../peers/fcm-peer';
 import type { TestEnv } from './test-environment';
+import { TopicReader } from './topic-reader';
 
 export interface DispatcherHarness {
   app: INestApplicationContext;
@@ -40,6 +41,45 @@ export async function startDispatcher(
   });
   await app.init();
   return { app, config, close: () => app.close() };
+}
+
+/** A dispatcher with the readers and the producer a test needs around it. */
+export interface DispatcherStack {
+  dispatcher: DispatcherHarness;
+  requester: PushRequester;
+  results: TopicReader;
+  applied: TopicReader;
+  resultOf: (challengeId: string, timeoutMs?: number) => Promise<PushResultEvent>;
+  close: () => Promise<void>;
+}
+
+/** startDispatcher, with readers of the results and of the applied reports, and a push requester. */
+export async function startDispatcherStack(
+  env: TestEnv,
+  peers: { apns: ApnsPeer; fcm: FcmPeer },
+  overrides: TestEnv = {},
+): Promise<DispatcherStack> {
+  const dispatcher = await startDispatcher(env, peers, overrides);
+  const topics = resolveTopicNames(dispatcher.config.kafka);
+  const [results, applied] = await Promise.all([
+    new TopicReader(dispatcher.config, topics.pushResults).start(),
+    new TopicReader(dispatcher.config, topics.configApplied).start(),
+  ]);
+  const requester = await new PushRequester(dispatcher.config).connect();
+  return {
+    dispatcher,
+    requester,
+    results,
+    applied,
+    resultOf: (challengeId, timeoutMs) =>
+      results
+        .waitFor((m) => m.key === challengeId, timeoutMs)
+        .then((m) => m.value as unknown as PushResultEvent),
+    close: async () => {
+      await Promise.allSettled([results.stop(), applied.stop(), requester.close()]);
+      await dispatcher.close();
+    },
+  };
 }
 
 /** What an internal service does: put a push request on mfa.push.requested, keyed by challenge id. */
