@@ -749,17 +749,32 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
     });
 
     it('waits for an SDK call that outlives the send timeout instead of pushing a second time', async () => {
-      // firebase-admin waits out a 503's Retry-After itself (5 s here), past the 3 s send timeout.
-      fcm.failNext(1, 503, 'UNAVAILABLE', { retryAfterSeconds: 5 });
+      // FCM answers after 5 s, past the 3 s send timeout.
+      fcm.setDelay(5000);
       const request = fcmPushTo('flaky');
       await requester.request(request);
       expect(await resultOf(request.challenge_id, 30_000)).toMatchObject({ status: 'sent', attempts: 2 });
-      // Past the SDK's own resend (5 s after the 503), which a second push of ours would come before.
-      await new Promise((resolve) => setTimeout(resolve, 4000));
       const statuses = fcm.received
         .filter((d) => d.message.token === request.device.token)
         .map((d) => d.status);
-      expect(statuses).toEqual([503, 200]);
+      expect(statuses).toEqual([200]);
+    });
+
+    it('sends to FCM once when its Retry-After outlasts the challenge: firebase-admin does not resend it after the expiry', async () => {
+      fcm.failNext(1, 503, 'UNAVAILABLE', { retryAfterSeconds: 4 });
+      const request = fcmPushTo('flaky', { expires_at: new Date(Date.now() + 3000).toISOString() });
+      await requester.request(request);
+      expect(await resultOf(request.challenge_id, 10_000)).toMatchObject({
+        status: 'failed',
+        reason: 'provider_throttled',
+        attempts: 1,
+      });
+      // Past the 4 s firebase-admin would have waited before sending the same body again.
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      const statuses = fcm.received
+        .filter((d) => d.message.token === request.device.token)
+        .map((d) => d.status);
+      expect(statuses).toEqual([503]);
     });
 
     it('retries a push whose connection was reset (GOAWAY, stream ended unexpectedly)', async () => {

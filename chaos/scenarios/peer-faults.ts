@@ -21,14 +21,15 @@ const TRANSIENT_TTL_MS = 10 * 60_000;
 /** Shorter than the 503s last: every request must run out of time while retrying. */
 const OUTLIVED_TTL_MS = 4000;
 const RETRY_AFTER_SECONDS = 2;
-/** Longer than the dispatcher's send timeout (PUSH_SEND_TIMEOUT_MS, 10 s): an SDK that waits it out outlives the send. */
+/** Longer than the dispatcher's send timeout (PUSH_SEND_TIMEOUT_MS, 10 s): the wait must not end with it. */
 const LONG_RETRY_AFTER_SECONDS = 12;
 const RESULTS_TIMEOUT_MS = 3 * 60_000;
 const RSS_SAMPLE_MS = 200;
 
 /**
- * Error answers per request. node-apn resends a 429/5xx itself up to 3 times at once and firebase-admin
- * a 503 up to 4 times: with fewer, the SDKs absorb the fault and the dispatcher's own retries never run.
+ * Error answers per request. node-apn resends a 429/5xx itself up to 3 times at once (firebase-admin's
+ * own resends are turned off): with fewer, node-apn absorbs the fault and the dispatcher's own retries
+ * never run.
  */
 const FAILURES_PER_REQUEST = 4;
 
@@ -50,7 +51,7 @@ const TRANSIENT_FAULTS: [string, FaultOf][] = [
   ],
   ['500', failing(500, 'InternalServerError')],
   ['503', failing(503, 'ServiceUnavailable')],
-  // One per request: firebase-admin waits out a 503's Retry-After before resending, past the send timeout.
+  // One per request: the next attempt waits out the Retry-After, longer than the send timeout.
   [
     `503 (Retry-After ${LONG_RETRY_AFTER_SECONDS} s)`,
     failing(503, 'ServiceUnavailable', LONG_RETRY_AFTER_SECONDS, 1),

@@ -294,8 +294,8 @@ export class ChallengeService {
     // Parked after a failed attempt: the wait it would have had in place.
     if (parked)
       await this.sleepWithHeartbeat(nextAttemptDelayMs(attempts, parked.retryAt, expiresAt), hold, true);
-    // An SDK call that outlived our timeout may still be retrying inside the SDK (firebase-admin waits
-    // out a 503's Retry-After): the next attempt waits for it instead of sending a second push.
+    // An SDK call that outlived our timeout may still deliver (a late answer, node-apn's own retries):
+    // the next attempt waits for it instead of sending a second push.
     let unfinished: { call: Promise<SendOutcome>; version: number } | undefined;
     let lastVersion = clients!.version;
     while (Date.now() < expiresAt) {

@@ -46,6 +46,45 @@ const RETRYABLE = new Set([
 const QUOTA_EXCEEDED = 'messaging/message-rate-exceeded';
 const QUOTA_EXCEEDED_MIN_WAIT_MS = 60_000;
 
+/** Where firebase-admin 13 keeps the retry settings of the HTTP client that send() uses. */
+interface MessagingInternals {
+  messagingRequestHandler?: { httpClient?: { retry?: unknown } };
+}
+
+/**
+ * firebase-admin resends a send itself (a 503, waiting out a Retry-After of up to a minute; a reset; its
+ * own 15 s timeout) with the body it built first: after the challenge expired, with an Android `ttl`
+ * counted from the first try, and, after a timeout, as a second push. The dispatcher's retry loop knows
+ * the expiry and rebuilds the message, so the SDK's own retries are turned off. firebase-admin has no
+ * option for that: the setting lives on the HTTP client of its messaging service. If a release moves
+ * it, the send e2e tests fail ("sends once", below a Retry-After past the expiry).
+ */
+export function withoutSdkRetries(messaging: Messaging): Messaging {
+  const client = (messaging as unknown as MessagingInternals).messagingRequestHandler?.httpClient;
+  if (!client || !('retry' in client))
+    throw new Error(
+      "firebase-admin's messaging no longer keeps its retry settings where this version expects (messagingRequestHandler.httpClient.retry): update withoutSdkRetries in fcm-sender.ts for the installed firebase-admin",
+    );
+  client.retry = null;
+  return messaging;
+}
+
+/** Fails start-up, rather than every FCM push, when withoutSdkRetries cannot work with the installed firebase-admin. */
+export function checkSdkRetriesCanBeTurnedOff(): void {
+  const probe = initializeApp(
+    {
+      projectId: 'retry-probe',
+      credential: { getAccessToken: () => Promise.reject(new Error('a probe sends nothing')) },
+    },
+    `fcm-retry-probe-${randomUUID()}`,
+  );
+  try {
+    withoutSdkRetries(getMessaging(probe));
+  } finally {
+    void deleteApp(probe);
+  }
+}
+
 /**
  * FCM HTTP v1 through firebase-admin's send(): HTTP/1.1 over our pooled keep-alive agent, which it
  * honours (sendEach() would open an HTTP/2 session per call and ignore the agent). Each sender owns an
@@ -75,7 +114,7 @@ export class FcmSender implements PushSender {
       quotaExceeded = (error as { code?: string }).code === QUOTA_EXCEEDED;
       outcome = this.outcome(error as { code?: string; message?: string });
     }
-    // Taken whatever the outcome: firebase-admin's own resends of a 503 may end in a success.
+    // Taken whatever the outcome, so no answer is left behind for a later send of the challenge.
     const asked = this.retryAfter.take(notification.challengeId, startedAt);
     if (outcome.ok || !outcome.retryable) return outcome;
     // The last answer's own Retry-After, which a QUOTA_EXCEEDED without one gets Google's minimum for.
@@ -112,7 +151,7 @@ export class FcmSender implements PushSender {
       },
       `fcm-${this.settings.project_id}-${randomUUID()}`,
     );
-    this.messaging = getMessaging(this.app);
+    this.messaging = withoutSdkRetries(getMessaging(this.app));
     return this.messaging;
   }
 

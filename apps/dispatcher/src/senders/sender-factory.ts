@@ -5,7 +5,7 @@ import type { Agent } from 'node:https';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import type { ApnsSettings, FcmSettings } from '@lib/mfa-config';
 import { ApnsSender } from './apns-sender';
-import { FcmSender } from './fcm-sender';
+import { checkSdkRetriesCanBeTurnedOff, FcmSender } from './fcm-sender';
 import { ProviderAgent, SandboxRedirectAgent } from './provider-agent';
 import { FcmRetryAfter } from './retry-after';
 
@@ -19,6 +19,7 @@ export class SenderFactory {
   private readonly fcmRetryAfter = new FcmRetryAfter();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    checkSdkRetriesCanBeTurnedOff();
     const { sandbox } = config;
     this.sandboxCaPem = sandbox.caFile ? readFileSync(sandbox.caFile, 'utf8') : undefined;
     const watch = (request: ClientRequest) => this.fcmRetryAfter.watch(request);
