@@ -6,6 +6,7 @@ import { SecretBox } from '@lib/crypto';
 import { ApnsSettings, MfaConfigRepository, MfaConfigSealer, MfaConfiguration } from '@lib/mfa-config';
 import { LiveClientRegistry } from '../apps/dispatcher/src/config-sync/live-client-registry';
 import { DispatcherMetrics } from '../apps/dispatcher/src/metrics/dispatcher-metrics';
+import { tenantCredentials } from './fixtures/keys';
 import { fcmDeviceToken, pushRequest } from './fixtures/push-request.builder';
 import { ApnsPeer } from './peers/apns-peer';
 import { FcmPeer } from './peers/fcm-peer';
@@ -174,6 +175,37 @@ describe('dispatcher configuration sync (real Kafka, FerretDB, node-apn and fire
       );
       expect(firebaseAppsOf(projectId)).toHaveLength(1);
     }, 120_000);
+
+    it('presents one provider token per APNs key: a new version or another tenant of the key is not a token update Apple counts', async () => {
+      // Its own team: the peer counts a team's token changes (Apple: at most one per 20 minutes).
+      const team = 'TEAMTOKENS';
+      const { apnsKey, apnsPublicKey } = tenantCredentials();
+      apns.registerKey('TOKENS0001', team, apnsPublicKey);
+      const key: ApnsSettings = {
+        ...trustedApnsKey(apns),
+        key: apnsKey,
+        key_id: 'TOKENS0001',
+        team_id: team,
+      };
+      apns.setMaxProviderTokenUpdates(0);
+      try {
+        const pushOf = async (tenant: string) => {
+          const request = pushRequest({ tenant });
+          await stack.requester.request(request);
+          return stack.resultOf(request.challenge_id);
+        };
+        await admin.create('tokens-a', trustedPushSettings({ apns, fcm }, 'tokens-a', { apns: key }));
+        expect(await pushOf('tokens-a')).toMatchObject({ status: 'sent' });
+        // A new version with the same key, then another tenant of it: each builds a Provider of its own.
+        await admin.patch('tokens-a', { settings: { enabled_clients: ['web-login', 'mobile'] } });
+        expect(await pushOf('tokens-a')).toMatchObject({ status: 'sent', attempts: 1 });
+        await admin.create('tokens-b', trustedPushSettings({ apns, fcm }, 'tokens-b', { apns: key }));
+        expect(await pushOf('tokens-b')).toMatchObject({ status: 'sent', attempts: 1 });
+        expect(apns.received.filter((d) => d.teamId === team).map((d) => d.status)).toEqual([200, 200, 200]);
+      } finally {
+        apns.setMaxProviderTokenUpdates(1000);
+      }
+    });
 
     it('ignores stale and duplicate configuration events: the live clients stay, pushes keep the current key', async () => {
       await admin.create('steady', trustedPushSettings({ apns, fcm }, 'steady'));

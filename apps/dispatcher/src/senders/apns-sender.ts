@@ -8,6 +8,7 @@ import {
 } from '@parse/node-apn';
 import type { ApnsSettings } from '@lib/mfa-config';
 import type { PushSandboxSettings } from '@lib/config';
+import { ApnsProviderTokens } from './apns-provider-tokens';
 import {
   applePresentation,
   ChallengeNotification,
@@ -62,8 +63,9 @@ const CONNECTION_RETRY_LIMIT = 3;
 const LOST_AFTER_REQUEST_TIMEOUTS = CONNECTION_RETRY_LIMIT + 3;
 
 /**
- * APNs through @parse/node-apn with token (.p8) auth: one Provider per key, opened on first send and
- * kept for every later send; shut down when idle or replaced (a Provider not shut down leaks its session).
+ * APNs through @parse/node-apn with token (.p8) auth: one Provider per configuration, opened on first
+ * send and kept for every later send; shut down when idle or replaced (a Provider not shut down leaks
+ * its session). Providers of one key share its provider token (ApnsProviderTokens).
  */
 export class ApnsSender implements PushSender {
   readonly provider = 'apns' as const;
@@ -76,6 +78,8 @@ export class ApnsSender implements PushSender {
     private readonly settings: ApnsSettings,
     private readonly sandbox: PushSandboxSettings & { caPem?: string },
     private readonly requestTimeoutMs: number,
+    /** Shared by every APNs sender of the process: one provider token per key. */
+    private readonly tokens: ApnsProviderTokens = new ApnsProviderTokens(),
   ) {}
 
   async send(notification: ChallengeNotification): Promise<SendOutcome> {
@@ -172,6 +176,7 @@ export class ApnsSender implements PushSender {
       });
     }
     this.client = new Provider(options);
+    this.tokens.share(this.client, this.settings);
     return this.client;
   }
 

@@ -4,6 +4,7 @@ import type { ClientRequest } from 'node:http';
 import type { Agent } from 'node:https';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import type { ApnsSettings, FcmSettings } from '@lib/mfa-config';
+import { ApnsProviderTokens } from './apns-provider-tokens';
 import { ApnsSender } from './apns-sender';
 import { checkSdkRetriesCanBeTurnedOff, FcmSender } from './fcm-sender';
 import { ProviderAgent, SandboxRedirectAgent } from './provider-agent';
@@ -17,6 +18,8 @@ export class SenderFactory {
   private readonly fcmAgent: Agent;
   /** What FCM answered to the requests of that agent, for the senders. */
   private readonly fcmRetryAfter = new FcmRetryAfter();
+  /** One APNs provider token per key, whatever number of senders use it. */
+  private readonly apnsTokens = new ApnsProviderTokens();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     checkSdkRetriesCanBeTurnedOff();
@@ -33,6 +36,7 @@ export class SenderFactory {
       settings,
       { ...this.config.sandbox, caPem: this.sandboxCaPem },
       this.config.dispatcher.sendTimeoutMs,
+      this.apnsTokens,
     );
   }
 
