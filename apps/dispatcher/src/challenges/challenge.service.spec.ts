@@ -22,7 +22,10 @@ const FAILED: SendOutcome = {
 };
 
 /** A service whose provider answers with `outcomes` in turn, and whose publisher the test steers. */
-function serviceSending(outcomes: (() => Promise<SendOutcome>)[], { parkRetries = true } = {}) {
+function serviceSending(
+  outcomes: (() => Promise<SendOutcome>)[],
+  { parkRetries = true, sendTimeoutMs = 5000 } = {},
+) {
   /** When each send was made. */
   const sends: number[] = [];
   const clients = {
@@ -60,7 +63,7 @@ function serviceSending(outcomes: (() => Promise<SendOutcome>)[], { parkRetries 
       return true;
     },
   } as unknown as PublishedResultsFollower;
-  const config = { dispatcher: { sendTimeoutMs: 5000, parkRetries } } as AppConfig;
+  const config = { dispatcher: { sendTimeoutMs, parkRetries } } as AppConfig;
   const ledger = new ChallengeLedger(100);
   const numberMatching = new NumberMatching(Keyring.parse(`k1:${randomBytes(32).toString('base64')}`));
   const service = new ChallengeService(
@@ -74,6 +77,7 @@ function serviceSending(outcomes: (() => Promise<SendOutcome>)[], { parkRetries 
   );
   return {
     service,
+    clients,
     ledger,
     sends,
     parkedCopies,
@@ -348,6 +352,40 @@ describe('ChallengeService retrying in place', () => {
         detail: expect.stringMatching(/^429 QUOTA_EXCEEDED; no attempt before .*, after expires_at$/),
       }),
     ]);
+  });
+
+  /** A send the provider answers `ok` after `ms`, past the test's 50 ms send timeout. */
+  const answeredAfter = (ms: number, outcome: SendOutcome) => () =>
+    new Promise<SendOutcome>((resolve) => setTimeout(() => resolve(outcome), ms));
+
+  it('answers sent, not rejected, when a call that outlived its timeout delivers after the admin disabled MFA', async () => {
+    const { service, clients, sends, results } = serviceSending(
+      [answeredAfter(300, { ok: true, providerMessageId: 'late' })],
+      { parkRetries: false, sendTimeoutMs: 50 },
+    );
+    jitter(0);
+    const handling = service.handle(message());
+    while (sends.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    clients.enabled = false;
+    await handling;
+    expect(sends).toHaveLength(1);
+    expect(results).toEqual([
+      expect.objectContaining({ status: 'sent', attempts: 1, provider_message_id: 'late' }),
+    ]);
+  });
+
+  it('answers sent, not expired, when a call made before the expiry delivers after it', async () => {
+    const expiring = pushRequest({ expires_at: new Date(Date.now() + 150).toISOString() });
+    const { service, sends, results } = serviceSending(
+      [answeredAfter(400, { ok: true, providerMessageId: 'late' })],
+      { parkRetries: false, sendTimeoutMs: 50 },
+    );
+    jitter(0);
+    await service.handle(
+      message({ key: expiring.challenge_id, value: Buffer.from(JSON.stringify(expiring)) }),
+    );
+    expect(sends).toHaveLength(1);
+    expect(results).toEqual([expect.objectContaining({ status: 'sent', provider_message_id: 'late' })]);
   });
 
   it('leaves a long wait for another replica at shutdown, instead of outliving the shutdown grace', async () => {

@@ -297,6 +297,12 @@ export class ChallengeService {
     // An SDK call that outlived our timeout may still deliver (a late answer, node-apn's own retries):
     // the next attempt waits for it instead of sending a second push.
     let unfinished: { call: Promise<SendOutcome>; version: number } | undefined;
+    const sent = (outcome: SendOutcome & { ok: true }, version: number, attemptsMade: number) =>
+      result('sent', {
+        attempts: attemptsMade,
+        config_version: version,
+        provider_message_id: outcome.providerMessageId,
+      });
     let lastVersion = clients!.version;
     while (Date.now() < expiresAt) {
       attempts += 1;
@@ -304,7 +310,12 @@ export class ChallengeService {
       // and one after the admin disabled or narrowed the configuration is refused for the same reasons.
       const current = this.registry.get(tenant);
       const refused = this.check(request, current);
-      if (refused || !current) return result('rejected', { ...refused, attempts: attempts - 1 });
+      if (refused || !current) {
+        // "rejected" says nothing was pushed: a call still under way answers first, as it may yet deliver.
+        const late = unfinished && (await this.finished(unfinished.call, hold.heartbeat));
+        if (late?.ok) return sent(late, unfinished!.version, attempts - 1);
+        return result('rejected', { ...refused, attempts: attempts - 1 });
+      }
       const sender = current.sender(provider)!;
       // The lease covers the whole SDK call, also past our timeout, so a swap never closes a session under it.
       const call = unfinished?.call ?? asOutcome(current.use(() => sender.send(notification)));
@@ -317,12 +328,7 @@ export class ChallengeService {
         ? { ok: false, reason: 'provider_error', retryable: true, detail: 'send timed out' }
         : await call;
       stopTimer({ outcome: last.ok ? 'ok' : last.reason });
-      if (last.ok)
-        return result('sent', {
-          attempts,
-          config_version: current.version,
-          provider_message_id: last.providerMessageId,
-        });
+      if (last.ok) return sent(last, current.version, attempts);
       if (!last.retryable) break;
       // Asked to wait past the expiry: the caller learns it now, not at expiry, and can offer another factor.
       if (last.retryAt !== undefined && last.retryAt >= expiresAt)
@@ -344,6 +350,11 @@ export class ChallengeService {
         `challenge ${request.challenge_id}: attempt ${attempts} failed (${last.detail}); retrying in ${wait} ms`,
       );
       await this.sleepWithHeartbeat(wait, hold, !unfinished);
+    }
+    // Expired with a call under way, made before the expiry: if it delivers, the push was sent.
+    if (unfinished) {
+      last = await this.finished(unfinished.call, hold.heartbeat);
+      if (last.ok) return sent(last, unfinished.version, attempts);
     }
     if (!last || last.ok) return result('expired', { reason: 'expired_before_send', attempts });
     if (last.retryable)
@@ -413,6 +424,12 @@ export class ChallengeService {
       await heartbeat().catch(() => undefined);
     }
     return true;
+  }
+
+  /** Waits for a call however long it takes (an SDK call ends: see sendThrough and the SDK's timeouts), heartbeating. */
+  private async finished(call: Promise<SendOutcome>, heartbeat: () => Promise<void>): Promise<SendOutcome> {
+    while (await this.settlesWithin(call, heartbeat));
+    return call;
   }
 
   /** Waits between attempts, without holding a slot of the partition. */
