@@ -26,6 +26,21 @@ describe('SecretBox', () => {
     expect(() => box.open(sealed, 'acme/push/fcm.private_key')).toThrow();
   });
 
+  it('refuses a truncated tag or another nonce size, which GCM would otherwise take', () => {
+    const sealed = box.seal('', 'acme/push/apns.key');
+    const shortTag = {
+      ...sealed,
+      ciphertext: Buffer.from(sealed.ciphertext, 'base64').subarray(0, 4).toString('base64'),
+    };
+    expect(() => box.open(shortTag, 'acme/push/apns.key')).toThrow(/16-byte tag/);
+    const shortNonce = {
+      ...sealed,
+      nonce: Buffer.from(sealed.nonce, 'base64').subarray(0, 1).toString('base64'),
+    };
+    expect(() => box.open(shortNonce, 'acme/push/apns.key')).toThrow(/12-byte nonce/);
+    expect(box.open(sealed, 'acme/push/apns.key')).toBe('');
+  });
+
   it('decrypts with an older key after rotation', () => {
     const oldSpec = `old:${key()}`;
     const sealedWithOld = new SecretBox(Keyring.parse(oldSpec)).seal('s', 'aad');

@@ -45,11 +45,16 @@ export class SecretBox {
 
   open(secret: EncryptedSecret, associatedData: string): string {
     const data = Buffer.from(secret.ciphertext, 'base64');
-    const decipher = createDecipheriv(
-      'aes-256-gcm',
-      this.keyring.key(secret.kid),
-      Buffer.from(secret.nonce, 'base64'),
-    );
+    const nonce = Buffer.from(secret.nonce, 'base64');
+    // GCM takes shorter tags and other nonce sizes; a stored secret has exactly what seal() writes, and
+    // a shorter tag is far easier to forge.
+    if (nonce.length !== NONCE_BYTES || data.length < TAG_BYTES)
+      throw new Error(
+        `a sealed secret needs a ${NONCE_BYTES}-byte nonce and a ${TAG_BYTES}-byte tag (got a ${nonce.length}-byte nonce and ${data.length} bytes of ciphertext)`,
+      );
+    const decipher = createDecipheriv('aes-256-gcm', this.keyring.key(secret.kid), nonce, {
+      authTagLength: TAG_BYTES,
+    });
     decipher.setAAD(Buffer.from(associatedData, 'utf8'));
     decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
     return Buffer.concat([
