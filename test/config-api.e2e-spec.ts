@@ -599,6 +599,10 @@ describe('config-api (real FerretDB and Kafka)', () => {
           .send(body);
       const bad = await raw('application/json', '{"enabled": tru').expect(400);
       expect(bad.body.error).toBe('invalid_json');
+      // Where it breaks, never the text around it: here the start of a key sent in single quotes.
+      const quoted = await raw('application/json', `{"key": '-----BEGIN PRIVATE KEY-----MIG'}`).expect(400);
+      expect(quoted.body.error_description).toBe('The body is not valid JSON: it has an unexpected "\'".');
+      expect(JSON.stringify(quoted.body)).not.toContain('BEGI');
       const big = JSON.stringify(pushConfigBody({ settings: { enabled_clients: ['x'.repeat(70 * 1024)] } }));
       expect((await raw('application/json', big).expect(413)).body.error).toBe('payload_too_large');
       expect((await raw('text/plain', 'enabled=true').expect(415)).body.error).toBe('unsupported_media_type');

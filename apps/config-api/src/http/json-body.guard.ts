@@ -54,7 +54,23 @@ export class JsonBodyGuard implements CanActivate {
     if (error.type === 'entity.too.large')
       return new ApiError(413, 'payload_too_large', `The body is larger than ${this.limitBytes} bytes.`);
     if (error.type === 'entity.parse.failed')
-      return new ApiError(400, 'invalid_json', `The body is not valid JSON: ${error.message}.`);
+      return new ApiError(
+        400,
+        'invalid_json',
+        `The body is not valid JSON: ${jsonSyntaxProblem(error.message)}.`,
+      );
     return new ApiError(error.status ?? 400, 'invalid_body', `The body could not be read: ${error.message}.`);
   }
+}
+
+/**
+ * Where the JSON breaks, without quoting the body: V8's own message can quote text around the error
+ * (such as the start of a private key sent with single quotes), which has no place in an answer.
+ */
+function jsonSyntaxProblem(message: string): string {
+  const position = /at position (\d+)/.exec(message)?.[1];
+  if (position !== undefined) return `it breaks at character ${position}`;
+  if (/^Unexpected end/.test(message)) return 'it ends before its value does';
+  const token = /^Unexpected token '(.)'/u.exec(message)?.[1];
+  return token === undefined ? 'it does not parse' : `it has an unexpected ${JSON.stringify(token)}`;
 }
