@@ -378,7 +378,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
 
     it('dead device tokens fail without retry, so callers can drop the device', async () => {
       const gone = pushRequest({ tenant: 'apns-only' });
-      apns.markUnregistered(gone.device.token);
+      apns.markUnregistered(gone.device.token, Date.parse('2026-11-30T08:00:00.000Z'));
       const fcmGone = fcmPushTo('prompts');
       fcm.markUnregistered(fcmGone.device.token);
       const fcmBad = pushRequest({
@@ -392,6 +392,10 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
           reason: 'device_token_invalid',
           retryable: false,
         });
+      // When Apple last knew it invalid: a device that registered the token since still has it.
+      expect((await resultOf(gone.challenge_id)).detail).toBe(
+        '410 Unregistered; invalid since 2026-11-30T08:00:00.000Z',
+      );
       // Not retried: each peer refused each token exactly once (a connection-level retry before it may happen).
       expect(apns.received.filter((d) => d.token === gone.device.token && d.status >= 400)).toHaveLength(1);
       for (const request of [fcmGone, fcmBad])

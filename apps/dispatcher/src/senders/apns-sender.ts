@@ -207,7 +207,8 @@ export class ApnsSender implements PushSender {
     const status = Number(failure.status ?? 0);
     const reason = failure.response?.reason ?? failure.error?.message ?? 'unknown';
     if (!status) return fail('provider_error', true, `connection: ${reason}`);
-    if (INVALID_DEVICE.has(reason)) return fail('device_token_invalid', false, `${status} ${reason}`);
+    if (INVALID_DEVICE.has(reason))
+      return fail('device_token_invalid', false, `${status} ${reason}${invalidSince(failure.response)}`);
     if (TOKEN_MISMATCH.has(reason)) return fail('device_token_mismatch', false, `${status} ${reason}`);
     if (INVALID_CONFIG.has(reason)) return credentialsRefused(`${status} ${reason}`);
     const remedy = REMEDIES.get(reason);
@@ -218,4 +219,16 @@ export class ApnsSender implements PushSender {
     if (status === 429 || status >= 500) return fail('provider_error', true, `${status} ${reason}`);
     return fail('payload_invalid', false, `${status} ${reason}`);
   }
+}
+
+/**
+ * Apple's 410 names when it last knew the token invalid (ms since the epoch): a device that registered
+ * the token again after that still has it, so the caller should not drop one registered since.
+ */
+function invalidSince(response: unknown): string {
+  const timestamp = Number((response as { timestamp?: unknown } | undefined)?.timestamp);
+  const at = new Date(timestamp);
+  return Number.isFinite(timestamp) && timestamp > 0 && !isNaN(at.getTime())
+    ? `; invalid since ${at.toISOString()}`
+    : '';
 }
