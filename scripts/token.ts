@@ -1,12 +1,14 @@
 /**
  * Prints a dev access token (AUTH_MODE=dev) on stdout, nothing else, so scripts can use it:
  *   npm run -s token -- [--tenant T] [--ttl SECONDS] write:mfa read:mfa ...
+ * The tenant is `default` unless --tenant names one (a token without one is refused).
  */
 import { resolve } from 'node:path';
+import { DEFAULT_TENANT } from '@lib/contracts';
 import { signDevToken } from '../apps/config-api/src/auth/dev-signing-key';
 
 async function main(argv: string[]): Promise<void> {
-  let tenant: string | undefined;
+  let tenant = DEFAULT_TENANT;
   let ttlSeconds = 3600;
   const scopes: string[] = [];
   for (let i = 0; i < argv.length; i++) {

@@ -11,7 +11,8 @@ import { exportJWK, JWK, SignJWT } from 'jose';
 import request from 'supertest';
 import { loadAppConfig } from '@lib/config';
 import { rsaKeyPair } from './fixtures/keys';
-import { createConfigApiApp } from './support/config-api.harness';
+import { pushConfigBody } from './fixtures/mfa-config.builder';
+import { createConfigApiApp, startConfigApi } from './support/config-api.harness';
 import { testEnvironment, TestEnv } from './support/test-environment';
 
 const startApi = (env: TestEnv): Promise<INestApplication> => createConfigApiApp(loadAppConfig(env));
@@ -55,7 +56,7 @@ describe('config-api auth sources and start-up checks', () => {
       return pair;
     };
     const tokenFor = (pair: ReturnType<typeof rsaKeyPair>, kid: string) =>
-      new SignJWT({ scope: 'read:mfa' })
+      new SignJWT({ scope: 'read:mfa', tenant_id: 'acme' })
         .setProtectedHeader({ alg: 'RS256', kid })
         .setIssuer(issuer)
         .setAudience(audience)
@@ -143,6 +144,27 @@ describe('config-api auth sources and start-up checks', () => {
           .expect(403);
       } finally {
         await app.close();
+      }
+    });
+  });
+
+  describe('where scopes and the tenant come from, when configured', () => {
+    it('reads scopes from the claims AUTH_SCOPE_CLAIMS names, and gives a token without a tenant AUTH_DEFAULT_TENANT', async () => {
+      const api = await startConfigApi(
+        testEnvironment({ AUTH_SCOPE_CLAIMS: 'scope,permissions', AUTH_DEFAULT_TENANT: 'solo' }),
+      );
+      try {
+        const untenanted = await api.token([], { permissions: ['write:mfa'] });
+        await api
+          .http()
+          .post('/mfa')
+          .set('Authorization', `Bearer ${untenanted}`)
+          .send(pushConfigBody())
+          .expect(201);
+        const solo = await api.token(['read:mfa'], { tenant_id: 'solo' });
+        await api.http().get('/mfa/push').set('Authorization', `Bearer ${solo}`).expect(200);
+      } finally {
+        await api.close();
       }
     });
   });

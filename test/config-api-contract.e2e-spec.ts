@@ -248,13 +248,10 @@ describe('config-api contract (real FerretDB and Kafka)', () => {
       }
     });
 
-    it('ignores the default claim name: a token with only tenant_id acts on the tenant "default"', async () => {
-      const legacy = adminOf(orgApi, { tenant_id: 'acme' });
-      expect((await legacy.get()).status).toBe(404);
-      expect(
-        (await legacy.post(pushConfigBody({ settings: { enabled_clients: ['default-app'] } }))).status,
-      ).toBe(201);
-      await events.waitFor((m) => m.key === 'default/push');
+    it('ignores the default claim name: a token with only tenant_id has no tenant, and is refused naming "org"', async () => {
+      const legacy = await adminOf(orgApi, { tenant_id: 'acme' }).get();
+      expect(legacy.status).toBe(401);
+      expect(legacy.body.error_description).toContain('no org claim');
       expect(await clientsOf({ org: 'acme' })).toEqual(['acme-app']);
       // With both claims, "org" decides.
       expect(await clientsOf({ org: 'globex', tenant_id: 'acme' })).toEqual(['globex-app']);

@@ -269,10 +269,10 @@ describe('config-api (real FerretDB and Kafka)', () => {
       expect((await get().expect(200)).body.settings.enabled_clients).toEqual(['web-login']);
     });
 
-    it('uses the tenant "default" when the token has no tenant claim', async () => {
-      const noTenant = await api.token(ALL_SCOPES);
-      await post(pushConfigBody(), noTenant).expect(201);
-      await events.waitFor((m) => m.key === 'default/push');
+    it('refuses a token without the tenant claim, naming it, rather than acting on a default tenant', async () => {
+      const res = await post(pushConfigBody(), await api.token(ALL_SCOPES)).expect(401);
+      expect(res.body.error_description).toContain('no tenant_id claim');
+      expect(res.body.error_description).toContain('AUTH_DEFAULT_TENANT');
     });
   });
 
@@ -321,9 +321,9 @@ describe('config-api (real FerretDB and Kafka)', () => {
       await api.http().get('/mfa').set('Authorization', `BEARER ${token}`).expect(200);
     });
 
-    it('accepts scopes from a permissions array', async () => {
+    it('takes scopes from the scope claim only: a permissions array (all the user may do) grants nothing', async () => {
       const token = await api.token([], { permissions: ['read:mfa'], tenant_id: 'acme' });
-      await get('/mfa/push', token).expect(200);
+      expect((await get('/mfa/push', token).expect(403)).body.error).toBe('insufficient_scope');
     });
 
     it('refuses a missing, malformed, foreign or unsigned token with 401', async () => {

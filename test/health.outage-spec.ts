@@ -71,7 +71,7 @@ describe('readiness follows the real servers, and the API answers 503 without it
   });
 
   it('both apps go red naming the database, and the API answers 503 with a clear message, never a 500 or a hang', async () => {
-    const token = await api.token(['read:mfa']);
+    const token = await api.token(['read:mfa'], { tenant_id: 'acme' });
     infra('mongo', 'stop');
     try {
       expect(await checksWhileRed(apiReady)).toEqual({ mongo: 'down', kafka: 'up' });

@@ -137,6 +137,13 @@ describe('loadAppConfig', () => {
     expect(jwks('http://127.0.0.1:4000/jwks.json')).not.toThrow();
   });
 
+  it('refuses a default tenant that is not a tenant id, and an empty list of scope claims', () => {
+    const load = (env: Record<string, string>) => () => loadAppConfig({ ...dev, ...env });
+    expect(load({ AUTH_DEFAULT_TENANT: 'a b' })).toThrow(/AUTH_DEFAULT_TENANT must be a tenant id/);
+    expect(load({ AUTH_SCOPE_CLAIMS: ' , ' })).toThrow(/AUTH_SCOPE_CLAIMS must name at least one claim/);
+    expect(loadAppConfig(dev).auth).toMatchObject({ scopeClaims: ['scope'], defaultTenant: undefined });
+  });
+
   it('refuses a JWKS cooldown under a second, which would let made-up key ids flood the identity provider', () => {
     const cooldown = (ms: string) => () => loadAppConfig({ ...dev, AUTH_JWKS_COOLDOWN_MS: ms });
     expect(cooldown('0')).toThrow(

@@ -1,7 +1,13 @@
 import { hostname } from 'node:os';
 import { createPrivateKey, randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import { TOPIC_NAME_VARIABLES, TopicKey, topicNameProblems, TopicNames } from '@lib/contracts';
+import {
+  TENANT_ID_PATTERN,
+  TOPIC_NAME_VARIABLES,
+  TopicKey,
+  topicNameProblems,
+  TopicNames,
+} from '@lib/contracts';
 import { EnvReader, pemCertificates } from './env-reader';
 
 export type NodeEnvironment = 'development' | 'production' | 'test';
@@ -41,6 +47,13 @@ export interface AuthSettings {
   audience: string;
   algorithms: string[];
   tenantClaim: string;
+  /**
+   * The tenant of a token without the tenant claim; none by default, and such a token is refused: in a
+   * multi-tenant deployment a token the identity provider forgot to give a tenant must not act on one.
+   */
+  defaultTenant?: string;
+  /** The claims a token's scopes are read from: a space-separated string or an array of strings each. */
+  scopeClaims: string[];
 }
 
 export interface DispatcherSettings {
@@ -165,6 +178,10 @@ export function loadAppConfig(
       ),
       algorithms: read.list('AUTH_ALGORITHMS', ['RS256', 'ES256']),
       tenantClaim: read.string('AUTH_TENANT_CLAIM', 'tenant_id'),
+      defaultTenant: read.optional('AUTH_DEFAULT_TENANT'),
+      // Not `permissions` unless asked: Auth0 lists there everything the user may do, also what this
+      // token was not granted (a dashboard asking for read:mfa only would get a token that can write).
+      scopeClaims: read.list('AUTH_SCOPE_CLAIMS', ['scope']),
     },
     dispatcher: {
       httpPort: read.int('DISPATCHER_PORT', 3001, 0, 65535),
@@ -226,6 +243,10 @@ function checkTokenVerification(read: EnvReader, auth: AuthSettings, nodeEnv: No
   if (auth.mode === 'public-key' && !auth.publicKeyPem)
     read.fail('AUTH_PUBLIC_KEY (a PEM public key) is required when AUTH_MODE=public-key');
   checkJwksUri(read, auth.jwksUri, nodeEnv);
+  if (auth.defaultTenant !== undefined && !new RegExp(TENANT_ID_PATTERN).test(auth.defaultTenant))
+    read.fail(`AUTH_DEFAULT_TENANT must be a tenant id (${TENANT_ID_PATTERN}) (got "${auth.defaultTenant}")`);
+  if (auth.scopeClaims.length === 0)
+    read.fail('AUTH_SCOPE_CLAIMS must name at least one claim, such as scope (or scope,permissions)');
   const unknownAlgorithms = auth.algorithms.filter((algorithm) => !TOKEN_ALGORITHMS.includes(algorithm));
   if (unknownAlgorithms.length > 0)
     read.fail(

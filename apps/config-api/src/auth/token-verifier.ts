@@ -4,7 +4,7 @@ import { createRemoteJWKSet, errors, JWTPayload, jwtVerify } from 'jose';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { ApiError } from '../errors/api-error';
 import { DEV_ALGORITHM, DEV_AUDIENCE, DEV_ISSUER, loadOrCreateDevSigningKey } from './dev-signing-key';
-import { DEFAULT_TENANT, TENANT_ID_PATTERN } from '@lib/contracts';
+import { TENANT_ID_PATTERN } from '@lib/contracts';
 import type { Principal } from './principal';
 
 const TENANT_ID = new RegExp(TENANT_ID_PATTERN);
@@ -21,10 +21,14 @@ export class TokenVerifier {
   private readonly keys: KeySource;
   private readonly options: { issuer: string; audience: string; algorithms: string[] };
   private readonly tenantClaim: string;
+  private readonly defaultTenant?: string;
+  private readonly scopeClaims: string[];
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     const { auth } = config;
     this.tenantClaim = auth.tenantClaim;
+    this.defaultTenant = auth.defaultTenant;
+    this.scopeClaims = auth.scopeClaims;
     if (auth.mode === 'dev') {
       this.keys = loadOrCreateDevSigningKey(config.localStateDir).publicKey;
       this.options = { issuer: DEV_ISSUER, audience: DEV_AUDIENCE, algorithms: [DEV_ALGORITHM] };
@@ -69,15 +73,19 @@ export class TokenVerifier {
   }
 
   private toPrincipal(payload: JWTPayload): Principal {
-    const claimed = payload[this.tenantClaim];
-    const tenant = claimed === undefined ? DEFAULT_TENANT : claimed;
+    const tenant = payload[this.tenantClaim] ?? this.defaultTenant;
+    if (tenant === undefined)
+      throw unauthorized(
+        `The token has no ${this.tenantClaim} claim: the identity provider must name the tenant (a single-tenant deployment sets AUTH_DEFAULT_TENANT instead).`,
+      );
     if (typeof tenant !== 'string' || !TENANT_ID.test(tenant))
       throw unauthorized(`The token's ${this.tenantClaim} claim is not a valid tenant id.`);
     const scopes = new Set<string>();
-    if (typeof payload.scope === 'string')
-      payload.scope.split(' ').forEach((scope) => scope && scopes.add(scope));
-    if (Array.isArray(payload.permissions))
-      payload.permissions.forEach((scope) => typeof scope === 'string' && scopes.add(scope));
+    for (const claim of this.scopeClaims) {
+      const granted = payload[claim];
+      const listed = typeof granted === 'string' ? granted.split(' ') : Array.isArray(granted) ? granted : [];
+      listed.forEach((scope) => typeof scope === 'string' && scope && scopes.add(scope));
+    }
     return { subject: payload.sub ?? '', tenant, scopes };
   }
 }
