@@ -404,15 +404,31 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         ).toHaveLength(1);
     });
 
+    it('an APNs device token that is not hex is refused as an invalid request, and never sent', async () => {
+      const requests = ['not-hex', `<${apnsDeviceToken().slice(0, 8)} ${apnsDeviceToken().slice(0, 8)}>`].map(
+        (token) => pushRequest({ tenant: 'apns-only', device: { provider: 'apns', token } }),
+      );
+      await Promise.all(requests.map((r) => requester.request(r)));
+      for (const request of requests) {
+        expect(await resultOf(request.challenge_id)).toMatchObject({
+          status: 'rejected',
+          reason: expect.stringMatching(/^invalid_request: device\.token must match pattern/),
+          retryable: false,
+        });
+        expect(apns.received.filter((d) => d.token === request.device.token)).toEqual([]);
+      }
+    });
+
     it('a token Apple refuses for this app or environment is a mismatch, not a dead device: a wrong bundle_id or production flag must not make callers drop every token', async () => {
       const otherApp = pushRequest({ tenant: 'apns-only' });
       apns.issueFor(otherApp.device.token, 'com.example.other-app');
-      // Apple answers BadDeviceToken alike for a malformed token and one of the other APNs environment.
-      const malformed = pushRequest({ tenant: 'apns-only', device: { provider: 'apns', token: 'not-hex' } });
-      await Promise.all([otherApp, malformed].map((r) => requester.request(r)));
+      // Apple answers BadDeviceToken alike for a otherEnvironment token and one of the other APNs environment.
+      const otherEnvironment = pushRequest({ tenant: 'apns-only' });
+      apns.issueInOtherEnvironment(otherEnvironment.device.token);
+      await Promise.all([otherApp, otherEnvironment].map((r) => requester.request(r)));
       for (const [request, answer] of [
         [otherApp, '400 DeviceTokenNotForTopic'],
-        [malformed, '400 BadDeviceToken'],
+        [otherEnvironment, '400 BadDeviceToken'],
       ] as const)
         expect(await resultOf(request.challenge_id)).toMatchObject({
           status: 'failed',
@@ -421,7 +437,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
           retryable: false,
         });
       // Not retried either: one refusal per token.
-      for (const request of [otherApp, malformed])
+      for (const request of [otherApp, otherEnvironment])
         expect(
           apns.received.filter((d) => d.token === request.device.token && d.status === 400),
         ).toHaveLength(1);

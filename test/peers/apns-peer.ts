@@ -123,6 +123,7 @@ export class ApnsPeer {
   private readonly unregistered = new Map<string, number>();
   /** Tokens issued to one app (`issueFor`); any other token is taken as issued to the topic it is sent to. */
   private readonly tokenTopics = new Map<string, string>();
+  private readonly otherEnvironmentTokens = new Set<string>();
   private readonly verifiedTokens = new Map<string, { keyId: string; teamId: string; iat: number }>();
   private readonly teamTokens = new Map<string, { current: string; changes: number[] }>();
   private readonly authenticatedSessions = new WeakSet<Http2Session>();
@@ -189,6 +190,11 @@ export class ApnsPeer {
   /** From now on the token belongs to this app: a push to another topic gets 400 DeviceTokenNotForTopic. */
   issueFor(token: string, topic: string): void {
     this.tokenTopics.set(token.toLowerCase(), topic);
+  }
+
+  /** The token is of the other APNs environment (sandbox or production): Apple answers 400 BadDeviceToken. */
+  issueInOtherEnvironment(token: string): void {
+    this.otherEnvironmentTokens.add(token.toLowerCase());
   }
 
   /** From now on the token gets 410 Unregistered with this timestamp (ms since the epoch). */
@@ -376,7 +382,8 @@ export class ApnsPeer {
       return { status: 400, reason: 'BadCollapseId' };
     }
     if (token === '') return { status: 400, reason: 'MissingDeviceToken' };
-    if (!DEVICE_TOKEN.test(token)) return { status: 400, reason: 'BadDeviceToken' };
+    if (!DEVICE_TOKEN.test(token) || this.otherEnvironmentTokens.has(token.toLowerCase()))
+      return { status: 400, reason: 'BadDeviceToken' };
     const issuedTo = this.tokenTopics.get(token.toLowerCase());
     if (issuedTo !== undefined && issuedTo !== topic)
       return { status: 400, reason: 'DeviceTokenNotForTopic' };

@@ -29,7 +29,8 @@ export class EventValidator<T> {
   /** Validates an already parsed value. */
   check(value: unknown): ParseResult<T> {
     if (this.validate(value)) return { ok: true, value };
-    const errors = this.validate.errors ?? [];
+    // An if/then's own error ("must match then schema") only repeats the error of its then.
+    const errors = (this.validate.errors ?? []).filter((error) => error.keyword !== 'if');
     // A hostile message can hold 100,000 errors: the reason names the first few, so it stays a line.
     const reason = errors
       .slice(0, MAX_REASONS)

@@ -21,6 +21,9 @@ export interface PushRequestedEvent {
   expires_at: string;
 }
 
+/** An APNs device token: hex, 32 to 100 bytes (64 to 200 hex digits, no spaces or brackets). */
+export const APNS_DEVICE_TOKEN_PATTERN = '^([0-9A-Fa-f]{2}){32,100}$';
+
 const shortText = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength }) as const;
 
 export const pushRequestedSchema: JSONSchemaType<PushRequestedEvent> = {
@@ -51,6 +54,10 @@ export const pushRequestedSchema: JSONSchemaType<PushRequestedEvent> = {
         provider: { type: 'string', enum: ['apns', 'fcm'] },
         token: { type: 'string', minLength: 1, maxLength: 4096 },
       },
+      // APNs takes the token in the request path as hex (32 bytes today; Apple says it may grow). Other
+      // text would be refused or reset the stream, and a reset is retried until the challenge expires.
+      if: { properties: { provider: { const: 'apns' } } },
+      then: { properties: { token: { type: 'string', pattern: APNS_DEVICE_TOKEN_PATTERN } } },
     },
     message: {
       type: 'object',
