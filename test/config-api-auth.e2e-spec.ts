@@ -163,6 +163,9 @@ describe('config-api auth sources and start-up checks', () => {
           .expect(201);
         const solo = await api.token(['read:mfa'], { tenant_id: 'solo' });
         await api.http().get('/mfa/push').set('Authorization', `Bearer ${solo}`).expect(200);
+        // Only a missing claim takes the default: a null one is not a tenant id.
+        const nullTenant = await api.token(['read:mfa'], { tenant_id: null });
+        await api.http().get('/mfa/push').set('Authorization', `Bearer ${nullTenant}`).expect(401);
       } finally {
         await api.close();
       }

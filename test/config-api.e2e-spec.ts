@@ -354,18 +354,25 @@ describe('config-api (real FerretDB and Kafka)', () => {
 
     it('checks iss, aud, exp and nbf, and refuses HS256 signed with the public key', async () => {
       const { SignJWT } = await import('jose');
-      const base = () => new SignJWT({ scope: 'read:mfa' }).setProtectedHeader({ alg: 'RS256' });
+      const base = () =>
+        new SignJWT({ scope: 'read:mfa', tenant_id: 'acme' }).setProtectedHeader({ alg: 'RS256' });
       const sign = (jwt: InstanceType<typeof SignJWT>) => jwt.sign(api.signingKey.privateKey);
       const iss = 'https://auth.test.example/';
       const aud = 'https://push-mfa.test.example/api';
-      await get(
+      // Each refused for what is wrong with it: a good token of the same shape passes.
+      await get('/mfa', await sign(base().setIssuer(iss).setAudience(aud).setExpirationTime('5m'))).expect(
+        200,
+      );
+      const wrongIssuer = await get(
         '/mfa',
         await sign(base().setIssuer('https://evil/').setAudience(aud).setExpirationTime('5m')),
       ).expect(401);
-      await get(
+      expect(wrongIssuer.body.error_description).toBe("The token's iss claim is not accepted.");
+      const wrongAudience = await get(
         '/mfa',
         await sign(base().setIssuer(iss).setAudience('other').setExpirationTime('5m')),
       ).expect(401);
+      expect(wrongAudience.body.error_description).toBe("The token's aud claim is not accepted.");
       const expired = await get(
         '/mfa',
         await sign(
@@ -376,11 +383,12 @@ describe('config-api (real FerretDB and Kafka)', () => {
         ),
       ).expect(401);
       expect(expired.body.error_description).toContain('expired');
-      await get(
+      const early = await get(
         '/mfa',
         await sign(base().setIssuer(iss).setAudience(aud).setExpirationTime('10m').setNotBefore('5m')),
       ).expect(401);
-      const confused = await new SignJWT({ scope: 'read:mfa' })
+      expect(early.body.error_description).toBe("The token's nbf claim is not accepted.");
+      const confused = await new SignJWT({ scope: 'read:mfa', tenant_id: 'acme' })
         .setProtectedHeader({ alg: 'HS256' })
         .setIssuer(iss)
         .setAudience(aud)

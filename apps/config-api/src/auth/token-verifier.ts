@@ -73,7 +73,9 @@ export class TokenVerifier {
   }
 
   private toPrincipal(payload: JWTPayload): Principal {
-    const tenant = payload[this.tenantClaim] ?? this.defaultTenant;
+    const claimed = payload[this.tenantClaim];
+    // Only a missing claim takes the default: a null one is a claim that is not a tenant id.
+    const tenant = claimed === undefined ? this.defaultTenant : claimed;
     if (tenant === undefined)
       throw unauthorized(
         `The token has no ${this.tenantClaim} claim: the identity provider must name the tenant (a single-tenant deployment sets AUTH_DEFAULT_TENANT instead).`,
