@@ -298,22 +298,35 @@ class AuthAttack {
 
   /** Other tenants with every scope: the victim's configuration is not theirs to see or change. */
   async crossTenant(): Promise<void> {
-    const attackers: [string, Record<string, unknown>][] = [
-      ['another tenant', { tenant_id: `attacker-${this.victim}` }],
-      ['the tenant id in upper case', { tenant_id: this.victim.toUpperCase() }],
-      ['the tenant id with a suffix', { tenant_id: `${this.victim}.` }],
-      ['no tenant claim (default tenant)', { tenant_id: undefined }],
-      ['the victim in another claim', { tenant_id: undefined, tenant: this.victim, org_id: this.victim }],
+    // A token naming no tenant (in the claim the API reads) has none: refused, never a default tenant.
+    const attackers: [string, Record<string, unknown>, 'tenant' | 'none'][] = [
+      ['another tenant', { tenant_id: `attacker-${this.victim}` }, 'tenant'],
+      ['the tenant id in upper case', { tenant_id: this.victim.toUpperCase() }, 'tenant'],
+      ['the tenant id with a suffix', { tenant_id: `${this.victim}.` }, 'tenant'],
+      ['no tenant claim', { tenant_id: undefined }, 'none'],
+      [
+        'the victim in another claim',
+        { tenant_id: undefined, tenant: this.victim, org_id: this.victim },
+        'none',
+      ],
     ];
-    for (const [name, extra] of attackers) {
+    for (const [name, extra, tenant] of attackers) {
       const token = await this.trustedWith(extra);
       for (const route of ROUTES.filter((candidate) => candidate.method !== 'POST'))
-        await this.crossTenantOnce(name, route, token);
+        await this.crossTenantOnce(name, route, token, tenant);
     }
   }
 
-  /** The list must be empty (200), the victim's configuration absent (404): anything showing it is a hit. */
-  private async crossTenantOnce(name: string, route: Route, token: string): Promise<void> {
+  /**
+   * With a tenant of its own, the list must be empty (200) and the victim's configuration absent (404);
+   * without one, 401. Anything showing the victim's configuration is a hit.
+   */
+  private async crossTenantOnce(
+    name: string,
+    route: Route,
+    token: string,
+    tenant: 'tenant' | 'none',
+  ): Promise<void> {
     const answer = await this.apis['public-key'].send({ ...this.requestFor(route), token });
     const label = `${name} on ${route.method} ${route.path}`;
     this.sent += 1;
@@ -322,9 +335,10 @@ class AuthAttack {
     const hit =
       answer.text.includes(`only-${this.victim}`) ||
       (isList ? answer.status === 200 && listed !== 0 : answer.status >= 200 && answer.status < 300);
+    const expected = tenant === 'none' ? 401 : isList ? 200 : 404;
     if (hit) this.crossTenantHits.push(`${label}: ${answer.status} ${answer.text.slice(0, 120)}`);
-    else if (answer.status !== (isList ? 200 : 404))
-      this.wrongStatus.push(`${label}: expected ${isList ? 200 : 404}, got ${answer.status}`);
+    else if (answer.status !== expected)
+      this.wrongStatus.push(`${label}: expected ${expected}, got ${answer.status}`);
   }
 
   async checkVictimUnchanged(): Promise<void> {

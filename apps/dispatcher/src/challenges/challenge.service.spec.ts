@@ -388,6 +388,21 @@ describe('ChallengeService retrying in place', () => {
     expect(results).toEqual([expect.objectContaining({ status: 'sent', provider_message_id: 'late' })]);
   });
 
+  it('does not wait for ever on a call that never settles: past five more send timeouts it expires', async () => {
+    const expiring = pushRequest({ expires_at: new Date(Date.now() + 100).toISOString() });
+    const { service, sends, results } = serviceSending([() => new Promise<SendOutcome>(() => undefined)], {
+      parkRetries: false,
+      sendTimeoutMs: 50,
+    });
+    await service.handle(
+      message({ key: expiring.challenge_id, value: Buffer.from(JSON.stringify(expiring)) }),
+    );
+    expect(sends).toHaveLength(1);
+    expect(results).toEqual([
+      expect.objectContaining({ status: 'expired', reason: 'expired_while_retrying: send timed out' }),
+    ]);
+  });
+
   it('leaves a long wait for another replica at shutdown, instead of outliving the shutdown grace', async () => {
     const { service, ledger, sends } = serviceSending(
       [async () => ({ ...FAILED, retryAt: Date.now() + 20_000 }), async () => ({ ok: true })],

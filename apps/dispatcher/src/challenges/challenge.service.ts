@@ -51,6 +51,8 @@ const MAX_KEPT_ORIGINAL_BYTES = 64 * 1024;
 const MAX_KEPT_KEY_BYTES = 1024;
 /** Well within the group's session timeout (KAFKA_SESSION_TIMEOUT_MS, at least 6 s). */
 const HEARTBEAT_EVERY_MS = 1000;
+/** How many more send timeouts a refusal or the expiry waits for a call still under way. */
+const UNFINISHED_WAIT_TIMEOUTS = 5;
 
 /**
  * Turns one push request into exactly one result: validates it, checks it against the tenant's live
@@ -426,10 +428,15 @@ export class ChallengeService {
     return true;
   }
 
-  /** Waits for a call however long it takes (an SDK call ends: see sendThrough and the SDK's timeouts), heartbeating. */
+  /**
+   * Waits, heartbeating, for a call that outlived its timeout, up to UNFINISHED_WAIT_TIMEOUTS more send
+   * timeouts (node-apn's lost-call guard ends a call within six from its start; an FCM call ends with
+   * firebase-admin's socket and token timeouts). One still running then counts as timed out.
+   */
   private async finished(call: Promise<SendOutcome>, heartbeat: () => Promise<void>): Promise<SendOutcome> {
-    while (await this.settlesWithin(call, heartbeat));
-    return call;
+    for (let waited = 0; waited < UNFINISHED_WAIT_TIMEOUTS; waited++)
+      if (!(await this.settlesWithin(call, heartbeat))) return call;
+    return { ok: false, reason: 'provider_error', retryable: true, detail: 'send timed out' };
   }
 
   /** Waits between attempts, without holding a slot of the partition. */

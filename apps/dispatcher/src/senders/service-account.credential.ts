@@ -3,6 +3,7 @@ import type { Credential, GoogleOAuthAccessToken } from 'firebase-admin/app';
 import { JWT } from 'google-auth-library';
 
 const FCM_SCOPES = ['https://www.googleapis.com/auth/firebase.messaging'];
+const TOKEN_EXCHANGE_TIMEOUT_MS = 10_000;
 
 /**
  * Begins the message of a token exchange that failed without Google refusing the service account (no
@@ -25,7 +26,9 @@ export class ServiceAccountCredential implements Credential {
       email: clientEmail,
       key: privateKey,
       scopes: FCM_SCOPES,
-      transporterOptions: { agent },
+      // gaxios sets no timeout: a token exchange stuck on a half-open connection would hold every send
+      // of the account (they share it) for ever. Each try is bounded; its own retries stay.
+      transporterOptions: { agent, timeout: TOKEN_EXCHANGE_TIMEOUT_MS },
     });
   }
 
