@@ -54,12 +54,25 @@ describe('ApnsProviderTokens', () => {
     expect(tokenOf(provider(tokens, settingsWith(newKey())))).not.toBe(tokenOf(first));
   });
 
-  it('forgets a token no Provider has used for two hours (it holds the signing key)', () => {
-    const tokens = new ApnsProviderTokens();
-    const settings = settingsWith(newKey());
-    const first = provider(tokens, settings);
-    const now = Date.now();
-    jest.spyOn(Date, 'now').mockReturnValue(now + 2 * 3300 * 1000 + 1000);
-    expect(tokenOf(provider(tokens, settings))).not.toBe(tokenOf(first));
+  it('keeps a token 20 minutes after its last Provider shut down (an idle close), then forgets it and its key', () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate'] });
+    try {
+      const tokens = new ApnsProviderTokens();
+      const settings = settingsWith(newKey());
+      const first = provider(tokens, settings);
+      tokens.release(first);
+      jest.advanceTimersByTime(19 * 60_000);
+      // Built again within the 20 minutes: the same token, and it is in use again.
+      const again = provider(tokens, settings);
+      expect(tokenOf(again)).toBe(tokenOf(first));
+      jest.advanceTimersByTime(60 * 60_000);
+      expect(tokens.size).toBe(1);
+      tokens.release(again);
+      jest.advanceTimersByTime(20 * 60_000);
+      expect(tokens.size).toBe(0);
+      expect(tokenOf(provider(tokens, settings))).not.toBe(tokenOf(first));
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

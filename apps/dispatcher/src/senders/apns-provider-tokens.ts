@@ -16,11 +16,18 @@ interface ProviderInternals {
 }
 
 /**
- * node-apn signs a new token once one is 55 minutes old (client.js), so a token twice that old has not
- * been used for over an hour.
+ * Apple refuses tokens refreshed more often than every 20 minutes: once no Provider uses a key's token,
+ * it is kept this long, so a Provider built again (the next send after an idle close) presents it.
  */
-const UNUSED_AFTER_SECONDS = 2 * 3300;
-const PRUNE_EVERY_MS = 60_000;
+const KEPT_UNUSED_MS = 20 * 60_000;
+
+interface SharedToken {
+  token: NodeApnToken;
+  /** Providers using it now. */
+  users: number;
+  /** Forgets it once unused for KEPT_UNUSED_MS: it holds its key's signing key. */
+  forget?: NodeJS.Timeout;
+}
 
 /**
  * One APNs provider token per key in a process, however many Providers use the key. node-apn signs a
@@ -32,27 +39,38 @@ const PRUNE_EVERY_MS = 60_000;
  * generation, so Providers of one key can share it.
  */
 export class ApnsProviderTokens {
-  private readonly tokens = new Map<string, NodeApnToken>();
-  private lastPrunedAt = Date.now();
+  private readonly tokens = new Map<string, SharedToken>();
+  private readonly keyOf = new WeakMap<Provider, string>();
 
   /** Gives `provider` the token of its key already in use, or keeps its own as that key's token. */
   share(provider: Provider, settings: ApnsSettings): void {
     const config = (provider as unknown as ProviderInternals).client?.config;
     // A node-apn keeping its token elsewhere: the Provider signs its own, as before.
     if (!config || !isNodeApnToken(config.token)) return;
-    this.prune();
     const key = tokenKey(settings);
-    const shared = this.tokens.get(key);
-    if (shared) config.token = shared;
-    else this.tokens.set(key, config.token);
+    let shared = this.tokens.get(key);
+    if (shared) config.token = shared.token;
+    else this.tokens.set(key, (shared = { token: config.token, users: 0 }));
+    clearTimeout(shared.forget);
+    shared.forget = undefined;
+    shared.users += 1;
+    this.keyOf.set(provider, key);
   }
 
-  /** Drops tokens no Provider uses any more: each holds its key's signing key. */
-  private prune(): void {
-    if (Date.now() - this.lastPrunedAt < PRUNE_EVERY_MS) return;
-    this.lastPrunedAt = Date.now();
-    for (const [key, token] of this.tokens)
-      if (token.isExpired(UNUSED_AFTER_SECONDS)) this.tokens.delete(key);
+  /** `provider` is shut down: its key's token is forgotten once no Provider has used it for a while. */
+  release(provider: Provider): void {
+    const key = this.keyOf.get(provider);
+    this.keyOf.delete(provider);
+    const shared = key === undefined ? undefined : this.tokens.get(key);
+    if (!shared || --shared.users > 0) return;
+    shared.forget = setTimeout(() => {
+      if (this.tokens.get(key!) === shared && shared.users === 0) this.tokens.delete(key!);
+    }, KEPT_UNUSED_MS).unref();
+  }
+
+  /** How many keys' tokens are kept. */
+  get size(): number {
+    return this.tokens.size;
   }
 }
 

@@ -146,6 +146,7 @@ export class ApnsSender implements PushSender {
    * leaves it destroyed but not closed): the wait ends after a request timeout.
    */
   private shutDown(client: Provider): Promise<void> {
+    this.tokens.release(client);
     return new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, this.requestTimeoutMs);
       client.shutdown(() => {
