@@ -24,7 +24,7 @@ const FAILED: SendOutcome = {
 /** A service whose provider answers with `outcomes` in turn, and whose publisher the test steers. */
 function serviceSending(
   outcomes: (() => Promise<SendOutcome>)[],
-  { parkRetries = true, sendTimeoutMs = 5000 } = {},
+  { parkRetries = true, sendTimeoutMs = 5000, longestCallMs = 60_000 } = {},
 ) {
   /** When each send was made. */
   const sends: number[] = [];
@@ -33,6 +33,7 @@ function serviceSending(
     enabled: true,
     config: { settings: { strategy: 'prompt', enabled_clients: ['web-login'] } },
     sender: () => ({
+      longestCallMs,
       send: () => {
         sends.push(Date.now());
         return outcomes[Math.min(sends.length - 1, outcomes.length - 1)]();
@@ -388,15 +389,19 @@ describe('ChallengeService retrying in place', () => {
     expect(results).toEqual([expect.objectContaining({ status: 'sent', provider_message_id: 'late' })]);
   });
 
-  it('does not wait for ever on a call that never settles: past five more send timeouts it expires', async () => {
+  it("does not wait for ever on a call that never settles: past the sender's longest call it expires", async () => {
     const expiring = pushRequest({ expires_at: new Date(Date.now() + 100).toISOString() });
     const { service, sends, results } = serviceSending([() => new Promise<SendOutcome>(() => undefined)], {
       parkRetries: false,
       sendTimeoutMs: 50,
+      longestCallMs: 400,
     });
+    const startedAt = Date.now();
     await service.handle(
       message({ key: expiring.challenge_id, value: Buffer.from(JSON.stringify(expiring)) }),
     );
+    // Waited for it until its sender's worst case, not for ever and not only to the expiry.
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(390);
     expect(sends).toHaveLength(1);
     expect(results).toEqual([
       expect.objectContaining({ status: 'expired', reason: 'expired_while_retrying: send timed out' }),

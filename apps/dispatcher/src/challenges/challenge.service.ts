@@ -51,8 +51,6 @@ const MAX_KEPT_ORIGINAL_BYTES = 64 * 1024;
 const MAX_KEPT_KEY_BYTES = 1024;
 /** Well within the group's session timeout (KAFKA_SESSION_TIMEOUT_MS, at least 6 s). */
 const HEARTBEAT_EVERY_MS = 1000;
-/** How many more send timeouts a refusal or the expiry waits for a call still under way. */
-const UNFINISHED_WAIT_TIMEOUTS = 5;
 
 /**
  * Turns one push request into exactly one result: validates it, checks it against the tenant's live
@@ -298,7 +296,8 @@ export class ChallengeService {
       await this.sleepWithHeartbeat(nextAttemptDelayMs(attempts, parked.retryAt, expiresAt), hold, true);
     // An SDK call that outlived our timeout may still deliver (a late answer, node-apn's own retries):
     // the next attempt waits for it instead of sending a second push.
-    let unfinished: { call: Promise<SendOutcome>; version: number } | undefined;
+    /** A call that outlived its timeout: its clients' version, and when it is lost (the sender's worst case). */
+    let unfinished: { call: Promise<SendOutcome>; version: number; lostAt: number } | undefined;
     const sent = (outcome: SendOutcome & { ok: true }, version: number, attemptsMade: number) =>
       result('sent', {
         attempts: attemptsMade,
@@ -314,18 +313,19 @@ export class ChallengeService {
       const refused = this.check(request, current);
       if (refused || !current) {
         // "rejected" says nothing was pushed: a call still under way answers first, as it may yet deliver.
-        const late = unfinished && (await this.finished(unfinished.call, hold.heartbeat));
+        const late = unfinished && (await this.finished(unfinished, hold.heartbeat));
         if (late?.ok) return sent(late, unfinished!.version, attempts - 1);
         return result('rejected', { ...refused, attempts: attempts - 1 });
       }
       const sender = current.sender(provider)!;
       // The lease covers the whole SDK call, also past our timeout, so a swap never closes a session under it.
+      const lostAt = unfinished?.lostAt ?? Date.now() + sender.longestCallMs;
       const call = unfinished?.call ?? asOutcome(current.use(() => sender.send(notification)));
       // The version whose clients made the call: an unfinished one may predate a key change.
       lastVersion = unfinished?.version ?? current.version;
       const stopTimer = this.metrics.providerLatency.startTimer({ provider });
       const timedOut = await this.settlesWithin(call, hold.heartbeat);
-      unfinished = timedOut ? { call, version: lastVersion } : undefined;
+      unfinished = timedOut ? { call, version: lastVersion, lostAt } : undefined;
       last = timedOut
         ? { ok: false, reason: 'provider_error', retryable: true, detail: 'send timed out' }
         : await call;
@@ -355,7 +355,7 @@ export class ChallengeService {
     }
     // Expired with a call under way, made before the expiry: if it delivers, the push was sent.
     if (unfinished) {
-      last = await this.finished(unfinished.call, hold.heartbeat);
+      last = await this.finished(unfinished, hold.heartbeat);
       if (last.ok) return sent(last, unfinished.version, attempts);
     }
     if (!last || last.ok) return result('expired', { reason: 'expired_before_send', attempts });
@@ -408,13 +408,16 @@ export class ChallengeService {
   }
 
   /**
-   * True when the call did not settle within the send timeout. It heartbeats meanwhile (kafkajs has no
+   * True when the call did not settle within the send timeout (or by `until`). It heartbeats meanwhile (kafkajs has no
    * background heartbeat): a slow provider must not cost the replica its group membership. A failed
    * heartbeat does not end the wait: leaving mid-call would let another replica push a second time.
    */
-  private async settlesWithin(call: Promise<SendOutcome>, heartbeat: () => Promise<void>): Promise<boolean> {
+  private async settlesWithin(
+    call: Promise<SendOutcome>,
+    heartbeat: () => Promise<void>,
+    until = Date.now() + this.config.dispatcher.sendTimeoutMs,
+  ): Promise<boolean> {
     const settled = call.then(() => false);
-    const until = Date.now() + this.config.dispatcher.sendTimeoutMs;
     while (Date.now() < until) {
       let timer: NodeJS.Timeout | undefined;
       const tick = new Promise<true>((resolve) => {
@@ -429,13 +432,14 @@ export class ChallengeService {
   }
 
   /**
-   * Waits, heartbeating, for a call that outlived its timeout, up to UNFINISHED_WAIT_TIMEOUTS more send
-   * timeouts (node-apn's lost-call guard ends a call within six from its start; an FCM call ends with
-   * firebase-admin's socket and token timeouts). One still running then counts as timed out.
+   * Waits, heartbeating, for a call that outlived its timeout, until the sender's worst case for it
+   * (`longestCallMs` from its start) has passed; one still running then counts as timed out.
    */
-  private async finished(call: Promise<SendOutcome>, heartbeat: () => Promise<void>): Promise<SendOutcome> {
-    for (let waited = 0; waited < UNFINISHED_WAIT_TIMEOUTS; waited++)
-      if (!(await this.settlesWithin(call, heartbeat))) return call;
+  private async finished(
+    { call, lostAt }: { call: Promise<SendOutcome>; lostAt: number },
+    heartbeat: () => Promise<void>,
+  ): Promise<SendOutcome> {
+    if (!(await this.settlesWithin(call, heartbeat, lostAt))) return call;
     return { ok: false, reason: 'provider_error', retryable: true, detail: 'send timed out' };
   }
 

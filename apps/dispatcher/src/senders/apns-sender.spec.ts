@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { Notification, Provider, Responses, ResponseFailure, ResponseSent } from '@parse/node-apn';
+import { ApnsProviderTokens } from './apns-provider-tokens';
 import { ApnsSender } from './apns-sender';
 import { payloadBytes, type ChallengeNotification } from './push-sender';
 
@@ -18,11 +19,12 @@ const challenge: ChallengeNotification = {
   expiresAt: new Date(Date.now() + 60_000),
 };
 
-const sender = () =>
+const sender = (timeoutMs = requestTimeoutMs, tokens = new ApnsProviderTokens()) =>
   new ApnsSender(
     { bundle_id: 'com.example.app', key, key_id: 'ABC1234567', team_id: 'TEAM123456', production: false },
     { apnsEndpoint: { host: '127.0.0.1', port: 9 } },
-    requestTimeoutMs,
+    timeoutMs,
+    tokens,
   );
 
 // The guards against node-apn calls that never settle (node-apn#665, and its shutdown after a reset).
@@ -45,7 +47,9 @@ describe('ApnsSender when node-apn never settles a call', () => {
         return Promise.resolve(sent);
       });
     const shutdown = jest.spyOn(Provider.prototype, 'shutdown');
-    const apns = sender();
+    const tokens = new ApnsProviderTokens();
+    const release = jest.spyOn(tokens, 'release');
+    const apns = sender(requestTimeoutMs, tokens);
 
     const lost = await apns.send(challenge);
     const next = await apns.send(challenge);
@@ -58,6 +62,25 @@ describe('ApnsSender when node-apn never settles a call', () => {
     expect(send).toHaveBeenCalledTimes(2);
     expect(clients.size).toBe(2);
     expect(shutdown).toHaveBeenCalledTimes(2);
+    // Each client gives its key's provider token back once it is shut down.
+    expect(release.mock.calls.map(([client]) => clients.has(client))).toEqual([true, true]);
+    expect(new Set(release.mock.calls.map(([client]) => client)).size).toBe(2);
+  });
+
+  it("counts the wait behind a lost first request in a queued request's own worst case", async () => {
+    jest.spyOn(Provider.prototype, 'send').mockImplementation(() => new Promise(() => undefined));
+    const timeoutMs = 100;
+    const apns = sender(timeoutMs);
+    const first = apns.send(challenge);
+    await new Promise((resolve) => setTimeout(resolve, 3 * timeoutMs));
+    const queuedAt = Date.now();
+    const queued = await apns.send(challenge);
+    // Six request timeouts from its own start, the wait behind the first included (before: the three
+    // the first had left, then six more).
+    expect(Date.now() - queuedAt).toBeLessThan(7.5 * timeoutMs);
+    expect(queued).toMatchObject({ ok: false, retryable: true, reason: 'provider_error' });
+    await first;
+    await apns.close();
   });
 
   it('closes without waiting for ever on a shutdown node-apn never reports', async () => {

@@ -82,21 +82,29 @@ export class ApnsSender implements PushSender {
     private readonly tokens: ApnsProviderTokens = new ApnsProviderTokens(),
   ) {}
 
+  /** node-apn's worst case for one send, the wait behind a new connection's first request included. */
+  get longestCallMs(): number {
+    return this.requestTimeoutMs * LOST_AFTER_REQUEST_TIMEOUTS;
+  }
+
   async send(notification: ChallengeNotification): Promise<SendOutcome> {
     this.lastUsed = Date.now();
-    const apnsNotification = this.toApnsNotification(notification);
+    const note = this.toApnsNotification(notification);
+    const { deviceToken } = notification;
     const opening = !this.client;
     const client = this.connected();
     if (!opening) {
-      await this.firstAnswered;
-      return this.sendThrough(client, apnsNotification, notification.deviceToken);
+      // Counted from here: a request waiting behind the first one is part of the call's time.
+      let abandoned = false;
+      const sending = this.firstAnswered.then(() => (abandoned ? undefined : client.send(note, deviceToken)));
+      return this.sendThrough(client, sending, () => (abandoned = true));
     }
     // Apple allows one stream on a new connection until it has checked the provider token: the first
     // request goes alone, the others wait for its answer instead of being refused and retried.
     let answered!: () => void;
     this.firstAnswered = new Promise((resolve) => (answered = resolve));
     try {
-      return await this.sendThrough(client, apnsNotification, notification.deviceToken);
+      return await this.sendThrough(client, client.send(note, deviceToken));
     } finally {
       answered();
     }
@@ -106,21 +114,27 @@ export class ApnsSender implements PushSender {
    * node-apn sometimes neither answers nor fails a request (node-apn#665; seen here when Apple answers
    * 500s while node-apn replaces its session), and the challenge would wait on it until it expires.
    * Past node-apn's own worst case no stream of the call is left to deliver: the call is failed as
-   * retryable and the client replaced, so the next attempt goes out on a new connection.
+   * retryable (`abandon` keeps a request still waiting to go out from going) and the client replaced,
+   * so the next attempt goes out on a new connection.
    */
-  private async sendThrough(client: Provider, note: Notification, deviceToken: string): Promise<SendOutcome> {
-    const lostAfterMs = this.requestTimeoutMs * LOST_AFTER_REQUEST_TIMEOUTS;
+  private async sendThrough(
+    client: Provider,
+    sending: Promise<Responses<ResponseSent, ResponseFailure> | undefined>,
+    abandon: () => void = () => undefined,
+  ): Promise<SendOutcome> {
+    const lostAfterMs = this.longestCallMs;
     let timer: NodeJS.Timeout | undefined;
     const lost = new Promise<undefined>(
       (resolve) => (timer = setTimeout(() => resolve(undefined), lostAfterMs)),
     );
     let result: Responses<ResponseSent, ResponseFailure> | undefined;
     try {
-      result = await Promise.race([client.send(note, deviceToken), lost]);
+      result = await Promise.race([sending, lost]);
     } finally {
       clearTimeout(timer);
     }
     if (result) return this.outcome(result);
+    abandon();
     if (this.client === client) this.client = undefined;
     void this.shutDown(client);
     return fail(

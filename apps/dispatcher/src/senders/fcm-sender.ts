@@ -13,7 +13,11 @@ import {
   SendOutcome,
 } from './push-sender';
 import type { FcmRetryAfter } from './retry-after';
-import { ServiceAccountCredential, TOKEN_EXCHANGE_UNAVAILABLE } from './service-account.credential';
+import {
+  ServiceAccountCredential,
+  TOKEN_EXCHANGE_LONGEST_MS,
+  TOKEN_EXCHANGE_UNAVAILABLE,
+} from './service-account.credential';
 
 // firebase-admin's error codes, grouped by what the caller should do about them.
 const INVALID_DEVICE = new Set([
@@ -42,6 +46,8 @@ const RETRYABLE = new Set([
   'app/network-error',
   'app/network-timeout',
 ]);
+/** firebase-admin's timeout of a messages:send request (FIREBASE_MESSAGING_TIMEOUT). */
+const SEND_REQUEST_TIMEOUT_MS = 15_000;
 /** FCM's QUOTA_EXCEEDED (429), a project's or one device's: Google asks for at least a minute before retrying. */
 const QUOTA_EXCEEDED = 'messaging/message-rate-exceeded';
 const QUOTA_EXCEEDED_MIN_WAIT_MS = 60_000;
@@ -92,6 +98,8 @@ export function checkSdkRetriesCanBeTurnedOff(): void {
  */
 export class FcmSender implements PushSender {
   readonly provider = 'fcm' as const;
+  /** A token exchange (when the cached token has run out), then the send itself: firebase-admin's own retries are off. */
+  readonly longestCallMs = TOKEN_EXCHANGE_LONGEST_MS + SEND_REQUEST_TIMEOUT_MS;
   private app?: App;
   private messaging?: Messaging;
   private lastUsed = Date.now();

@@ -80,6 +80,8 @@ export type SendOutcome =
 export interface PushSender {
   readonly provider: 'apns' | 'fcm';
   send(notification: ChallengeNotification): Promise<SendOutcome>;
+  /** The longest one send() can take, the SDK's own tries and timeouts included: past it, it is lost. */
+  readonly longestCallMs: number;
   /** Milliseconds since the last send, so idle network sessions can be closed. */
   idleFor(now: number): number;
   /** Closes the network session; the sender reopens it on its next send. */
