@@ -283,9 +283,12 @@ export class PushClient {
     else this.requested.delete(id);
   }
 
-  /** Challenges requested long enough ago to have expired, with a minute for their result to arrive. */
+  /**
+   * Challenges requested long enough ago to have expired, with two minutes for their result to arrive
+   * (a send still under way at the expiry is waited for, up to about a minute).
+   */
   private forgetExpired(): void {
-    const before = Date.now() - 60_000;
+    const before = Date.now() - 120_000;
     for (const [id, { expiresAt }] of this.requested) {
       // Oldest first: one with a long life holds the later ones back, for at most MAX_CHALLENGE_TTL_MS.
       if (expiresAt >= before) break;
