@@ -315,6 +315,12 @@ describe('dispatcher configuration sync (real Kafka, FerretDB, node-apn and fire
       stack = await startDispatcherStack(env, { apns, fcm }, {});
       const report = await stack.applied.waitFor((m) => m.value.tenant === 'rotten' && m.value.version === 1);
       expect(report.value).toMatchObject({ status: 'failed', error: expect.stringContaining('private key') });
+      // Stored while no dispatcher listened, so no report of it was ever recorded: the start-up load sends one.
+      const sound = await stack.applied.waitFor((m) => m.value.tenant === 'sound' && m.value.version === 1);
+      expect(sound.value).toMatchObject({ status: 'applied' });
+      expect(
+        stack.applied.messages.filter((m) => m.value.tenant === 'rotten').map((m) => m.value.status),
+      ).toEqual(['failed']);
       const toSound = pushRequest({ tenant: 'sound' });
       const toRotten = pushRequest({ tenant: 'rotten' });
       await Promise.all([toSound, toRotten].map((request) => stack!.requester.request(request)));

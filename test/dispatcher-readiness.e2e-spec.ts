@@ -24,17 +24,25 @@ describe('dispatcher readiness before its configurations are loaded', () => {
     await store.close();
   });
 
-  it('is red naming the configurations until they are loaded, then green', async () => {
+  it('is red naming the configurations until they are loaded, and until every part started, then green', async () => {
     const before = await ready();
     expect(before.status).toBe(503);
     expect(await before.json()).toEqual({
       ready: false,
-      checks: { mongo: 'up', kafka: 'up', configs: 'down' },
+      checks: { mongo: 'up', kafka: 'up', configs: 'down', started: 'down' },
     });
     loaded();
     await registry.ready;
+    // Loaded, but the consumers that come after the load may still fail the start.
+    const loadedOnly = await ready();
+    expect(loadedOnly.status).toBe(503);
+    expect(await loadedOnly.json()).toMatchObject({ checks: { configs: 'up', started: 'down' } });
+    server.markStarted();
     const after = await ready();
     expect(after.status).toBe(200);
-    expect(await after.json()).toEqual({ ready: true, checks: { mongo: 'up', kafka: 'up', configs: 'up' } });
+    expect(await after.json()).toEqual({
+      ready: true,
+      checks: { mongo: 'up', kafka: 'up', configs: 'up', started: 'up' },
+    });
   });
 });

@@ -54,13 +54,19 @@ describe('readiness follows the real servers, and the API answers 503 without it
       mongo: 'up',
       kafka: 'up',
       configs: 'up',
+      started: 'up',
     });
   });
 
   it('while the broker is stopped the dispatcher goes red naming Kafka, and the API stays ready (its writes wait in the outbox) but names it', async () => {
     infra('kafka', 'stop');
     try {
-      expect(await checksWhileRed(dispatcherHealth)).toEqual({ mongo: 'up', kafka: 'down', configs: 'up' });
+      expect(await checksWhileRed(dispatcherHealth)).toEqual({
+        mongo: 'up',
+        kafka: 'down',
+        configs: 'up',
+        started: 'up',
+      });
       // The API's own probe, taken while the dispatcher's is red: Kafka is down, the API is not.
       const res = await apiReady().expect(200);
       expect(res.body).toEqual({ ready: true, checks: { mongo: 'up', kafka: 'down' } });
@@ -75,7 +81,12 @@ describe('readiness follows the real servers, and the API answers 503 without it
     infra('mongo', 'stop');
     try {
       expect(await checksWhileRed(apiReady)).toEqual({ mongo: 'down', kafka: 'up' });
-      expect(await checksWhileRed(dispatcherHealth)).toEqual({ mongo: 'down', kafka: 'up', configs: 'up' });
+      expect(await checksWhileRed(dispatcherHealth)).toEqual({
+        mongo: 'down',
+        kafka: 'up',
+        configs: 'up',
+        started: 'up',
+      });
       const started = Date.now();
       const res = await api.http().get('/mfa/push').set('Authorization', `Bearer ${token}`).expect(503);
       expect(Date.now() - started).toBeLessThan(15_000);

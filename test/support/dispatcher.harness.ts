@@ -1,10 +1,9 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 import { AppConfig, loadAppConfig } from '@lib/config';
 import { PushRequestedEvent, PushResultEvent, resolveTopicNames } from '@lib/contracts';
-import { DispatcherModule } from '../../apps/dispatcher/src/dispatcher.module';
+import { startDispatcherApp } from '../../apps/dispatcher/src/dispatcher.app';
 import type { ApnsPeer } from '../peers/apns-peer';
 import type { FcmPeer } from '../peers/fcm-peer';
 import type { TestEnv } from './test-environment';
@@ -36,10 +35,7 @@ export async function startDispatcher(
     },
     'dispatcher',
   );
-  const app = await NestFactory.createApplicationContext(DispatcherModule.forRoot(config), {
-    logger: ['error', 'warn'],
-  });
-  await app.init();
+  const app = await startDispatcherApp(config, ['error', 'warn']);
   return { app, config, close: () => app.close() };
 }
 

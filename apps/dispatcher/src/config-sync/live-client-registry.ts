@@ -12,6 +12,16 @@ export type ApplyOutcome =
   | { state: 'unchanged'; version: number }
   | { state: 'failed'; version: number; error: string };
 
+/** A load's outcome for one stored configuration, and whether its stored status is behind its version. */
+export type LoadOutcome = ApplyOutcome & {
+  tenant: string;
+  /**
+   * The status GET /mfa/push shows is of an older version, or there is none: no report of this
+   * version was recorded (its event came while no dispatcher listened, or its report was lost).
+   */
+  statusBehind?: boolean;
+};
+
 /**
  * The live push configuration of every tenant, swapped in place when an admin changes it: the
  * dispatcher never restarts to pick up a key. Applies for one tenant run one at a time, in order.
@@ -61,23 +71,24 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
    * `deferKeyChecks` (the start-up load): keys are checked afterwards by checkDeferredKeys, so that
    * push requests need not wait for them (10,000 tenants' keys take ~10 s to parse).
    */
-  async loadAll({ deferKeyChecks = false } = {}): Promise<(ApplyOutcome & { tenant: string })[]> {
+  async loadAll({ deferKeyChecks = false } = {}): Promise<LoadOutcome[]> {
     const records = await this.repository.findAllLive();
     const present = new Set(records.map((record) => record.tenant));
-    const outcomes = await Promise.all(
+    const outcomes: LoadOutcome[] = await Promise.all(
       records.map(async (record) => {
         const outcome = await this.applying.run(record.tenant, () =>
           this.applyRecord(record, deferKeyChecks),
         );
         // So the event of a version applied here first is still answered with its report.
         if (outcome.state !== 'unchanged') this.lastOutcomes.set(record.tenant, outcome);
-        return { tenant: record.tenant, ...outcome };
+        const statusBehind = (record.status?.version ?? 0) < record.version;
+        return { tenant: record.tenant, ...outcome, statusBehind };
       }),
     );
     for (const tenant of [...this.live.keys()]) {
       if (present.has(tenant)) continue;
       const outcome = await this.applying.run(tenant, () => this.refreshFromStore(tenant, 'push'));
-      this.lastOutcomes.set(tenant, outcome);
+      if (outcome.state !== 'unchanged') this.lastOutcomes.set(tenant, outcome);
       outcomes.push({ tenant, ...outcome });
     }
     this.markLoaded();

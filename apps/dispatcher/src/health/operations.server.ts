@@ -17,6 +17,7 @@ export class OperationsServer implements OnApplicationBootstrap, OnApplicationSh
   private readonly admin: Admin;
   private readonly server: Server;
   private configsLoaded = false;
+  private started = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -31,6 +32,9 @@ export class OperationsServer implements OnApplicationBootstrap, OnApplicationSh
       kafka: kafkaCheck(this.admin),
       configs: async () => {
         if (!this.configsLoaded) throw new Error('configurations not loaded yet');
+      },
+      started: async () => {
+        if (!this.started) throw new Error('still starting');
       },
     };
     this.server = createServer((request, response) => {
@@ -58,6 +62,11 @@ export class OperationsServer implements OnApplicationBootstrap, OnApplicationSh
         error_description: 'GET /health/live, /health/ready or /metrics',
       });
     });
+  }
+
+  /** Every part of the app has started (startDispatcherApp): until then it is not ready. */
+  markStarted(): void {
+    this.started = true;
   }
 
   /** The port actually bound (DISPATCHER_PORT=0 picks a free one). */
