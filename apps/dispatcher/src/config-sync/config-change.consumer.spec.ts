@@ -3,14 +3,17 @@ import type { ResultPublisher } from '../results/result-publisher';
 import { ConfigChangeConsumer } from './config-change.consumer';
 import type { ApplyOutcome, LiveClientRegistry, LoadOutcome } from './live-client-registry';
 
-/** A consumer whose registry's load gives `outcomes`, holding `live` versions; what it reports is recorded. */
-function consumerWith(outcomes: LoadOutcome[], live: Record<string, number>, failFirstReports = 0) {
+/**
+ * A consumer whose registry's load gives `outcomes`; `held` says what the registry would report for a
+ * tenant's version the stored status lacks. What it publishes is recorded; the first `failing` fail.
+ */
+function consumerWith(outcomes: LoadOutcome[], held: Record<string, ApplyOutcome>, failing = 0) {
   const registry = {
     loadAll: async () => outcomes,
-    get: (tenant: string) => (tenant in live ? { version: live[tenant] } : undefined),
+    catchUpOutcome: (tenant: string, version: number) =>
+      held[tenant]?.version === version ? held[tenant] : undefined,
   } as unknown as LiveClientRegistry;
   const reported: string[] = [];
-  let failing = failFirstReports;
   const publisher = {
     reportApplied: async (tenant: string, outcome: ApplyOutcome) => {
       if (outcome.state === 'unchanged') return;
@@ -26,40 +29,55 @@ function consumerWith(outcomes: LoadOutcome[], live: Record<string, number>, fai
   return { resync: () => (consumer as unknown as { resyncAll(): Promise<void> }).resyncAll(), reported };
 }
 
+const behind = (tenant: string, version: number, state: ApplyOutcome['state'] = 'unchanged'): LoadOutcome =>
+  ({
+    tenant,
+    state,
+    version,
+    statusBehind: true,
+    ...(state === 'failed' && { error: 'bad key' }),
+  }) as LoadOutcome;
+
 describe('ConfigChangeConsumer resync reports', () => {
-  it('reports a version held here whose stored status is behind, besides what it changed', async () => {
+  it('reports what it changed, and what the stored status lacks as the registry holds it', async () => {
     const { resync, reported } = consumerWith(
       [
-        { tenant: 'missed-report', state: 'unchanged', version: 3, statusBehind: true },
+        behind('missed-report', 3),
         { tenant: 'recorded', state: 'unchanged', version: 2, statusBehind: false },
-        // Behind, but this replica does not hold it (its apply failed here): nothing to say it applied.
-        { tenant: 'not-held', state: 'unchanged', version: 5, statusBehind: true },
+        // Behind, but not held here (its apply failed here before, and was reported): nothing to add.
+        behind('not-held', 5),
         { tenant: 'missed-event', state: 'applied', version: 7, statusBehind: true },
-        { tenant: 'broken', state: 'failed', version: 4, error: 'bad key', statusBehind: true },
+        // The provider refused this version's key here: it is reported failed, never applied.
+        behind('refused', 4),
+        { tenant: 'failing-again', state: 'failed', version: 6, error: 'bad key', statusBehind: false },
       ],
-      { 'missed-report': 3, recorded: 2, 'not-held': 4, 'missed-event': 7 },
+      {
+        'missed-report': { state: 'applied', version: 3 },
+        recorded: { state: 'applied', version: 2 },
+        refused: { state: 'failed', version: 4, error: 'APNs refused the credentials' },
+      },
     );
     await resync();
-    expect(reported).toEqual(['missed-report v3 applied', 'missed-event v7 applied', 'broken v4 failed']);
+    expect(reported).toEqual(['missed-report v3 applied', 'missed-event v7 applied', 'refused v4 failed']);
   });
 
-  it('goes on after a report it cannot publish: the next resync sends that one again', async () => {
-    const outcomes: LoadOutcome[] = ['a', 'b', 'c'].map((tenant) => ({
-      tenant,
-      state: 'unchanged',
-      version: 1,
-      statusBehind: true,
-    }));
-    const { resync, reported } = consumerWith(outcomes, { a: 1, b: 1, c: 1 }, 1);
+  it('reports a version the status lacks once, though nothing records it, and stops at a report Kafka refuses', async () => {
+    const { resync, reported } = consumerWith(
+      [behind('a', 1), behind('b', 1), behind('c', 1)],
+      {
+        a: { state: 'applied', version: 1 },
+        b: { state: 'applied', version: 1 },
+        c: { state: 'applied', version: 1 },
+      },
+      1,
+    );
+    // Kafka refuses the first: the others would each wait out the producer's retries; left for the next resync.
     await resync();
-    expect(reported).toEqual(['b v1 applied', 'c v1 applied']);
+    expect(reported).toEqual([]);
     await resync();
-    expect(reported).toEqual([
-      'b v1 applied',
-      'c v1 applied',
-      'a v1 applied',
-      'b v1 applied',
-      'c v1 applied',
-    ]);
+    expect(reported).toEqual(['a v1 applied', 'b v1 applied', 'c v1 applied']);
+    // Published: Kafka keeps them until the config-api records them.
+    await resync();
+    expect(reported).toHaveLength(3);
   });
 });

@@ -9,8 +9,12 @@ import type { EachMessagePayload } from 'kafkajs';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { configChangedSchema, EventValidator, resolveTopicNames } from '@lib/contracts';
 import { createKafkaClient, ResilientConsumer } from '@lib/kafka';
+import { within } from '@lib/runtime';
 import { ResultPublisher } from '../results/result-publisher';
 import { LiveClientRegistry, LoadOutcome } from './live-client-registry';
+
+/** How long shutdown waits for a resync's reports: not the whole grace, with Kafka away. */
+const SHUTDOWN_WAIT_MS = 5000;
 
 /**
  * Keeps this replica's clients in step with the configuration: loads everything at start, applies
@@ -24,8 +28,17 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
   private readonly consumer: ResilientConsumer;
   private resync?: NodeJS.Timeout;
   private loaded = false;
-  /** Resyncs and the start-up key check under way: shutdown waits for them before the producer goes. */
+  private stopping = false;
+  /** The resync under way, and whether another was asked for meanwhile (it runs right after). */
+  private resyncing?: Promise<void>;
+  private resyncAgain = false;
+  /** Work under way that shutdown waits for (briefly): resyncs and the start-up reports. */
   private readonly running = new Set<Promise<void>>();
+  /**
+   * Catch-up reports published, by tenant: a status nothing records (no config-api, say) is not
+   * reported again at every resync. One whose publish failed is sent again.
+   */
+  private readonly caughtUp = new Map<string, number>();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -46,7 +59,7 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
       // Until it has committed an offset, a group that joins again (after a broker restart, say) starts
       // at the latest event and would skip those published meanwhile: the store says what they were.
       onJoin: () => {
-        if (this.loaded) this.track(this.resyncAll(), 'resync after a rejoin');
+        if (this.loaded) this.resyncSoon();
       },
     });
   }
@@ -60,25 +73,22 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
     // Push requests flow meanwhile; a broken key found now is reported as its apply would have been.
     this.track(
       this.registry.checkDeferredKeys().then(async (failures) => {
-        await this.reportEach(failures);
+        const reported = await this.reportEach(failures.map((failure) => () => failure));
         // Then what the stored status does not say yet (changed while no dispatcher listened).
-        await this.reportEach(
-          outcomes.filter((outcome) => outcome.statusBehind).map((o) => this.stillLive(o)),
-        );
+        if (reported)
+          await this.reportEach(outcomes.filter((o) => o.statusBehind).map((o) => this.catchUp(o)));
       }),
       'reporting the start-up load',
     );
-    this.resync = setInterval(
-      () => this.track(this.resyncAll(), 'periodic resync'),
-      this.config.dispatcher.resyncIntervalMs,
-    );
+    this.resync = setInterval(() => this.resyncSoon(), this.config.dispatcher.resyncIntervalMs);
     this.resync.unref();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.resync);
-    // Their reports go out before the producer is disconnected, and their clients are retired with the rest.
-    await Promise.allSettled([...this.running]);
+    // Their reports go out before the producer is disconnected, unless Kafka keeps them waiting.
+    await within(Promise.allSettled([...this.running]), SHUTDOWN_WAIT_MS);
     await this.consumer.stop();
   }
 
@@ -94,9 +104,26 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
     await this.publisher.reportApplied(event.tenant, outcome);
   }
 
+  /** A resync now, or right after the one under way (which may have read the store before a change). */
+  private resyncSoon(): void {
+    if (this.stopping) return;
+    if (this.resyncing) {
+      this.resyncAgain = true;
+      return;
+    }
+    this.resyncing = this.resyncAll().finally(() => {
+      this.resyncing = undefined;
+      if (this.resyncAgain) {
+        this.resyncAgain = false;
+        this.resyncSoon();
+      }
+    });
+    this.track(this.resyncing, 'resync');
+  }
+
   /**
    * Reloads every configuration; what it finds changed (a missed event) is reported like an event, and
-   * so is a version held here whose report the stored status does not show (lost, or never made).
+   * so is a version whose report the stored status lacks (lost, or made while nobody recorded it).
    */
   private async resyncAll(): Promise<void> {
     let outcomes: LoadOutcome[];
@@ -107,30 +134,48 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
       return;
     }
     await this.reportEach(
-      outcomes.map((outcome) =>
-        outcome.state === 'unchanged' && outcome.statusBehind ? this.stillLive(outcome) : outcome,
-      ),
+      outcomes.map((outcome) => {
+        if (outcome.state === 'applied' || outcome.state === 'removed') return () => outcome;
+        // A failed apply, or a version held without a recorded report: only what the status lacks.
+        return outcome.statusBehind ? this.catchUp(outcome) : () => undefined;
+      }),
     );
   }
 
-  /** `applied` for a version these clients still hold; nothing to report otherwise. */
-  private stillLive(outcome: LoadOutcome): LoadOutcome {
-    const live = this.registry.get(outcome.tenant)?.version === outcome.version;
-    if (outcome.state === 'failed') return outcome;
-    return live
-      ? { tenant: outcome.tenant, state: 'applied', version: outcome.version }
-      : { ...outcome, state: 'unchanged' };
+  /**
+   * The report a version the stored status lacks gets, decided when its turn comes (a provider may have
+   * refused the key meanwhile); none once one was published here.
+   */
+  private catchUp({ tenant, version }: LoadOutcome): () => LoadOutcome | undefined {
+    return () => {
+      if (this.caughtUp.get(tenant) === version) return undefined;
+      const outcome = this.registry.catchUpOutcome(tenant, version);
+      return outcome && { tenant, ...outcome };
+    };
   }
 
-  /** Each report on its own: one that cannot be published is left to the next resync (the status stays behind). */
-  private async reportEach(outcomes: LoadOutcome[]): Promise<void> {
-    let unpublished = 0;
-    for (const { tenant, statusBehind: _, ...outcome } of outcomes)
-      await this.publisher.reportApplied(tenant, outcome).catch(() => (unpublished += 1));
-    if (unpublished > 0)
-      this.logger.warn(
-        `${unpublished} configuration reports not published; the next resync sends them again`,
-      );
+  /**
+   * Publishes the reports in turn. At the first that cannot be published it stops: Kafka is away, and
+   * each would wait out the producer's retries; the next resync sends what is still missing. Returns
+   * whether all went out.
+   */
+  private async reportEach(reports: (() => LoadOutcome | undefined)[]): Promise<boolean> {
+    for (const report of reports) {
+      const next = report();
+      if (!next) continue;
+      const { tenant, statusBehind: _, ...outcome } = next;
+      try {
+        await this.publisher.reportApplied(tenant, outcome);
+      } catch (error) {
+        this.logger.warn(
+          `configuration reports not all published (${(error as Error).message}); the next resync sends what is missing`,
+        );
+        return false;
+      }
+      // Kafka keeps it until the config-api records it: no need to send it again.
+      this.caughtUp.set(tenant, outcome.version);
+    }
+    return true;
   }
 
   private track(work: Promise<void>, what: string): void {

@@ -120,6 +120,19 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     return { state: 'failed', version, error };
   }
 
+  /**
+   * What to report for `version` when the stored status lacks a report of it: `failed` if its apply or
+   * the provider refused it here, `applied` if these clients hold it with their keys checked, else
+   * nothing (this replica does not hold it, or cannot tell yet).
+   */
+  catchUpOutcome(tenant: string, version: number): ApplyOutcome | undefined {
+    const last = this.lastOutcomes.get(tenant);
+    if (last?.version === version && last.state === 'failed') return last;
+    const clients = this.live.get(tenant);
+    if (clients?.version !== version || this.uncheckedKeys.includes(clients)) return undefined;
+    return { state: 'applied', version };
+  }
+
   /** A redelivered configuration event is answered with this outcome from now on. */
   remember(tenant: string, outcome: ApplyOutcome): void {
     if ((this.lastOutcomes.get(tenant)?.version ?? 0) <= outcome.version)
