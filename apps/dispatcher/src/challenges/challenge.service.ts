@@ -294,9 +294,11 @@ export class ChallengeService {
     // Parked after a failed attempt: the wait it would have had in place.
     if (parked)
       await this.sleepWithHeartbeat(nextAttemptDelayMs(attempts, parked.retryAt, expiresAt), hold, true);
-    // An SDK call that outlived our timeout may still deliver (a late answer, node-apn's own retries):
-    // the next attempt waits for it instead of sending a second push.
-    /** A call that outlived its timeout: its clients' version, and when it is lost (the sender's worst case). */
+    /**
+     * An SDK call that outlived our timeout, which may still deliver (a late answer, node-apn's own
+     * retries): the next attempt waits for it instead of pushing again. With its clients' version, and
+     * when it counts as lost (the sender's worst case).
+     */
     let unfinished: { call: Promise<SendOutcome>; version: number; lostAt: number } | undefined;
     const sent = (outcome: SendOutcome & { ok: true }, version: number, attemptsMade: number) =>
       result('sent', {
