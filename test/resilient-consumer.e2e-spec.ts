@@ -191,4 +191,31 @@ describe('ResilientConsumer with concurrency per partition (real Kafka)', () => 
     expect(seen).toBe(40);
     expect(maxInFlight).toBe(1);
   }, 30_000);
+
+  it('with a group of its own and no offset committed, reads every message published once `reading` resolved', async () => {
+    const ownTopic = await createTopic(kafka, `${config.kafka.topicPrefix}own-${randomUUID()}`, 1);
+    const ownGroup = `${groupId}-own-${randomUUID()}`;
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: ownTopic, messages: [{ value: 'before' }] });
+    const handled: string[] = [];
+    const consumer = new ResilientConsumer(kafka, {
+      name: 'own-group-test',
+      topic: ownTopic,
+      consumer: { groupId: ownGroup, maxWaitTimeInMs: 50 },
+      fromBeginning: false,
+      eachMessage: async ({ message }) => void handled.push(message.value!.toString()),
+    });
+    try {
+      await consumer.start();
+      await consumer.reading;
+      // Published the moment reading started: it comes after the latest offset reading began at.
+      await producer.send({ topic: ownTopic, messages: [{ value: 'after' }] });
+      for (let i = 0; i < 100 && handled.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(handled).toEqual(['after']);
+    } finally {
+      await consumer.stop();
+      await producer.disconnect();
+    }
+  }, 30_000);
 });

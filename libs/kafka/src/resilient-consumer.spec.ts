@@ -1,10 +1,14 @@
 import { EventEmitter } from 'node:events';
+import { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { ResilientConsumer, type ResilientConsumerOptions } from './resilient-consumer';
 
 const GROUP_JOIN = 'consumer.group_join';
 const REBALANCING = 'consumer.rebalancing';
 const HEARTBEAT = 'consumer.heartbeat';
+const FETCH_START = 'consumer.fetch_start';
+const FETCH = 'consumer.fetch';
+const EVENTS = { GROUP_JOIN, REBALANCING, CRASH: 'consumer.crash', HEARTBEAT, FETCH_START, FETCH };
 
 /**
  * A consumer that behaves as kafkajs does when its first join fails with a retriable error (a broker
@@ -16,7 +20,7 @@ function consumerWhoseFirstJoinFails() {
   const seeks: { topic: string; partition: number; offset: string }[] = [];
   let group = false;
   const consumer = {
-    events: { GROUP_JOIN, REBALANCING, CRASH: 'consumer.crash', HEARTBEAT },
+    events: EVENTS,
     on: (event: string, listener: (e: unknown) => void) => events.on(event, listener),
     connect: async () => undefined,
     subscribe: async () => undefined,
@@ -50,7 +54,7 @@ function consumerDrivenByTheTest() {
     const events = new EventEmitter();
     emitters.push(events);
     return {
-      events: { GROUP_JOIN, REBALANCING, CRASH: 'consumer.crash', HEARTBEAT },
+      events: EVENTS,
       on: (event: string, listener: (e: unknown) => void) => events.on(event, listener),
       connect: async () => undefined,
       subscribe: async () => undefined,
@@ -67,7 +71,20 @@ function consumerDrivenByTheTest() {
       },
     };
   };
-  const kafka = { consumer: () => newConsumer() as unknown as Consumer } as unknown as Kafka;
+  const deletedGroups: string[][] = [];
+  let groupDeletion: () => Promise<unknown> = async () => undefined;
+  const admin = {
+    connect: async () => undefined,
+    deleteGroups: async (groupIds: string[]) => {
+      await groupDeletion();
+      deletedGroups.push(groupIds);
+    },
+    disconnect: async () => undefined,
+  };
+  const kafka = {
+    consumer: () => newConsumer() as unknown as Consumer,
+    admin: () => admin,
+  } as unknown as Kafka;
   const join = (memberId: string, events = latest()) =>
     events.emit(GROUP_JOIN, { payload: { memberId, memberAssignment: { t: [0] } } });
   /**
@@ -107,13 +124,21 @@ function consumerDrivenByTheTest() {
     heartbeat,
     batch,
     disconnects: () => disconnects,
+    /** A fetch, as kafkajs's runner announces it: started, then returned. */
+    fetch: (events = latest()) => {
+      events.emit(FETCH_START, {});
+      events.emit(FETCH, {});
+    },
+    deletedGroups,
+    /** What a group deletion does before it counts (a broker refusing it: throw). */
+    failGroupDeletion: (how: () => Promise<unknown>) => (groupDeletion = how),
   };
 }
 
 /** A consumer of topic `t` with two messages of a partition running at once, on the driven kafkajs consumer. */
 function windowedConsumer(
   driven: ReturnType<typeof consumerDrivenByTheTest>,
-  options: Pick<ResilientConsumerOptions, 'eachMessage' | 'commitIntervalMs' | 'rejoinLimitMs'>,
+  options: Pick<ResilientConsumerOptions, 'eachMessage' | 'commitIntervalMs' | 'rejoinLimitMs' | 'onReading'>,
 ): ResilientConsumer {
   return new ResilientConsumer(driven.kafka, {
     name: 'spec',
@@ -150,6 +175,34 @@ describe('ResilientConsumer', () => {
     await resilient.start();
     await resilient.ready;
     expect(seeks).toEqual([{ topic: 'results', partition: 0, offset: '42' }]);
+    await resilient.stop();
+  });
+
+  it('starts reading after each join once a fetch begun after it returned, when where reading starts is settled', async () => {
+    const driven = consumerDrivenByTheTest();
+    let readings = 0;
+    const resilient = windowedConsumer(driven, {
+      eachMessage: async () => undefined,
+      onReading: () => readings++,
+    });
+    let reading = false;
+    void resilient.reading.then(() => (reading = true));
+    await resilient.start();
+    driven.join('m-1');
+    // A fetch begun before the join resolved no offset of this generation.
+    driven.events.emit(FETCH, {});
+    await sleep(0);
+    expect([readings, reading]).toEqual([0, false]);
+    driven.fetch();
+    driven.fetch();
+    await sleep(0);
+    expect([readings, reading]).toEqual([1, true]);
+    // A join again (no offset committed yet: the latest again): once more, after its own first fetch.
+    driven.events.emit(REBALANCING, {});
+    driven.join('m-1');
+    expect(readings).toBe(1);
+    driven.fetch();
+    expect(readings).toBe(2);
     await resilient.stop();
   });
 

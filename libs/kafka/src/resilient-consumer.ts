@@ -46,6 +46,13 @@ export interface ResilientConsumerOptions {
    * group, restart on its own a moment later, and throw on a seek meanwhile.
    */
   onJoin?: (consumer: Consumer) => void;
+  /**
+   * Called once after every join, when its first fetch has returned: where each partition's reading
+   * starts is settled by then (without a committed offset: the latest, unless fromBeginning), so every
+   * event published from now on is read. The place to read the state those events change: read at the
+   * join, a change made just before the start is settled would be in neither.
+   */
+  onReading?: () => void;
 }
 
 /**
@@ -90,6 +97,9 @@ export class ResilientConsumer {
   private readonly failedAttempts = new Map<string, number>();
   /** Resolves the first time the consumer has joined its group. */
   readonly ready: Promise<void>;
+  private startedReading?: () => void;
+  /** Resolves the first time reading has started after a join (see `onReading`). */
+  readonly reading: Promise<void>;
 
   constructor(
     private readonly kafka: Kafka,
@@ -97,6 +107,7 @@ export class ResilientConsumer {
   ) {
     this.logger = new Logger(options.name);
     this.ready = new Promise((resolve) => (this.joined = resolve));
+    this.reading = new Promise((resolve) => (this.startedReading = resolve));
   }
 
   async start(): Promise<void> {
@@ -113,6 +124,8 @@ export class ResilientConsumer {
     this.handovers.clear();
     clearTimeout(this.handoverTimer);
     let memberId: string | undefined;
+    /** Since the last join: none fetched yet, a fetch under way (started after it), or reading. */
+    let sinceJoin: 'joined' | 'fetching' | 'reading' = 'reading';
     // Events of a consumer being replaced (it may still be leaving) no longer count.
     const current = () => this.consumer === consumer && this.replaced !== consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
@@ -140,7 +153,18 @@ export class ResilientConsumer {
       // skips what it has in hand); those that went are forgotten, their new owner reads them again.
       this.dropWindows((key) => !assigned.has(key));
       this.joined?.();
+      sinceJoin = 'joined';
       this.options.onJoin?.(consumer);
+    });
+    // A fetch resolves every assigned partition's offset before it asks a broker for messages.
+    consumer.on(consumer.events.FETCH_START, () => {
+      if (current() && sinceJoin === 'joined') sinceJoin = 'fetching';
+    });
+    consumer.on(consumer.events.FETCH, () => {
+      if (!current() || sinceJoin !== 'fetching') return;
+      sinceJoin = 'reading';
+      this.startedReading?.();
+      this.options.onReading?.();
     });
     // kafkajs often notices a rebalance in its own heartbeat, outside any batch: what was handled is
     // committed before the partitions go (the old generation is accepted while the group rebalances).
@@ -592,6 +616,7 @@ export class ResilientConsumer {
     await Promise.race([this.starting, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     await this.consumer?.disconnect();
   }
+
 }
 
 /**

@@ -58,7 +58,7 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
       eachMessage: (payload) => this.onMessage(payload),
       // Until it has committed an offset, a group that joins again (after a broker restart, say) starts
       // at the latest event and would skip those published meanwhile: the store says what they were.
-      onJoin: () => {
+      onReading: () => {
         if (this.loaded) this.resyncSoon();
       },
     });
@@ -66,7 +66,8 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
 
   async onApplicationBootstrap(): Promise<void> {
     await this.consumer.start();
-    await this.consumer.ready;
+    // Read before that, a change made just before reading started would be in neither.
+    await this.consumer.reading;
     const outcomes = await this.registry.loadAll({ deferKeyChecks: true });
     this.loaded = true;
     this.logger.log(`${outcomes.filter((o) => o.state === 'applied').length} configurations loaded`);
