@@ -192,7 +192,7 @@ describe('ResilientConsumer with concurrency per partition (real Kafka)', () => 
     expect(maxInFlight).toBe(1);
   }, 30_000);
 
-  it('with a group of its own and no offset committed, reads every message published once `reading` resolved', async () => {
+  it('with a group of its own and no offset committed, reads every message published once `reading` resolved, and deletes its group at stop', async () => {
     const ownTopic = await createTopic(kafka, `${config.kafka.topicPrefix}own-${randomUUID()}`, 1);
     const ownGroup = `${groupId}-own-${randomUUID()}`;
     const producer = kafka.producer();
@@ -204,8 +204,12 @@ describe('ResilientConsumer with concurrency per partition (real Kafka)', () => 
       topic: ownTopic,
       consumer: { groupId: ownGroup, maxWaitTimeInMs: 50 },
       fromBeginning: false,
+      deleteGroupOnStop: true,
       eachMessage: async ({ message }) => void handled.push(message.value!.toString()),
     });
+    const admin = kafka.admin();
+    await admin.connect();
+    let stopping: Promise<void> | undefined;
     try {
       await consumer.start();
       await consumer.reading;
@@ -213,9 +217,13 @@ describe('ResilientConsumer with concurrency per partition (real Kafka)', () => 
       await producer.send({ topic: ownTopic, messages: [{ value: 'after' }] });
       for (let i = 0; i < 100 && handled.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
       expect(handled).toEqual(['after']);
+      expect((await admin.listGroups()).groups.map((group) => group.groupId)).toContain(ownGroup);
+      await (stopping = consumer.stop());
+      expect((await admin.listGroups()).groups.map((group) => group.groupId)).not.toContain(ownGroup);
     } finally {
-      await consumer.stop();
+      await (stopping ?? consumer.stop());
       await producer.disconnect();
+      await admin.disconnect();
     }
   }, 30_000);
 });

@@ -138,7 +138,10 @@ function consumerDrivenByTheTest() {
 /** A consumer of topic `t` with two messages of a partition running at once, on the driven kafkajs consumer. */
 function windowedConsumer(
   driven: ReturnType<typeof consumerDrivenByTheTest>,
-  options: Pick<ResilientConsumerOptions, 'eachMessage' | 'commitIntervalMs' | 'rejoinLimitMs' | 'onReading'>,
+  options: Pick<
+    ResilientConsumerOptions,
+    'eachMessage' | 'commitIntervalMs' | 'rejoinLimitMs' | 'onReading' | 'deleteGroupOnStop'
+  >,
 ): ResilientConsumer {
   return new ResilientConsumer(driven.kafka, {
     name: 'spec',
@@ -204,6 +207,44 @@ describe('ResilientConsumer', () => {
     driven.fetch();
     expect(readings).toBe(2);
     await resilient.stop();
+  });
+
+  it('deletes a group of its own once it has left it at stop; a refusal is only logged', async () => {
+    const warnings = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const driven = consumerDrivenByTheTest();
+      driven.failGroupDeletion(async () => {
+        // The broker refuses to delete a group that still has a member: this one must have left.
+        if (driven.disconnects() === 0) throw new Error('deleted before leaving');
+      });
+      const own = windowedConsumer(driven, { eachMessage: async () => undefined, deleteGroupOnStop: true });
+      await own.start();
+      driven.join('m-1');
+      await own.stop();
+      expect(driven.deletedGroups).toEqual([['g']]);
+
+      const shared = windowedConsumer(driven, { eachMessage: async () => undefined });
+      await shared.start();
+      await shared.stop();
+      expect(driven.deletedGroups).toEqual([['g']]);
+
+      driven.failGroupDeletion(async () => {
+        throw Object.assign(new Error('Error in DeleteGroups'), {
+          groups: [{ groupId: 'g', error: new Error('The group is not empty') }],
+        });
+      });
+      const refused = windowedConsumer(driven, {
+        eachMessage: async () => undefined,
+        deleteGroupOnStop: true,
+      });
+      await refused.start();
+      await expect(refused.stop()).resolves.toBeUndefined();
+      expect(warnings).toHaveBeenCalledWith(
+        expect.stringContaining('g not deleted (Error in DeleteGroups: The group is not empty)'),
+      );
+    } finally {
+      warnings.mockRestore();
+    }
   });
 
   it.each([

@@ -53,6 +53,11 @@ export interface ResilientConsumerOptions {
    * join, a change made just before the start is settled would be in neither.
    */
   onReading?: () => void;
+  /**
+   * The group is this process's own (a broadcast read by every replica): deleted once the consumer
+   * has left it at stop, instead of waiting on the broker for offsets.retention.minutes (7 days).
+   */
+  deleteGroupOnStop?: boolean;
 }
 
 /**
@@ -615,8 +620,33 @@ export class ResilientConsumer {
     // answer must not hold shutdown for long, though.
     await Promise.race([this.starting, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     await this.consumer?.disconnect();
+    if (this.options.deleteGroupOnStop) await this.deleteGroup();
   }
 
+  /** Best effort, briefly: a group left behind is only clutter, which the broker expires itself. */
+  private async deleteGroup(): Promise<void> {
+    const { groupId } = this.options.consumer;
+    const admin = this.kafka.admin();
+    const deleted = admin.connect().then(() => admin.deleteGroups([groupId]));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no answer within 5 s')), GROUP_DELETION_LIMIT_MS);
+    });
+    try {
+      await Promise.race([deleted, timeout]);
+    } catch (error) {
+      // kafkajs names each group's own error apart (a member still in it: NON_EMPTY_GROUP).
+      const groups = (error as { groups?: { error?: Error }[] }).groups ?? [];
+      const why = [(error as Error).message, ...groups.map((group) => group.error?.message)];
+      this.logger.warn(
+        `consumer group ${groupId} not deleted (${why.filter(Boolean).join(': ')}); the broker expires it after offsets.retention.minutes`,
+      );
+    } finally {
+      clearTimeout(timer);
+      deleted.catch(() => undefined);
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
 }
 
 /**
@@ -624,6 +654,8 @@ export class ResilientConsumer {
  * a JoinGroup the group may hold for its rebalance timeout (kafkajs's default: 60 s).
  */
 const REJOIN_LIMIT_MS = 120_000;
+/** How long a stop waits for the broker to delete the consumer's own group (deleteGroupOnStop). */
+const GROUP_DELETION_LIMIT_MS = 5000;
 /** Below kafkajs's default rebalance timeout (60 s), past which the group evicts a member that has not rejoined. */
 const HANDOVER_DRAIN_LIMIT_MS = 30_000;
 

@@ -61,6 +61,8 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
       onReading: () => {
         if (this.loaded) this.resyncSoon();
       },
+      // Named after this replica, which reads the topic from the latest event at every start.
+      deleteGroupOnStop: true,
     });
   }
 

@@ -56,6 +56,8 @@ export class RecentRecordsFollower {
       fromBeginning: false,
       eachMessage: async (payload) => this.onRecord(payload),
       onJoin: (consumer) => this.seekToLookback(consumer),
+      // Named after this replica, and every start reads from the lookback, not from its commits.
+      deleteGroupOnStop: true,
     });
   }
 
