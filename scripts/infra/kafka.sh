@@ -158,7 +158,7 @@ start() {
 # the Admin API once the broker is up.
 add_scram_user() {
   SCRAM_PASSWORD=$(cat "$DATA/secured/scram-password") java -cp "$LIBS/*" \
-    -Dlog4j2.configurationFile="$ROOT_DIR/scripts/infra/kafka-log4j2.properties" \
+    -Dlog4j2.configurationFile="$ROOT_DIR/scripts/infra/kafka-log4j2.properties" -Dkafka.logs.dir="$DATA/logs" \
     "$ROOT_DIR/scripts/infra/KafkaScramUser.java" "$HOST:$PORT" pushmfa >"$DATA/logs/scram-user.log" 2>&1 \
     || { cat "$DATA/logs/scram-user.log" >&2; die "could not give the test user its SCRAM credentials"; }
 }
