@@ -63,7 +63,15 @@ export class Keyring {
    * same first key, and telling nothing of the key it comes from.
    */
   derive(purpose: string): Buffer {
-    return Buffer.from(hkdfSync('sha256', this.current.key, Buffer.alloc(0), `push-mfa/${purpose}`, 32));
+    return deriveKey(this.current.key, purpose);
+  }
+
+  /**
+   * What tells each key apart without revealing it (a value derived from the key under a purpose of
+   * its own): the same for the same bytes, another for other bytes under the same id. See KeyringGuard.
+   */
+  get checks(): { id: string; check: string }[] {
+    return this.entries.map(({ id, key }) => ({ id, check: deriveKey(key, 'key-check').toString('base64') }));
   }
 
   get ids(): string[] {
@@ -76,4 +84,9 @@ export class Keyring {
       throw new Error(`no key "${id}" in MFA_ENCRYPTION_KEYS; it was used to encrypt a stored secret`);
     return key;
   }
+}
+
+/** HKDF-SHA256 of `key` for `purpose`: 32 bytes that tell nothing of the key. */
+function deriveKey(key: Buffer, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `push-mfa/${purpose}`, 32));
 }

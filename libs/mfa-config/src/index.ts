@@ -1,4 +1,5 @@
 export * from './configuration-rules';
+export * from './keyring-guard';
 export * from './mfa-config.module';
 export * from './mfa-config.repository';
 export * from './mfa-config.schema';

@@ -65,7 +65,9 @@ export function runApp<Config extends { shutdown: ShutdownSettings }>(
 
 function exitOnStartFailure(error: Error): never {
   // Errors that say what to fix need no stack; anything else is a bug and keeps it.
-  const explained = ['InvalidEnvironmentError', 'MissingTopicsError'].includes(error.name);
+  const explained = ['InvalidEnvironmentError', 'MissingTopicsError', 'KeyringMismatchError'].includes(
+    error.name,
+  );
   const text = explained ? error.message : (error.stack ?? error.message);
   process.stderr.write(`${redactSecrets(text)}\n`);
   process.exit(1);
