@@ -192,7 +192,7 @@ describe('ResilientConsumer with concurrency per partition (real Kafka)', () => 
     expect(maxInFlight).toBe(1);
   }, 30_000);
 
-  it('with a group of its own and no offset committed, reads every message published once `reading` resolved, and deletes its group at stop', async () => {
+  it('with startAtEnds reads every message published once start() returned, and none before; deletes its own group at stop', async () => {
     const ownTopic = await createTopic(kafka, `${config.kafka.topicPrefix}own-${randomUUID()}`, 1);
     const ownGroup = `${groupId}-own-${randomUUID()}`;
     const producer = kafka.producer();
@@ -204,6 +204,7 @@ describe('ResilientConsumer with concurrency per partition (real Kafka)', () => 
       topic: ownTopic,
       consumer: { groupId: ownGroup, maxWaitTimeInMs: 50 },
       fromBeginning: false,
+      startAtEnds: true,
       deleteGroupOnStop: true,
       eachMessage: async ({ message }) => void handled.push(message.value!.toString()),
     });
@@ -212,8 +213,8 @@ describe('ResilientConsumer with concurrency per partition (real Kafka)', () => 
     let stopping: Promise<void> | undefined;
     try {
       await consumer.start();
-      await consumer.reading;
-      // Published the moment reading started: it comes after the latest offset reading began at.
+      // Published the moment start() returned, before the first fetch (without startAtEnds, kafkajs would
+      // start at the end as of that fetch, after this message).
       await producer.send({ topic: ownTopic, messages: [{ value: 'after' }] });
       for (let i = 0; i < 100 && handled.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
       expect(handled).toEqual(['after']);

@@ -6,9 +6,7 @@ import { ResilientConsumer, type ResilientConsumerOptions } from './resilient-co
 const GROUP_JOIN = 'consumer.group_join';
 const REBALANCING = 'consumer.rebalancing';
 const HEARTBEAT = 'consumer.heartbeat';
-const FETCH_START = 'consumer.fetch_start';
-const FETCH = 'consumer.fetch';
-const EVENTS = { GROUP_JOIN, REBALANCING, CRASH: 'consumer.crash', HEARTBEAT, FETCH_START, FETCH };
+const EVENTS = { GROUP_JOIN, REBALANCING, CRASH: 'consumer.crash', HEARTBEAT };
 
 /**
  * A consumer that behaves as kafkajs does when its first join fails with a retriable error (a broker
@@ -48,6 +46,9 @@ function consumerDrivenByTheTest() {
   const emitters: EventEmitter[] = [];
   const latest = () => emitters[emitters.length - 1];
   const commits: string[] = [];
+  const seeks: string[] = [];
+  /** Where each partition of topic t ends, as the admin reads it. */
+  const ends = [{ partition: 0, high: '7', low: '0', offset: '7' }];
   let disconnects = 0;
   let eachBatch!: (payload: EachBatchPayload) => Promise<void>;
   const newConsumer = () => {
@@ -63,6 +64,8 @@ function consumerDrivenByTheTest() {
       },
       pause: () => undefined,
       resume: () => undefined,
+      seek: (entry: { partition: number; offset: string }) =>
+        seeks.push(`${entry.partition}@${entry.offset}`),
       commitOffsets: async (offsets: { offset: string }[]) => {
         commits.push(...offsets.map(({ offset }) => offset));
       },
@@ -73,13 +76,15 @@ function consumerDrivenByTheTest() {
   };
   const deletedGroups: string[][] = [];
   let groupDeletion: () => Promise<unknown> = async () => undefined;
+  let adminConnections = 0;
   const admin = {
-    connect: async () => undefined,
+    connect: async () => void adminConnections++,
+    fetchTopicOffsets: async () => ends,
     deleteGroups: async (groupIds: string[]) => {
       await groupDeletion();
       deletedGroups.push(groupIds);
     },
-    disconnect: async () => undefined,
+    disconnect: async () => void adminConnections--,
   };
   const kafka = {
     consumer: () => newConsumer() as unknown as Consumer,
@@ -124,12 +129,11 @@ function consumerDrivenByTheTest() {
     heartbeat,
     batch,
     disconnects: () => disconnects,
-    /** A fetch, as kafkajs's runner announces it: started, then returned. */
-    fetch: (events = latest()) => {
-      events.emit(FETCH_START, {});
-      events.emit(FETCH, {});
-    },
+    seeks,
+    ends,
     deletedGroups,
+    /** Admin clients connected and not disconnected. */
+    adminConnections: () => adminConnections,
     /** What a group deletion does before it counts (a broker refusing it: throw). */
     failGroupDeletion: (how: () => Promise<unknown>) => (groupDeletion = how),
   };
@@ -140,7 +144,7 @@ function windowedConsumer(
   driven: ReturnType<typeof consumerDrivenByTheTest>,
   options: Pick<
     ResilientConsumerOptions,
-    'eachMessage' | 'commitIntervalMs' | 'rejoinLimitMs' | 'onReading' | 'deleteGroupOnStop'
+    'eachMessage' | 'commitIntervalMs' | 'rejoinLimitMs' | 'startAtEnds' | 'deleteGroupOnStop'
   >,
 ): ResilientConsumer {
   return new ResilientConsumer(driven.kafka, {
@@ -181,67 +185,75 @@ describe('ResilientConsumer', () => {
     await resilient.stop();
   });
 
-  it('starts reading after each join once a fetch begun after it returned, when where reading starts is settled', async () => {
+  it('with startAtEnds, seeks at the first join to where the topic ended when it started, and only then', async () => {
     const driven = consumerDrivenByTheTest();
-    let readings = 0;
-    const resilient = windowedConsumer(driven, {
-      eachMessage: async () => undefined,
-      onReading: () => readings++,
-    });
-    let reading = false;
-    void resilient.reading.then(() => (reading = true));
+    const resilient = windowedConsumer(driven, { eachMessage: async () => undefined, startAtEnds: true });
     await resilient.start();
+    // Published after start() measured: read from 7, whenever the first fetch comes.
+    driven.ends[0] = { partition: 0, high: '9', low: '0', offset: '9' };
     driven.join('m-1');
-    // A fetch begun before the join resolved no offset of this generation.
-    driven.events.emit(FETCH, {});
-    await sleep(0);
-    expect([readings, reading]).toEqual([0, false]);
-    driven.fetch();
-    driven.fetch();
-    await sleep(0);
-    expect([readings, reading]).toEqual([1, true]);
-    // A join again (no offset committed yet: the latest again): once more, after its own first fetch.
+    expect(driven.seeks).toEqual(['0@7']);
+    // A join again goes on from the commits (kafkajs committed the seek).
     driven.events.emit(REBALANCING, {});
     driven.join('m-1');
-    expect(readings).toBe(1);
-    driven.fetch();
-    expect(readings).toBe(2);
+    expect(driven.seeks).toEqual(['0@7']);
     await resilient.stop();
+    // Without it, nothing is sought: kafkajs starts at the end as of its first fetch.
+    const plain = windowedConsumer(driven, { eachMessage: async () => undefined });
+    await plain.start();
+    driven.join('m-2');
+    expect(driven.seeks).toEqual(['0@7']);
+    await plain.stop();
   });
 
-  it('deletes a group of its own once it has left it at stop; a refusal is only logged', async () => {
+  it('deletes a group of its own once it has left it at stop; one already gone is fine, a refusal only logged', async () => {
     const warnings = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const own = (driven: ReturnType<typeof consumerDrivenByTheTest>) =>
+      windowedConsumer(driven, { eachMessage: async () => undefined, deleteGroupOnStop: true });
+    const groupError = (type: string, message: string) =>
+      Object.assign(new Error('Error in DeleteGroups'), {
+        groups: [{ groupId: 'g', error: Object.assign(new Error(message), { type }) }],
+      });
     try {
       const driven = consumerDrivenByTheTest();
       driven.failGroupDeletion(async () => {
         // The broker refuses to delete a group that still has a member: this one must have left.
         if (driven.disconnects() === 0) throw new Error('deleted before leaving');
       });
-      const own = windowedConsumer(driven, { eachMessage: async () => undefined, deleteGroupOnStop: true });
-      await own.start();
+      const joined = own(driven);
+      await joined.start();
       driven.join('m-1');
-      await own.stop();
+      await joined.stop();
       expect(driven.deletedGroups).toEqual([['g']]);
 
+      // Not its own, or never joined (Kafka away all along): nothing to delete.
       const shared = windowedConsumer(driven, { eachMessage: async () => undefined });
       await shared.start();
+      driven.join('m-2');
       await shared.stop();
+      const neverJoined = own(driven);
+      await neverJoined.start();
+      await neverJoined.stop();
       expect(driven.deletedGroups).toEqual([['g']]);
 
-      driven.failGroupDeletion(async () => {
-        throw Object.assign(new Error('Error in DeleteGroups'), {
-          groups: [{ groupId: 'g', error: new Error('The group is not empty') }],
-        });
-      });
-      const refused = windowedConsumer(driven, {
-        eachMessage: async () => undefined,
-        deleteGroupOnStop: true,
-      });
+      const again = own(driven);
+      await again.start();
+      driven.join('m-3');
+      driven.failGroupDeletion(() =>
+        Promise.reject(groupError('GROUP_ID_NOT_FOUND', 'The group id does not exist')),
+      );
+      await again.stop();
+      expect(warnings).not.toHaveBeenCalled();
+
+      const refused = own(driven);
       await refused.start();
+      driven.join('m-4');
+      driven.failGroupDeletion(() => Promise.reject(groupError('NON_EMPTY_GROUP', 'The group is not empty')));
       await expect(refused.stop()).resolves.toBeUndefined();
       expect(warnings).toHaveBeenCalledWith(
         expect.stringContaining('g not deleted (Error in DeleteGroups: The group is not empty)'),
       );
+      expect(driven.adminConnections()).toBe(0);
     } finally {
       warnings.mockRestore();
     }

@@ -47,12 +47,13 @@ export interface ResilientConsumerOptions {
    */
   onJoin?: (consumer: Consumer) => void;
   /**
-   * Called once after every join, when its first fetch has returned: where each partition's reading
-   * starts is settled by then (without a committed offset: the latest, unless fromBeginning), so every
-   * event published from now on is read. The place to read the state those events change: read at the
-   * join, a change made just before the start is settled would be in neither.
+   * Reading starts where each partition ends when `start()` is first called, whatever the group
+   * committed: every message published from then on is read, none before; the caller loads the state
+   * those messages change once `start()` has returned. `fromBeginning: false` alone starts at the end
+   * as of the first fetch after the join, which comes later: a message published in between would be
+   * in neither. Later joins go on from the commits (the start position is committed as a seek).
    */
-  onReading?: () => void;
+  startAtEnds?: boolean;
   /**
    * The group is this process's own (a broadcast read by every replica): deleted once the consumer
    * has left it at stop, instead of waiting on the broker for offsets.retention.minutes (7 days).
@@ -102,9 +103,11 @@ export class ResilientConsumer {
   private readonly failedAttempts = new Map<string, number>();
   /** Resolves the first time the consumer has joined its group. */
   readonly ready: Promise<void>;
-  private startedReading?: () => void;
-  /** Resolves the first time reading has started after a join (see `onReading`). */
-  readonly reading: Promise<void>;
+  /** With startAtEnds: where each partition ended at the first start, until the first join seeks there. */
+  private startAt?: Map<number, string>;
+  private started = false;
+  /** Whether any consumer of this one ever joined its group (so there is a group to delete). */
+  private everJoined = false;
 
   constructor(
     private readonly kafka: Kafka,
@@ -112,7 +115,6 @@ export class ResilientConsumer {
   ) {
     this.logger = new Logger(options.name);
     this.ready = new Promise((resolve) => (this.joined = resolve));
-    this.reading = new Promise((resolve) => (this.startedReading = resolve));
   }
 
   async start(): Promise<void> {
@@ -129,8 +131,6 @@ export class ResilientConsumer {
     this.handovers.clear();
     clearTimeout(this.handoverTimer);
     let memberId: string | undefined;
-    /** Since the last join: none fetched yet, a fetch under way (started after it), or reading. */
-    let sinceJoin: 'joined' | 'fetching' | 'reading' = 'reading';
     // Events of a consumer being replaced (it may still be leaving) no longer count.
     const current = () => this.consumer === consumer && this.replaced !== consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
@@ -158,18 +158,9 @@ export class ResilientConsumer {
       // skips what it has in hand); those that went are forgotten, their new owner reads them again.
       this.dropWindows((key) => !assigned.has(key));
       this.joined?.();
-      sinceJoin = 'joined';
+      this.everJoined = true;
+      this.seekToStart(consumer, assigned);
       this.options.onJoin?.(consumer);
-    });
-    // A fetch resolves every assigned partition's offset before it asks a broker for messages.
-    consumer.on(consumer.events.FETCH_START, () => {
-      if (current() && sinceJoin === 'joined') sinceJoin = 'fetching';
-    });
-    consumer.on(consumer.events.FETCH, () => {
-      if (!current() || sinceJoin !== 'fetching') return;
-      sinceJoin = 'reading';
-      this.startedReading?.();
-      this.options.onReading?.();
     });
     // kafkajs often notices a rebalance in its own heartbeat, outside any batch: what was handled is
     // committed before the partitions go (the old generation is accepted while the group rebalances).
@@ -220,6 +211,9 @@ export class ResilientConsumer {
         await admin.disconnect();
       }
     }
+    // Once: a consumer started again after a crash goes on from the commits (or from this, not yet sought).
+    if (this.options.startAtEnds && !this.started) this.startAt = await this.measureEnds();
+    this.started = true;
     await consumer.connect();
     await consumer.subscribe({ topic: this.options.topic, fromBeginning: this.options.fromBeginning });
     const concurrency = this.options.concurrencyPerPartition ?? 1;
@@ -379,6 +373,39 @@ export class ResilientConsumer {
       () => void this.startAfresh(`not joined again ${this.rejoinLimitMs / 1000} s after leaving the group`),
       this.rejoinLimitMs,
     ).unref();
+  }
+
+  /** The end of each partition of the topic now (its high watermark). */
+  private async measureEnds(): Promise<Map<number, string>> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      // A topic created a moment ago may have no leader yet: kafkajs's admin does not wait for one.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const ends = await admin.fetchTopicOffsets(this.options.topic);
+          return new Map(ends.map(({ partition, high }) => [partition, high]));
+        } catch (error) {
+          if (attempt >= 5)
+            throw new Error(`cannot read where ${this.options.topic} ends: ${(error as Error).message}`);
+          await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /**
+   * With startAtEnds, at the first join: reading starts where the partitions ended at the first start
+   * (meant for a group of one member; partitions another member holds go on from the commits).
+   */
+  private seekToStart(consumer: Consumer, assigned: Set<string>): void {
+    if (!this.startAt) return;
+    for (const [partition, offset] of this.startAt)
+      if (assigned.has(partitionKey(this.options.topic, partition)))
+        consumer.seek({ topic: this.options.topic, partition, offset });
+    this.startAt = undefined;
   }
 
   private joinedAgain(): void {
@@ -626,25 +653,30 @@ export class ResilientConsumer {
   /** Best effort, briefly: a group left behind is only clutter, which the broker expires itself. */
   private async deleteGroup(): Promise<void> {
     const { groupId } = this.options.consumer;
+    // Never joined (Kafka away all along): there is nothing to delete, and no broker to ask.
+    if (!this.everJoined) return;
     const admin = this.kafka.admin();
     const deleted = admin.connect().then(() => admin.deleteGroups([groupId]));
+    // Disconnected once it settles: disconnecting while it still retries would leave a connection behind.
+    const disconnected = deleted.catch(() => undefined).then(() => admin.disconnect().catch(() => undefined));
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('no answer within 5 s')), GROUP_DELETION_LIMIT_MS);
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), GROUP_DELETION_LIMIT_MS);
     });
     try {
-      await Promise.race([deleted, timeout]);
+      if ((await Promise.race([deleted, timeout])) === 'timeout') throw new Error('no answer within 5 s');
+      await disconnected;
     } catch (error) {
       // kafkajs names each group's own error apart (a member still in it: NON_EMPTY_GROUP).
-      const groups = (error as { groups?: { error?: Error }[] }).groups ?? [];
+      const groups = (error as { groups?: { error?: Error & { type?: string } }[] }).groups ?? [];
+      // Deleted already (a second stop, say).
+      if (groups.length > 0 && groups.every((group) => group.error?.type === 'GROUP_ID_NOT_FOUND')) return;
       const why = [(error as Error).message, ...groups.map((group) => group.error?.message)];
       this.logger.warn(
         `consumer group ${groupId} not deleted (${why.filter(Boolean).join(': ')}); the broker expires it after offsets.retention.minutes`,
       );
     } finally {
       clearTimeout(timer);
-      deleted.catch(() => undefined);
-      await admin.disconnect().catch(() => undefined);
     }
   }
 }

@@ -1,4 +1,6 @@
+import type { Consumer } from 'kafkajs';
 import { loadAppConfig } from '@lib/config';
+import type { ResilientConsumer, ResilientConsumerOptions } from '@lib/kafka';
 import type { ResultPublisher } from '../results/result-publisher';
 import { ConfigChangeConsumer } from './config-change.consumer';
 import type { ApplyOutcome, LiveClientRegistry, LoadOutcome } from './live-client-registry';
@@ -79,5 +81,43 @@ describe('ConfigChangeConsumer resync reports', () => {
     // Published: Kafka keeps them until the config-api records them.
     await resync();
     expect(reported).toHaveLength(3);
+  });
+});
+
+describe('ConfigChangeConsumer start-up', () => {
+  it('loads the store once the consumer has measured where the topic ends, and resyncs after a join during the load', async () => {
+    const steps: string[] = [];
+    let onJoin: () => void = () => undefined;
+    const registry = {
+      loadAll: async () => {
+        steps.push('load');
+        // The group joins again while the first load reads (a broker restart, say): once is not enough.
+        if (steps.length === 2) onJoin();
+        return [];
+      },
+      checkDeferredKeys: async () => [],
+    } as unknown as LiveClientRegistry;
+    const consumer = new ConfigChangeConsumer(
+      loadAppConfig({ AUTH_MODE: 'dev' }, 'dispatcher'),
+      registry,
+      {} as ResultPublisher,
+    );
+    const resilient = (consumer as unknown as { consumer: ResilientConsumer }).consumer;
+    const options = (resilient as unknown as { options: ResilientConsumerOptions }).options;
+    // Where reading starts is measured in start(): the load after it misses no event published since.
+    expect(options.startAtEnds).toBe(true);
+    Object.assign(resilient, {
+      start: async () => {
+        steps.push('start (measures the ends)');
+        onJoin = () => options.onJoin?.({} as Consumer);
+        onJoin();
+      },
+      ready: Promise.resolve(),
+      stop: async () => undefined,
+    });
+    await consumer.onApplicationBootstrap();
+    await new Promise((resolve) => setImmediate(resolve));
+    await consumer.beforeApplicationShutdown();
+    expect(steps).toEqual(['start (measures the ends)', 'load', 'load']);
   });
 });

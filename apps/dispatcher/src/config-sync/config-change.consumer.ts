@@ -28,6 +28,9 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
   private readonly consumer: ResilientConsumer;
   private resync?: NodeJS.Timeout;
   private loaded = false;
+  /** Joins of the group before the start-up load ended: any after the first asks for a resync after it. */
+  private joinsBeforeLoaded = 0;
+  private resyncOnceLoaded = false;
   private stopping = false;
   /** The resync under way, and whether another was asked for meanwhile (it runs right after). */
   private resyncing?: Promise<void>;
@@ -53,13 +56,17 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
         sessionTimeout: config.kafka.sessionTimeoutMs,
         maxWaitTimeInMs: 100,
       },
-      // Start-up loads the current state from the database; the topic only needs to say what changes next.
+      // Start-up loads the current state from the database once start() has measured where the topic
+      // ends: the topic only needs to say what changes after that.
       fromBeginning: false,
+      startAtEnds: true,
       eachMessage: (payload) => this.onMessage(payload),
-      // Until it has committed an offset, a group that joins again (after a broker restart, say) starts
-      // at the latest event and would skip those published meanwhile: the store says what they were.
-      onReading: () => {
+      // A group that joins again goes on from its commits; one whose commits were lost (the seek to the
+      // start did not reach the broker, say) starts at the latest event, and would skip those published
+      // meanwhile: the store says what they were. A join during the start-up load counts too.
+      onJoin: () => {
         if (this.loaded) this.resyncSoon();
+        else if (++this.joinsBeforeLoaded > 1) this.resyncOnceLoaded = true;
       },
       // Named after this replica, which reads the topic from the latest event at every start.
       deleteGroupOnStop: true,
@@ -68,10 +75,10 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
 
   async onApplicationBootstrap(): Promise<void> {
     await this.consumer.start();
-    // Read before that, a change made just before reading started would be in neither.
-    await this.consumer.reading;
+    await this.consumer.ready;
     const outcomes = await this.registry.loadAll({ deferKeyChecks: true });
     this.loaded = true;
+    if (this.resyncOnceLoaded) this.resyncSoon();
     this.logger.log(`${outcomes.filter((o) => o.state === 'applied').length} configurations loaded`);
     // Push requests flow meanwhile; a broken key found now is reported as its apply would have been.
     this.track(
