@@ -15,14 +15,15 @@ describe('push-client', () => {
   /** Stands in for the dispatcher publishing results. */
   let dispatcher: Producer;
   const resultsTopic = resolveTopicNames(config.kafka).pushResults;
-  const publishFor = (tenant: string, ...challengeIds: string[]) =>
+  const publishFor = (tenant: string, ...challengeIds: string[]) => publishWith({ tenant }, ...challengeIds);
+  const publishWith = (result: { tenant: string; status?: string }, ...challengeIds: string[]) =>
     dispatcher.send({
       topic: resultsTopic,
       // One partition, so results arrive in the order published.
       messages: challengeIds.map((id) => ({
         partition: 0,
         key: id,
-        value: JSON.stringify({ challenge_id: id, tenant, status: 'sent' }),
+        value: JSON.stringify({ challenge_id: id, status: 'sent', ...result }),
       })),
     });
   const publish = (...challengeIds: string[]) => publishFor('acme', ...challengeIds);
@@ -120,6 +121,19 @@ describe('push-client', () => {
     expect(await awaitingLate).toMatchObject({ tenant: 'acme' });
   });
 
+  it('keeps the first result of a challenge: a second one (a copy, a push sent again elsewhere) changes no answer', async () => {
+    const request = pushRequest({ tenant: 'acme' });
+    await client.requestChallenge(request);
+    const awaiting = client.awaitResult(request.challenge_id, 10_000);
+    await publishWith({ tenant: 'acme', status: 'sent' }, request.challenge_id);
+    await publishWith({ tenant: 'acme', status: 'expired' }, request.challenge_id);
+    const marker = `marker-${randomUUID()}`;
+    await publish(marker);
+    await client.awaitResult(marker, 10_000);
+    expect(await awaiting).toMatchObject({ status: 'sent' });
+    expect(await client.awaitResult(request.challenge_id, 1000)).toMatchObject({ status: 'sent' });
+  });
+
   it('misses no result published as soon as connect() resolved', async () => {
     const fresh = new PushClient(config.kafka);
     try {
@@ -163,11 +177,16 @@ describe('push-client', () => {
     await expect(closing.connect()).rejects.toThrow(/closed/);
   });
 
-  it('says so when the request topic does not exist, rather than creating it', async () => {
-    const elsewhere = new PushClient({ ...config.kafka, topicPrefix: `missing-${randomUUID()}.` });
+  it('says so at connect() when the request topic does not exist, rather than creating it', async () => {
+    const prefix = `missing-${randomUUID()}.`;
+    const elsewhere = new PushClient({ ...config.kafka, topicPrefix: prefix });
     try {
-      await elsewhere.connect();
-      await expect(elsewhere.requestChallenge(pushRequest())).rejects.toThrow(/requested does not exist/);
+      await expect(elsewhere.connect()).rejects.toThrow(/requested does not exist/);
+      const admin = testKafka('push-client-missing').admin();
+      await admin.connect();
+      const created = (await admin.listTopics()).filter((topic) => topic.startsWith(prefix));
+      await admin.disconnect();
+      expect(created).toEqual([]);
     } finally {
       await elsewhere.close();
     }

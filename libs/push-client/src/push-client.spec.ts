@@ -1,6 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { KafkaSettings } from '@lib/config';
-import { PushClient, PushResultTimeoutError } from './push-client';
+import type { PushRequestedEvent } from '@lib/contracts';
+import {
+  InvalidPushRequestError,
+  PushClient,
+  PushRequestNotAcknowledgedError,
+  PushResultTimeoutError,
+} from './push-client';
 
 /*
  * The client's lifecycle against a scripted kafkajs: how Kafka fails here (a listener stopped for good,
@@ -48,7 +54,12 @@ class FakeProducer {
   async disconnect() {
     this.connected = false;
   }
-  async send() {
+  /** The records sent, and what a send waits for before it is acknowledged. */
+  readonly sent: { topic: string; messages: unknown[] }[] = [];
+  sendWaits: Promise<void> = Promise.resolve();
+  async send(record: { topic: string; messages: unknown[] }) {
+    this.sent.push(record);
+    await this.sendWaits;
     return [];
   }
 }
@@ -66,6 +77,7 @@ jest.mock('@lib/kafka', () => ({
     admin: () => ({
       connect: async () => undefined,
       disconnect: async () => undefined,
+      listTopics: async () => ['mfa.push.requested', 'mfa.push.results'],
       fetchTopicOffsets: async () => {
         await kafka.offsetsWait;
         return [{ partition: 0, high: '0' }];
@@ -132,5 +144,68 @@ describe('PushClient lifecycle', () => {
     await Promise.all([connecting, closing]);
     expect(kafka.producer.connected).toBe(false);
     expect(kafka.consumers).toEqual([]);
+  });
+});
+
+describe('PushClient requests', () => {
+  const request = (overrides: Partial<PushRequestedEvent> = {}): PushRequestedEvent => ({
+    challenge_id: 'ch-1',
+    tenant: 'acme',
+    client_id: 'web-login',
+    device: { provider: 'fcm', token: 'fcm-token' },
+    expires_at: new Date(Date.now() + 60_000).toISOString(),
+    ...overrides,
+  });
+  beforeEach(() => {
+    kafka.producer = new FakeProducer();
+  });
+
+  it('refuses an expires_at already past or more than 15 minutes ahead, sending nothing', async () => {
+    const client = new PushClient(settings);
+    const past = request({ expires_at: new Date(Date.now() - 1000).toISOString() });
+    await expect(client.requestChallenge(past)).rejects.toThrow(/expires_at .* is past; nothing was sent/);
+    const far = request({ expires_at: new Date(Date.now() + 16 * 60_000).toISOString() });
+    await expect(client.requestChallenge(far)).rejects.toThrow(/more than 15 minutes ahead/);
+    expect(kafka.producer.sent).toEqual([]);
+    await client.close();
+  });
+
+  it('sends a request again as it was, but refuses its id with other content', async () => {
+    const client = new PushClient(settings);
+    const first = request();
+    await client.requestChallenge(first);
+    // The same request, its keys in another order: a retry.
+    const reordered = Object.fromEntries(Object.entries(first).reverse()) as unknown as PushRequestedEvent;
+    await client.requestChallenge(reordered);
+    const otherDevice = request({
+      expires_at: first.expires_at,
+      device: { provider: 'fcm', token: 'other' },
+    });
+    const reuse = client.requestChallenge(otherDevice);
+    await expect(reuse).rejects.toThrow(InvalidPushRequestError);
+    await expect(reuse).rejects.toThrow(/challenge_id ch-1 was requested before with other content/);
+    expect(kafka.producer.sent).toHaveLength(2);
+    await client.close();
+  });
+
+  it('sends the requests asked for while a send is under way together, and says so when Kafka does not acknowledge in time', async () => {
+    let acknowledge = () => {};
+    kafka.producer.sendWaits = new Promise<void>((resolve) => (acknowledge = resolve));
+    const client = new PushClient(settings, { sendTimeoutMs: 50 });
+    const first = client.requestChallenge(request({ challenge_id: 'ch-a' }));
+    const queued = ['ch-b', 'ch-c'].map((id) => client.requestChallenge(request({ challenge_id: id })));
+    for (const sending of [first, ...queued])
+      await expect(sending).rejects.toThrow(PushRequestNotAcknowledgedError);
+    await expect(first).rejects.toThrow(/not acknowledged by Kafka within 50 ms .* it may still be written/);
+    acknowledge();
+    await new Promise((resolve) => setImmediate(resolve));
+    // One produce request for the first, one for both that waited behind it.
+    expect(kafka.producer.sent.map((record) => record.messages.length)).toEqual([1, 2]);
+    await client.close();
+  });
+
+  it('refuses a sendTimeoutMs that is not a positive number of milliseconds', () => {
+    for (const sendTimeoutMs of [0, -1, Number.NaN])
+      expect(() => new PushClient(settings, { sendTimeoutMs })).toThrow(/sendTimeoutMs/);
   });
 });

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import type { Consumer } from 'kafkajs';
+import { createHash, randomUUID } from 'node:crypto';
+import type { Consumer, Kafka } from 'kafkajs';
 import type { KafkaSettings } from '@lib/config';
 import {
   DEFAULT_TENANT,
@@ -11,13 +11,29 @@ import {
   resolveTopicNames,
   TopicNames,
 } from '@lib/contracts';
-import { createKafkaClient, orderedIdempotentProducer, RenewingProducer } from '@lib/kafka';
+import { BatchingSender, createKafkaClient, orderedIdempotentProducer, RenewingProducer } from '@lib/kafka';
 
 export class InvalidPushRequestError extends Error {}
 export class PushResultTimeoutError extends Error {}
+/** Kafka did not acknowledge the request in time: it may be written all the same (see requestChallenge). */
+export class PushRequestNotAcknowledgedError extends Error {}
+
+export interface PushClientOptions {
+  /**
+   * How long requestChallenge waits for Kafka to acknowledge a request (default 10 s), and never past
+   * the challenge's expires_at: with Kafka away, a sign-in should not hang for its producer's retries.
+   */
+  sendTimeoutMs?: number;
+}
 
 /** Results kept for anyone who awaits them later, whatever challenge they answer (every client sees every result). */
 const RECENT_RESULTS = 10_000;
+/**
+ * How long a result is kept after it came: a challenge lives at most MAX_CHALLENGE_TTL_MS, and its
+ * result comes at most about a minute after it expired (a send under way is waited for). An older one
+ * answers no challenge that can still be awaited.
+ */
+const RESULT_KEPT_MS = MAX_CHALLENGE_TTL_MS + 120_000;
 /** setTimeout's longest wait: a longer one fires at once. */
 const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
@@ -33,6 +49,7 @@ interface Waiter {
 export class PushClient {
   private readonly topics: TopicNames;
   private readonly validator = new EventValidator(pushRequestedSchema);
+  private readonly kafka: Kafka;
   private readonly producer: RenewingProducer;
   private connection?: Promise<void>;
   private closed = false;
@@ -42,21 +59,37 @@ export class PushClient {
   /** Why the result listener stopped for good: every await fails with it from then on. */
   private listenerFailure?: Error;
   private readonly waiting = new Map<string, Set<Waiter>>();
-  /** The last results seen, awaited or not, so a late or second awaitResult finds its result for a while. */
-  private readonly recent = new Map<string, PushResultEvent>();
+  /** Sends what callers ask for meanwhile together: one produce request, one wait, for many sign-ins. */
+  private readonly sender: BatchingSender;
+  private readonly sendTimeoutMs: number;
+  /**
+   * The last results seen, awaited or not, so a late or second awaitResult finds its result for a
+   * while: the first of each challenge (a second copy, or a second send's result, does not replace it).
+   */
+  private readonly recent = new Map<string, { result: PushResultEvent; at: number }>();
   /**
    * The challenges this client requested, until they expire, and their results: kept apart from the
-   * recent ones, which a busy system pushes out within seconds.
+   * recent ones, which a busy system pushes out within seconds. `digest` tells a request sent again
+   * from another one reusing its id.
    */
   private readonly requested = new Map<
     string,
-    { tenant: string; expiresAt: number; result?: PushResultEvent }
+    { tenant: string; expiresAt: number; digest: string; result?: PushResultEvent }
   >();
 
-  constructor(private readonly settings: KafkaSettings) {
+  constructor(
+    private readonly settings: KafkaSettings,
+    options: PushClientOptions = {},
+  ) {
     this.topics = resolveTopicNames(settings);
-    const kafka = createKafkaClient(settings, '-push-client');
-    this.producer = new RenewingProducer(() => orderedIdempotentProducer(kafka));
+    this.kafka = createKafkaClient(settings, '-push-client');
+    this.producer = new RenewingProducer(() => orderedIdempotentProducer(this.kafka));
+    this.sender = new BatchingSender(this.producer);
+    this.sendTimeoutMs = options.sendTimeoutMs ?? 10_000;
+    if (!(this.sendTimeoutMs > 0))
+      throw new Error(
+        `sendTimeoutMs must be a number of milliseconds above 0 (got ${options.sendTimeoutMs})`,
+      );
   }
 
   /**
@@ -83,11 +116,28 @@ export class PushClient {
       if (this.closed) throw new Error('this push client was closed while it connected');
     };
     await this.producer.connect();
+    await this.checkRequestTopic();
     closedMeanwhile();
     if (!awaitResults) return;
     await this.listen();
     closedMeanwhile();
     this.listening = true;
+  }
+
+  /** A missing topic fails at connect(), not at each request after the producer's retries (tens of seconds). */
+  private async checkRequestTopic(): Promise<void> {
+    const topic = this.topics.pushRequested;
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      // Only the topics this client may describe: one it may not, it may not write either.
+      if (!(await admin.listTopics()).includes(topic))
+        throw new Error(
+          `${topic} does not exist (or this client may not describe it): the dispatcher creates it when it starts, or create it yourself (docs/operations.md)`,
+        );
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   private async listen(): Promise<void> {
@@ -153,24 +203,45 @@ export class PushClient {
   }
 
   /**
-   * Validates and sends a push request; throws InvalidPushRequestError naming what is wrong. A send
-   * that fails (Kafka unreachable, a broker restarting) may have been written all the same. Sending the
-   * same request again never pushes twice: if the first was written, the second goes to the dead-letter
-   * topic as `duplicate_challenge_id`.
+   * Validates and sends a push request; throws InvalidPushRequestError naming what is wrong, among
+   * others an expires_at already past or more than 15 minutes ahead, and a challenge_id this client
+   * sent before with other content (ids must be unique: the dispatcher pushes an id once). A send that
+   * fails (Kafka unreachable, a broker restarting), or is not acknowledged within sendTimeoutMs
+   * (PushRequestNotAcknowledgedError), may have been written all the same. Sending the same request
+   * again never pushes twice: if the first was written, the second goes to the dead-letter topic as
+   * `duplicate_challenge_id`.
    */
   async requestChallenge(request: PushRequestedEvent): Promise<void> {
     const checked = this.validator.check(request);
     if (!checked.ok) throw new InvalidPushRequestError(`invalid push request: ${checked.reason}`);
     const expiresAt = Date.parse(request.expires_at);
-    if (Number.isNaN(expiresAt))
+    const left = expiresAt - Date.now();
+    if (!(left > 0))
       throw new InvalidPushRequestError(
-        `invalid push request: expires_at ${request.expires_at} is not a time`,
+        `invalid push request: expires_at ${request.expires_at} is past; nothing was sent`,
+      );
+    if (left > MAX_CHALLENGE_TTL_MS)
+      throw new InvalidPushRequestError(
+        `invalid push request: expires_at ${request.expires_at} is more than ${MAX_CHALLENGE_TTL_MS / 60_000} minutes ahead, which the dispatcher refuses`,
       );
     // Recorded before sending: the result can come before the send is acknowledged.
-    if (this.listening) this.remember(request, expiresAt);
+    this.remember(request, expiresAt);
     const topic = this.topics.pushRequested;
-    await this.producer
-      .send({ topic, messages: [{ key: request.challenge_id, value: JSON.stringify(request) }] })
+    const timeoutMs = Math.min(this.sendTimeoutMs, left);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new PushRequestNotAcknowledgedError(
+              `push request ${request.challenge_id} not acknowledged by Kafka within ${timeoutMs} ms (is it reachable?); it may still be written: await its result, or give up on the challenge`,
+            ),
+          ),
+        timeoutMs,
+      );
+    });
+    const sent = this.sender
+      .send(topic, { key: request.challenge_id, value: JSON.stringify(request) })
       .catch((error: Error) => {
         // Producers here never create a topic (it would get the broker's default partitions).
         if (kafkaErrorTypes(error).includes('UNKNOWN_TOPIC_OR_PARTITION'))
@@ -180,22 +251,29 @@ export class PushClient {
           );
         throw error;
       });
+    try {
+      await Promise.race([sent, late]);
+    } finally {
+      clearTimeout(timer);
+      sent.catch(() => undefined);
+    }
   }
 
   private remember(request: PushRequestedEvent, expiresAt: number): void {
     this.forgetExpired();
     const tenant = request.tenant ?? DEFAULT_TENANT;
+    const digest = digestOf(request);
     const earlier = this.requested.get(request.challenge_id);
+    // The dispatcher would put it on the dead-letter topic with no result: the caller would wait in vain,
+    // or take the earlier request's result for this one's.
+    if (earlier && earlier.digest !== digest)
+      throw new InvalidPushRequestError(
+        `invalid push request: challenge_id ${request.challenge_id} was requested before with other content (tenant, device, code…); challenge ids must be unique: use a new one`,
+      );
     // Sent again: its result, if it came already, stays (the dispatcher pushes a challenge once).
-    const result = earlier?.tenant === tenant ? earlier.result : undefined;
     // Moved to the end: the map stays in order of request, which forgetExpired relies on.
     this.requested.delete(request.challenge_id);
-    // The dispatcher refuses a longer life, and a far one would hold back the pruning of every later one.
-    this.requested.set(request.challenge_id, {
-      tenant,
-      expiresAt: Math.min(expiresAt, Date.now() + MAX_CHALLENGE_TTL_MS),
-      result,
-    });
+    this.requested.set(request.challenge_id, { tenant, expiresAt, digest, result: earlier?.result });
   }
 
   /**
@@ -206,12 +284,15 @@ export class PushClient {
   async awaitResult(challengeId: string, timeoutMs = 30_000): Promise<PushResultEvent> {
     if (this.listenerFailure) throw this.listenerFailure;
     if (!this.listening) throw new Error('call connect({ awaitResults: true }) before awaiting results');
+    if (!(timeoutMs >= 0))
+      throw new Error(`timeoutMs must be a number of milliseconds, 0 or more (got ${timeoutMs})`);
     const own = this.requested.get(challengeId);
-    const recent = this.recent.get(challengeId);
+    const recent = this.recentResult(challengeId);
     // Seen before this client asked: only this challenge's if it is of the tenant it asked for.
     const known = own?.result ?? (recent && (!own || recent.tenant === own.tenant) ? recent : undefined);
-    // Once awaited, the recent results will do (as for a result handed to a waiter).
-    if (own?.result) this.requested.delete(challengeId);
+    // Once awaited, the recent results will do (as for a result handed to a waiter); the request stays
+    // known, so a reuse of its id is still refused.
+    if (own) own.result = undefined;
     if (known) return known;
     return new Promise((resolve, reject) => {
       const waiters = this.waiting.get(challengeId) ?? new Set();
@@ -235,8 +316,8 @@ export class PushClient {
         () =>
           waiter.reject(
             new PushResultTimeoutError(
-              `no result for challenge ${challengeId} within ${timeoutMs} ms. A request refused as invalid or as a ` +
-                `reused challenge id gets none: look for it on ${this.topics.pushDeadLetter}.`,
+              `no result for challenge ${challengeId} within ${timeoutMs} ms. A request reusing a challenge id, or ` +
+                `one without a readable challenge_id, gets none: look for it on ${this.topics.pushDeadLetter}.`,
             ),
           ),
         Math.min(Math.max(timeoutMs, 0), LONGEST_TIMER_MS),
@@ -273,14 +354,23 @@ export class PushClient {
     // Another tenant's request that reused this id (the dispatcher remembers ids, not tenants): its
     // result is not this challenge's.
     if (own && result.tenant !== own.tenant) return;
-    this.recent.set(id, result);
+    // A second result of one challenge (a copy, or a push sent again after a rebalance): the first
+    // stands, as every caller was already given it.
+    if (own?.result || this.recentResult(id)?.tenant === result.tenant) return;
+    this.recent.delete(id);
+    this.recent.set(id, { result, at: Date.now() });
     if (this.recent.size > RECENT_RESULTS) this.recent.delete(this.recent.keys().next().value as string);
     const waiters = [...(this.waiting.get(id) ?? [])];
     for (const waiter of waiters) waiter.resolve(result);
     // An own result nobody awaited yet is kept until its challenge expires; once awaited, recent will do
     // (keeping every result that long would hold minutes of a busy system's results).
     if (own && waiters.length === 0) own.result = result;
-    else this.requested.delete(id);
+  }
+
+  /** The first result of the challenge seen in the last RESULT_KEPT_MS, if any. */
+  private recentResult(challengeId: string): PushResultEvent | undefined {
+    const recent = this.recent.get(challengeId);
+    return recent && recent.at >= Date.now() - RESULT_KEPT_MS ? recent.result : undefined;
   }
 
   /**
@@ -304,4 +394,21 @@ function kafkaErrorTypes(error: unknown): string[] {
   for (let depth = 0; at && depth < 8; depth++, at = at.cause as typeof at)
     if (typeof at.type === 'string') types.push(at.type);
   return types;
+}
+
+/** The same for the same request, however its object's keys are ordered. */
+function digestOf(request: PushRequestedEvent): string {
+  const canonical = (value: unknown): unknown =>
+    Array.isArray(value)
+      ? value.map(canonical)
+      : value && typeof value === 'object'
+        ? Object.fromEntries(
+            Object.keys(value)
+              .sort()
+              .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
+          )
+        : value;
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(request)))
+    .digest('base64');
 }
