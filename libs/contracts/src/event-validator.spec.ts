@@ -25,7 +25,7 @@ describe('EventValidator reasons', () => {
   });
 
   it('names the values a field allows', () => {
-    expect(reason(request({ strategy: 'push' }))).toBe('strategy must be one of "code", "prompt"');
+    expect(reason(request({ strategy: 'push' }))).toBe('strategy must be one of "code", "prompt", null');
   });
 
   it.each(['2026-12-06T17:00:00+01', '2026-12-06T23:59:60Z', '2026-02-30T10:00:00Z', 'tomorrow'])(

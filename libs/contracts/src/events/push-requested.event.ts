@@ -36,7 +36,8 @@ export const pushRequestedSchema: JSONSchemaType<PushRequestedEvent> = {
     challenge_id: { type: 'string', pattern: CHALLENGE_ID_PATTERN },
     tenant: { type: 'string', pattern: TENANT_ID_PATTERN, nullable: true },
     client_id: shortText(255),
-    strategy: { type: 'string', enum: ['code', 'prompt'], nullable: true },
+    // Ajv's nullable lets null past an enum only when the enum lists it.
+    strategy: { type: 'string', enum: ['code', 'prompt', null], nullable: true },
     code: { type: 'string', pattern: '^[0-9]{1,3}$', nullable: true },
     values: {
       type: 'array',
