@@ -93,6 +93,33 @@ describe('outbox relay (real MongoDB-compatible server and Kafka)', () => {
     expect((await stored('legacy')).pending_events).toEqual([]);
   });
 
+  it("publishes a long outage's backlog of one document, over the broker's request limit all together, in parts and in order", async () => {
+    const at = new Date();
+    const backlog = Array.from({ length: 6000 }, (_, i) => ({
+      event_id: `backlog-${i + 1}-${'x'.repeat(100)}`,
+      version: i + 1,
+      change: 'updated' as const,
+      occurred_at: at,
+    }));
+    await connection.collection<MfaConfigRecord>('mfa_configs').insertOne({
+      _id: configRecordId('backlog', 'push'),
+      tenant: 'backlog',
+      type: 'push',
+      ...state(['a']),
+      version: backlog.length,
+      deleted: false,
+      created_at: at,
+      updated_at: at,
+      outbox_pending_since: at,
+      pending_events: backlog,
+    });
+    expect(await flushOnce()).toBeGreaterThanOrEqual(backlog.length);
+    await events.waitFor((m) => m.key === 'backlog/push' && m.value.version === backlog.length);
+    const versions = events.messages.filter((m) => m.key === 'backlog/push').map((m) => m.value.version);
+    expect(versions).toEqual(backlog.map((event) => event.version));
+    expect((await stored('backlog')).pending_events).toEqual([]);
+  });
+
   it('keeps publishing what it finds by the index while an old document keeps its events', async () => {
     // Stored before ids were tenant/type: the relay publishes its events but cannot remove them.
     await writtenWithoutTheField('id-of-an-older-scheme', 'stuck', 1);

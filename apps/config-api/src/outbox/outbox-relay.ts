@@ -9,6 +9,13 @@ const IDLE_POLL_MS = 1000;
 const MAX_BACKOFF_MS = 10_000;
 const BATCH_DOCUMENTS = 100;
 /**
+ * Events of one document per produce request: about 250 bytes each, so a request stays far below the
+ * broker's 1 MB limit. A document holds one per write made while Kafka was away; sent all at once, a
+ * long outage's backlog was refused for ever, and, its document being the oldest pending, held back
+ * every other tenant's events behind it.
+ */
+const EVENTS_PER_SEND = 500;
+/**
  * How often the relay also scans for documents with events but no outbox_pending_since, which a
  * version before that field writes: at start, then at this slow rate while older replicas may still
  * run (a rolling deploy). It can go once no such version runs anywhere.
@@ -143,21 +150,22 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private async publish(producer: Producer, record: MfaConfigRecord): Promise<number> {
     const events = [...record.pending_events].sort((a, b) => a.version - b.version);
     const key = configChangedKey(record.tenant, record.type);
-    await producer.send({
-      topic: this.topic,
-      messages: events.map((event) => {
-        const value: ConfigChangedEvent = {
-          event_id: event.event_id,
-          type: 'mfa.config.changed',
-          tenant: record.tenant,
-          mfa_type: record.type,
-          version: event.version,
-          change: event.change,
-          occurred_at: new Date(event.occurred_at).toISOString(),
-        };
-        return { key, value: JSON.stringify(value) };
-      }),
+    const messages = events.map((event) => {
+      const value: ConfigChangedEvent = {
+        event_id: event.event_id,
+        type: 'mfa.config.changed',
+        tenant: record.tenant,
+        mfa_type: record.type,
+        version: event.version,
+        change: event.change,
+        occurred_at: new Date(event.occurred_at).toISOString(),
+      };
+      return { key, value: JSON.stringify(value) };
     });
+    // In turn, in version order: a failure part way sends them all again next time (consumers ignore
+    // versions they hold).
+    for (let start = 0; start < messages.length; start += EVENTS_PER_SEND)
+      await producer.send({ topic: this.topic, messages: messages.slice(start, start + EVENTS_PER_SEND) });
     const removed = await this.repository.markEventsPublished(
       record,
       events.map((event) => event.event_id),
