@@ -63,6 +63,26 @@ describe('ApiErrorFilter', () => {
     }
   });
 
+  it('answers an election or a shutdown of a replica set member with 503 to retry, not 500', () => {
+    for (const [code, name] of [
+      [11602, 'InterruptedDueToReplStateChange'],
+      [10107, 'NotWritablePrimary'],
+      [91, 'ShutdownInProgress'],
+    ] as const) {
+      const read = respond(new mongo.MongoServerError({ message: name, code }), 'GET');
+      expect([code, read.status, read.headers['Retry-After']]).toEqual([code, 503, '5']);
+    }
+    // A write concern that timed out: applied on the primary, so it may have been saved.
+    const unconfirmed = respond(
+      new mongo.MongoServerError({ message: 'waiting for replication timed out', code: 64 }),
+      'PATCH',
+    );
+    expect([unconfirmed.status, unconfirmed.body?.error_description]).toEqual([
+      503,
+      expect.stringMatching(/may have been saved/),
+    ]);
+  });
+
   it('answers anything else unexpected with 500 and an error id, without internals', () => {
     const sent = respond(new Error('boom at internal.js:1'));
     expect(sent.status).toBe(500);

@@ -100,15 +100,39 @@ export function isStoreBusy(exception: unknown): boolean {
 function mayHaveWritten(exception: unknown): boolean {
   return (
     exception instanceof mongo.MongoNetworkError ||
+    // Applied on the primary, not yet confirmed by enough of the replica set.
+    exception instanceof mongo.MongoWriteConcernError ||
+    (exception instanceof mongo.MongoServerError && exception.code === WRITE_CONCERN_FAILED) ||
     (exception instanceof mongo.MongoError && exception.hasErrorLabel('RetryableWriteError'))
   );
 }
+
+const WRITE_CONCERN_FAILED = 64;
+/**
+ * MongoDB's answers while a replica set elects a primary or a member shuts down: the request was
+ * refused, and a retry in a few seconds finds the new primary. The driver retries a read once; a
+ * second election error reaches us.
+ */
+const STORE_AWAY_CODES = new Set([
+  6, // HostUnreachable
+  7, // HostNotFound
+  89, // NetworkTimeout
+  91, // ShutdownInProgress
+  189, // PrimarySteppedDown
+  9001, // SocketException
+  10107, // NotWritablePrimary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+]);
 
 function isStoreUnavailable(exception: unknown): boolean {
   return (
     exception instanceof mongo.MongoServerSelectionError ||
     exception instanceof mongo.MongoNetworkError ||
     exception instanceof mongo.MongoNotConnectedError ||
+    (exception instanceof mongo.MongoServerError && STORE_AWAY_CODES.has(Number(exception.code))) ||
     (exception instanceof Error &&
       (exception.name === 'MongooseServerSelectionError' ||
         /buffering timed out|not connected/i.test(exception.message)))
