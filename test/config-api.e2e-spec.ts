@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
-import mongoose from 'mongoose';
+import { getConnectionToken } from '@nestjs/mongoose';
+import mongoose, { type Connection } from 'mongoose';
 import { resolveTopicNames } from '@lib/contracts';
 import { apnsP8Key, rsaKeyPair, serviceAccountPrivateKey } from './fixtures/keys';
 import { pushConfigBody } from './fixtures/mfa-config.builder';
@@ -619,6 +620,11 @@ describe('config-api (real FerretDB and Kafka)', () => {
     it('never stored anything for the refused bodies of this tenant', async () => {
       expect((await get('/mfa', token).expect(200)).body.total).toBe(0);
     });
+  });
+
+  it('writes and reads with majority concerns: on a replica set, nothing it confirmed or published is rolled back', () => {
+    const { writeConcern, readConcern } = api.app.get<Connection>(getConnectionToken()).getClient().options;
+    expect([writeConcern?.w, readConcern?.level]).toEqual(['majority', 'majority']);
   });
 
   describe('secrets at rest', () => {
