@@ -17,11 +17,15 @@ describe('EventValidator reasons', () => {
 
   it('names a field that is not one of the event, also inside an object', () => {
     expect(reason(request({ expiresAt: 'soon' }))).toBe(
-      'expiresAt is not a field of this event (a misspelling?)',
+      '"expiresAt" is not a field of this event (a misspelling?)',
     );
     expect(reason(request({ message: { subtitle: 'x' } }))).toBe(
-      'message.subtitle is not a field of this event (a misspelling?)',
+      'message."subtitle" is not a field of this event (a misspelling?)',
     );
+    // A hostile name (a megabyte) must not make the dead letter and the result carrying it as large.
+    const huge = reason(request({ ['x'.repeat(1_000_000)]: 1, ['y'.repeat(1_000_000)]: 2 }));
+    expect(huge.length).toBeLessThan(1100);
+    expect(huge).toContain(`"${'x'.repeat(64)}…" is not a field`);
   });
 
   it('names the values a field allows', () => {

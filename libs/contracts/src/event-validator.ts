@@ -6,6 +6,9 @@ export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: strin
 
 const ajv = new Ajv({ allErrors: true, strict: true });
 const MAX_REASONS = 5;
+/** A reason lands in a dead letter, a result and a log line: a hostile field name must not make them huge. */
+const MAX_NAME_LENGTH = 64;
+const MAX_REASON_LENGTH = 1000;
 addFormats(ajv);
 // RFC 3339 allows times JavaScript's Date cannot read (a leap second; ajv-formats also takes an offset
 // without minutes), and every time here is read with Date: a request whose expires_at read as NaN was
@@ -43,7 +46,7 @@ export class EventValidator<T> {
     // A hostile message can hold 100,000 errors: the reason names the first few, so it stays a line.
     const reason = errors.slice(0, MAX_REASONS).map(describe).join('; ');
     const more = errors.length - MAX_REASONS;
-    return { ok: false, reason: more > 0 ? `${reason}; and ${more} more` : reason };
+    return { ok: false, reason: clip(more > 0 ? `${reason}; and ${more} more` : reason, MAX_REASON_LENGTH) };
   }
 }
 
@@ -51,12 +54,16 @@ export class EventValidator<T> {
 function describe(error: ErrorObject): string {
   const path = error.instancePath.replace(/^\//, '').replace(/\//g, '.');
   if (error.keyword === 'additionalProperties') {
-    const extra = (error.params as { additionalProperty: string }).additionalProperty;
-    return `${path ? `${path}.` : ''}${extra} is not a field of this event (a misspelling?)`;
+    const extra = clip((error.params as { additionalProperty: string }).additionalProperty, MAX_NAME_LENGTH);
+    return `${path ? `${path}.` : ''}${JSON.stringify(extra)} is not a field of this event (a misspelling?)`;
   }
   if (error.keyword === 'enum') {
     const allowed = (error.params as { allowedValues: unknown[] }).allowedValues;
     return `${path || '(root)'} must be one of ${allowed.map((value) => JSON.stringify(value)).join(', ')}`;
   }
   return `${path || '(root)'} ${error.message}`;
+}
+
+function clip(text: string, length: number): string {
+  return text.length > length ? `${text.slice(0, length)}…` : text;
 }
