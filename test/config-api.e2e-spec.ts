@@ -622,9 +622,9 @@ describe('config-api (real FerretDB and Kafka)', () => {
     });
   });
 
-  it('writes and reads with majority concerns: on a replica set, nothing it confirmed or published is rolled back', () => {
-    const { writeConcern, readConcern } = api.app.get<Connection>(getConnectionToken()).getClient().options;
-    expect([writeConcern?.w, readConcern?.level]).toEqual(['majority', 'majority']);
+  it('writes with a majority write concern, bounded: on a replica set, nothing it confirmed is rolled back', () => {
+    const { writeConcern } = api.app.get<Connection>(getConnectionToken()).getClient().options;
+    expect([writeConcern?.w, writeConcern?.wtimeoutMS]).toEqual(['majority', 10_000]);
   });
 
   describe('secrets at rest', () => {

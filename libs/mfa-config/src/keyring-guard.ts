@@ -16,6 +16,8 @@ interface KeyCheckDocument {
 
 const DUPLICATE_KEY = 11000;
 const UNAUTHORIZED = 13;
+/** MongoDB Atlas's answer to an action the user's role lacks ("user is not allowed to do action"). */
+const ATLAS_NOT_ALLOWED = 8000;
 
 /** A key whose id the store knows with other bytes: explained at start-up, without a stack. */
 export class KeyringMismatchError extends Error {
@@ -44,7 +46,7 @@ export class KeyringGuard implements OnModuleInit {
         .catch((error: { code?: number }) => {
           // Another replica starting at the same moment recorded it first: compared below like any
           // other. A database user that may only read (a dispatcher given least privilege) compares.
-          if (error.code !== DUPLICATE_KEY && error.code !== UNAUTHORIZED) throw error;
+          if (![DUPLICATE_KEY, UNAUTHORIZED, ATLAS_NOT_ALLOWED].includes(Number(error.code))) throw error;
         });
     }
     const known = await collection.find({ _id: { $in: checks.map(({ id }) => id) } }).toArray();
