@@ -1,5 +1,5 @@
 import type { Producer, ProducerRecord } from 'kafkajs';
-import { BatchingSender } from './batching-sender';
+import { BatchingSender, MessageWithdrawnError } from './batching-sender';
 
 /** A producer that records each send and lets the test finish it. */
 function recordingProducer() {
@@ -96,5 +96,24 @@ describe('BatchingSender', () => {
     expect(
       calls.slice(1).map((call) => call.record.messages.map((m) => String(m.value)[0]).join('')),
     ).toEqual(['ab', 'c', 'd', 'e']);
+  });
+
+  it('takes back a message still waiting for a batch, not one already on its way', async () => {
+    const { producer, calls } = recordingProducer();
+    const sender = new BatchingSender(producer);
+    const first = sender.sendWithdrawable('requests', { key: 'a', value: '1' });
+    await flushMicrotasks();
+    const waiting = sender.sendWithdrawable('requests', { key: 'b', value: '2' });
+    const kept = sender.send('requests', { key: 'c', value: '3' });
+    expect(first.withdraw()).toBe(false);
+    expect(waiting.withdraw()).toBe(true);
+    await expect(waiting.sent).rejects.toBeInstanceOf(MessageWithdrawnError);
+    expect(waiting.withdraw()).toBe(false);
+    calls[0].finish();
+    await first.sent;
+    await flushMicrotasks();
+    expect(calls[1].record.messages.map((message) => message.key)).toEqual(['c']);
+    calls[1].finish();
+    await kept;
   });
 });

@@ -1,5 +1,8 @@
 import type { Message, Producer } from 'kafkajs';
 
+/** A message taken back before it was sent (BatchingSender.sendWithdrawable). */
+export class MessageWithdrawnError extends Error {}
+
 interface Queued {
   topic: string;
   message: Message;
@@ -25,10 +28,29 @@ export class BatchingSender {
   ) {}
 
   send(topic: string, message: Message): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ topic, message, resolve, reject });
+    return this.sendWithdrawable(topic, message).sent;
+  }
+
+  /**
+   * As send, with a way to take the message back while it still waits for a batch: `withdraw()` says
+   * whether it did (`sent` then fails with MessageWithdrawnError, and nothing was sent), or whether the
+   * message was already on its way.
+   */
+  sendWithdrawable(topic: string, message: Message): { sent: Promise<void>; withdraw: () => boolean } {
+    let queued!: Queued;
+    const sent = new Promise<void>((resolve, reject) => {
+      queued = { topic, message, resolve, reject };
+      this.queue.push(queued);
       if (!this.flushing) void this.flush();
     });
+    const withdraw = () => {
+      const index = this.queue.indexOf(queued);
+      if (index < 0) return false;
+      this.queue.splice(index, 1);
+      queued.reject(new MessageWithdrawnError('withdrawn before it was sent'));
+      return true;
+    };
+    return { sent, withdraw };
   }
 
   /** How many queued messages go in the next batch: at least one, within both limits. */

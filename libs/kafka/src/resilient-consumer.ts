@@ -51,7 +51,8 @@ export interface ResilientConsumerOptions {
    * committed: every message published from then on is read, none before; the caller loads the state
    * those messages change once `start()` has returned. `fromBeginning: false` alone starts at the end
    * as of the first fetch after the join, which comes later: a message published in between would be
-   * in neither. Later joins go on from the commits (the start position is committed as a seek).
+   * in neither. Later joins go on from the commits (kafkajs commits a seek at once with autoCommit,
+   * that is without concurrency per partition; with it, at the next commit of handled messages).
    */
   startAtEnds?: boolean;
   /**

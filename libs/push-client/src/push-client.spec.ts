@@ -170,8 +170,9 @@ describe('PushClient requests', () => {
     await client.close();
   });
 
-  it('sends a request again as it was, but refuses its id with other content', async () => {
+  it('sends a request again as it was, but refuses its id with other content (when awaiting results)', async () => {
     const client = new PushClient(settings);
+    await client.connect({ awaitResults: true });
     const first = request();
     await client.requestChallenge(first);
     // The same request, its keys in another order: a retry.
@@ -196,11 +197,34 @@ describe('PushClient requests', () => {
     const queued = ['ch-b', 'ch-c'].map((id) => client.requestChallenge(request({ challenge_id: id })));
     for (const sending of [first, ...queued])
       await expect(sending).rejects.toThrow(PushRequestNotAcknowledgedError);
+    // The first was on its way; those behind it were taken back, so no expired backlog goes out later.
     await expect(first).rejects.toThrow(/not acknowledged by Kafka within 50 ms .* it may still be written/);
+    await expect(queued[0]).rejects.toThrow(/it was not sent: send it again/);
     acknowledge();
     await new Promise((resolve) => setImmediate(resolve));
-    // One produce request for the first, one for both that waited behind it.
-    expect(kafka.producer.sent.map((record) => record.messages.length)).toEqual([1, 2]);
+    expect(kafka.producer.sent.map((record) => record.messages.length)).toEqual([1]);
+    // Sent together: what is asked for while a send is under way goes in the next one.
+    kafka.producer.sendWaits = Promise.resolve();
+    const together = ['ch-d', 'ch-e', 'ch-f'].map((id) =>
+      client.requestChallenge(request({ challenge_id: id })),
+    );
+    await Promise.all(together);
+    expect(kafka.producer.sent.map((record) => record.messages.length)).toEqual([1, 1, 2]);
+    await client.close();
+  });
+
+  it('forgets a request it took back unsent, so its id can carry a corrected one', async () => {
+    let acknowledge = () => {};
+    kafka.producer.sendWaits = new Promise<void>((resolve) => (acknowledge = resolve));
+    const client = new PushClient(settings, { sendTimeoutMs: 50 });
+    await client.connect({ awaitResults: true });
+    // On its way (not taken back when its time is up): it fails too, as Kafka does not answer.
+    const ahead = client.requestChallenge(request({ challenge_id: 'ch-ahead' })).catch(() => undefined);
+    await expect(client.requestChallenge(request())).rejects.toThrow(/it was not sent/);
+    acknowledge();
+    await ahead;
+    kafka.producer.sendWaits = Promise.resolve();
+    await client.requestChallenge(request({ device: { provider: 'fcm', token: 'corrected' } }));
     await client.close();
   });
 

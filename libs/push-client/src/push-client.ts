@@ -204,10 +204,11 @@ export class PushClient {
 
   /**
    * Validates and sends a push request; throws InvalidPushRequestError naming what is wrong, among
-   * others an expires_at already past or more than 15 minutes ahead, and a challenge_id this client
-   * sent before with other content (ids must be unique: the dispatcher pushes an id once). A send that
-   * fails (Kafka unreachable, a broker restarting), or is not acknowledged within sendTimeoutMs
-   * (PushRequestNotAcknowledgedError), may have been written all the same. Sending the same request
+   * others an expires_at already past or more than 15 minutes ahead, and, when awaiting results, a
+   * challenge_id this client sent before with other content (ids must be unique: the dispatcher pushes
+   * an id once). A send that fails (Kafka unreachable, a broker restarting) may have been written all
+   * the same; one not acknowledged within sendTimeoutMs fails with PushRequestNotAcknowledgedError,
+   * which says whether it was taken back unsent. Sending the same request
    * again never pushes twice: if the first was written, the second goes to the dead-letter topic as
    * `duplicate_challenge_id`.
    */
@@ -225,41 +226,54 @@ export class PushClient {
         `invalid push request: expires_at ${request.expires_at} is more than ${MAX_CHALLENGE_TTL_MS / 60_000} minutes ahead, which the dispatcher refuses`,
       );
     // Recorded before sending: the result can come before the send is acknowledged.
-    this.remember(request, expiresAt);
+    const forget = this.listening ? this.remember(request, expiresAt) : () => undefined;
     const topic = this.topics.pushRequested;
     const timeoutMs = Math.min(this.sendTimeoutMs, left);
+    const { sent, withdraw } = this.sender.sendWithdrawable(topic, {
+      key: request.challenge_id,
+      value: JSON.stringify(request),
+    });
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new PushRequestNotAcknowledgedError(
-              `push request ${request.challenge_id} not acknowledged by Kafka within ${timeoutMs} ms (is it reachable?); it may still be written: await its result, or give up on the challenge`,
-            ),
+      timer = setTimeout(() => {
+        // Still waiting behind other sends (Kafka away): taken back, so no expired backlog goes out
+        // ahead of new sign-ins once Kafka is back.
+        const withdrawn = withdraw();
+        if (withdrawn) forget();
+        reject(
+          new PushRequestNotAcknowledgedError(
+            `push request ${request.challenge_id} not acknowledged by Kafka within ${timeoutMs} ms (is it reachable?); ` +
+              (withdrawn
+                ? 'it was not sent: send it again, or give up on the challenge'
+                : 'it may still be written: await its result, or give up on the challenge'),
           ),
-        timeoutMs,
-      );
+        );
+      }, timeoutMs);
     });
-    const sent = this.sender
-      .send(topic, { key: request.challenge_id, value: JSON.stringify(request) })
-      .catch((error: Error) => {
-        // Producers here never create a topic (it would get the broker's default partitions).
-        if (kafkaErrorTypes(error).includes('UNKNOWN_TOPIC_OR_PARTITION'))
-          throw new Error(
-            `${topic} does not exist: the dispatcher creates it when it starts, or create it yourself (docs/operations.md); nothing was sent`,
-            { cause: error },
-          );
-        throw error;
-      });
+    const acknowledged = sent.catch((error: Error) => {
+      // Producers here never create a topic (it would get the broker's default partitions).
+      if (kafkaErrorTypes(error).includes('UNKNOWN_TOPIC_OR_PARTITION')) {
+        forget();
+        throw new Error(
+          `${topic} does not exist: the dispatcher creates it when it starts, or create it yourself (docs/operations.md); nothing was sent`,
+          { cause: error },
+        );
+      }
+      throw error;
+    });
     try {
-      await Promise.race([sent, late]);
+      await Promise.race([acknowledged, late]);
     } finally {
       clearTimeout(timer);
-      sent.catch(() => undefined);
+      acknowledged.catch(() => undefined);
     }
   }
 
-  private remember(request: PushRequestedEvent, expiresAt: number): void {
+  /**
+   * Keeps the request until it expires (a listening client only: the results it awaits). Returns how
+   * to forget it again when nothing was sent, so the id can be used for another request.
+   */
+  private remember(request: PushRequestedEvent, expiresAt: number): () => void {
     this.forgetExpired();
     const tenant = request.tenant ?? DEFAULT_TENANT;
     const digest = digestOf(request);
@@ -273,7 +287,12 @@ export class PushClient {
     // Sent again: its result, if it came already, stays (the dispatcher pushes a challenge once).
     // Moved to the end: the map stays in order of request, which forgetExpired relies on.
     this.requested.delete(request.challenge_id);
-    this.requested.set(request.challenge_id, { tenant, expiresAt, digest, result: earlier?.result });
+    const entry = { tenant, expiresAt, digest, result: earlier?.result };
+    this.requested.set(request.challenge_id, entry);
+    return () => {
+      if (!earlier && !entry.result && this.requested.get(request.challenge_id) === entry)
+        this.requested.delete(request.challenge_id);
+    };
   }
 
   /**
@@ -410,5 +429,6 @@ function digestOf(request: PushRequestedEvent): string {
         : value;
   return createHash('sha256')
     .update(JSON.stringify(canonical(request)))
-    .digest('base64');
+    .digest('base64url')
+    .slice(0, 22);
 }
