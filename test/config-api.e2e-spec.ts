@@ -37,6 +37,14 @@ describe('config-api (real FerretDB and Kafka)', () => {
       .patch('/mfa/push')
       .set('Authorization', `Bearer ${token}`)
       .send(body as object);
+  /** A POST of exactly this text as its JSON body. */
+  const postText = (text: string, token = admin) =>
+    api
+      .http()
+      .post('/mfa')
+      .set('Authorization', `Bearer ${token}`)
+      .set('Content-Type', 'application/json')
+      .send(text);
   const get = (path = '/mfa/push', token = admin) =>
     api.http().get(path).set('Authorization', `Bearer ${token}`);
   const del = (token = admin) => api.http().delete('/mfa/push').set('Authorization', `Bearer ${token}`);
@@ -476,13 +484,7 @@ describe('config-api (real FerretDB and Kafka)', () => {
     });
 
     it('refuses keys the validators would skip, bodies nested too deep and broken unicode, naming the path', async () => {
-      const raw = (text: string) =>
-        api
-          .http()
-          .post('/mfa')
-          .set('Authorization', `Bearer ${token}`)
-          .set('Content-Type', 'application/json')
-          .send(text);
+      const raw = (text: string) => postText(text, token);
       const valid = JSON.stringify(pushConfigBody());
       // Each of these was accepted (or was a 500) until the chaos campaign's fuzzing found it.
       const cases: [string, string][] = [
@@ -506,9 +508,11 @@ describe('config-api (real FerretDB and Kafka)', () => {
       expect(await detailsOf(post(pushConfigBody({ settings: { apns: 'x' } }), token).expect(400))).toEqual([
         { path: 'settings.apns', message: expect.stringMatching(/must be an object/) },
       ]);
-      expect(await detailsOf(post([pushConfigBody()], token).expect(400))).toEqual([
-        { path: '(body)', message: 'must be a JSON object' },
-      ]);
+      // JSON all the same: not "invalid JSON".
+      for (const notAnObject of [[pushConfigBody()], null, 42, 'settings'])
+        expect(await detailsOf(postText(JSON.stringify(notAnObject), token).expect(400))).toEqual([
+          { path: '(body)', message: 'must be a JSON object' },
+        ]);
       // A body copied from a GET: the mask is not a key, and the answer says how to keep the stored one.
       const copied = pushConfigBody();
       copied.settings.apns.key = '[redacted]';

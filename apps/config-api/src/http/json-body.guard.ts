@@ -5,7 +5,7 @@ import { APP_CONFIG, AppConfig } from '@lib/config';
 import { ApiError } from '../errors/api-error';
 import { bodyShapeProblem } from './json-body-shape';
 
-type BodyParserError = Error & { type?: string; status?: number };
+type BodyParserError = Error & { type?: string; status?: number; body?: string };
 
 /**
  * Parses JSON bodies and turns every way a body can be wrong (not JSON, too large, another content
@@ -53,6 +53,9 @@ export class JsonBodyGuard implements CanActivate {
   private describe(error: BodyParserError): ApiError {
     if (error.type === 'entity.too.large')
       return new ApiError(413, 'payload_too_large', `The body is larger than ${this.limitBytes} bytes.`);
+    // Strict parsing refuses JSON that is not an object or array (null, 42, "x") as if it did not parse.
+    const scalar = error.type === 'entity.parse.failed' ? parsedJson(error.body) : undefined;
+    if (scalar) return ApiError.validation([bodyShapeProblem(scalar.value)!]);
     if (error.type === 'entity.parse.failed')
       return new ApiError(
         400,
@@ -60,6 +63,16 @@ export class JsonBodyGuard implements CanActivate {
         `The body is not valid JSON: ${jsonSyntaxProblem(error.message)}.`,
       );
     return new ApiError(error.status ?? 400, 'invalid_body', `The body could not be read: ${error.message}.`);
+  }
+}
+
+/** The body's value, when it is JSON after all. */
+function parsedJson(body: string | undefined): { value: unknown } | undefined {
+  if (body === undefined) return undefined;
+  try {
+    return { value: JSON.parse(body) as unknown };
+  } catch {
+    return undefined;
   }
 }
 
