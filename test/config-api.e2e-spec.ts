@@ -530,7 +530,12 @@ describe('config-api (real FerretDB and Kafka)', () => {
       const res = await post(
         pushConfigBody({
           settings: {
-            apns: { bundle_id: 'authenticator', key: rsaPem, key_id: 'abc123defg', team_id: 'TEAM12345' },
+            apns: {
+              bundle_id: 'com.example.my app',
+              key: rsaPem,
+              key_id: 'abc123defg',
+              team_id: 'TEAM12345',
+            },
             fcm: { client_email: 'not-an-email', private_key: apnsP8Key(), project_id: 'My_Project' },
           },
         }),

@@ -7,7 +7,8 @@ export interface FieldProblem {
 }
 
 const TEN_UPPER_ALPHANUMERICS = /^[A-Z0-9]{10}$/;
-const REVERSE_DNS = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
+// Apple: letters, digits, hyphens and periods; reverse-DNS is a recommendation, so one part will do.
+const BUNDLE_ID = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 // Firebase/Google Cloud project ids: 6-30 characters, lower-case letters, digits and hyphens, starting with a letter.
 const FIREBASE_PROJECT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
@@ -88,8 +89,11 @@ export function checkConfigurationRules(config: MfaConfiguration): FieldProblem[
 
   if (complete('apns', ['bundle_id', 'key', 'key_id', 'team_id']) && settings.apns) {
     const { apns } = settings;
-    if (!REVERSE_DNS.test(apns.bundle_id))
-      problem('settings.apns.bundle_id', 'must be a reverse-DNS bundle id such as com.example.app');
+    if (!BUNDLE_ID.test(apns.bundle_id))
+      problem(
+        'settings.apns.bundle_id',
+        "must be the app's bundle id: letters, digits, hyphens and periods, such as com.example.app",
+      );
     if (!TEN_UPPER_ALPHANUMERICS.test(apns.key_id))
       problem(
         'settings.apns.key_id',

@@ -28,7 +28,10 @@ const PEM_MAX = 16_384;
 const ID_MAX = 255;
 
 export class ApnsSettingsDto {
-  @ApiProperty({ example: 'com.example.authenticator', description: 'The app bundle id (reverse DNS).' })
+  @ApiProperty({
+    example: 'com.example.authenticator',
+    description: 'The app bundle id: letters, digits, hyphens and periods (usually reverse DNS).',
+  })
   @IsDefined(REQUIRED)
   @IsString()
   @MaxLength(ID_MAX)

@@ -1,0 +1,34 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { checkConfigurationRules } from './configuration-rules';
+import type { MfaConfiguration } from './mfa-configuration';
+
+const p8 = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  .privateKey.export({ type: 'pkcs8', format: 'pem' })
+  .toString();
+const withBundleId = (bundle_id: string): MfaConfiguration => ({
+  enabled: true,
+  provider: 'native',
+  type: 'push',
+  settings: {
+    enabled_clients: ['web-login'],
+    strategy: 'code',
+    apns: { bundle_id, key: p8, key_id: 'ABC123DEFG', team_id: 'TEAM123456', production: true },
+  },
+});
+
+describe('checkConfigurationRules: bundle_id', () => {
+  it('takes what Apple takes (letters, digits, hyphens and periods; reverse-DNS only recommended)', () => {
+    for (const bundleId of ['com.example.app', 'com.example.my-app2', 'authenticator'])
+      expect(checkConfigurationRules(withBundleId(bundleId))).toEqual([]);
+  });
+
+  it('refuses anything else, naming the field', () => {
+    for (const bundleId of ['com.example.my app', 'com..example', '.com.example', 'com.example_app'])
+      expect(checkConfigurationRules(withBundleId(bundleId))).toEqual([
+        {
+          path: 'settings.apns.bundle_id',
+          message: expect.stringContaining('letters, digits, hyphens and periods'),
+        },
+      ]);
+  });
+});
