@@ -46,9 +46,7 @@ function serviceSending(
   let failStoring = 0;
   let failPublishing = 0;
   const results: PushResultEvent[] = [];
-  const deadLetters: string[] = [];
   const publisher = {
-    publishDeadLetter: async ({ reason }: { reason: string }) => void deadLetters.push(reason),
     publishParked: async (key: string, _value: Buffer, copy: ParkedState) => {
       if (failStoring-- > 0) throw new Error('broker unreachable');
       parkedCopies.push({ ...copy, key });
@@ -85,7 +83,6 @@ function serviceSending(
     sends,
     parkedCopies,
     results,
-    deadLetters,
     resultsTopic,
     failStoringNext: (n: number) => (failStoring = n),
     failPublishingNext: (n: number) => (failPublishing = n),
@@ -280,20 +277,6 @@ describe('ChallengeService publishing a result again', () => {
       position: 'mfa.push.requested/0@7',
       resultSeen: true,
     });
-  });
-});
-
-describe('ChallengeService and a reused challenge id', () => {
-  it("dead-letters a request whose id has a result naming no request (an older dispatcher's), never drops it silently", async () => {
-    const { service, ledger, sends, results, deadLetters } = serviceSending([async () => ({ ok: true })]);
-    ledger.learn(request.challenge_id, null);
-    await service.handle(message());
-    expect([sends, results]).toEqual([[], []]);
-    expect(deadLetters).toEqual([
-      expect.stringMatching(
-        /^duplicate_challenge_id: .* at a request its result does not name; use a new id/,
-      ),
-    ]);
   });
 });
 

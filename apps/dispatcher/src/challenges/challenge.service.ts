@@ -161,19 +161,16 @@ export class ChallengeService {
   ): Promise<void> {
     const challengeId = request.challenge_id;
     const earlier = this.ledger.get(challengeId)!;
-    // A result that names no request (an older dispatcher's, or another producer's) answered some
-    // other request: this one is a reuse too, not to be dropped without a word.
-    if (earlier.position !== position) {
-      const where = earlier.position ?? 'a request its result does not name';
+    if (earlier.position !== null && earlier.position !== position) {
       // Its request at `position` was judged when it was first read.
       if (message.parked)
         return this.logger.warn(
-          `${describe(message)}: challenge ${challengeId} is known from ${where}; dropped`,
+          `${describe(message)}: challenge ${challengeId} is known from ${earlier.position}; dropped`,
         );
       this.metrics.duplicateChallenges.inc();
       return this.deadLetter(
         message,
-        `duplicate_challenge_id: challenge ${challengeId} was already requested at ${where}; use a new id per challenge`,
+        `duplicate_challenge_id: challenge ${challengeId} was already requested at ${earlier.position}; use a new id per challenge`,
       );
     }
     this.metrics.redeliveries.inc();
