@@ -15,6 +15,15 @@ import { KeyedSerializer } from '@lib/runtime';
 import { MFA_TYPES, MfaProvider, MfaType } from './mfa-configuration';
 import { withoutUndefined } from './without-undefined';
 
+/**
+ * What the relay publishes and the dispatchers apply is read as a majority of a replica set holds it:
+ * a write only the old primary had (its write concern timed out, say) is rolled back at a failover,
+ * and its version number reused by the next write, which dispatchers would skip as one they hold.
+ * Reads before a version-guarded write stay local: the guard needs the latest, and majority reads
+ * there would only turn other replicas' fresh writes into retries.
+ */
+const COMMITTED = 'majority';
+
 /** A range on the sparse index (every date is at least this), so it reads only documents that have the field. */
 const WITH_PENDING_EVENTS = { outbox_pending_since: { $gte: new Date(0) } };
 
@@ -65,9 +74,9 @@ export class MfaConfigRepository {
     return { total: live.length, results: live.slice(offset, offset + limit) };
   }
 
-  /** Every live configuration, for a dispatcher's start-up load and periodic resync. */
+  /** Every live configuration, for a dispatcher's start-up load and periodic resync (committed only). */
   async findAllLive(): Promise<MfaConfigRecord[]> {
-    return this.model.find({ deleted: false }).lean<MfaConfigRecord[]>().exec();
+    return this.model.find({ deleted: false }).readConcern(COMMITTED).lean<MfaConfigRecord[]>().exec();
   }
 
   /**
@@ -109,11 +118,16 @@ export class MfaConfigRepository {
     });
   }
 
-  /** The current version of a configuration, or undefined when it never existed (tombstones count). */
-  async findAny(tenant: string, type: MfaType): Promise<MfaConfigRecord | null> {
+  /**
+   * The current version of a configuration, or undefined when it never existed (tombstones count).
+   * `committed`: only what a majority of a replica set holds, for what is published or applied from it
+   * (the relay, the dispatchers); a read before a version-guarded write takes the latest.
+   */
+  async findAny(tenant: string, type: MfaType, { committed = false } = {}): Promise<MfaConfigRecord | null> {
     // Only the _id in the filter: FerretDB looks that up directly and scans for anything more.
     const record = await this.model
       .findOne({ _id: configRecordId(tenant, type) })
+      .readConcern(committed ? COMMITTED : 'local')
       .lean<MfaConfigRecord>()
       .exec();
     return record && record.tenant === tenant && record.type === type ? record : null;
@@ -208,10 +222,11 @@ export class MfaConfigRepository {
     return this.writeNext(current, {}, 'deleted', now);
   }
 
-  /** Documents whose events the relay has not published yet, those waiting longest first. */
+  /** Documents whose events the relay has not published yet, those waiting longest first (committed only). */
   async findWithPendingEvents(limit: number): Promise<MfaConfigRecord[]> {
     return this.model
       .find(WITH_PENDING_EVENTS)
+      .readConcern(COMMITTED)
       .sort({ outbox_pending_since: 1 })
       .limit(limit)
       .lean<MfaConfigRecord[]>()
@@ -225,6 +240,7 @@ export class MfaConfigRepository {
   async findWithUnindexedPendingEvents(limit: number): Promise<MfaConfigRecord[]> {
     return this.model
       .find({ 'pending_events.0': { $exists: true }, outbox_pending_since: { $exists: false } })
+      .readConcern(COMMITTED)
       .limit(limit)
       .lean<MfaConfigRecord[]>()
       .exec();

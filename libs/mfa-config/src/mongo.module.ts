@@ -18,9 +18,8 @@ import { APP_CONFIG, AppConfig } from '@lib/config';
         // On a replica set, what the API confirmed survives a failover: a write only the old primary had
         // would be rolled back, and its version number reused by the next write, which the dispatchers
         // would then skip as one they hold (MongoDB's own default is w:1 with an arbiter). Bounded: with
-        // a majority away, a write answers 503 "may have been saved" instead of hanging. Reads stay
-        // local: majority reads would make API replicas see each other's writes later (more 409s), and a
-        // dispatcher miss a change whose event came before its write was majority-committed.
+        // a majority away, a write answers 503 "may have been saved" instead of hanging. What the relay
+        // publishes and the dispatchers apply is read majority-committed (MfaConfigRepository).
         writeConcern: { w: 'majority', wtimeoutMS: 10_000 },
       }),
     }),

@@ -108,7 +108,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       const producer = await this.connectedProducer();
       let published = 0;
       for (const { tenant, type } of documents) {
-        const record = await this.repository.findAny(tenant, type);
+        const record = await this.repository.findAny(tenant, type, { committed: true });
         if (record && record.pending_events.length > 0) published += await this.publish(producer, record);
       }
       return published;

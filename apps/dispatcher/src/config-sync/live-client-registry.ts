@@ -168,7 +168,7 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async refreshFromStore(tenant: string, type: 'push'): Promise<ApplyOutcome> {
-    const record = await this.repository.findAny(tenant, type);
+    const record = await this.repository.findAny(tenant, type, { committed: true });
     if (!record || record.deleted) {
       const version = record?.version ?? this.seenVersions.get(tenant) ?? 0;
       this.seenVersions.set(tenant, version);
