@@ -11,7 +11,13 @@ import {
   resolveTopicNames,
   TopicNames,
 } from '@lib/contracts';
-import { BatchingSender, createKafkaClient, orderedIdempotentProducer, RenewingProducer } from '@lib/kafka';
+import {
+  BatchingSender,
+  createKafkaClient,
+  MessageWithdrawnError,
+  orderedIdempotentProducer,
+  RenewingProducer,
+} from '@lib/kafka';
 
 export class InvalidPushRequestError extends Error {}
 export class PushResultTimeoutError extends Error {}
@@ -251,6 +257,8 @@ export class PushClient {
       }, timeoutMs);
     });
     const acknowledged = sent.catch((error: Error) => {
+      // Taken back when its time was up: the caller gets what `late` says, whichever settles first.
+      if (error instanceof MessageWithdrawnError) return late;
       // Producers here never create a topic (it would get the broker's default partitions).
       if (kafkaErrorTypes(error).includes('UNKNOWN_TOPIC_OR_PARTITION')) {
         forget();
