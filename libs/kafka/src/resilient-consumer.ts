@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import type { Consumer, ConsumerConfig, EachBatchPayload, EachMessagePayload, Kafka } from 'kafkajs';
+import { within } from '@lib/runtime';
 import { PartitionWindow } from './partition-window';
-import { ensureTopics } from './topic-provisioner';
+import { ensureTopics, readOffsetsOfNewTopic } from './topic-provisioner';
 
 /** What a handler gets: kafkajs's payload, and a way to wait without holding one of its partition's slots. */
 export interface HandlerPayload extends EachMessagePayload {
@@ -381,17 +382,10 @@ export class ResilientConsumer {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      // A topic created a moment ago may have no leader yet: kafkajs's admin does not wait for one.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const ends = await admin.fetchTopicOffsets(this.options.topic);
-          return new Map(ends.map(({ partition, high }) => [partition, high]));
-        } catch (error) {
-          if (attempt >= 5)
-            throw new Error(`cannot read where ${this.options.topic} ends: ${(error as Error).message}`);
-          await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-        }
-      }
+      const ends = await readOffsetsOfNewTopic(this.options.topic, () =>
+        admin.fetchTopicOffsets(this.options.topic),
+      );
+      return new Map(ends.map(({ partition, high }) => [partition, high]));
     } finally {
       await admin.disconnect();
     }
@@ -657,28 +651,27 @@ export class ResilientConsumer {
     // Never joined (Kafka away all along): there is nothing to delete, and no broker to ask.
     if (!this.everJoined) return;
     const admin = this.kafka.admin();
-    const deleted = admin.connect().then(() => admin.deleteGroups([groupId]));
-    // Disconnected once it settles: disconnecting while it still retries would leave a connection behind.
-    const disconnected = deleted.catch(() => undefined).then(() => admin.disconnect().catch(() => undefined));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), GROUP_DELETION_LIMIT_MS);
-    });
-    try {
-      if ((await Promise.race([deleted, timeout])) === 'timeout') throw new Error('no answer within 5 s');
-      await disconnected;
-    } catch (error) {
-      // kafkajs names each group's own error apart (a member still in it: NON_EMPTY_GROUP).
-      const groups = (error as { groups?: { error?: Error & { type?: string } }[] }).groups ?? [];
-      // Deleted already (a second stop, say).
-      if (groups.length > 0 && groups.every((group) => group.error?.type === 'GROUP_ID_NOT_FOUND')) return;
-      const why = [(error as Error).message, ...groups.map((group) => group.error?.message)];
-      this.logger.warn(
-        `consumer group ${groupId} not deleted (${why.filter(Boolean).join(': ')}); the broker expires it after offsets.retention.minutes`,
-      );
-    } finally {
-      clearTimeout(timer);
-    }
+    // Settles either way (an error is its outcome); disconnected once it does: disconnecting while it
+    // still retries would leave a connection behind.
+    const deletion = admin.connect().then(
+      () =>
+        admin.deleteGroups([groupId]).then(
+          () => 'deleted' as const,
+          (error: Error) => error,
+        ),
+      (error: Error) => error,
+    );
+    void deletion.then(() => admin.disconnect().catch(() => undefined));
+    const outcome = (await within(deletion, GROUP_DELETION_LIMIT_MS)) ?? new Error('no answer within 5 s');
+    if (outcome === 'deleted') return;
+    // kafkajs names each group's own error apart (a member still in it: NON_EMPTY_GROUP).
+    const groups = (outcome as { groups?: { error?: Error & { type?: string } }[] }).groups ?? [];
+    // Deleted already (a second stop, say).
+    if (groups.length > 0 && groups.every((group) => group.error?.type === 'GROUP_ID_NOT_FOUND')) return;
+    const why = [outcome.message, ...groups.map((group) => group.error?.message)];
+    this.logger.warn(
+      `consumer group ${groupId} not deleted (${why.filter(Boolean).join(': ')}); the broker expires it after offsets.retention.minutes`,
+    );
   }
 }
 

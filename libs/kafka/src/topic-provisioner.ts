@@ -73,3 +73,18 @@ async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/**
+ * `read` (offsets of `topic`), tried again for a few seconds: a topic created a moment ago may have no
+ * leader yet, and kafkajs's admin does not wait for one.
+ */
+export async function readOffsetsOfNewTopic<T>(topic: string, read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (attempt >= 10) throw new Error(`cannot read ${topic}'s offsets: ${(error as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
+}

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { Admin, Consumer, EachMessagePayload } from 'kafkajs';
 import type { AppConfig } from '@lib/config';
 import { MAX_CHALLENGE_TTL_MS } from '@lib/contracts';
-import { createKafkaClient, ResilientConsumer } from '@lib/kafka';
+import { createKafkaClient, readOffsetsOfNewTopic, ResilientConsumer } from '@lib/kafka';
 
 /** A request older than its longest life can only expire; records further back cannot matter. */
 const LOOKBACK_MS = MAX_CHALLENGE_TTL_MS + 60_000;
@@ -62,17 +62,7 @@ export class RecentRecordsFollower {
   }
 
   async start(): Promise<void> {
-    // A topic created a moment ago may have no leader yet: kafkajs's admin does not wait for one.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.measureLookback();
-        break;
-      } catch (error) {
-        if (attempt >= 10)
-          throw new Error(`cannot read ${this.topic}'s offsets: ${(error as Error).message}`);
-        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-      }
-    }
+    await readOffsetsOfNewTopic(this.topic, () => this.measureLookback());
     await this.consumer.start();
     this.checkCaughtUp();
     // A lookback offset already deleted from the log (short retention) resets the consumer to the
