@@ -43,6 +43,22 @@ describe('outbox relay (real MongoDB-compatible server and Kafka)', () => {
     });
   };
 
+  /**
+   * The repository, recording the events each removal marks published ("tenant v1,2"), in the order the
+   * relay published them, then running `after`.
+   */
+  const watched = (inner: MfaConfigRepository, published: string[], after: () => Promise<void>) => {
+    const spy = Object.create(inner) as MfaConfigRepository;
+    spy.markEventsPublished = async (read, eventIds) => {
+      const versions = read.pending_events.filter((event) => eventIds.includes(event.event_id));
+      published.push(`${read.tenant} v${versions.map((event) => event.version).join(',')}`);
+      const removed = await inner.markEventsPublished(read, eventIds);
+      await after();
+      return removed;
+    };
+    return spy;
+  };
+
   beforeAll(async () => {
     ({ connection, repository } = await openConfigStore(config));
     events = await new TopicReader(config, resolveTopicNames(config.kafka).configChanged).start();
@@ -118,6 +134,29 @@ describe('outbox relay (real MongoDB-compatible server and Kafka)', () => {
     const versions = events.messages.filter((m) => m.key === 'backlog/push').map((m) => m.value.version);
     expect(versions).toEqual(backlog.map((event) => event.version));
     expect((await stored('backlog')).pending_events).toEqual([]);
+  });
+
+  it('publishes a write made during a pass over a backlog before the rest of the backlog, and once', async () => {
+    const backlog = ['queue-0', 'queue-1', 'queue-2', 'queue-3'];
+    for (const tenant of backlog) await repository.create(tenant, 'push', state(['a']));
+    const published: string[] = [];
+    const running = new OutboxRelay(
+      config,
+      watched(repository, published, async () => {
+        // Right after the backlog's first document, an admin changes its last one.
+        if (published.at(-1) !== 'queue-0 v1') return;
+        running.wake(await repository.update(await stored('queue-3'), state(['b']), new Date()));
+      }),
+    );
+    try {
+      await running.flush();
+    } finally {
+      await running.onApplicationShutdown();
+    }
+    const ours = published.filter((entry) => entry.startsWith('queue-'));
+    expect(ours).toEqual(['queue-0 v1', 'queue-3 v1,2', 'queue-1 v1', 'queue-2 v1']);
+    await events.waitFor((m) => m.key === 'queue-3/push' && m.value.version === 2);
+    expect(events.messages.filter((m) => m.key === 'queue-3/push').length).toBe(2);
   });
 
   it('keeps publishing what it finds by the index while an old document keeps its events', async () => {

@@ -83,7 +83,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     this.wakeRequested = false;
     const producer = await this.connectedProducer();
     let published = 0;
+    const publishedMeanwhile = new Set<string>();
     for (const record of await this.pendingDocuments()) {
+      // A write made during a long pass (a backlog left by an outage or found at start) goes out
+      // before the rest of it: its admin is waiting, the backlog has waited already.
+      if (this.written.size > 0) published += await this.publishWritten(publishedMeanwhile);
+      // Read before that write: its events went out just now, with the write's.
+      if (publishedMeanwhile.has(configRecordId(record.tenant, record.type))) continue;
       published += await this.publish(producer, record);
     }
     return published;
@@ -99,8 +105,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     return [...pending, ...unindexed];
   }
 
-  /** Publishes the events of the documents written since the last pass. */
-  private async publishWritten(): Promise<number> {
+  /** Publishes the events of the documents written since the last pass, adding their ids to `done`. */
+  private async publishWritten(done?: Set<string>): Promise<number> {
     this.wakeRequested = false;
     const documents = [...this.written.values()];
     this.written.clear();
@@ -110,6 +116,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       for (const { tenant, type } of documents) {
         const record = await this.repository.findAny(tenant, type, { committed: true });
         if (record && record.pending_events.length > 0) published += await this.publish(producer, record);
+        done?.add(configRecordId(tenant, type));
       }
       return published;
     } catch (error) {
