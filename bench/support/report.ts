@@ -68,6 +68,8 @@ export function evaluate(raw: Record<string, unknown>): Verdict[] {
       f.reload.patchToFirstPushWithNewKey.p99 <= 500,
     );
     add('hot reload: 0 pushes lost or failed', String(f.reload.lostOrFailed), f.reload.lostOrFailed === 0);
+    const neverInEffect = f.reload.swapsNeverInEffect;
+    add('hot reload: every swap took effect', `${neverInEffect} never did`, neverInEffect === 0);
   }
   if (f.tenants) {
     const t = f.tenants;
@@ -120,7 +122,7 @@ export function printTable(raw: Record<string, unknown>, verdicts: Verdict[]): v
     );
   if (f.reload)
     lines.push(
-      `Hot reload (${f.reload.patches} PATCHes): 200 → first push with the new key p50 ${f.reload.patchToFirstPushWithNewKey.p50} p99 ${f.reload.patchToFirstPushWithNewKey.p99} ms; lost or failed ${f.reload.lostOrFailed} of ${f.reload.requests}; ${f.reload.swapsNotObserved} keys superseded before any push used them`,
+      `Hot reload (${f.reload.patches} PATCHes): 200 → first push with the new key p50 ${f.reload.patchToFirstPushWithNewKey.p50} p99 ${f.reload.patchToFirstPushWithNewKey.p99} ms; lost or failed ${f.reload.lostOrFailed} of ${f.reload.requests}; ${f.reload.swapsNotObserved} keys superseded before any push used them (timed until a later key was used); ${f.reload.swapsNeverInEffect} swaps never took effect`,
     );
   if (f.tenants)
     lines.push(
