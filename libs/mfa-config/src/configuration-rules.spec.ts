@@ -32,3 +32,23 @@ describe('checkConfigurationRules: bundle_id', () => {
       ]);
   });
 });
+
+describe('checkConfigurationRules: enabled_clients', () => {
+  const withClients = (enabled_clients: string[]): MfaConfiguration => {
+    const config = withBundleId('com.example.app');
+    return { ...config, settings: { ...config.settings, enabled_clients } };
+  };
+
+  it('refuses an empty list, which would refuse every push, naming the field', () => {
+    expect(checkConfigurationRules(withClients([]))).toEqual([
+      { path: 'settings.enabled_clients', message: expect.stringContaining('at least one client') },
+    ]);
+  });
+
+  it('refuses empty and repeated entries, naming each', () => {
+    expect(checkConfigurationRules(withClients(['web', ' ', 'web']))).toEqual([
+      { path: 'settings.enabled_clients.1', message: 'must not be empty' },
+      { path: 'settings.enabled_clients.2', message: 'duplicates "web"' },
+    ]);
+  });
+});

@@ -70,6 +70,12 @@ export function checkConfigurationRules(config: MfaConfiguration): FieldProblem[
   const { settings } = config;
 
   const seen = new Set<string>();
+  // Required by the API page; empty, the configuration would refuse every push (client_not_enabled).
+  if (settings.enabled_clients.length === 0)
+    problem(
+      'settings.enabled_clients',
+      'must name at least one client: pushes are sent only for the clients listed (to stop them all, set enabled to false)',
+    );
   if (settings.enabled_clients.length > MAX_ENABLED_CLIENTS)
     problem('settings.enabled_clients', `must hold at most ${MAX_ENABLED_CLIENTS} client ids`);
   settings.enabled_clients.forEach((client, index) => {

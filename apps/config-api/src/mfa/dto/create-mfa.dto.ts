@@ -92,7 +92,12 @@ export class FcmSettingsDto {
 }
 
 export class PushSettingsDto {
-  @ApiProperty({ type: [String], example: ['web-login', 'admin-console'], maxItems: MAX_ENABLED_CLIENTS })
+  @ApiProperty({
+    type: [String],
+    example: ['web-login', 'admin-console'],
+    minItems: 1,
+    maxItems: MAX_ENABLED_CLIENTS,
+  })
   @IsDefined(REQUIRED)
   @IsArray()
   @ArrayMaxSize(MAX_ENABLED_CLIENTS)
