@@ -17,6 +17,16 @@ describe('keyringFromConfig', () => {
     );
   });
 
+  it('stops a start with a malformed MFA_ENCRYPTION_KEYS as it does for any bad variable: named, without a stack', () => {
+    const config = loadAppConfig({ AUTH_MODE: 'dev', MFA_ENCRYPTION_KEYS: 'k1:c2hvcnQ=' });
+    expect(() => keyringFromConfig(config)).toThrow(
+      expect.objectContaining({
+        name: 'InvalidEnvironmentError',
+        message: expect.stringContaining('MFA_ENCRYPTION_KEYS key "k1" must be 32 bytes'),
+      }),
+    );
+  });
+
   it('generates a local key once in dev mode and reuses it', () => {
     const config = loadAppConfig({
       AUTH_MODE: 'dev',

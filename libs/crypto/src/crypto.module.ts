@@ -1,16 +1,23 @@
 import { Global, Module } from '@nestjs/common';
 import { join } from 'node:path';
-import { APP_CONFIG, AppConfig } from '@lib/config';
+import { APP_CONFIG, AppConfig, InvalidEnvironmentError } from '@lib/config';
 import { Keyring } from './keyring';
 import { SecretBox } from './secret-box';
 
+/** The keyring; a missing or malformed MFA_ENCRYPTION_KEYS stops the start like any bad variable (no stack). */
 export function keyringFromConfig(config: AppConfig): Keyring {
-  if (config.encryptionKeys) return Keyring.parse(config.encryptionKeys);
+  if (config.encryptionKeys) {
+    try {
+      return Keyring.parse(config.encryptionKeys);
+    } catch (error) {
+      throw new InvalidEnvironmentError([(error as Error).message]);
+    }
+  }
   if (config.auth.mode === 'dev')
     return Keyring.loadOrCreateDevKeyring(join(config.localStateDir, 'dev', 'encryption.key'));
-  throw new Error(
+  throw new InvalidEnvironmentError([
     'MFA_ENCRYPTION_KEYS is not set: secrets cannot be stored. Set it to kid:base64-32-byte-key (openssl rand -base64 32), or run with AUTH_MODE=dev for local development.',
-  );
+  ]);
 }
 
 @Global()
