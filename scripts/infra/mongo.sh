@@ -24,7 +24,7 @@ external_server() {
 
 build_binary() {
   [ -x "$BIN" ] && return 0
-  require_command go "install Go 1.22+ (https://go.dev/doc/install)"
+  require_command go "install Go 1.24+, which FerretDB v1.24 needs (https://go.dev/doc/install)"
   log "building FerretDB $FERRETDB_VERSION from the Go module proxy (first time only, about a minute)"
   # 'go install ...@version' builds a binary that panics at start: the module zip lacks
   # build/version/version.txt. So we build the same module version with that file filled in.
