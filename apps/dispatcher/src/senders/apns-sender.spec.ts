@@ -99,6 +99,19 @@ describe('ApnsSender when node-apn never settles a call', () => {
   });
 });
 
+/** The outcome of one send that Apple (here node-apn's reported result) answered with status and reason. */
+async function answeredWith(status: number, reason: string) {
+  jest
+    .spyOn(Provider.prototype, 'send')
+    .mockResolvedValue({ sent: [], failed: [{ device: 'x', status, response: { reason } }] });
+  const apns = sender();
+  try {
+    return await apns.send(challenge);
+  } finally {
+    await apns.close();
+  }
+}
+
 describe('ApnsSender payloads', () => {
   afterEach(() => jest.restoreAllMocks());
 
@@ -128,21 +141,45 @@ describe('ApnsSender payloads', () => {
     ['ExpiredProviderToken', /clock/],
     ['BadEnvironmentKeyIdInToken', /set production to match/],
     ['UnrelatedKeyIdInToken', /key enabled for bundle_id/],
+    ['SomeReasonAppleAddsLater', /replace them with PATCH/],
   ])('calls a 403 %s refused credentials, with what fixes it', async (reason, remedy) => {
-    jest
-      .spyOn(Provider.prototype, 'send')
-      .mockResolvedValue({ sent: [], failed: [{ device: 'x', status: 403, response: { reason } }] });
-    const apns = sender();
-    const outcome = await apns.send(challenge);
-    await apns.close();
-
-    expect(outcome).toMatchObject({
+    expect(await answeredWith(403, reason)).toMatchObject({
       ok: false,
       reason: 'config_invalid',
       retryable: false,
       detail: `403 ${reason}`,
       credentialsRefused: true,
       remedy: expect.stringMatching(remedy),
+    });
+  });
+
+  it.each(['TopicDisallowed', 'BadTopic', 'MissingTopic'])(
+    'points a 400 %s at bundle_id, not at the key',
+    async (reason) => {
+      expect(await answeredWith(400, reason)).toMatchObject({
+        reason: 'config_invalid',
+        credentialsRefused: true,
+        remedy: expect.stringMatching(/^bundle_id must be/),
+      });
+    },
+  );
+
+  it.each([
+    [400, 'IdleTimeout'],
+    [408, 'RequestTimeout'],
+    [503, 'Shutdown'],
+  ])('tries a %s %s again: it is about the connection, not the challenge', async (status, reason) => {
+    expect(await answeredWith(status, reason)).toMatchObject({
+      ok: false,
+      reason: 'provider_error',
+      retryable: true,
+    });
+  });
+
+  it('calls any other 400 an invalid payload, not to be tried again', async () => {
+    expect(await answeredWith(400, 'BadExpirationDate')).toMatchObject({
+      reason: 'payload_invalid',
+      retryable: false,
     });
   });
 });

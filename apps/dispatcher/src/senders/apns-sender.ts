@@ -31,10 +31,12 @@ const INVALID_CONFIG = new Set([
   'BadCertificate',
   'BadCertificateEnvironment',
   'Forbidden',
-  'TopicDisallowed',
-  'BadTopic',
-  'MissingTopic',
 ]);
+/** The topic is the configuration's bundle_id: a new key does not fix these. */
+const TOPIC_REMEDY =
+  "bundle_id must be the bundle id of an app of team_id's developer account, as in Xcode: correct it with PATCH /mfa/push";
+/** Answers about the connection, not the request: worth another try on a new one. */
+const TRANSIENT = new Set(['IdleTimeout', 'InternalServerError', 'ServiceUnavailable', 'Shutdown']);
 /** Refusals whose fix is not a new key, with what fixes them. */
 const REMEDIES = new Map<string, string>([
   // node-apn signs a new token on this answer and tries again: still expired, the clock is off.
@@ -51,6 +53,9 @@ const REMEDIES = new Map<string, string>([
     'UnrelatedKeyIdInToken',
     "the key is not enabled for this app or environment: use a key enabled for bundle_id and production's environment with PATCH /mfa/push",
   ],
+  ['TopicDisallowed', TOPIC_REMEDY],
+  ['BadTopic', TOPIC_REMEDY],
+  ['MissingTopic', TOPIC_REMEDY],
 ]);
 
 /** node-apn's own tries after a failed request (500, 503, 429…) before it reports the failure. */
@@ -231,7 +236,10 @@ export class ApnsSender implements PushSender {
     // Apple limits pushes to one device (push bombing shows as this), and node-apn has already tried
     // again: a challenge retrying until it expires would only hold its partition's requests behind it.
     if (reason === 'TooManyRequests') return fail('device_rate_limited', false, `${status} ${reason}`);
-    if (status === 429 || status >= 500) return fail('provider_error', true, `${status} ${reason}`);
+    if (TRANSIENT.has(reason) || status === 408 || status === 429 || status >= 500)
+      return fail('provider_error', true, `${status} ${reason}`);
+    // A refusal of the provider token or key Apple added after this list was written.
+    if (status === 403) return credentialsRefused(`${status} ${reason}`);
     return fail('payload_invalid', false, `${status} ${reason}`);
   }
 }
