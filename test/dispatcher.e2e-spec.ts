@@ -741,6 +741,23 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       ).toEqual(['applied']);
     });
 
+    it("counts Android's ttl from the send, not from a slow token exchange before it: the push dies at expires_at", async () => {
+      await configure('slow-token', { strategy: 'prompt' });
+      fcm.delayTokenExchanges(1500);
+      try {
+        const expiresAt = Date.now() + 20_000;
+        const request = fcmPushTo('slow-token', { expires_at: new Date(expiresAt).toISOString() });
+        await requester.request(request);
+        expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'sent' });
+        const delivery = fcm.delivered().find((d) => d.message.token === request.device.token)!;
+        const ttlMs = 1000 * Number(String(delivery.message.android.ttl).replace(/s$/, ''));
+        // The request's path from the dispatcher to the peer is well under the exchange's 1.5 s.
+        expect(delivery.receivedAt + ttlMs).toBeLessThanOrEqual(expiresAt + 500);
+      } finally {
+        fcm.delayTokenExchanges(0);
+      }
+    });
+
     it("waits for FCM's Retry-After before trying again, though firebase-admin drops the header", async () => {
       fcm.failNext(1, 429, 'RESOURCE_EXHAUSTED', { retryAfterSeconds: 2 });
       const request = fcmPushTo('flaky');
@@ -857,6 +874,23 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       const second = pushRequest({ tenant: 'idle' });
       await requester.request(second);
       expect(await resultOf(second.challenge_id)).toMatchObject({ status: 'sent' });
+    });
+
+    it("keeps a tenant's FCM access token across idle spells: the next push exchanges no new one", async () => {
+      await configure('idle-fcm', { strategy: 'prompt' });
+      const send = async (request: PushRequestedEvent) => {
+        await requester.request(request);
+        expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'sent' });
+      };
+      const exchangesBefore = fcm.tokenRequests;
+      await send(fcmPushTo('idle-fcm'));
+      expect(fcm.tokenRequests - exchangesBefore).toBe(1);
+      // Its APNs session closing shows the sweep ran, over its FCM client too (idle as long).
+      await send(pushRequest({ tenant: 'idle-fcm' }));
+      for (let i = 0; i < 100 && apns.openSessions > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(apns.openSessions).toBe(0);
+      await send(fcmPushTo('idle-fcm'));
+      expect(fcm.tokenRequests - exchangesBefore).toBe(1);
     });
   });
 

@@ -164,6 +164,7 @@ export class FcmPeer {
   private readonly faults = new FaultPlan<Fault>();
   /** What the next token exchanges get instead of an answer: a reset connection, or this 5xx. */
   private tokenFaults: ('reset' | number)[] = [];
+  private tokenDelayMs = 0;
 
   private constructor(
     server: Http2SecureServer,
@@ -235,10 +236,16 @@ export class FcmPeer {
     for (let i = 0; i < count; i++) this.tokenFaults.push(how);
   }
 
-  /** Drops pending failNext/resetConnectionsNext/failTokenExchangesNext and the delay. */
+  /** Delays every token exchange's answer by `ms`, as a slow OAuth2 endpoint would. 0 turns it off. */
+  delayTokenExchanges(ms: number): void {
+    this.tokenDelayMs = ms;
+  }
+
+  /** Drops pending failNext/resetConnectionsNext/failTokenExchangesNext and the delays. */
   clearFaults(): void {
     this.faults.clearFaults();
     this.tokenFaults = [];
+    this.tokenDelayMs = 0;
   }
 
   /** Forgets recorded sends and the token request count. Accounts, issued tokens and faults stay. */
@@ -273,6 +280,7 @@ export class FcmPeer {
     if (path === '/token') {
       this.tokenRequests += 1;
       const fault = this.tokenFaults.shift();
+      if (this.tokenDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.tokenDelayMs));
       if (fault === 'reset')
         resetConnectionSoon(request.httpVersionMajor === 2 ? request.stream.session : request.socket);
       else if (fault !== undefined)

@@ -102,6 +102,11 @@ export class FcmSender implements PushSender {
   readonly longestCallMs = TOKEN_EXCHANGE_LONGEST_MS + SEND_REQUEST_TIMEOUT_MS;
   private app?: App;
   private messaging?: Messaging;
+  /**
+   * Kept across idle sweeps, with the access token it holds (good for up to an hour): otherwise the
+   * first push after each idle spell waits for a token exchange with Google.
+   */
+  private credential?: ServiceAccountCredential;
   private lastUsed = Date.now();
 
   constructor(
@@ -116,7 +121,11 @@ export class FcmSender implements PushSender {
     let outcome: SendOutcome;
     let quotaExceeded = false;
     try {
-      const name = await this.connected().send(this.toFcmMessage(notification));
+      const messaging = this.connected();
+      // The token first: Android's ttl counts from when FCM receives the message, not from a token
+      // exchange before it. firebase-admin then gets the same token from the credential's cache.
+      await this.accessToken();
+      const name = await messaging.send(this.toFcmMessage(notification));
       outcome = { ok: true, providerMessageId: name };
     } catch (error) {
       quotaExceeded = (error as { code?: string }).code === QUOTA_EXCEEDED;
@@ -145,15 +154,25 @@ export class FcmSender implements PushSender {
     await this.closeIdleSession();
   }
 
+  /** Fails as firebase-admin's send() would have failed for the same exchange (app/invalid-credential). */
+  private async accessToken(): Promise<void> {
+    try {
+      await this.credential!.getAccessToken();
+    } catch (error) {
+      throw Object.assign(new Error((error as Error).message), { code: 'app/invalid-credential' });
+    }
+  }
+
   private connected(): Messaging {
     if (this.messaging) return this.messaging;
+    this.credential ??= new ServiceAccountCredential(
+      this.settings.client_email,
+      this.settings.private_key,
+      this.agent,
+    );
     this.app = initializeApp(
       {
-        credential: new ServiceAccountCredential(
-          this.settings.client_email,
-          this.settings.private_key,
-          this.agent,
-        ),
+        credential: this.credential,
         projectId: this.settings.project_id,
         httpAgent: this.agent,
       },
