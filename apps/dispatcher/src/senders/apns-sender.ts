@@ -6,6 +6,7 @@ import {
   Responses,
   ResponseSent,
 } from '@parse/node-apn';
+import type { Http2Session } from 'node:http2';
 import type { ApnsSettings } from '@lib/mfa-config';
 import type { PushSandboxSettings } from '@lib/config';
 import { ApnsProviderTokens } from './apns-provider-tokens';
@@ -75,8 +76,8 @@ const LOST_AFTER_REQUEST_TIMEOUTS = CONNECTION_RETRY_LIMIT + 3;
 export class ApnsSender implements PushSender {
   readonly provider = 'apns' as const;
   private client?: Provider;
-  /** Resolves once the first request on the current client was answered. */
-  private firstAnswered: Promise<void> = Promise.resolve();
+  /** The first request on a connection of `client`, while Apple has not answered it. */
+  private firstRequest?: { client: Provider; answered: Promise<void>; release: () => void };
   private lastUsed = Date.now();
 
   constructor(
@@ -95,23 +96,41 @@ export class ApnsSender implements PushSender {
   async send(notification: ChallengeNotification): Promise<SendOutcome> {
     this.lastUsed = Date.now();
     const note = this.toApnsNotification(notification);
-    const { deviceToken } = notification;
-    const opening = !this.client;
     const client = this.connected();
-    if (!opening) {
-      // Counted from here: a request waiting behind the first one is part of the call's time.
-      let abandoned = false;
-      const sending = this.firstAnswered.then(() => (abandoned ? undefined : client.send(note, deviceToken)));
-      return this.sendThrough(client, sending, () => (abandoned = true));
+    // Counted from here: a request waiting behind the first one is part of the call's time.
+    let abandoned = false;
+    const sending = this.sendInTurn(client, note, notification.deviceToken, () => abandoned);
+    return this.sendThrough(client, sending, () => (abandoned = true));
+  }
+
+  /**
+   * Apple allows one stream on a new connection until it has checked the provider token. So the first
+   * request on each connection goes alone, the others wait for its answer instead of being refused and
+   * retried: on a new client's first connection, and on one node-apn opens by itself after a GOAWAY,
+   * a reset or a final 500.
+   */
+  private async sendInTurn(
+    client: Provider,
+    note: Notification,
+    deviceToken: string,
+    abandoned: () => boolean,
+  ): Promise<Responses<ResponseSent, ResponseFailure> | undefined> {
+    for (let first = this.firstRequest; first?.client === client; first = this.firstRequest) {
+      await first.answered;
+      // Answered (or given up on) and still marked: never wait on it again.
+      if (this.firstRequest === first) this.firstRequest = undefined;
     }
-    // Apple allows one stream on a new connection until it has checked the provider token: the first
-    // request goes alone, the others wait for its answer instead of being refused and retried.
-    let answered!: () => void;
-    this.firstAnswered = new Promise((resolve) => (answered = resolve));
+    if (abandoned()) return undefined;
+    if (connectionOpen(client)) return client.send(note, deviceToken);
+    let release!: () => void;
+    const answered = new Promise<void>((resolve) => (release = resolve));
+    const first = { client, answered, release };
+    this.firstRequest = first;
     try {
-      return await this.sendThrough(client, client.send(note, deviceToken));
+      return await client.send(note, deviceToken);
     } finally {
-      answered();
+      if (this.firstRequest === first) this.firstRequest = undefined;
+      release();
     }
   }
 
@@ -140,6 +159,12 @@ export class ApnsSender implements PushSender {
     }
     if (result) return this.outcome(result);
     abandon();
+    // Requests waiting behind a first request node-apn lost are let go (each was abandoned or will be).
+    const first = this.firstRequest;
+    if (first?.client === client) {
+      this.firstRequest = undefined;
+      first.release();
+    }
     if (this.client === client) this.client = undefined;
     void this.shutDown(client);
     return fail(
@@ -242,6 +267,19 @@ export class ApnsSender implements PushSender {
     if (status === 403) return credentialsRefused(`${status} ${reason}`);
     return fail('payload_invalid', false, `${status} ${reason}`);
   }
+}
+
+/**
+ * Whether node-apn's client has a connection it will send on (its own test before it connects again,
+ * in `Client.write`). Where a node-apn release keeps its client elsewhere this says yes: no request
+ * is held back, and a burst on a new connection costs retries again. test/apns-sender.e2e-spec.ts
+ * checks where it is.
+ */
+export function connectionOpen(provider: Provider): boolean {
+  const client = (provider as unknown as { client?: { write?: unknown; session?: Http2Session } }).client;
+  if (typeof client?.write !== 'function') return true;
+  const { session } = client;
+  return !!session && !session.closed && !session.destroyed;
 }
 
 /**
