@@ -1,8 +1,9 @@
 import { loadAppConfigFromEnvironment } from '@lib/config';
+import { withCheckedKeyring } from '@lib/crypto';
 import { JsonLogger, runApp } from '@lib/runtime';
 import { startDispatcherApp } from './dispatcher.app';
 
 runApp(
-  () => loadAppConfigFromEnvironment('dispatcher'),
+  () => withCheckedKeyring(loadAppConfigFromEnvironment('dispatcher')),
   (config) => startDispatcherApp(config, new JsonLogger(config.logLevel, 'dispatcher')),
 );

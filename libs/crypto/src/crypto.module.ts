@@ -20,6 +20,15 @@ export function keyringFromConfig(config: AppConfig): Keyring {
   ]);
 }
 
+/**
+ * The configuration, its keyring checked as well: a missing or malformed MFA_ENCRYPTION_KEYS stops the
+ * start before Nest does (Nest reports an error in a module's factory itself, with its stack).
+ */
+export function withCheckedKeyring<Config extends AppConfig>(config: Config): Config {
+  keyringFromConfig(config);
+  return config;
+}
+
 @Global()
 @Module({
   providers: [
