@@ -34,15 +34,19 @@ describe('checkConfigurationRules: bundle_id', () => {
 });
 
 describe('checkConfigurationRules: enabled_clients', () => {
-  const withClients = (enabled_clients: string[]): MfaConfiguration => {
+  const withClients = (enabled_clients: string[], enabled = true): MfaConfiguration => {
     const config = withBundleId('com.example.app');
-    return { ...config, settings: { ...config.settings, enabled_clients } };
+    return { ...config, enabled, settings: { ...config.settings, enabled_clients } };
   };
 
-  it('refuses an empty list, which would refuse every push, naming the field', () => {
+  it('refuses an empty list while enabled, which would refuse every push, naming the field', () => {
     expect(checkConfigurationRules(withClients([]))).toEqual([
       { path: 'settings.enabled_clients', message: expect.stringContaining('at least one client') },
     ]);
+  });
+
+  it('takes an empty list when disabled, so a configuration stored empty can still be disabled', () => {
+    expect(checkConfigurationRules(withClients([], false))).toEqual([]);
   });
 
   it('refuses empty and repeated entries, naming each', () => {

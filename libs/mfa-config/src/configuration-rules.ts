@@ -70,11 +70,12 @@ export function checkConfigurationRules(config: MfaConfiguration): FieldProblem[
   const { settings } = config;
 
   const seen = new Set<string>();
-  // Required by the API page; empty, the configuration would refuse every push (client_not_enabled).
-  if (settings.enabled_clients.length === 0)
+  // Empty, an enabled configuration would refuse every push (client_not_enabled). A disabled one may
+  // be empty: stopping pushes with enabled=false must work whatever an older version stored.
+  if (config.enabled && settings.enabled_clients.length === 0)
     problem(
       'settings.enabled_clients',
-      'must name at least one client: pushes are sent only for the clients listed (to stop them all, set enabled to false)',
+      'must name at least one client while enabled: pushes are sent only for the clients listed (to stop them all, set enabled to false)',
     );
   if (settings.enabled_clients.length > MAX_ENABLED_CLIENTS)
     problem('settings.enabled_clients', `must hold at most ${MAX_ENABLED_CLIENTS} client ids`);

@@ -95,7 +95,7 @@ export class PushSettingsDto {
   @ApiProperty({
     type: [String],
     example: ['web-login', 'admin-console'],
-    minItems: 1,
+    description: 'The clients pushes are sent for: at least one while the configuration is enabled.',
     maxItems: MAX_ENABLED_CLIENTS,
   })
   @IsDefined(REQUIRED)
