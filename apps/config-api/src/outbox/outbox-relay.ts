@@ -78,7 +78,10 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     this.wakeUp?.();
   }
 
-  /** Publishes everything pending once; returns how many events went out. */
+  /**
+   * Publishes everything pending once; returns how many events of what it found went out (not those of
+   * documents written meanwhile, which go out first).
+   */
   async flush(): Promise<number> {
     this.wakeRequested = false;
     const producer = await this.connectedProducer();
@@ -87,7 +90,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     for (const record of await this.pendingDocuments()) {
       // A write made during a long pass (a backlog left by an outage or found at start) goes out
       // before the rest of it: its admin is waiting, the backlog has waited already.
-      if (this.written.size > 0) published += await this.publishWritten(publishedMeanwhile);
+      // Not counted: the count says whether the backlog may hold more (run() then goes again at once).
+      if (this.written.size > 0) await this.publishWritten(publishedMeanwhile);
       // Read before that write: its events went out just now, with the write's.
       if (publishedMeanwhile.has(configRecordId(record.tenant, record.type))) continue;
       published += await this.publish(producer, record);
