@@ -83,6 +83,25 @@ describe('ApnsSender when node-apn never settles a call', () => {
     await apns.close();
   });
 
+  it('lets a request waiting behind a lost first request go once that is given up, instead of after its own worst case', async () => {
+    jest
+      .spyOn(Provider.prototype, 'send')
+      .mockImplementationOnce(() => new Promise(() => undefined))
+      // What node-apn answers on a client shut down: it refuses to write.
+      .mockResolvedValue({ sent: [], failed: [{ device: 'x', error: new Error('client is destroyed') }] });
+    const timeoutMs = 100;
+    const apns = sender(timeoutMs);
+    const first = apns.send(challenge);
+    await new Promise((resolve) => setTimeout(resolve, 3 * timeoutMs));
+    const queuedAt = Date.now();
+    const queued = await apns.send(challenge);
+    // Let go when the first is given up (six request timeouts after it started), not six after its own start.
+    expect(Date.now() - queuedAt).toBeLessThan(4.5 * timeoutMs);
+    expect(queued).toMatchObject({ ok: false, retryable: true, detail: 'connection: client is destroyed' });
+    await first;
+    await apns.close();
+  });
+
   it('closes without waiting for ever on a shutdown node-apn never reports', async () => {
     // As after a connection reset: Node leaves the session destroyed but not closed, and node-apn's
     // shutdown() waits for a close that never comes.

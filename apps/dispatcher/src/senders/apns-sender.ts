@@ -159,7 +159,8 @@ export class ApnsSender implements PushSender {
     }
     if (result) return this.outcome(result);
     abandon();
-    // Requests waiting behind a first request node-apn lost are let go (each was abandoned or will be).
+    // Requests waiting behind a first request node-apn lost go on now rather than at their own worst
+    // case: on this client, shut down below, node-apn refuses them at once, and they are retried.
     const first = this.firstRequest;
     if (first?.client === client) {
       this.firstRequest = undefined;
