@@ -743,7 +743,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
 
     it("counts Android's ttl from the send, not from a slow token exchange before it: the push dies at expires_at", async () => {
       await configure('slow-token', { strategy: 'prompt' });
-      fcm.delayTokenExchanges(1500);
+      fcm.delayTokenExchanges(3000);
       try {
         const expiresAt = Date.now() + 20_000;
         const request = fcmPushTo('slow-token', { expires_at: new Date(expiresAt).toISOString() });
@@ -751,8 +751,8 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'sent' });
         const delivery = fcm.delivered().find((d) => d.message.token === request.device.token)!;
         const ttlMs = 1000 * Number(String(delivery.message.android.ttl).replace(/s$/, ''));
-        // The request's path from the dispatcher to the peer is well under the exchange's 1.5 s.
-        expect(delivery.receivedAt + ttlMs).toBeLessThanOrEqual(expiresAt + 500);
+        // The request's way from the dispatcher to the peer takes far less than the exchange's 3 s.
+        expect(delivery.receivedAt + ttlMs).toBeLessThanOrEqual(expiresAt + 1000);
       } finally {
         fcm.delayTokenExchanges(0);
       }

@@ -138,7 +138,10 @@ describe('outbox relay (real MongoDB-compatible server and Kafka)', () => {
 
   it('publishes a write made during a pass over a backlog before the rest of the backlog, and once', async () => {
     const backlog = ['queue-0', 'queue-1', 'queue-2', 'queue-3'];
-    for (const tenant of backlog) await repository.create(tenant, 'push', state(['a']));
+    // A millisecond apart: the backlog is read in the order of outbox_pending_since, ties unordered.
+    const from = Date.now();
+    for (const [i, tenant] of backlog.entries())
+      await repository.create(tenant, 'push', state(['a']), new Date(from + i));
     const published: string[] = [];
     const running = new OutboxRelay(
       config,
