@@ -1,5 +1,7 @@
 import { generateKeyPairSync, createPublicKey } from 'node:crypto';
+import { MongoClient } from 'mongodb';
 import { resolveTopicNames } from '@lib/contracts';
+import type { MfaConfigRecord } from '@lib/mfa-config';
 import { signDevToken } from '../../apps/config-api/src/auth/dev-signing-key';
 import { BenchContext, requestsFor } from '../support/context';
 import { LatencySummary, summarize } from '../support/histogram';
@@ -56,8 +58,9 @@ export async function hotReload(
 
   // As in a system that has been running (and as the latency scenario does): the dispatcher's first
   // seconds (the hand-over grace before it reads a partition new to it, code not yet optimised, the
-  // API's start-up backlog of events) belong to a start, not to a reload. The swaps begin once the
-  // stream has run for a while and its results have caught up.
+  // API's start-up backlog of events) belong to a start, not to a reload. The swaps begin once that
+  // backlog is published and applied, and the stream has run for a while with its results caught up.
+  await untilConfigurationsSettled(database, 60_000);
   await new Promise((resolve) => setTimeout(resolve, WARM_UP_MS));
   if (!(await results.waitForCount(sent.length, 60_000)))
     throw new Error('the stream did not catch up within 60 s of its warm-up');
@@ -118,4 +121,24 @@ export async function hotReload(
     swapsNotObserved: firstUse.filter((at) => !Number.isFinite(at)).length,
     swapsNeverInEffect: delays.filter((d) => !Number.isFinite(d)).length,
   };
+}
+
+/** Waits until no configuration has events to publish and each reports its current version applied. */
+async function untilConfigurationsSettled(database: string, timeoutMs: number): Promise<void> {
+  const client = await MongoClient.connect(database);
+  try {
+    const configurations = client.db().collection<MfaConfigRecord>('mfa_configs');
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const unsettled = (await configurations.find({ deleted: false }).toArray()).filter(
+        (c) => c.pending_events.length > 0 || c.status?.version !== c.version,
+      ).length;
+      if (unsettled === 0) return;
+      if (Date.now() > deadline)
+        throw new Error(`${unsettled} configurations not published and applied within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } finally {
+    await client.close();
+  }
 }
