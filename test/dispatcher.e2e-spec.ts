@@ -587,15 +587,6 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         'Firebase Cloud Messaging API has not been used in project 123 before or it is disabled.',
         /Firebase Cloud Messaging API Admin role .* enable the FCM API/,
       ],
-      [
-        'FCM refuses the access token',
-        'token-refused',
-        401,
-        'UNAUTHENTICATED',
-        'UNAUTHENTICATED',
-        'Request had invalid authentication credentials.',
-        /; replace them with PATCH \/mfa\/push$/,
-      ],
     ])(
       'when %s, the configuration is failed with what fixes it, not blamed on devices',
       async (_, tenant, status, googleStatus, errorCode, message, remedy) => {
@@ -615,6 +606,44 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
         });
       },
     );
+
+    describe('when FCM refuses the access token (a plain 401)', () => {
+      const refuseTokens = (count: number) =>
+        fcm.failNext(count, 401, 'UNAUTHENTICATED', {
+          errorCode: 'UNAUTHENTICATED',
+          message: 'Request had invalid authentication credentials.',
+        });
+
+      it('once (revoked before it expired): a new one is exchanged, the push is sent, the configuration stays applied', async () => {
+        const { version } = await configure('token-revoked', { strategy: 'prompt' });
+        const warm = fcmPushTo('token-revoked');
+        await requester.request(warm);
+        expect(await resultOf(warm.challenge_id)).toMatchObject({ status: 'sent' });
+        const exchangesBefore = fcm.tokenRequests;
+        refuseTokens(1);
+        const request = fcmPushTo('token-revoked');
+        await requester.request(request);
+        expect(await resultOf(request.challenge_id)).toMatchObject({ status: 'sent', attempts: 2 });
+        expect(fcm.tokenRequests - exchangesBefore).toBe(1);
+        expect(await statusOf('token-revoked', () => true)).toMatchObject({ version, state: 'applied' });
+      });
+
+      it('again with a new one: the configuration is failed with what fixes it, not blamed on devices', async () => {
+        const { version } = await configure('token-refused', { strategy: 'prompt' });
+        refuseTokens(2);
+        const request = fcmPushTo('token-refused');
+        await requester.request(request);
+        expect(await resultOf(request.challenge_id)).toMatchObject({
+          status: 'failed',
+          reason: 'config_invalid',
+          detail: expect.stringContaining('Request had invalid authentication credentials.'),
+        });
+        expect(await statusOf('token-refused', (s) => s.state === 'failed')).toMatchObject({
+          version,
+          error: expect.stringMatching(/; replace them with PATCH \/mfa\/push$/),
+        });
+      });
+    });
 
     it('APNs credentials Apple refuses fail as config_invalid, and admins see it once per version', async () => {
       await configure('broken-key', { strategy: 'prompt' });

@@ -36,6 +36,13 @@ const APNS_KEY_OF_PROJECT_REFUSED = /auth error from APNS/i;
 // account may not send for its project, or the API is off there, whatever the device) both arrive as
 // this code; only SENDER_ID_MISMATCH's text ("SenderId mismatch") tells them apart.
 const MISMATCHED_CREDENTIAL = 'messaging/mismatched-credential';
+/** A plain UNAUTHENTICATED (firebase-admin names it so too): FCM refused the access token itself. */
+function accessTokenRefused(error: { code?: string; message?: string }): boolean {
+  return (
+    error.code === 'messaging/third-party-auth-error' &&
+    !APNS_KEY_OF_PROJECT_REFUSED.test(error.message ?? '')
+  );
+}
 const RETRYABLE = new Set([
   'messaging/server-unavailable',
   'messaging/internal-error',
@@ -107,6 +114,8 @@ export class FcmSender implements PushSender {
    * first push after each idle spell waits for a token exchange with Google.
    */
   private credential?: ServiceAccountCredential;
+  /** performance.now() when the access token was dropped after FCM refused it; cleared once a new one works. */
+  private tokenDroppedAt?: number;
   private lastUsed = Date.now();
 
   constructor(
@@ -127,9 +136,14 @@ export class FcmSender implements PushSender {
       await this.accessToken();
       const name = await messaging.send(this.toFcmMessage(notification));
       outcome = { ok: true, providerMessageId: name };
+      // A token exchanged after the last one was dropped works.
+      if (this.tokenDroppedAt !== undefined && startedAt >= this.tokenDroppedAt)
+        this.tokenDroppedAt = undefined;
     } catch (error) {
-      quotaExceeded = (error as { code?: string }).code === QUOTA_EXCEEDED;
-      outcome = this.outcome(error as { code?: string; message?: string });
+      const failure = error as { code?: string; message?: string };
+      quotaExceeded = failure.code === QUOTA_EXCEEDED;
+      outcome = this.outcome(failure);
+      if (accessTokenRefused(failure)) outcome = this.afterAccessTokenRefused(startedAt, outcome);
     }
     // Taken whatever the outcome, so no answer is left behind for a later send of the challenge.
     const asked = this.retryAfter.take(notification.challengeId, startedAt);
@@ -137,6 +151,21 @@ export class FcmSender implements PushSender {
     // The last answer's own Retry-After, which a QUOTA_EXCEEDED without one gets Google's minimum for.
     const retryAt = asked ?? (quotaExceeded ? Date.now() + QUOTA_EXCEEDED_MIN_WAIT_MS : undefined);
     return retryAt === undefined ? outcome : { ...outcome, retryAt };
+  }
+
+  /**
+   * FCM refused the access token (a plain 401). A token can be revoked before it expires, so the first
+   * refusal drops it and the attempt is tried again with a new one; a refusal of a token exchanged
+   * since then is the credentials' (`refused`, as before).
+   */
+  private afterAccessTokenRefused(startedAt: number, refused: SendOutcome): SendOutcome {
+    if (this.tokenDroppedAt !== undefined && startedAt >= this.tokenDroppedAt) return refused;
+    if (this.tokenDroppedAt === undefined) {
+      this.credential?.forgetToken();
+      this.tokenDroppedAt = performance.now();
+    }
+    const detail = refused.ok ? '' : refused.detail;
+    return fail('provider_error', true, `${detail}; trying again with a new access token`);
   }
 
   idleFor(now: number): number {

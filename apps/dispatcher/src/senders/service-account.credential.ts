@@ -21,19 +21,29 @@ export const TOKEN_EXCHANGE_UNAVAILABLE = "Google's OAuth2 token endpoint did no
 /**
  * firebase-admin's Credential over google-auth-library's JWT client, so the OAuth2 token exchange
  * goes through our agent (firebase-admin's own cert credential ignores it). The JWT client caches
- * the token and refreshes it before it expires.
+ * the token and refreshes it before it expires. It is the one cache: firebase-admin is told each
+ * token is about to expire, so it asks again for every request (the JWT client answers from its
+ * cache), and a token dropped here (`forgetToken`) is not used again from firebase-admin's.
  */
 export class ServiceAccountCredential implements Credential {
-  private readonly client: JWT;
+  private client: JWT;
 
-  constructor(clientEmail: string, privateKey: string, agent: Agent) {
-    this.client = new JWT({
-      email: clientEmail,
-      key: privateKey,
+  constructor(
+    private readonly clientEmail: string,
+    private readonly privateKey: string,
+    private readonly agent: Agent,
+  ) {
+    this.client = this.newClient();
+  }
+
+  private newClient(): JWT {
+    return new JWT({
+      email: this.clientEmail,
+      key: this.privateKey,
       scopes: FCM_SCOPES,
       // gaxios sets no timeout: a token exchange stuck on a half-open connection would hold every send
       // of the account (they share it) for ever. gaxios does not retry a try that timed out.
-      transporterOptions: { agent, timeout: TOKEN_EXCHANGE_TIMEOUT_MS },
+      transporterOptions: { agent: this.agent, timeout: TOKEN_EXCHANGE_TIMEOUT_MS },
     });
   }
 
@@ -46,8 +56,13 @@ export class ServiceAccountCredential implements Credential {
       throw new Error(`${TOKEN_EXCHANGE_UNAVAILABLE} (${(error as Error).message})`);
     }
     if (!token) throw new Error('the OAuth2 token exchange returned no access token');
-    const expiry = this.client.credentials.expiry_date ?? Date.now() + 3600_000;
-    return { access_token: token, expires_in: Math.max(0, Math.floor((expiry - Date.now()) / 1000)) };
+    return { access_token: token, expires_in: 0 };
+  }
+
+  /** The next request exchanges a new token: FCM refused this one before it expired (revoked). */
+  forgetToken(): void {
+    // A new client: the JWT client's token source (gtoken) caches the token too.
+    this.client = this.newClient();
   }
 }
 
