@@ -36,11 +36,14 @@ const APNS_KEY_OF_PROJECT_REFUSED = /auth error from APNS/i;
 // account may not send for its project, or the API is off there, whatever the device) both arrive as
 // this code; only SENDER_ID_MISMATCH's text ("SenderId mismatch") tells them apart.
 const MISMATCHED_CREDENTIAL = 'messaging/mismatched-credential';
-/** A plain UNAUTHENTICATED (firebase-admin names it so too): FCM refused the access token itself. */
+/**
+ * A plain UNAUTHENTICATED (firebase-admin gives it the code of THIRD_PARTY_AUTH_ERROR): FCM refused the
+ * access token itself. Known by Google's text, so another refusal under that code stays refused.
+ */
 function accessTokenRefused(error: { code?: string; message?: string }): boolean {
   return (
     error.code === 'messaging/third-party-auth-error' &&
-    !APNS_KEY_OF_PROJECT_REFUSED.test(error.message ?? '')
+    /invalid authentication credentials/i.test(error.message ?? '')
   );
 }
 const RETRYABLE = new Set([
@@ -114,8 +117,8 @@ export class FcmSender implements PushSender {
    * first push after each idle spell waits for a token exchange with Google.
    */
   private credential?: ServiceAccountCredential;
-  /** performance.now() when the access token was dropped after FCM refused it; cleared once a new one works. */
-  private tokenDroppedAt?: number;
+  /** The credential's generation begun by dropping a token FCM refused, until FCM accepts one of it. */
+  private droppedGeneration?: number;
   private lastUsed = Date.now();
 
   constructor(
@@ -129,21 +132,27 @@ export class FcmSender implements PushSender {
     const startedAt = performance.now();
     let outcome: SendOutcome;
     let quotaExceeded = false;
+    let credential: ServiceAccountCredential | undefined;
+    // Which token this send uses: the credential's generation changes when a refused one is dropped.
+    let generation = 0;
     try {
       const messaging = this.connected();
+      credential = this.credential!;
+      generation = credential.generation;
       // The token first: Android's ttl counts from when FCM receives the message, not from a token
       // exchange before it. firebase-admin then gets the same token from the credential's cache.
-      await this.accessToken();
+      await this.accessToken(credential);
       const name = await messaging.send(this.toFcmMessage(notification));
       outcome = { ok: true, providerMessageId: name };
-      // A token exchanged after the last one was dropped works.
-      if (this.tokenDroppedAt !== undefined && startedAt >= this.tokenDroppedAt)
-        this.tokenDroppedAt = undefined;
+      this.tokenAccepted(generation);
     } catch (error) {
       const failure = error as { code?: string; message?: string };
       quotaExceeded = failure.code === QUOTA_EXCEEDED;
       outcome = this.outcome(failure);
-      if (accessTokenRefused(failure)) outcome = this.afterAccessTokenRefused(startedAt, outcome);
+      if (credential && accessTokenRefused(failure))
+        outcome = this.afterAccessTokenRefused(credential, generation, outcome);
+      // Any other answer of FCM's (its codes are messaging/*) took the token.
+      else if (failure.code?.startsWith('messaging/')) this.tokenAccepted(generation);
     }
     // Taken whatever the outcome, so no answer is left behind for a later send of the challenge.
     const asked = this.retryAfter.take(notification.challengeId, startedAt);
@@ -155,17 +164,26 @@ export class FcmSender implements PushSender {
 
   /**
    * FCM refused the access token (a plain 401). A token can be revoked before it expires, so the first
-   * refusal drops it and the attempt is tried again with a new one; a refusal of a token exchanged
-   * since then is the credentials' (`refused`, as before).
+   * refusal drops it and the attempt is tried again with a new one. A refusal of a token already
+   * replaced is tried again too; one of the token that replaced a refused one, before FCM took any
+   * of its sends, is the credentials' (`refused`, as before).
    */
-  private afterAccessTokenRefused(startedAt: number, refused: SendOutcome): SendOutcome {
-    if (this.tokenDroppedAt !== undefined && startedAt >= this.tokenDroppedAt) return refused;
-    if (this.tokenDroppedAt === undefined) {
-      this.credential?.forgetToken();
-      this.tokenDroppedAt = performance.now();
+  private afterAccessTokenRefused(
+    credential: ServiceAccountCredential,
+    generation: number,
+    refused: SendOutcome,
+  ): SendOutcome {
+    if (generation === credential.generation) {
+      if (generation === this.droppedGeneration) return refused;
+      credential.forgetToken();
+      this.droppedGeneration = credential.generation;
     }
     const detail = refused.ok ? '' : refused.detail;
     return fail('provider_error', true, `${detail}; trying again with a new access token`);
+  }
+
+  private tokenAccepted(generation: number): void {
+    if (generation === this.droppedGeneration) this.droppedGeneration = undefined;
   }
 
   idleFor(now: number): number {
@@ -184,11 +202,16 @@ export class FcmSender implements PushSender {
   }
 
   /** Fails as firebase-admin's send() would have failed for the same exchange (app/invalid-credential). */
-  private async accessToken(): Promise<void> {
+  private async accessToken(credential: ServiceAccountCredential): Promise<void> {
     try {
-      await this.credential!.getAccessToken();
+      await credential.getAccessToken();
     } catch (error) {
-      throw Object.assign(new Error((error as Error).message), { code: 'app/invalid-credential' });
+      let message = (error as Error).message;
+      // firebase-admin's own hint for it, which its error would have carried.
+      if (message.includes('invalid_grant'))
+        message +=
+          ': the dispatcher host clock is off, or the key was deleted or revoked in the Google Cloud console';
+      throw Object.assign(new Error(message), { code: 'app/invalid-credential' });
     }
   }
 

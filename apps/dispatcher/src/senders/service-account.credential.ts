@@ -27,6 +27,7 @@ export const TOKEN_EXCHANGE_UNAVAILABLE = "Google's OAuth2 token endpoint did no
  */
 export class ServiceAccountCredential implements Credential {
   private client: JWT;
+  private dropped = 0;
 
   constructor(
     private readonly clientEmail: string,
@@ -63,6 +64,12 @@ export class ServiceAccountCredential implements Credential {
   forgetToken(): void {
     // A new client: the JWT client's token source (gtoken) caches the token too.
     this.client = this.newClient();
+    this.dropped += 1;
+  }
+
+  /** Counts the tokens dropped (`forgetToken`): a send that noted it knows whether its token still stands. */
+  get generation(): number {
+    return this.dropped;
   }
 }
 
