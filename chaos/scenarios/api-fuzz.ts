@@ -297,6 +297,7 @@ function ruleProblems(config: PushConfig): string[] {
   const { settings } = config;
   return [
     ...clientProblems(settings.enabled_clients),
+    ...(config.enabled && settings.enabled_clients.length === 0 ? ['settings.enabled_clients'] : []),
     ...sectionProblems('apns', settings.apns as unknown as Record<string, unknown>, APNS_RULES),
     ...sectionProblems('fcm', settings.fcm as unknown as Record<string, unknown>, FCM_RULES),
     ...(config.enabled && !settings.apns && !settings.fcm ? ['settings'] : []),
