@@ -36,8 +36,8 @@ const INVALID_CONFIG = new Set([
 /** The topic is the configuration's bundle_id: a new key does not fix these. */
 const TOPIC_REMEDY =
   "bundle_id must be the bundle id of an app of team_id's developer account, as in Xcode: correct it with PATCH /mfa/push";
-/** Answers about the connection, not the request: worth another try on a new one. */
-const TRANSIENT = new Set(['IdleTimeout', 'InternalServerError', 'ServiceUnavailable', 'Shutdown']);
+/** A 400 about the connection, not the request: worth another try (5xx, 408 and 429 are, by status). */
+const CONNECTION_IDLE = 'IdleTimeout';
 /** Refusals whose fix is not a new key, with what fixes them. */
 const REMEDIES = new Map<string, string>([
   // node-apn signs a new token on this answer and tries again: still expired, the clock is off.
@@ -262,7 +262,7 @@ export class ApnsSender implements PushSender {
     // Apple limits pushes to one device (push bombing shows as this), and node-apn has already tried
     // again: a challenge retrying until it expires would only hold its partition's requests behind it.
     if (reason === 'TooManyRequests') return fail('device_rate_limited', false, `${status} ${reason}`);
-    if (TRANSIENT.has(reason) || status === 408 || status === 429 || status >= 500)
+    if (reason === CONNECTION_IDLE || status === 408 || status === 429 || status >= 500)
       return fail('provider_error', true, `${status} ${reason}`);
     // A refusal of the provider token or key Apple added after this list was written.
     if (status === 403) return credentialsRefused(`${status} ${reason}`);
