@@ -11,6 +11,7 @@ import {
   PushRequester,
   startDispatcherStack,
 } from './support/dispatcher.harness';
+import { waitUntil } from './support/push-tenants';
 import { testEnvironment } from './support/test-environment';
 import { OpenApiResponses } from './support/openapi-responses';
 import { TopicReader } from './support/topic-reader';
@@ -926,8 +927,7 @@ describe('dispatcher (real Kafka, FerretDB, node-apn and firebase-admin against 
       expect(fcm.tokenRequests - exchangesBefore).toBe(1);
       // Its APNs session closing shows the sweep ran, over its FCM client too (idle as long).
       await send(pushRequest({ tenant: 'idle-fcm' }));
-      for (let i = 0; i < 100 && apns.openSessions > 0; i++) await new Promise((r) => setTimeout(r, 100));
-      expect(apns.openSessions).toBe(0);
+      await waitUntil(() => apns.openSessions === 0, 'every APNs session closed by the idle sweep');
       await send(fcmPushTo('idle-fcm'));
       expect(fcm.tokenRequests - exchangesBefore).toBe(1);
     });
