@@ -116,7 +116,7 @@ export class MfaController {
   })
   @ApiHeader(IF_MATCH)
   @ApiOkResponse({ type: MfaConfigResponse, headers: VERSION_TAG_HEADER })
-  @ApiErrorResponses([400, 401, 403, 404, 409, 412, 413, 415, 429, 503], { 503: WRITE_UNAVAILABLE })
+  @ApiErrorResponses([400, 401, 403, 404, 412, 413, 415, 429, 503], { 503: WRITE_UNAVAILABLE })
   @UseInterceptors(VersionTagInterceptor)
   update(
     @CurrentPrincipal() principal: Principal,
@@ -135,7 +135,7 @@ export class MfaController {
   @ApiOperation({ summary: 'Delete an MFA configuration' })
   @ApiHeader(IF_MATCH)
   @ApiNoContentResponse({ description: 'Deleted; the dispatcher stops using it.' })
-  @ApiErrorResponses([400, 401, 403, 404, 409, 412, 429, 503], { 503: WRITE_UNAVAILABLE })
+  @ApiErrorResponses([400, 401, 403, 404, 412, 429, 503], { 503: WRITE_UNAVAILABLE })
   async delete(
     @CurrentPrincipal() principal: Principal,
     @RequestId() requestId: string | undefined,

@@ -60,6 +60,27 @@ describe('MfaService', () => {
     expect(audit.updated).toHaveBeenCalledWith(author, version(2), version(3));
   });
 
+  it('answers 503 with Retry-After, not a conflict to resolve, when every attempt lost to another writer', async () => {
+    const updateLatest = jest.fn(async () => {
+      throw new ConcurrentModificationError();
+    });
+    const service = new MfaService(
+      { updateLatest } as unknown as MfaConfigRepository,
+      {
+        openReplaceable: () => ({ config: plain, unreadable: [] }),
+        seal: () => ({}),
+      } as unknown as MfaConfigSealer,
+      { wake: () => undefined } as unknown as OutboxRelay,
+      { updated: jest.fn() } as unknown as AuditTrail,
+    );
+    const refused = await service
+      .update({ principal: actor, requestId: 'r1' }, 'push', { enabled: false })
+      .catch((error: unknown) => error);
+    expect(refused).toMatchObject({ status: 503, headers: { 'Retry-After': '1' } });
+    expect((refused as Error).message).toMatch(/changed nothing/);
+    expect(updateLatest).toHaveBeenCalledTimes(5);
+  });
+
   it('writes, audits and announces nothing for a PATCH that leaves the configuration as it is', async () => {
     const written = jest.fn();
     const repository = {

@@ -166,11 +166,14 @@ export class MfaService {
         return (await write()) ?? notFound(type);
       } catch (error) {
         if (!(error instanceof ConcurrentModificationError)) throw error;
+        // Contention, not a conflict the caller must resolve: generic clients retry a 503 by themselves.
         if (attempt >= WRITE_ATTEMPTS)
           throw new ApiError(
-            409,
-            'conflict',
-            `The configuration was changed by other writers during each of ${WRITE_ATTEMPTS} attempts to apply this change; retry.`,
+            503,
+            'service_unavailable',
+            `The configuration was changed by other writers during each of ${WRITE_ATTEMPTS} attempts to apply this change; this request changed nothing. Retry in a second.`,
+            undefined,
+            { 'Retry-After': '1' },
           );
       }
     }
@@ -183,7 +186,7 @@ export class MfaService {
   }
 }
 
-/** Attempts at one change, each lost to another process's write, before it is answered with 409. */
+/** Attempts at one change, each lost to another process's write, before it is answered with 503. */
 const WRITE_ATTEMPTS = 5;
 
 function notFound(type: MfaType): never {
