@@ -1,5 +1,11 @@
 import type { Connection } from 'mongoose';
-import { ConfigAlreadyExistsError, MfaConfigRecord, MfaConfigRepository } from '@lib/mfa-config';
+import {
+  ConfigAlreadyExistsError,
+  MAX_PENDING_EVENTS,
+  MFA_CONFIG_MODEL,
+  MfaConfigRecord,
+  MfaConfigRepository,
+} from '@lib/mfa-config';
 import { minimalConfigState as state, openConfigStore } from './support/config-store';
 import { testAppConfig } from './support/test-environment';
 
@@ -61,6 +67,25 @@ describe('configuration store (real MongoDB-compatible server)', () => {
       ConfigAlreadyExistsError,
     );
     expect((await repository.findLive('revived', 'push'))!.settings!.enabled_clients).toEqual(['theirs']);
+  });
+
+  it('a configuration changed while nothing was published keeps only its newest events, and takes every write', async () => {
+    const created = await repository.create('backlog', 'push', state(['c0']));
+    // As after a long Kafka outage: the document holds as many events as it may.
+    const waiting = Array.from({ length: MAX_PENDING_EVENTS }, (_, i) => ({
+      ...created.pending_events[0],
+      event_id: `waiting-${i}`,
+    }));
+    await connection
+      .model(MFA_CONFIG_MODEL)
+      .updateOne({ _id: created._id }, { $set: { pending_events: waiting } });
+
+    const written = (await repository.updateLatest('backlog', 'push', () => state(['c1'])))!;
+    const stored = (await repository.findAny('backlog', 'push'))!;
+    expect(stored.pending_events).toHaveLength(MAX_PENDING_EVENTS);
+    expect(stored.pending_events[0].event_id).toBe('waiting-1');
+    expect(stored.pending_events.at(-1)).toMatchObject({ version: written.version, change: 'updated' });
+    expect(stored.settings!.enabled_clients).toEqual(['c1']);
   });
 
   it('a report late from before a delete is not shown as the status of the configuration created again', async () => {

@@ -24,6 +24,13 @@ import { withoutUndefined } from './without-undefined';
  */
 const COMMITTED = 'majority';
 
+/**
+ * Events a document keeps waiting for the relay (a Kafka outage): past this the oldest are dropped, so
+ * a configuration changed in a loop cannot grow its document to MongoDB's 16 MB limit and refuse every
+ * write. Dispatchers apply the stored configuration, never an event's content, so the newest suffice.
+ */
+export const MAX_PENDING_EVENTS = 1000;
+
 /** A range on the sparse index (every date is at least this), so it reads only documents that have the field. */
 const WITH_PENDING_EVENTS = { outbox_pending_since: { $gte: new Date(0) } };
 
@@ -348,14 +355,21 @@ export class MfaConfigRepository {
     // A status reported for an earlier life of the configuration no longer says anything.
     if (change !== 'updated') cleared.push('status');
     const $unset = Object.fromEntries(cleared.map((field) => [field, '']));
+    const kept = current.pending_events.slice(-(MAX_PENDING_EVENTS - 1));
+    const pending_events = [...kept, event];
+    // Past the bound the whole list is set (the write is version-guarded, so nothing is lost between).
+    const append =
+      kept.length < current.pending_events.length
+        ? { $set: { ...$set, pending_events } }
+        : { $set, $push: { pending_events: event } };
     const result = await this.model
       .updateOne(
         { _id: configRecordId(current.tenant, current.type), version: current.version },
-        { $set, ...(cleared.length ? { $unset } : {}), $push: { pending_events: event } },
+        { ...append, ...(cleared.length ? { $unset } : {}) },
       )
       .exec();
     if (result.matchedCount === 0) throw new ConcurrentModificationError();
-    const written = { ...current, ...$set, pending_events: [...current.pending_events, event] };
+    const written = { ...current, ...$set, pending_events };
     for (const field of cleared) delete written[field];
     return written;
   }
