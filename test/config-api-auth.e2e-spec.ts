@@ -22,6 +22,8 @@ describe('config-api auth sources and start-up checks', () => {
     const keys: JWK[] = [];
     let jwksServer: Server;
     let fetches = 0;
+    /** What the key set's address answers instead of the key set, as a proxy's error page would. */
+    let brokenAnswer: { contentType: string; body: string } | undefined;
     let app: INestApplication;
     const issuer = 'https://idp.test.example/';
     const audience = 'push-mfa';
@@ -29,8 +31,8 @@ describe('config-api auth sources and start-up checks', () => {
     beforeAll(async () => {
       jwksServer = createServer((_, res) => {
         fetches += 1;
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ keys }));
+        res.setHeader('content-type', brokenAnswer?.contentType ?? 'application/json');
+        res.end(brokenAnswer?.body ?? JSON.stringify({ keys }));
       });
       await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
       const { port } = jwksServer.address() as AddressInfo;
@@ -99,6 +101,27 @@ describe('config-api auth sources and start-up checks', () => {
         .set('Authorization', `Bearer ${await tokenFor(rsaKeyPair(), 'ec-key')}`)
         .expect(401);
       expect(res.headers['retry-after']).toBeUndefined();
+    });
+
+    it('answers 503, not 401, while the key set address answers 200 with something that is not a key set', async () => {
+      const pair = await publish('key-3');
+      for (const broken of [
+        { contentType: 'text/html', body: '<html><body>502 Bad Gateway</body></html>' },
+        { contentType: 'application/json', body: '{"keys":"none"}' },
+      ]) {
+        brokenAnswer = broken;
+        await sleep(1100); // the cooldown after the last fetch
+        const res = await request(app.getHttpServer())
+          .get('/mfa')
+          .set('Authorization', `Bearer ${await tokenFor(pair, 'key-3')}`);
+        expect([broken.body, res.status, res.headers['retry-after']]).toEqual([broken.body, 503, '5']);
+      }
+      brokenAnswer = undefined;
+      await sleep(1100);
+      await request(app.getHttpServer())
+        .get('/mfa')
+        .set('Authorization', `Bearer ${await tokenFor(pair, 'key-3')}`)
+        .expect(200);
     });
 
     it('answers 503 with Retry-After when the key set cannot be fetched', async () => {

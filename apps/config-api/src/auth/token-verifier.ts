@@ -100,9 +100,13 @@ function unauthorized(description: string): ApiError {
 
 /** The identity provider's key set being unreachable says nothing about the token: not a 401. */
 function isKeySourceUnavailable(error: unknown): boolean {
-  if (error instanceof errors.JWKSTimeout) return true;
+  // A 200 that is no key set (a proxy's error page, say) is the source failing too, not the token.
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) return true;
   if (error instanceof errors.JOSEError)
-    return error.code === 'ERR_JOSE_GENERIC' && /Expected 200 OK/.test(error.message);
+    return (
+      error.code === 'ERR_JOSE_GENERIC' &&
+      /Expected 200 OK|Failed to parse the JSON Web Key Set/.test(error.message)
+    );
   // jose's own errors aside, a TypeError is a token that does not fit the key (an RS256 token against an
   // EC key); anything else (DNS, TLS, a refused or reset connection to the JWKS endpoint) is the key
   // source being unreachable.
