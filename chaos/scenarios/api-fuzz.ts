@@ -1276,8 +1276,13 @@ function errorBodyProblem(body: unknown, problems: string[]): string | undefined
   if (body.error !== 'validation_error' || problems.includes('')) return undefined;
   const paths = detailPaths(body);
   if (!paths.length) return 'a validation error without details';
+  // The API cuts a long unknown field name short (`name…`): it names the field by its start.
   const within = (inner: string, outer: string) =>
-    inner === outer || inner.startsWith(`${outer}.`) || inner.startsWith(`${outer}[`) || outer === '';
+    inner === outer ||
+    inner.startsWith(`${outer}.`) ||
+    inner.startsWith(`${outer}[`) ||
+    outer === '' ||
+    (outer.endsWith('…') && inner.startsWith(outer.slice(0, -1)));
   const related = (a: string, b: string) => within(a, b) || within(b, a);
   const named = paths.some((path) => problems.some((problem) => related(path, problem)));
   return named ? undefined : `names ${paths.join(', ')}; the oracle found ${problems.join(', ')}`;

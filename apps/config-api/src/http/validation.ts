@@ -1,4 +1,5 @@
 import { ValidationError, ValidationPipe } from '@nestjs/common';
+import { redactSecrets } from '@lib/runtime';
 import { ApiError, ErrorDetail } from '../errors/api-error';
 
 /** Strict input: unknown fields anywhere are errors, and each problem names its field by its dotted path. */
@@ -15,7 +16,8 @@ export function strictValidationPipe(): ValidationPipe {
 
 export function flattenValidationErrors(errors: ValidationError[], parent = ''): ErrorDetail[] {
   return errors.flatMap((error) => {
-    const path = parent ? `${parent}.${error.property}` : error.property;
+    const name = shownFieldName(error.property);
+    const path = parent ? `${parent}.${name}` : name;
     const constraints = error.constraints ?? {};
     const details: ErrorDetail[] = [];
     const wrongType = TYPE_CHECKS.find((check) => constraints[check]);
@@ -27,7 +29,8 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
     else
       for (const message of Object.values(constraints))
         details.push({ path, message: strip(message, error.property) });
-    return [...details, ...flattenValidationErrors(error.children ?? [], path)];
+    // The fields inside a value of the wrong type say nothing more (an array where settings go).
+    return wrongType ? details : [...details, ...flattenValidationErrors(error.children ?? [], path)];
   });
 }
 
@@ -36,4 +39,14 @@ const TYPE_CHECKS = ['isArray', 'isObject', 'isBoolean', 'isString', 'isInt'];
 /** class-validator starts its messages with the property's name; the path already says it. */
 function strip(message: string, property: string): string {
   return message.startsWith(`${property} `) ? message.slice(property.length + 1) : message;
+}
+
+/**
+ * An unknown field's name as the error shows it: a key pasted where a field name goes must not come
+ * back in the answer (or in a proxy's log of it), so a long name is cut short; 40 characters hold any
+ * field name of ours and less than a line of a PEM key.
+ */
+function shownFieldName(property: string): string {
+  const name = redactSecrets(property);
+  return name.length <= 40 ? name : `${name.slice(0, 24)}…`;
 }
