@@ -1,5 +1,6 @@
 import type { Connection } from 'mongoose';
 import {
+  ConcurrentModificationError,
   ConfigAlreadyExistsError,
   MAX_PENDING_EVENTS,
   MFA_CONFIG_MODEL,
@@ -86,6 +87,16 @@ describe('configuration store (real MongoDB-compatible server)', () => {
     expect(stored.pending_events[0].event_id).toBe('waiting-1');
     expect(stored.pending_events.at(-1)).toMatchObject({ version: written.version, change: 'updated' });
     expect(stored.settings!.enabled_clients).toEqual(['c1']);
+
+    // The relay removes what it published between a writer's read and its write: none of it comes back.
+    const read = (await repository.findAny('backlog', 'push'))!;
+    const publishing = await repository.findAny('backlog', 'push');
+    await repository.markEventsPublished(
+      publishing!,
+      publishing!.pending_events.map((e) => e.event_id),
+    );
+    await expect(repository.update(read, state(['c2']))).rejects.toBeInstanceOf(ConcurrentModificationError);
+    expect((await repository.findAny('backlog', 'push'))!.pending_events).toEqual([]);
   });
 
   it('a report late from before a delete is not shown as the status of the configuration created again', async () => {

@@ -357,14 +357,19 @@ export class MfaConfigRepository {
     const $unset = Object.fromEntries(cleared.map((field) => [field, '']));
     const kept = current.pending_events.slice(-(MAX_PENDING_EVENTS - 1));
     const pending_events = [...kept, event];
-    // Past the bound the whole list is set (the write is version-guarded, so nothing is lost between).
-    const append =
-      kept.length < current.pending_events.length
-        ? { $set: { ...$set, pending_events } }
-        : { $set, $push: { pending_events: event } };
+    // Past the bound the whole list is set, guarded on its length too: the relay removes what it
+    // published without a new version, and those events must not come back.
+    const trimmed = kept.length < current.pending_events.length;
+    const append = trimmed
+      ? { $set: { ...$set, pending_events } }
+      : { $set, $push: { pending_events: event } };
     const result = await this.model
       .updateOne(
-        { _id: configRecordId(current.tenant, current.type), version: current.version },
+        {
+          _id: configRecordId(current.tenant, current.type),
+          version: current.version,
+          ...(trimmed && { pending_events: { $size: current.pending_events.length } }),
+        },
         { ...append, ...(cleared.length ? { $unset } : {}) },
       )
       .exec();
