@@ -101,15 +101,25 @@ export class ChallengeLedger {
     this.wake(challengeId);
   }
 
-  /** A result seen on the results topic, published by this replica or another one. */
-  learn(challengeId: string, position: RequestPosition | null): void {
+  /**
+   * A result seen on the results topic, published by this replica or another one. `settled`: the run
+   * here that saw it ends, so the challenge is done, whoever waits for the run looks again.
+   */
+  learn(challengeId: string, position: RequestPosition | null, { settled = false } = {}): void {
     const entry = this.entries.get(challengeId);
-    if (entry?.state === 'running') {
+    if (entry?.state === 'running' && !settled) {
       // Its run goes on. A result of this very request was written by a send still failing elsewhere.
       if (position !== null && position === entry.position) entry.resultSeen = true;
       return;
     }
     this.set(challengeId, { state: 'done', position, resultSeen: true });
+    if (settled) this.wake(challengeId);
+  }
+
+  /** The run here of this challenge learned that the results topic holds a result of its request. */
+  resultSeenWhileRunning(challengeId: string): boolean {
+    const entry = this.entries.get(challengeId);
+    return entry?.state === 'running' && entry.resultSeen === true;
   }
 
   private wake(challengeId: string): void {

@@ -157,6 +157,35 @@ describe('ChallengeService parking a failed challenge', () => {
     expect(sends).toHaveLength(0);
   });
 
+  it('leaves a request whose first attempt failed after its partition went to the new owner, instead of parking it', async () => {
+    const { service, ledger, sends, parkedCopies } = serviceSending([async () => FAILED]);
+    const handedOver = message({ heartbeat: () => Promise.reject(new Error('handed over')) });
+    await expect(service.handle(handedOver)).rejects.toThrow('handed over');
+    expect([sends.length, parkedCopies, ledger.get(request.challenge_id)]).toEqual([1, [], undefined]);
+  });
+
+  it("ends a copy's retries, with no result of its own, once another replica published the request's result", async () => {
+    const failsSoon = () => new Promise<SendOutcome>((resolve) => setTimeout(() => resolve(FAILED), 5));
+    const { service, ledger, sends, results } = serviceSending([failsSoon]);
+    jitter(0);
+    const position = 'mfa.push.requested/0@7';
+    const copy = message({
+      topic: 'mfa.push.retrying',
+      offset: '3',
+      parked: { position, requestedAt: '0', attempts: 1, lastFailure: '' },
+    });
+    const running = service.handle(copy);
+    while (sends.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    // The results topic brings a result of this very request, from the replica that held it before.
+    ledger.learn(request.challenge_id, position);
+    await running;
+    expect([sends.length, results]).toEqual([1, []]);
+    expect(ledger.get(request.challenge_id)).toEqual({ state: 'done', position, resultSeen: true });
+    // The request itself, read again, is answered by what the ledger knows: not pushed.
+    await service.handle(message());
+    expect(sends).toHaveLength(1);
+  });
+
   it('does not hold the redelivered request while its copy is retried here', async () => {
     let answer!: (outcome: SendOutcome) => void;
     const { service, sends } = serviceSending([() => new Promise((resolve) => (answer = resolve))]);

@@ -99,6 +99,10 @@ export class ChallengeService {
       const requestedAt = new Date(Number(message.parked?.requestedAt ?? message.timestamp));
       outcome = await this.process(request, requestedAt, message, message.parked);
     } catch (error) {
+      if (error instanceof AnsweredElsewhere) {
+        this.logger.warn(`${error.message}; this replica's retries end`);
+        return this.ledger.learn(request.challenge_id, position, { settled: true });
+      }
       // Nothing was pushed: a redelivery handles it afresh. A copy stays parked, for its redelivery.
       if (copy) this.ledger.park(request.challenge_id, position);
       else this.ledger.abandon(request.challenge_id);
@@ -308,6 +312,10 @@ export class ChallengeService {
       });
     let lastVersion = clients!.version;
     while (Date.now() < expiresAt) {
+      // Another replica answered this very request (its copy of a parked request, after a rebalance):
+      // a second push would reach the phone twice, and a second result contradict the first.
+      if (this.ledger.resultSeenWhileRunning(request.challenge_id))
+        throw new AnsweredElsewhere(request.challenge_id);
       attempts += 1;
       // Each attempt takes the tenant's current clients, so a retry after a key change uses the new key,
       // and one after the admin disabled or narrowed the configuration is refused for the same reasons.
@@ -342,9 +350,12 @@ export class ChallengeService {
           retryable: true,
           attempts,
         });
-      // Not with a call still under way: a retry elsewhere could push while it may yet deliver.
-      if (!parked && !unfinished && this.config.dispatcher.parkRetries)
+      // Not with a call still under way: a retry elsewhere could push while it may yet deliver. Nor
+      // once the partition went (the heartbeat throws): its new owner has the request, and pushes it.
+      if (!parked && !unfinished && this.config.dispatcher.parkRetries) {
+        await hold.heartbeat();
         return { park: { attempts, lastFailure: last.detail, retryAt: last.retryAt } };
+      }
       // Leaving with a call still under way would let the next owner push while it may yet deliver.
       if (this.stopping && !unfinished)
         throw new Error(`shutting down: challenge ${request.challenge_id} left for another replica`);
@@ -510,6 +521,13 @@ export class ChallengeService {
         { provider, status: result.status },
         (Date.parse(result.completed_at) - Date.parse(result.requested_at)) / 1000,
       );
+  }
+}
+
+/** A run of a challenge whose result another replica published meanwhile: it ends without a result. */
+class AnsweredElsewhere extends Error {
+  constructor(challengeId: string) {
+    super(`challenge ${challengeId}: another replica published its result`);
   }
 }
 

@@ -77,7 +77,7 @@ export class PushRequestConsumer implements OnApplicationBootstrap, BeforeApplic
       consumerOf('push', topics.pushRequested, group, config.dispatcher.concurrencyPerPartition, () => null),
       // A parked challenge mostly waits out a backoff (without its slot), and what a partition holds
       // in hand grows with its slots: many waiting at once cost memory, not CPU. Past that many (one
-      // tenant's quota storm), the partition pauses until its oldest is done, at the latest at expiry.
+      // tenant's quota storm), the partition pauses until half of them are done, at the latest at expiry.
       consumerOf(
         'retrying',
         topics.pushRetrying,
