@@ -90,8 +90,11 @@ function consumerDrivenByTheTest() {
     consumer: () => newConsumer() as unknown as Consumer,
     admin: () => admin,
   } as unknown as Kafka;
-  const join = (memberId: string, events = latest()) =>
-    events.emit(GROUP_JOIN, { payload: { memberId, memberAssignment: { t: [0] } } });
+  const join = (
+    memberId: string,
+    events = latest(),
+    memberAssignment: Record<string, number[]> = { t: [0] },
+  ) => events.emit(GROUP_JOIN, { payload: { memberId, memberAssignment } });
   /**
    * Hands the consumer a batch of partition 0 holding `offsets` (whose heartbeat meets a rebalance
    * with `rebalancing`); `resolved` holds the offsets it resolved, `done` its end.
@@ -259,13 +262,14 @@ describe('ResilientConsumer', () => {
     }
   });
 
+  // After a crash kafkajs has left the group: what finishes then cannot be committed, and is read again.
   it.each([
-    ['a rebalance kafkajs noticed', 'm-1'],
-    ['a rebalance its own heartbeat met', 'm-1'],
-    ['a crash kafkajs restarts from', 'm-2'],
+    ['a rebalance kafkajs noticed', 'm-1', '2'],
+    ['a rebalance its own heartbeat met', 'm-1', '2'],
+    ['a crash kafkajs restarts from', 'm-2', undefined],
   ])(
     'after %s, takes no batch until the next join, and commits nothing past what waited for a slot',
-    async (leaving, memberAfter) => {
+    async (leaving, memberAfter, committedBeforeJoin) => {
       const driven = consumerDrivenByTheTest();
       const started: string[] = [];
       const finishers: (() => void)[] = [];
@@ -299,14 +303,15 @@ describe('ResilientConsumer', () => {
       await new Promise((resolve) => setTimeout(resolve, 30));
       expect(later.resolved).toEqual([]);
       expect(started).toEqual(['0', '1']);
-      expect(driven.commits.at(-1)).toBe('2');
+      expect(driven.commits.at(-1)).toBe(committedBeforeJoin);
 
       // After the join kafkajs reads again from the commit: what was given back comes again.
       driven.join(memberAfter);
-      expect(driven.batch([2, 3, 4, 5]).resolved).toEqual(['2', '3', '4', '5']);
+      const again = committedBeforeJoin === undefined ? [0, 1, 2, 3, 4, 5] : [2, 3, 4, 5];
+      expect(driven.batch(again).resolved).toEqual(again.map(String));
       await finishAll();
       await resilient.stop();
-      expect(started).toEqual(['0', '1', '2', '3', '4', '5']);
+      expect(started).toEqual(['0', '1', ...again.map(String)]);
       expect(driven.commits.at(-1)).toBe('6');
     },
   );
@@ -416,6 +421,69 @@ describe('ResilientConsumer', () => {
     expect(driven.disconnects()).toBe(1);
     expect(started).toEqual(['0', '1', '2']);
     finishAll();
+    await resilient.stop();
+  });
+
+  describe('reading a partition again after a failure', () => {
+    /** Joined as m-1; the handler fails offset 0, so partition 0 is read again from 0 after 500 ms. */
+    async function failedPartition() {
+      const joined = await joinedConsumer({
+        eachMessage: async ({ message }) => {
+          if (message.offset === '0') throw new Error('broker unreachable');
+        },
+      });
+      joined.driven.batch([0]);
+      return joined;
+    }
+
+    it('seeks only once joined again: a seek made during a rebalance could outlive its hold on the partition', async () => {
+      const { driven, resilient } = await failedPartition();
+      driven.events.emit(REBALANCING, {});
+      await sleep(700);
+      expect(driven.seeks).toEqual([]);
+      driven.join('m-1');
+      await sleep(1100);
+      expect(driven.seeks).toEqual(['0@0']);
+      await resilient.stop();
+    });
+
+    it('starts a new consumer (whose seeks are its own) when the partition goes before its seek was applied', async () => {
+      const { driven, resilient } = await failedPartition();
+      await sleep(700);
+      expect(driven.seeks).toEqual(['0@0']);
+      driven.events.emit(REBALANCING, {});
+      driven.join('m-1', driven.events, { t: [] });
+      await sleep(10);
+      expect(driven.disconnects()).toBe(1);
+      await resilient.stop();
+    });
+
+    it('keeps its consumer when the partition goes after a batch showed the seek applied', async () => {
+      const { driven, resilient } = await failedPartition();
+      await sleep(700);
+      driven.batch([0]);
+      driven.events.emit(REBALANCING, {});
+      driven.join('m-1', driven.events, { t: [] });
+      await sleep(10);
+      expect(driven.disconnects()).toBe(0);
+      await resilient.stop();
+    });
+  });
+
+  it("fails the heartbeat of a handler still running after kafkajs crashed (out of the group, kafkajs's own heartbeat succeeds)", async () => {
+    let heartbeat!: () => Promise<void>;
+    let finish!: () => void;
+    const { driven, resilient } = await joinedConsumer({
+      eachMessage: (payload) => {
+        heartbeat = payload.heartbeat;
+        return new Promise<void>((resolve) => (finish = resolve));
+      },
+    });
+    driven.batch([0]);
+    await expect(heartbeat()).resolves.toBeUndefined();
+    driven.events.emit('consumer.crash', { payload: { restart: true, error: new Error('lost') } });
+    await expect(heartbeat()).rejects.toThrow('handed over');
+    finish();
     await resilient.stop();
   });
 

@@ -77,6 +77,12 @@ export class ResilientConsumer {
   private joined?: () => void;
   /** With concurrency per partition: the messages in hand, per partition of the current generation. */
   private readonly windows = new Map<string, PartitionWindow>();
+  /**
+   * Partitions sought to read again after a failure, with no batch since: kafkajs applies a seek at
+   * its next fetch of a partition it holds, and keeps one it could not apply for as long as its group
+   * lives, to apply when that partition comes back, maybe much later and far behind its commit.
+   */
+  private readonly unappliedSeeks = new Set<string>();
   /** The partitions of the last join (`topic|partition`). */
   private assigned = new Set<string>();
   private commitTimer?: NodeJS.Timeout;
@@ -125,6 +131,7 @@ export class ResilientConsumer {
     // A new consumer reads from the committed offsets: what the last one had in hand comes again, and
     // the handler's own bookkeeping (the challenge ledger) answers it. Its pauses went with it.
     this.dropWindows(() => true, { resume: false });
+    this.unappliedSeeks.clear();
     this.assigned = new Set();
     this.joinedAgain();
     this.replaced = undefined;
@@ -152,6 +159,17 @@ export class ResilientConsumer {
       if (memberId !== undefined && payload.memberId !== memberId) {
         this.dropWindows(() => true);
         this.assigned = new Set();
+        // kafkajs restarted with a group of its own: the old one's seeks went with it.
+        this.unappliedSeeks.clear();
+      }
+      const strandedSeek = [...this.unappliedSeeks].find((key) => !assigned.has(key));
+      if (strandedSeek !== undefined) {
+        // Applied when the partition comes back, it would read again what its next owners handled.
+        void this.replace(
+          consumer,
+          `a seek of ${strandedSeek} was not applied before the partition went to another member`,
+        );
+        return;
       }
       memberId = payload.memberId;
       this.holdGained(assigned);
@@ -192,7 +210,10 @@ export class ResilientConsumer {
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!current()) return;
       // Out of the group until kafkajs (or we) start again: whoever holds the partitions then reads them.
+      // Handlers stop at their next heartbeat (kafkajs's own succeeds without a group), and nothing
+      // handled now could be committed.
       this.leaveGeneration();
+      this.dropWindows(() => true, { resume: false });
       if (payload.restart || this.stopped) {
         this.kafkajsRestarting = !this.stopped;
         return;
@@ -250,6 +271,8 @@ export class ResilientConsumer {
     // A batch fetched before a rejoin, of a partition that went meanwhile: its new owner reads it.
     const key = partitionKey(batch.topic, batch.partition);
     if (!this.assigned.has(key)) return;
+    // Fetched after the partition was sought (it stayed paused until then): the seek was applied.
+    this.unappliedSeeks.delete(key);
     if (this.rejoining) return this.skipUntilJoined();
     // Fetched before the pause of a hand-over took effect: nothing resolved, it is read again after.
     if (this.handovers.has(key)) {
@@ -442,6 +465,8 @@ export class ResilientConsumer {
     if (this.replaced === consumer || this.stopped) return;
     this.replaced = consumer;
     clearTimeout(this.rejoinTimer);
+    // Its handlers stop at their next heartbeat: the partitions go to whoever joins, maybe not us.
+    this.dropWindows(() => true, { resume: false });
     this.logger.error(`${why}; starting a new consumer, which reads again from the last commits`);
     await consumer.disconnect().catch(() => undefined);
     this.starting = this.restart(1);
@@ -521,8 +546,16 @@ export class ResilientConsumer {
       );
       const readAgain = () => {
         if (window.dropped || this.consumer !== consumer || this.stopped) return;
+        // A seek now might outlive this member's hold on the partition: after the join, if it kept it.
+        if (this.rejoining) {
+          window.redeliveryTimer = setTimeout(readAgain, 1000).unref();
+          return;
+        }
         const done = this.tryOnConsumer(`read ${topic}[${partition}] again`, () => {
-          if (from !== undefined) consumer.seek({ topic, partition, offset: from });
+          if (from !== undefined) {
+            consumer.seek({ topic, partition, offset: from });
+            this.unappliedSeeks.add(key);
+          }
           consumer.resume([{ topic, partitions: [partition] }]);
         });
         if (done) {
