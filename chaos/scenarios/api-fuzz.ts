@@ -262,9 +262,11 @@ function keyKind(pem: string): 'p8' | 'rsa' | 'other' {
 function clientProblems(clients: string[]): string[] {
   const seen = new Set<string>();
   return clients.flatMap((client, index) => {
-    const blankOrRepeated = client.trim() === '' || seen.has(client);
+    // Blank, padded, holding control or invisible characters, or repeated.
+    const unusable =
+      client.trim() === '' || client.trim() !== client || /[\p{Cc}\p{Cf}]/u.test(client) || seen.has(client);
     seen.add(client);
-    return blankOrRepeated ? [`settings.enabled_clients.${index}`] : [];
+    return unusable ? [`settings.enabled_clients.${index}`] : [];
   });
 }
 

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { checkConfigurationRules } from './configuration-rules';
+import { checkConfigurationRules, parseApnsKey } from './configuration-rules';
 import type { MfaConfiguration } from './mfa-configuration';
 
 const p8 = generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -49,10 +49,31 @@ describe('checkConfigurationRules: enabled_clients', () => {
     expect(checkConfigurationRules(withClients([], false))).toEqual([]);
   });
 
+  it('refuses ids no push request would name: padded, or holding control or invisible characters', () => {
+    const refused = checkConfigurationRules(withClients(['web', 'web ', '\u200bweb', 'we\u0000b', 'ios']));
+    expect(refused.map((problem) => problem.path)).toEqual(
+      [1, 2, 3].map((i) => `settings.enabled_clients.${i}`),
+    );
+    expect(refused[0].message).toMatch(/white space.*invisible/);
+  });
+
   it('refuses empty and repeated entries, naming each', () => {
     expect(checkConfigurationRules(withClients(['web', ' ', 'web']))).toEqual([
       { path: 'settings.enabled_clients.1', message: 'must not be empty' },
       { path: 'settings.enabled_clients.2', message: 'duplicates "web"' },
     ]);
+  });
+});
+
+describe('parseApnsKey', () => {
+  it('reads a key pasted with escaped or Windows line ends, or indented', () => {
+    const lines = p8.trim().split('\n');
+    for (const pasted of [
+      lines.join('\\n'),
+      lines.join('\\r\\n'),
+      lines.join('\r\n'),
+      lines.map((line) => `    ${line}`).join('\n'),
+    ])
+      expect(parseApnsKey(pasted).asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
   });
 });

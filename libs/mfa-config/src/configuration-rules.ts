@@ -9,13 +9,22 @@ export interface FieldProblem {
 const TEN_UPPER_ALPHANUMERICS = /^[A-Z0-9]{10}$/;
 // Apple: letters, digits, hyphens and periods; reverse-DNS is a recommendation, so one part will do.
 const BUNDLE_ID = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/;
+/** Control and format characters (zero-width spaces and joiners, direction marks among them). */
+const INVISIBLE = /[\p{Cc}\p{Cf}]/u;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 // Firebase/Google Cloud project ids: 6-30 characters, lower-case letters, digits and hyphens, starting with a letter.
 const FIREBASE_PROJECT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 
-/** Service-account JSON pasted as a string often keeps its newlines escaped as `\n`. */
+/**
+ * A PEM as pasted: newlines escaped as `\n` or `\r\n` (service-account JSON copied as a string),
+ * Windows line ends, or lines indented (copied from YAML or a template) all read as the key itself.
+ */
 export function normalizePem(pem: string): string {
-  return pem.replace(/\\n/g, '\n').trim() + '\n';
+  const lines = pem.replace(/\\r\\n|\\n/g, '\n').split(/\r?\n/);
+  return `${lines
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0)
+    .join('\n')}\n`;
 }
 
 /** Parses a .p8 APNs key: PKCS#8 PEM holding an EC P-256 private key. Throws with the reason otherwise. */
@@ -80,8 +89,12 @@ export function checkConfigurationRules(config: MfaConfiguration): FieldProblem[
   if (settings.enabled_clients.length > MAX_ENABLED_CLIENTS)
     problem('settings.enabled_clients', `must hold at most ${MAX_ENABLED_CLIENTS} client ids`);
   settings.enabled_clients.forEach((client, index) => {
-    if (client.trim().length === 0) problem(`settings.enabled_clients.${index}`, 'must not be empty');
-    else if (seen.has(client)) problem(`settings.enabled_clients.${index}`, `duplicates "${client}"`);
+    const path = `settings.enabled_clients.${index}`;
+    if (client.trim().length === 0) problem(path, 'must not be empty');
+    // Push requests name their client exactly: such an id would never match, silently.
+    else if (client.trim() !== client || INVISIBLE.test(client))
+      problem(path, 'must not start or end with white space, nor hold control or invisible characters');
+    else if (seen.has(client)) problem(path, `duplicates "${client}"`);
     seen.add(client);
   });
 
