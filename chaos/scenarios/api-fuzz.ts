@@ -259,12 +259,12 @@ function keyKind(pem: string): 'p8' | 'rsa' | 'other' {
   return kind;
 }
 
-function clientProblems(clients: string[]): string[] {
+function clientProblems(clients: string[], enabled: boolean): string[] {
   const seen = new Set<string>();
   return clients.flatMap((client, index) => {
-    // Blank, padded, holding control or invisible characters, or repeated.
-    const unusable =
-      client.trim() === '' || client.trim() !== client || /[\p{Cc}\p{Cf}]/u.test(client) || seen.has(client);
+    // Blank, repeated, or (while enabled) padded or holding control or invisible characters.
+    const unnameable = client.trim() !== client || /[\p{Cc}\p{Cf}]/u.test(client);
+    const unusable = client.trim() === '' || seen.has(client) || (enabled && unnameable);
     seen.add(client);
     return unusable ? [`settings.enabled_clients.${index}`] : [];
   });
@@ -298,7 +298,7 @@ const FCM_RULES = {
 function ruleProblems(config: PushConfig): string[] {
   const { settings } = config;
   return [
-    ...clientProblems(settings.enabled_clients),
+    ...clientProblems(settings.enabled_clients, config.enabled),
     ...(config.enabled && settings.enabled_clients.length === 0 ? ['settings.enabled_clients'] : []),
     ...sectionProblems('apns', settings.apns as unknown as Record<string, unknown>, APNS_RULES),
     ...sectionProblems('fcm', settings.fcm as unknown as Record<string, unknown>, FCM_RULES),

@@ -55,6 +55,8 @@ describe('checkConfigurationRules: enabled_clients', () => {
       [1, 2, 3].map((i) => `settings.enabled_clients.${i}`),
     );
     expect(refused[0].message).toMatch(/white space.*invisible/);
+    // One stored by an earlier version can still be disabled.
+    expect(checkConfigurationRules(withClients(['web '], false))).toEqual([]);
   });
 
   it('refuses empty and repeated entries, naming each', () => {

@@ -91,8 +91,9 @@ export function checkConfigurationRules(config: MfaConfiguration): FieldProblem[
   settings.enabled_clients.forEach((client, index) => {
     const path = `settings.enabled_clients.${index}`;
     if (client.trim().length === 0) problem(path, 'must not be empty');
-    // Push requests name their client exactly: such an id would never match, silently.
-    else if (client.trim() !== client || INVISIBLE.test(client))
+    // Push requests name their client exactly: such an id would never match, silently. Stored so by an
+    // earlier version, it does not keep the configuration from being disabled.
+    else if (config.enabled && (client.trim() !== client || INVISIBLE.test(client)))
       problem(path, 'must not start or end with white space, nor hold control or invisible characters');
     else if (seen.has(client)) problem(path, `duplicates "${client}"`);
     seen.add(client);
