@@ -1,5 +1,7 @@
 import type { MfaConfigRecord, StoredApnsSettings } from '@lib/mfa-config';
-import { changedFields } from './audit-trail';
+import { Logger } from '@nestjs/common';
+import type { AppConfig } from '@lib/config';
+import { AuditTrail, changedFields } from './audit-trail';
 
 const sealed = (ciphertext: string) => ({ kid: 'k1', nonce: 'n', ciphertext });
 const apns = (overrides: Partial<StoredApnsSettings> = {}): StoredApnsSettings => ({
@@ -58,5 +60,34 @@ describe('changedFields', () => {
     );
     expect(changedFields(record(), record({ apns: undefined }))).toEqual(all);
     expect(changedFields(record({ apns: undefined }), record())).toEqual(all);
+  });
+});
+
+describe('AuditTrail.unconfirmed', () => {
+  it('writes an audit line naming who, what and on which version, marked unconfirmed', () => {
+    const trail = new AuditTrail({ logLevel: 'info' } as AppConfig);
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      trail.unconfirmed(
+        { principal: { subject: 'admin', tenant: 'acme', scopes: new Set() }, requestId: 'r1' },
+        'update',
+        { tenant: 'acme', type: 'push', basedOn: 6 },
+        new Error('connection reset'),
+      );
+      expect(warn).toHaveBeenCalledWith(
+        expect.objectContaining({
+          audit: true,
+          outcome: 'unconfirmed',
+          actor: 'admin',
+          request_id: 'r1',
+          tenant: 'acme',
+          type: 'push',
+          based_on_version: 6,
+          error: 'connection reset',
+        }),
+      );
+    } finally {
+      warn.mockRestore();
+    }
   });
 });

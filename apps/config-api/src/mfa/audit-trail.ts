@@ -45,6 +45,29 @@ export class AuditTrail implements OnModuleInit {
     this.write(author, 'deleted', tombstone, replaced(fingerprints(removed)));
   }
 
+  /**
+   * A change the store did not confirm (the API answered 503, "may have been saved"): it may stand, and
+   * be published and applied, so it is audited too. `basedOn` is the version it was applied to.
+   */
+  unconfirmed(
+    { principal, requestId }: ChangeAuthor,
+    change: 'create' | 'update' | 'delete',
+    target: { tenant: string; type: string; basedOn?: number },
+    error: Error,
+  ): void {
+    this.logger.warn({
+      msg: `mfa configuration ${change} unconfirmed: the store may have applied it`,
+      audit: true,
+      outcome: 'unconfirmed',
+      actor: actorOf(principal),
+      request_id: requestId,
+      tenant: target.tenant,
+      type: target.type,
+      ...(target.basedOn !== undefined && { based_on_version: target.basedOn }),
+      error: error.message,
+    });
+  }
+
   private write(
     { principal, requestId }: ChangeAuthor,
     change: string,

@@ -5,6 +5,7 @@ import {
   MfaConfigSealer,
   MfaConfiguration,
 } from '@lib/mfa-config';
+import { mongo } from 'mongoose';
 import type { Principal } from '../auth/principal';
 import type { OutboxRelay } from '../outbox/outbox-relay';
 import type { AuditTrail } from './audit-trail';
@@ -79,6 +80,37 @@ describe('MfaService', () => {
     expect(refused).toMatchObject({ status: 503, headers: { 'Retry-After': '1' } });
     expect((refused as Error).message).toMatch(/changed nothing/);
     expect(updateLatest).toHaveBeenCalledTimes(5);
+  });
+
+  it('audits a change the store may have applied without confirming it, and still answers with the error', async () => {
+    const lost = new mongo.MongoNetworkError('connection reset');
+    const repository = {
+      updateLatest: async (_tenant: string, _type: string, next: (current: MfaConfigRecord) => unknown) => {
+        next(version(6));
+        throw lost;
+      },
+      deleteLatest: async () => {
+        throw lost;
+      },
+    } as unknown as MfaConfigRepository;
+    const audit = { updated: jest.fn(), deleted: jest.fn(), unconfirmed: jest.fn() };
+    const service = new MfaService(
+      repository,
+      {
+        openReplaceable: () => ({ config: plain, unreadable: [] }),
+        seal: () => ({}),
+      } as unknown as MfaConfigSealer,
+      { wake: () => undefined } as unknown as OutboxRelay,
+      audit as unknown as AuditTrail,
+    );
+    const author = { principal: actor, requestId: 'r1' };
+    await expect(service.update(author, 'push', { enabled: false })).rejects.toBe(lost);
+    await expect(service.delete(author, 'push')).rejects.toBe(lost);
+    expect(audit.unconfirmed.mock.calls).toEqual([
+      [author, 'update', { tenant: 'acme', type: 'push', basedOn: 6 }, lost],
+      [author, 'delete', { tenant: 'acme', type: 'push', basedOn: undefined }, lost],
+    ]);
+    expect([audit.updated, audit.deleted].map((call) => call.mock.calls.length)).toEqual([0, 0]);
   });
 
   it('writes, audits and announces nothing for a PATCH that leaves the configuration as it is', async () => {

@@ -14,6 +14,7 @@ import {
   withoutUndefined,
 } from '@lib/mfa-config';
 import { ApiError } from '../errors/api-error';
+import { mayHaveWritten } from '../errors/store-errors';
 import { OutboxRelay } from '../outbox/outbox-relay';
 import { AuditTrail, ChangeAuthor } from './audit-trail';
 import type { CreateMfaDto } from './dto/create-mfa.dto';
@@ -49,7 +50,9 @@ export class MfaService {
     };
     const state = this.sealer.seal(tenant, this.checked(config));
     try {
-      const created = await this.repository.create(tenant, config.type, state);
+      const created = await this.auditedIfUnconfirmed(author, 'create', config.type, () =>
+        this.repository.create(tenant, config.type, state),
+      );
       this.audit.created(author, created);
       return presentMfaConfig(this.written(created));
     } catch (error) {
@@ -85,25 +88,32 @@ export class MfaService {
     refusePlaceholders(patch, ['settings.apns', 'settings.fcm']);
     let before: MfaConfigRecord | undefined;
     const updated = await this.onLatest(type, () =>
-      this.repository.updateLatest(tenant, type, (current) => {
-        precondition?.require(current.version);
-        before = current;
-        const { config, unreadable } = this.sealer.openReplaceable(current);
-        const merged = this.merge(config, patch);
-        // A secret whose encryption key was removed too early: the PATCH that replaces it is the way out.
-        const lost = unreadable.filter((field) => secretAt(merged, field) === '');
-        if (lost.length > 0)
-          throw ApiError.validation(
-            lost.map((path) => ({
-              path,
-              message:
-                'the stored value can no longer be decrypted (its key is not in MFA_ENCRYPTION_KEYS any more): send a new one in this PATCH, or remove the section with null',
-            })),
-          );
-        // A PATCH that changes nothing writes nothing: no new version, no event, no rebuilt clients.
-        if (sameConfiguration(merged, config)) return undefined;
-        return this.sealer.seal(tenant, this.checked(merged));
-      }),
+      this.auditedIfUnconfirmed(
+        author,
+        'update',
+        type,
+        () =>
+          this.repository.updateLatest(tenant, type, (current) => {
+            precondition?.require(current.version);
+            before = current;
+            const { config, unreadable } = this.sealer.openReplaceable(current);
+            const merged = this.merge(config, patch);
+            // A secret whose encryption key was removed too early: the PATCH that replaces it is the way out.
+            const lost = unreadable.filter((field) => secretAt(merged, field) === '');
+            if (lost.length > 0)
+              throw ApiError.validation(
+                lost.map((path) => ({
+                  path,
+                  message:
+                    'the stored value can no longer be decrypted (its key is not in MFA_ENCRYPTION_KEYS any more): send a new one in this PATCH, or remove the section with null',
+                })),
+              );
+            // A PATCH that changes nothing writes nothing: no new version, no event, no rebuilt clients.
+            if (sameConfiguration(merged, config)) return undefined;
+            return this.sealer.seal(tenant, this.checked(merged));
+          }),
+        () => before,
+      ),
     );
     if (updated.version === before!.version) return presentMfaConfig(updated);
     this.audit.updated(author, before!, updated);
@@ -113,10 +123,17 @@ export class MfaService {
   async delete(author: ChangeAuthor, type: MfaType, precondition?: VersionPrecondition): Promise<void> {
     let removed: MfaConfigRecord | undefined;
     const deleted = await this.onLatest(type, () =>
-      this.repository.deleteLatest(author.principal.tenant, type, (current) => {
-        precondition?.require(current.version);
-        removed = current;
-      }),
+      this.auditedIfUnconfirmed(
+        author,
+        'delete',
+        type,
+        () =>
+          this.repository.deleteLatest(author.principal.tenant, type, (current) => {
+            precondition?.require(current.version);
+            removed = current;
+          }),
+        () => removed,
+      ),
     );
     this.audit.deleted(author, deleted, removed!);
     this.written(deleted);
@@ -176,6 +193,28 @@ export class MfaService {
             { 'Retry-After': '1' },
           );
       }
+    }
+  }
+
+  /** Runs a write; one the store may have applied without confirming it is audited as unconfirmed. */
+  private async auditedIfUnconfirmed<T>(
+    author: ChangeAuthor,
+    change: 'create' | 'update' | 'delete',
+    type: MfaType,
+    write: () => Promise<T>,
+    basedOn: () => MfaConfigRecord | undefined = () => undefined,
+  ): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if (mayHaveWritten(error))
+        this.audit.unconfirmed(
+          author,
+          change,
+          { tenant: author.principal.tenant, type, basedOn: basedOn()?.version },
+          error as Error,
+        );
+      throw error;
     }
   }
 
