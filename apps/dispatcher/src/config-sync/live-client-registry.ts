@@ -36,7 +36,7 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
   /** The last outcome per tenant, so a redelivered event (its report may have been lost) is answered again. */
   private readonly lastOutcomes = new Map<string, ApplyOutcome>();
   /** Clients of the start-up load whose keys are still to be checked (checkDeferredKeys). */
-  private uncheckedKeys: TenantClients[] = [];
+  private readonly uncheckedKeys = new Set<TenantClients>();
   private idleSweep?: NodeJS.Timeout;
   private markLoaded!: () => void;
   /** Resolves once every stored configuration was loaded: push requests wait for it. */
@@ -129,7 +129,7 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     const last = this.lastOutcomes.get(tenant);
     if (last?.version === version && last.state === 'failed') return last;
     const clients = this.live.get(tenant);
-    if (clients?.version !== version || this.uncheckedKeys.includes(clients)) return undefined;
+    if (clients?.version !== version || this.uncheckedKeys.has(clients)) return undefined;
     return { state: 'applied', version };
   }
 
@@ -146,25 +146,38 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
    */
   async checkDeferredKeys(): Promise<(ApplyOutcome & { tenant: string })[]> {
     const failures: (ApplyOutcome & { tenant: string })[] = [];
-    for (const clients of this.uncheckedKeys.splice(0)) {
+    // Each leaves the set only once its outcome is known: until then a resync's catch-up does not
+    // call its version applied.
+    for (const clients of [...this.uncheckedKeys]) {
       await new Promise((resolve) => setImmediate(resolve));
       try {
-        clients.checkKeys();
-      } catch (error) {
-        const { tenant, version } = clients;
-        const outcome = await this.applying.run(tenant, async () => {
-          // Replaced meanwhile by a newer version, whose keys were checked when it was applied.
-          if (this.live.get(tenant) !== clients) return undefined;
-          await this.swap(tenant, undefined);
-          return this.applyFailed(tenant, version, error as Error);
-        });
-        if (outcome) {
-          this.lastOutcomes.set(tenant, outcome);
-          failures.push({ tenant, ...outcome });
-        }
+        const failure = await this.checkDeferredKey(clients);
+        if (failure) failures.push(failure);
+      } finally {
+        this.uncheckedKeys.delete(clients);
       }
     }
     return failures;
+  }
+
+  private async checkDeferredKey(
+    clients: TenantClients,
+  ): Promise<(ApplyOutcome & { tenant: string }) | undefined> {
+    try {
+      clients.checkKeys();
+      return undefined;
+    } catch (error) {
+      const { tenant, version } = clients;
+      const outcome = await this.applying.run(tenant, async () => {
+        // Replaced meanwhile by a newer version, whose keys were checked when it was applied.
+        if (this.live.get(tenant) !== clients) return undefined;
+        await this.swap(tenant, undefined);
+        return this.applyFailed(tenant, version, error as Error);
+      });
+      if (!outcome) return undefined;
+      this.lastOutcomes.set(tenant, outcome);
+      return { tenant, ...outcome };
+    }
   }
 
   private async refreshFromStore(tenant: string, type: 'push'): Promise<ApplyOutcome> {
@@ -190,7 +203,7 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
       const clients = new TenantClients(tenant, version, this.sealer.open(record), this.senders, {
         checkKeys: !deferKeyCheck,
       });
-      if (deferKeyCheck) this.uncheckedKeys.push(clients);
+      if (deferKeyCheck) this.uncheckedKeys.add(clients);
       await this.swap(tenant, clients);
       this.metrics.configReloads.inc({ state: 'applied' });
       this.metrics.configReloadDuration.observe((Date.now() - started) / 1000);
