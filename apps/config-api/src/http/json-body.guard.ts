@@ -62,6 +62,13 @@ export class JsonBodyGuard implements CanActivate {
         'invalid_json',
         `The body is not valid JSON: ${jsonSyntaxProblem(error.message)}.`,
       );
+    // A charset or Content-Encoding the parser does not take is the media type's fault, not the body's.
+    if (error.status === 415)
+      return new ApiError(
+        415,
+        'unsupported_media_type',
+        `The body could not be read: ${error.message}; send it as UTF-8 JSON, uncompressed or gzip.`,
+      );
     return new ApiError(error.status ?? 400, 'invalid_body', `The body could not be read: ${error.message}.`);
   }
 }
