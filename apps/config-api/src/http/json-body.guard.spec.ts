@@ -22,7 +22,7 @@ async function refusalOf(headers: Record<string, string>, body: string): Promise
 
 describe('JsonBodyGuard', () => {
   it('answers a charset or Content-Encoding it cannot read with 415 unsupported_media_type', async () => {
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { 'content-type': 'application/json; charset=latin1' },
       { 'content-type': 'application/json', 'content-encoding': 'br-unknown' },
     ]) {
