@@ -99,31 +99,6 @@ describe('configuration store (real MongoDB-compatible server)', () => {
     expect((await repository.findAny('backlog', 'push'))!.pending_events).toEqual([]);
   });
 
-  it("a replica's failure to apply a version stands against other replicas' reports that they applied it", async () => {
-    await repository.create('replicas', 'push', state(['c0']));
-    const report = (state: 'applied' | 'failed', replica: string) => ({
-      version: 1,
-      state,
-      replica,
-      at: new Date(),
-      ...(state === 'failed' && { error: 'cannot open the key' }),
-    });
-    const shown = async () => {
-      const { state, replica } = (await repository.findLive('replicas', 'push'))!.status!;
-      return `${state} by ${replica}`;
-    };
-    await repository.recordAppliedStatus('replicas', 'push', report('applied', 'a'));
-    await repository.recordAppliedStatus('replicas', 'push', report('failed', 'b'));
-    expect(await shown()).toBe('failed by b');
-    await repository.recordAppliedStatus('replicas', 'push', report('applied', 'a'));
-    expect(await shown()).toBe('failed by b');
-    // The replica that failed applies it after all (its keyring fixed): nothing stands against it now.
-    await repository.recordAppliedStatus('replicas', 'push', report('applied', 'b'));
-    expect(await shown()).toBe('applied by b');
-    await repository.recordAppliedStatus('replicas', 'push', report('applied', 'a'));
-    expect(await shown()).toBe('applied by a');
-  });
-
   it('a report late from before a delete is not shown as the status of the configuration created again', async () => {
     await repository.create('late-report', 'push', state(['c0']));
     const first = (await repository.updateLatest('late-report', 'push', () => state(['c1'])))!;

@@ -297,33 +297,17 @@ export class MfaConfigRepository {
   /**
    * Records the dispatcher's report, ignoring reports about versions older than the one already shown,
    * and about versions before the configuration was last created (a report late from before a delete
-   * would otherwise stand as the status of the configuration created again). Of one version, a
-   * failure stands against other replicas' `applied`: only the replica that failed clears it (the
-   * admin must learn that some replica cannot use the version, whichever reported last).
+   * would otherwise stand as the status of the configuration created again).
    */
   async recordAppliedStatus(tenant: string, type: MfaType, status: AppliedStatus): Promise<void> {
     const atMost = { $lte: status.version };
-    const sameVersion = { 'status.version': status.version };
-    const replaces =
-      status.state === 'failed'
-        ? [sameVersion]
-        : [
-            { ...sameVersion, 'status.state': { $ne: 'failed' } },
-            ...(status.replica ? [{ ...sameVersion, 'status.replica': status.replica }] : []),
-          ];
     await this.writes.run(configRecordId(tenant, type), () =>
       this.model
         .updateOne(
           {
             _id: configRecordId(tenant, type),
             $and: [
-              {
-                $or: [
-                  { status: { $exists: false } },
-                  { 'status.version': { $lt: status.version } },
-                  ...replaces,
-                ],
-              },
+              { $or: [{ status: { $exists: false } }, { 'status.version': atMost }] },
               { $or: [{ created_version: { $exists: false } }, { created_version: atMost }] },
             ],
           },

@@ -53,7 +53,6 @@ export class AppliedStatusConsumer implements OnApplicationBootstrap, BeforeAppl
       state: report.status,
       ...(report.error && { error: report.error }),
       at: new Date(report.at),
-      replica: report.replica,
     });
   }
 }

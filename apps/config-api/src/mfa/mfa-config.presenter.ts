@@ -43,7 +43,6 @@ export function presentMfaConfig(record: MfaConfigRecord): MfaConfigResponse {
         state: record.status.state,
         error: record.status.error ?? null,
         at: record.status.at.toISOString(),
-        replica: record.status.replica ?? null,
       },
     }),
   };

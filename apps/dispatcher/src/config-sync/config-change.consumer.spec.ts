@@ -63,19 +63,6 @@ describe('ConfigChangeConsumer resync reports', () => {
     expect(reported).toEqual(['missed-report v3 applied', 'missed-event v7 applied', 'refused v4 failed']);
   });
 
-  it("adds to another replica's `applied` of a version only a failure here", async () => {
-    const othersApplied = (tenant: string): LoadOutcome => ({
-      ...behind(tenant, 8),
-      onlyFailureToAdd: true,
-    });
-    const { resync, reported } = consumerWith([othersApplied('fine-here'), othersApplied('broken-here')], {
-      'fine-here': { state: 'applied', version: 8 },
-      'broken-here': { state: 'failed', version: 8, error: 'MFA_ENCRYPTION_KEYS lacks k2' },
-    });
-    await resync();
-    expect(reported).toEqual(['broken-here v8 failed']);
-  });
-
   it('reports a version the status lacks once, though nothing records it, and stops at a report Kafka refuses', async () => {
     const { resync, reported } = consumerWith(
       [behind('a', 1), behind('b', 1), behind('c', 1)],

@@ -156,12 +156,11 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
    * The report a version the stored status lacks gets, decided when its turn comes (a provider may have
    * refused the key meanwhile); none once one was published here.
    */
-  private catchUp({ tenant, version, onlyFailureToAdd }: LoadOutcome): () => LoadOutcome | undefined {
+  private catchUp({ tenant, version }: LoadOutcome): () => LoadOutcome | undefined {
     return () => {
       if (this.caughtUp.get(tenant) === version) return undefined;
       const outcome = this.registry.catchUpOutcome(tenant, version);
-      if (!outcome || (onlyFailureToAdd && outcome.state !== 'failed')) return undefined;
-      return { tenant, ...outcome };
+      return outcome && { tenant, ...outcome };
     };
   }
 

@@ -15,12 +15,9 @@ const p8 = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   .toString();
 
 /** A registry over stored configurations of these tenants, each with the APNs key given. */
-function registryOver(
-  keys: Record<string, string>,
-  statuses: Record<string, MfaConfigRecord['status']> = {},
-) {
+function registryOver(keys: Record<string, string>) {
   const records = Object.keys(keys).map(
-    (tenant) => ({ tenant, type: 'push', version: 3, status: statuses[tenant] }) as MfaConfigRecord,
+    (tenant) => ({ tenant, type: 'push', version: 3 }) as MfaConfigRecord,
   );
   const sealer = {
     open: (record: MfaConfigRecord): MfaConfiguration => ({
@@ -36,7 +33,7 @@ function registryOver(
   } as unknown as MfaConfigSealer;
   const senders = { apns: () => ({ close: async () => undefined }) } as unknown as SenderFactory;
   return new LiveClientRegistry(
-    { dispatcher: { idleSessionTimeoutMs: 60_000, replicaId: 'me' } } as AppConfig,
+    { dispatcher: { idleSessionTimeoutMs: 60_000 } } as AppConfig,
     { findAllLive: async () => records } as unknown as MfaConfigRepository,
     sealer,
     senders,
@@ -57,30 +54,5 @@ describe('LiveClientRegistry start-up key checks', () => {
     expect(await checking).toEqual([expect.objectContaining({ tenant: 'broken', state: 'failed' })]);
     expect(registry.catchUpOutcome('good', 3)).toEqual({ state: 'applied', version: 3 });
     expect(registry.catchUpOutcome('broken', 3)).toMatchObject({ state: 'failed', version: 3 });
-  });
-});
-
-describe('LiveClientRegistry load outcomes', () => {
-  it("takes another replica's `applied` of the version as a status only a failure here could add to", async () => {
-    const at = new Date();
-    const registry = registryOver(
-      { lacking: p8, older: p8, othersApplied: p8, ownApplied: p8, othersFailed: p8 },
-      {
-        older: { version: 2, state: 'applied', at, replica: 'other' },
-        othersApplied: { version: 3, state: 'applied', at, replica: 'other' },
-        ownApplied: { version: 3, state: 'applied', at, replica: 'me' },
-        othersFailed: { version: 3, state: 'failed', at, replica: 'other', error: 'x' },
-      },
-    );
-    const outcomes = await registry.loadAll();
-    expect(Object.fromEntries(outcomes.map((o) => [o.tenant, [o.statusBehind, o.onlyFailureToAdd]]))).toEqual(
-      {
-        lacking: [true, false],
-        older: [true, false],
-        othersApplied: [true, true],
-        ownApplied: [false, false],
-        othersFailed: [false, false],
-      },
-    );
   });
 });

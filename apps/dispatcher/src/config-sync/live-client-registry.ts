@@ -20,11 +20,6 @@ export type LoadOutcome = ApplyOutcome & {
    * version was recorded (its event came while no dispatcher listened, or its report was lost).
    */
   statusBehind?: boolean;
-  /**
-   * With statusBehind: the stored status is another replica's `applied` of this very version, so only
-   * a failure here adds to it (an `applied` from here would say the same).
-   */
-  onlyFailureToAdd?: boolean;
 };
 
 /**
@@ -86,13 +81,8 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
         );
         // So the event of a version applied here first is still answered with its report.
         if (outcome.state !== 'unchanged') this.lastOutcomes.set(record.tenant, outcome);
-        const { status } = record;
-        const othersApplied =
-          status?.version === record.version &&
-          status.state === 'applied' &&
-          status.replica !== this.config.dispatcher.replicaId;
-        const statusBehind = (status?.version ?? 0) < record.version || othersApplied;
-        return { tenant: record.tenant, ...outcome, statusBehind, onlyFailureToAdd: othersApplied };
+        const statusBehind = (record.status?.version ?? 0) < record.version;
+        return { tenant: record.tenant, ...outcome, statusBehind };
       }),
     );
     for (const tenant of [...this.live.keys()]) {

@@ -53,13 +53,6 @@ export class AppliedStatusView {
   })
   error!: string | null;
   @ApiProperty({ format: 'date-time' }) at!: string;
-  @ApiProperty({
-    type: String,
-    nullable: true,
-    description:
-      'The dispatcher replica that reported (DISPATCHER_REPLICA_ID). A failure stands until that replica applies the version, or a newer version is written.',
-  })
-  replica!: string | null;
 }
 
 export class MfaConfigResponse {
@@ -74,8 +67,7 @@ export class MfaConfigResponse {
   @ApiProperty({ format: 'date-time' }) updated_at!: string;
   @ApiPropertyOptional({
     type: AppliedStatusView,
-    description:
-      "The dispatchers' reports on applying this configuration: the latest version reported; failed while a replica that failed to apply it has not since, else applied; absent until a report arrives.",
+    description: "The dispatcher's latest report on applying this configuration; absent until one arrives.",
   })
   status?: AppliedStatusView;
 }
