@@ -20,6 +20,8 @@ export interface AppliedStatus {
   state: 'applied' | 'failed';
   error?: string;
   at: Date;
+  /** The dispatcher replica that sent the report (absent in reports stored before it was kept). */
+  replica?: string;
 }
 
 export interface StoredApnsSettings {
@@ -146,7 +148,7 @@ export const MfaConfigSchema = new Schema<MfaConfigRecord>(
     outbox_pending_since: { type: Date, required: false },
     status: {
       type: new Schema<AppliedStatus>(
-        { version: Number, state: String, error: String, at: Date },
+        { version: Number, state: String, error: String, at: Date, replica: String },
         { _id: false },
       ),
       required: false,

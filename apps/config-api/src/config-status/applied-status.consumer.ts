@@ -53,6 +53,7 @@ export class AppliedStatusConsumer implements OnApplicationBootstrap, BeforeAppl
       state: report.status,
       ...(report.error && { error: report.error }),
       at: new Date(report.at),
+      replica: report.replica,
     });
   }
 }

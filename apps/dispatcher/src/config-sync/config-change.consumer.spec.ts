@@ -24,7 +24,7 @@ function consumerWith(outcomes: LoadOutcome[], held: Record<string, ApplyOutcome
     },
   } as unknown as ResultPublisher;
   const consumer = new ConfigChangeConsumer(
-    loadAppConfig({ AUTH_MODE: 'dev' }, 'dispatcher'),
+    loadAppConfig({ AUTH_MODE: 'dev', DISPATCHER_REPLICA_ID: 'me' }, 'dispatcher'),
     registry,
     publisher,
   );
@@ -61,6 +61,51 @@ describe('ConfigChangeConsumer resync reports', () => {
     );
     await resync();
     expect(reported).toEqual(['missed-report v3 applied', 'missed-event v7 applied', 'refused v4 failed']);
+  });
+
+  it("keeps a replica's failure to apply a version from being hidden by others' reports, and lets it go once nobody sends it", async () => {
+    const interval = 5 * 60_000; // CONFIG_RESYNC_INTERVAL_MS's default
+    const shown = (
+      tenant: string,
+      state: 'applied' | 'failed',
+      replica: string,
+      ageMs: number,
+    ): LoadOutcome => ({
+      tenant,
+      state: 'unchanged',
+      version: 8,
+      statusBehind: false,
+      reported: { version: 8, state, replica, at: new Date(Date.now() - ageMs) },
+    });
+    const failedHere = { state: 'failed', version: 8, error: 'MFA_ENCRYPTION_KEYS lacks k2' } as const;
+    const appliedHere = { state: 'applied', version: 8 } as const;
+    const { resync, reported } = consumerWith(
+      [
+        shown('hidden-failure', 'applied', 'other', 0),
+        shown('own-fresh-failure', 'failed', 'me', 0),
+        shown('own-failure-sent-a-while-ago', 'failed', 'me', 0.6 * interval),
+        shown('others-recent-failure', 'failed', 'other', interval),
+        shown('others-forgotten-failure', 'failed', 'other', 3 * interval),
+        shown('own-failure-fixed', 'failed', 'me', 0),
+        shown('agreeing', 'applied', 'other', 0),
+      ],
+      {
+        'hidden-failure': failedHere,
+        'own-fresh-failure': failedHere,
+        'own-failure-sent-a-while-ago': failedHere,
+        'others-recent-failure': appliedHere,
+        'others-forgotten-failure': appliedHere,
+        'own-failure-fixed': appliedHere,
+        agreeing: appliedHere,
+      },
+    );
+    await resync();
+    expect(reported).toEqual([
+      'hidden-failure v8 failed',
+      'own-failure-sent-a-while-ago v8 failed',
+      'others-forgotten-failure v8 applied',
+      'own-failure-fixed v8 applied',
+    ]);
   });
 
   it('reports a version the status lacks once, though nothing records it, and stops at a report Kafka refuses', async () => {

@@ -11,10 +11,13 @@ import { configChangedSchema, EventValidator, resolveTopicNames } from '@lib/con
 import { createKafkaClient, ResilientConsumer } from '@lib/kafka';
 import { within } from '@lib/runtime';
 import { ResultPublisher } from '../results/result-publisher';
-import { LiveClientRegistry, LoadOutcome } from './live-client-registry';
+import type { AppliedStatus } from '@lib/mfa-config';
+import { ApplyOutcome, LiveClientRegistry, LoadOutcome } from './live-client-registry';
 
 /** How long shutdown waits for a resync's reports: not the whole grace, with Kafka away. */
 const SHUTDOWN_WAIT_MS = 5000;
+/** Resyncs without a failure sent again after which another replica's `applied` replaces it. */
+const FAILURE_FORGOTTEN_AFTER_RESYNCS = 2.5;
 
 /**
  * Keeps this replica's clients in step with the configuration: loads everything at start, applies
@@ -85,8 +88,7 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
       this.registry.checkDeferredKeys().then(async (failures) => {
         const reported = await this.reportEach(failures.map((failure) => () => failure));
         // Then what the stored status does not say yet (changed while no dispatcher listened).
-        if (reported)
-          await this.reportEach(outcomes.filter((o) => o.statusBehind).map((o) => this.catchUp(o)));
+        if (reported) await this.reportEach(outcomes.map((o) => this.catchUp(o)));
       }),
       'reporting the start-up load',
     );
@@ -133,7 +135,8 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
 
   /**
    * Reloads every configuration; what it finds changed (a missed event) is reported like an event, and
-   * so is a version whose report the stored status lacks (lost, or made while nobody recorded it).
+   * so is a version whose report the stored status lacks (lost, or made while nobody recorded it), or
+   * contradicts (see `contradicts`).
    */
   private async resyncAll(): Promise<void> {
     let outcomes: LoadOutcome[];
@@ -146,8 +149,8 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
     await this.reportEach(
       outcomes.map((outcome) => {
         if (outcome.state === 'applied' || outcome.state === 'removed') return () => outcome;
-        // A failed apply, or a version held without a recorded report: only what the status lacks.
-        return outcome.statusBehind ? this.catchUp(outcome) : () => undefined;
+        // A failed apply, or a version held: only what the status lacks or contradicts.
+        return this.catchUp(outcome);
       }),
     );
   }
@@ -156,12 +159,30 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
    * The report a version the stored status lacks gets, decided when its turn comes (a provider may have
    * refused the key meanwhile); none once one was published here.
    */
-  private catchUp({ tenant, version }: LoadOutcome): () => LoadOutcome | undefined {
+  private catchUp({ tenant, version, statusBehind, reported }: LoadOutcome): () => LoadOutcome | undefined {
     return () => {
-      if (this.caughtUp.get(tenant) === version) return undefined;
       const outcome = this.registry.catchUpOutcome(tenant, version);
-      return outcome && { tenant, ...outcome };
+      if (!outcome) return undefined;
+      if (statusBehind) return this.caughtUp.get(tenant) === version ? undefined : { tenant, ...outcome };
+      return reported && this.contradicts(reported, outcome) ? { tenant, ...outcome } : undefined;
     };
+  }
+
+  /**
+   * Every replica reports, and the newest report stands, so one replica's failure to apply a version
+   * (its MFA_ENCRYPTION_KEYS lacks the key, say) can be hidden by another's `applied`. A failing replica
+   * therefore sends its failure again at every resync unless the status shows it fresh, and an
+   * `applied` replaces another replica's failure only once nobody has sent it again for a while (that
+   * replica was fixed, restarted under a new id, or is gone).
+   */
+  private contradicts(reported: AppliedStatus, outcome: ApplyOutcome): boolean {
+    const { replicaId, resyncIntervalMs } = this.config.dispatcher;
+    const age = Date.now() - new Date(reported.at).getTime();
+    const ownFailure = reported.state === 'failed' && reported.replica === replicaId;
+    if (outcome.state === 'failed') return !(ownFailure && age < resyncIntervalMs / 2);
+    return (
+      reported.state === 'failed' && (ownFailure || age > FAILURE_FORGOTTEN_AFTER_RESYNCS * resyncIntervalMs)
+    );
   }
 
   /**
@@ -173,7 +194,7 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
     for (const report of reports) {
       const next = report();
       if (!next) continue;
-      const { tenant, statusBehind: _, ...outcome } = next;
+      const { tenant, statusBehind: _, reported: __, ...outcome } = next;
       try {
         await this.publisher.reportApplied(tenant, outcome);
       } catch (error) {

@@ -15,9 +15,12 @@ const p8 = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   .toString();
 
 /** A registry over stored configurations of these tenants, each with the APNs key given. */
-function registryOver(keys: Record<string, string>) {
+function registryOver(
+  keys: Record<string, string>,
+  statuses: Record<string, MfaConfigRecord['status']> = {},
+) {
   const records = Object.keys(keys).map(
-    (tenant) => ({ tenant, type: 'push', version: 3 }) as MfaConfigRecord,
+    (tenant) => ({ tenant, type: 'push', version: 3, status: statuses[tenant] }) as MfaConfigRecord,
   );
   const sealer = {
     open: (record: MfaConfigRecord): MfaConfiguration => ({
@@ -54,5 +57,22 @@ describe('LiveClientRegistry start-up key checks', () => {
     expect(await checking).toEqual([expect.objectContaining({ tenant: 'broken', state: 'failed' })]);
     expect(registry.catchUpOutcome('good', 3)).toEqual({ state: 'applied', version: 3 });
     expect(registry.catchUpOutcome('broken', 3)).toMatchObject({ state: 'failed', version: 3 });
+  });
+});
+
+describe('LiveClientRegistry load outcomes', () => {
+  it('names a stored status that lacks the version, and hands over one that reports on it', async () => {
+    const at = new Date();
+    const current = { version: 3, state: 'failed' as const, at, replica: 'other', error: 'x' };
+    const registry = registryOver(
+      { lacking: p8, older: p8, reportedOn: p8 },
+      { older: { version: 2, state: 'applied', at }, reportedOn: current },
+    );
+    const outcomes = await registry.loadAll();
+    expect(Object.fromEntries(outcomes.map((o) => [o.tenant, [o.statusBehind, o.reported]]))).toEqual({
+      lacking: [true, undefined],
+      older: [true, undefined],
+      reportedOn: [false, current],
+    });
   });
 });

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@lib/config';
-import { MfaConfigRecord, MfaConfigRepository, MfaConfigSealer } from '@lib/mfa-config';
+import { AppliedStatus, MfaConfigRecord, MfaConfigRepository, MfaConfigSealer } from '@lib/mfa-config';
 import { KeyedSerializer } from '@lib/runtime';
 import { DispatcherMetrics } from '../metrics/dispatcher-metrics';
 import { SenderFactory } from '../senders/sender-factory';
@@ -20,6 +20,8 @@ export type LoadOutcome = ApplyOutcome & {
    * version was recorded (its event came while no dispatcher listened, or its report was lost).
    */
   statusBehind?: boolean;
+  /** The stored status when it is a report of this very version (by any replica). */
+  reported?: AppliedStatus;
 };
 
 /**
@@ -81,8 +83,10 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
         );
         // So the event of a version applied here first is still answered with its report.
         if (outcome.state !== 'unchanged') this.lastOutcomes.set(record.tenant, outcome);
-        const statusBehind = (record.status?.version ?? 0) < record.version;
-        return { tenant: record.tenant, ...outcome, statusBehind };
+        const { status } = record;
+        const statusBehind = (status?.version ?? 0) < record.version;
+        const reported = status?.version === record.version ? status : undefined;
+        return { tenant: record.tenant, ...outcome, statusBehind, reported };
       }),
     );
     for (const tenant of [...this.live.keys()]) {
