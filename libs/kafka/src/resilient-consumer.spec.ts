@@ -6,7 +6,8 @@ import { ResilientConsumer, type ResilientConsumerOptions } from './resilient-co
 const GROUP_JOIN = 'consumer.group_join';
 const REBALANCING = 'consumer.rebalancing';
 const HEARTBEAT = 'consumer.heartbeat';
-const EVENTS = { GROUP_JOIN, REBALANCING, CRASH: 'consumer.crash', HEARTBEAT };
+const START_BATCH_PROCESS = 'consumer.start_batch_process';
+const EVENTS = { GROUP_JOIN, REBALANCING, CRASH: 'consumer.crash', HEARTBEAT, START_BATCH_PROCESS };
 
 /**
  * A consumer that behaves as kafkajs does when its first join fails with a retriable error (a broker
@@ -459,13 +460,30 @@ describe('ResilientConsumer', () => {
     });
 
     it('keeps its consumer when the partition goes after a batch showed the seek applied', async () => {
+      for (const applied of ['a batch', 'a batch of only control records', 'a crash']) {
+        const { driven, resilient } = await failedPartition();
+        await sleep(700);
+        if (applied === 'a batch') driven.batch([0]);
+        // kafkajs resolves such a batch itself, without eachBatch.
+        else if (applied.includes('control'))
+          driven.events.emit(START_BATCH_PROCESS, { payload: { topic: 't', partition: 0 } });
+        // kafkajs restarts with a new group, which holds no seek of the old one.
+        else driven.events.emit('consumer.crash', { payload: { restart: true, error: new Error('lost') } });
+        driven.events.emit(REBALANCING, {});
+        driven.join(applied === 'a crash' ? 'm-2' : 'm-1', driven.events, { t: [] });
+        await sleep(10);
+        expect([applied, driven.disconnects()]).toEqual([applied, 0]);
+        await resilient.stop();
+      }
+    });
+
+    it('still starts a new consumer after an eviction: kafkajs rejoins under a new member id in the same group, seeks and all', async () => {
       const { driven, resilient } = await failedPartition();
       await sleep(700);
-      driven.batch([0]);
       driven.events.emit(REBALANCING, {});
-      driven.join('m-1', driven.events, { t: [] });
+      driven.join('m-2', driven.events, { t: [] });
       await sleep(10);
-      expect(driven.disconnects()).toBe(0);
+      expect(driven.disconnects()).toBe(1);
       await resilient.stop();
     });
   });

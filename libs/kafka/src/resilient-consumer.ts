@@ -159,8 +159,6 @@ export class ResilientConsumer {
       if (memberId !== undefined && payload.memberId !== memberId) {
         this.dropWindows(() => true);
         this.assigned = new Set();
-        // kafkajs restarted with a group of its own: the old one's seeks went with it.
-        this.unappliedSeeks.clear();
       }
       const strandedSeek = [...this.unappliedSeeks].find((key) => !assigned.has(key));
       if (strandedSeek !== undefined) {
@@ -207,6 +205,10 @@ export class ResilientConsumer {
       else if ((this.lastGeneration ??= generation) === generation && ++this.heartbeatsInLeftGeneration >= 2)
         void this.startAfresh('kafkajs went on in its old generation without joining the group again');
     });
+    // Also a batch of only control records or aborted messages, which never reaches eachBatch.
+    consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
+      if (current()) this.unappliedSeeks.delete(partitionKey(payload.topic, payload.partition));
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!current()) return;
       // Out of the group until kafkajs (or we) start again: whoever holds the partitions then reads them.
@@ -214,6 +216,9 @@ export class ResilientConsumer {
       // handled now could be committed.
       this.leaveGeneration();
       this.dropWindows(() => true, { resume: false });
+      // kafkajs restarts with a group of its own (we, with a consumer of our own): the seeks went with
+      // it. A new member id alone says nothing of them: after an eviction kafkajs rejoins in the same group.
+      this.unappliedSeeks.clear();
       if (payload.restart || this.stopped) {
         this.kafkajsRestarting = !this.stopped;
         return;
