@@ -63,6 +63,13 @@ export interface ResilientConsumerOptions {
   deleteGroupOnStop?: boolean;
 }
 
+/** A handler's heartbeat once its partition went to another member: the message is that member's now. */
+export class PartitionHandedOverError extends Error {
+  constructor(at: string) {
+    super(`${at} was handed over to another member of the group`);
+  }
+}
+
 /**
  * A kafkajs consumer that comes back after a crash: kafkajs restarts itself only on errors it deems
  * retriable, and a consumer that stays down silently stops the product. Offsets are committed only
@@ -356,7 +363,7 @@ export class ResilientConsumer {
       window.leftToNewOwner.add(offset);
       this.logger.warn(`${at}: the partition went to another member; leaving this message to it`);
     }
-    return Promise.reject(new Error(`${at} was handed over to another member of the group`));
+    return Promise.reject(new PartitionHandedOverError(at));
   }
 
   private async heartbeatOrHandOver(heartbeat: () => Promise<void>): Promise<void> {

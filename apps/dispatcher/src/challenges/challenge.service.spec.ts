@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AppConfig } from '@lib/config';
 import { PartitionWindow } from '@lib/kafka/partition-window';
+import { PartitionHandedOverError } from '@lib/kafka';
 import { Keyring } from '@lib/crypto';
 import type { PushResultEvent } from '@lib/contracts';
 import { pushRequest } from '../../../../test/fixtures/push-request.builder';
@@ -159,9 +160,23 @@ describe('ChallengeService parking a failed challenge', () => {
 
   it('leaves a request whose first attempt failed after its partition went to the new owner, instead of parking it', async () => {
     const { service, ledger, sends, parkedCopies } = serviceSending([async () => FAILED]);
-    const handedOver = message({ heartbeat: () => Promise.reject(new Error('handed over')) });
+    const handedOver = message({
+      heartbeat: () => Promise.reject(new PartitionHandedOverError('mfa.push.requested[0]@7')),
+    });
     await expect(service.handle(handedOver)).rejects.toThrow('handed over');
     expect([sends.length, parkedCopies, ledger.get(request.challenge_id)]).toEqual([1, [], undefined]);
+  });
+
+  it('parks it all the same when the heartbeat fails in a rebalance that may leave the partition here', async () => {
+    const { service, parkedCopies } = serviceSending([async () => FAILED]);
+    const rebalancing = message({
+      heartbeat: () =>
+        Promise.reject(Object.assign(new Error('rebalancing'), { type: 'REBALANCE_IN_PROGRESS' })),
+    });
+    await service.handle(rebalancing);
+    expect(parkedCopies).toEqual([
+      expect.objectContaining({ position: 'mfa.push.requested/0@7', attempts: 1 }),
+    ]);
   });
 
   it("ends a copy's retries, with no result of its own, once another replica published the request's result", async () => {

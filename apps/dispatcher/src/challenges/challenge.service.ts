@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@lib/config';
+import { PartitionHandedOverError } from '@lib/kafka';
 import {
   CHALLENGE_ID_PATTERN,
   DEFAULT_TENANT,
@@ -351,9 +352,12 @@ export class ChallengeService {
           attempts,
         });
       // Not with a call still under way: a retry elsewhere could push while it may yet deliver. Nor
-      // once the partition went (the heartbeat throws): its new owner has the request, and pushes it.
+      // once the partition went: its new owner has the request, and pushes it. (A heartbeat failing
+      // otherwise, in a rebalance that may leave the partition here, parks: its copy is known to all.)
       if (!parked && !unfinished && this.config.dispatcher.parkRetries) {
-        await hold.heartbeat();
+        await hold.heartbeat().catch((error: Error) => {
+          if (error instanceof PartitionHandedOverError) throw error;
+        });
         return { park: { attempts, lastFailure: last.detail, retryAt: last.retryAt } };
       }
       // Leaving with a call still under way would let the next owner push while it may yet deliver.
