@@ -263,7 +263,9 @@ function clientProblems(clients: string[], enabled: boolean): string[] {
   const seen = new Set<string>();
   return clients.flatMap((client, index) => {
     // Blank, repeated, or (while enabled) padded or holding control or invisible characters.
-    const unnameable = client.trim() !== client || /[\p{Cc}\p{Cf}]/u.test(client);
+    // The model's own list, not the API's: zero-width space, word joiners, BOM, soft hyphen, bidi controls.
+    const invisible = /[\p{Cc}\u00AD\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/u;
+    const unnameable = client.trim() !== client || invisible.test(client);
     const unusable = client.trim() === '' || seen.has(client) || (enabled && unnameable);
     seen.add(client);
     return unusable ? [`settings.enabled_clients.${index}`] : [];

@@ -50,7 +50,17 @@ describe('checkConfigurationRules: enabled_clients', () => {
   });
 
   it('refuses ids no push request would name: padded, or holding control or invisible characters', () => {
-    const refused = checkConfigurationRules(withClients(['web', 'web ', '\u200bweb', 'we\u0000b', 'ios']));
+    const refused = checkConfigurationRules(
+      withClients([
+        'web',
+        'web ',
+        '\u200bweb',
+        'we\u0000b',
+        'ios',
+        'دستیار\u200cمن',
+        '\u{1F469}\u200d\u{1F4BB}',
+      ]),
+    );
     expect(refused.map((problem) => problem.path)).toEqual(
       [1, 2, 3].map((i) => `settings.enabled_clients.${i}`),
     );

@@ -9,8 +9,13 @@ export interface FieldProblem {
 const TEN_UPPER_ALPHANUMERICS = /^[A-Z0-9]{10}$/;
 // Apple: letters, digits, hyphens and periods; reverse-DNS is a recommendation, so one part will do.
 const BUNDLE_ID = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/;
-/** Control and format characters (zero-width spaces and joiners, direction marks among them). */
-const INVISIBLE = /[\p{Cc}\p{Cf}]/u;
+/**
+ * Control characters, and the invisible ones that mean nothing in an id: zero-width space, word
+ * joiner, byte-order mark, soft hyphen, direction overrides. Zero-width (non-)joiners stay: Persian
+ * and Indic text, and emoji sequences, need them.
+ */
+const INVISIBLE_IN_IDS =
+  /[\p{Cc}\u00AD\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/u;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 // Firebase/Google Cloud project ids: 6-30 characters, lower-case letters, digits and hyphens, starting with a letter.
 const FIREBASE_PROJECT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
@@ -91,10 +96,13 @@ export function checkConfigurationRules(config: MfaConfiguration): FieldProblem[
   settings.enabled_clients.forEach((client, index) => {
     const path = `settings.enabled_clients.${index}`;
     if (client.trim().length === 0) problem(path, 'must not be empty');
-    // Push requests name their client exactly: such an id would never match, silently. Stored so by an
-    // earlier version, it does not keep the configuration from being disabled.
-    else if (config.enabled && (client.trim() !== client || INVISIBLE.test(client)))
-      problem(path, 'must not start or end with white space, nor hold control or invisible characters');
+    // Requests are matched to the list exactly: an id that looks like the one services send but is not
+    // refuses their pushes silently. Stored so by an earlier version, it does not block disabling.
+    else if (config.enabled && (client.trim() !== client || INVISIBLE_IN_IDS.test(client)))
+      problem(
+        path,
+        'must not start or end with white space, nor hold control or invisible characters (zero-width space, byte-order mark, direction marks)',
+      );
     else if (seen.has(client)) problem(path, `duplicates "${client}"`);
     seen.add(client);
   });
