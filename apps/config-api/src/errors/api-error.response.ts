@@ -14,7 +14,11 @@ export class ApiErrorResponse implements ApiErrorBody {
   @ApiProperty({ example: 400 }) status!: number;
   @ApiProperty({ example: 'validation_error', description: 'Stable, for programs.' }) error!: string;
   @ApiProperty({ description: 'For people: what went wrong and what to do.' }) error_description!: string;
-  @ApiPropertyOptional({ type: [ErrorDetailView], description: 'One per invalid field (400).' })
+  @ApiPropertyOptional({
+    type: [ErrorDetailView],
+    description:
+      'One per problem (400), at most 50 (error_description then says how many there were). An unknown field name over 40 characters is shown cut short.',
+  })
   details?: ErrorDetailView[];
   @ApiPropertyOptional({ description: 'Only on 500: quote it to support; the log has the cause.' })
   error_id?: string;
@@ -25,10 +29,10 @@ const WHEN: Record<number, string> = {
   401: 'No valid bearer token (see WWW-Authenticate).',
   403: 'The token lacks the scope of this operation.',
   404: 'No such configuration, or no such MFA type.',
-  409: 'Another process changed the configuration meanwhile: read it and try again.',
+  409: 'It exists already: change it with PATCH.',
   412: 'If-Match names a version the configuration is no longer at: read it again (see ETag).',
   413: 'The body is larger than the limit (API_BODY_LIMIT_BYTES).',
-  415: 'The body is not sent as application/json.',
+  415: 'The body is not sent as application/json, or in a charset or Content-Encoding the API cannot read (send UTF-8, uncompressed or gzip).',
   429: 'Too many requests from this client: see Retry-After.',
   503: 'The configuration store cannot take the request now; nothing changed: see Retry-After.',
   500: 'A fault on our side: quote error_id.',
