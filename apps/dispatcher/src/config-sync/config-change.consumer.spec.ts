@@ -82,16 +82,18 @@ describe('ConfigChangeConsumer resync reports', () => {
     const { resync, reported } = consumerWith(
       [
         shown('hidden-failure', 'applied', 'other', 0),
-        shown('own-fresh-failure', 'failed', 'me', 0),
-        shown('own-failure-sent-a-while-ago', 'failed', 'me', 0.6 * interval),
-        shown('others-recent-failure', 'failed', 'other', interval),
-        shown('others-forgotten-failure', 'failed', 'other', 3 * interval),
+        shown('own-recent-failure', 'failed', 'me', interval),
+        shown('others-recent-failure-here-too', 'failed', 'other', interval),
+        shown('own-failure-sent-a-while-ago', 'failed', 'me', 1.6 * interval),
+        shown('others-recent-failure', 'failed', 'other', 3 * interval),
+        shown('others-forgotten-failure', 'failed', 'other', 3.6 * interval),
         shown('own-failure-fixed', 'failed', 'me', 0),
         shown('agreeing', 'applied', 'other', 0),
       ],
       {
         'hidden-failure': failedHere,
-        'own-fresh-failure': failedHere,
+        'own-recent-failure': failedHere,
+        'others-recent-failure-here-too': failedHere,
         'own-failure-sent-a-while-ago': failedHere,
         'others-recent-failure': appliedHere,
         'others-forgotten-failure': appliedHere,
@@ -164,5 +166,41 @@ describe('ConfigChangeConsumer start-up', () => {
     await new Promise((resolve) => setImmediate(resolve));
     await consumer.beforeApplicationShutdown();
     expect(steps).toEqual(['start (measures the ends)', 'load', 'load']);
+  });
+
+  it('reports a broken key found after the load once, though the stored status said applied', async () => {
+    const failure = { tenant: 'broken', state: 'failed', version: 2, error: 'not a key' } as const;
+    const registry = {
+      loadAll: async (): Promise<LoadOutcome[]> => [
+        {
+          tenant: 'broken',
+          state: 'applied',
+          version: 2,
+          statusBehind: false,
+          reported: { version: 2, state: 'applied', replica: 'other', at: new Date() },
+        },
+      ],
+      checkDeferredKeys: async () => [failure],
+      catchUpOutcome: () => failure,
+    } as unknown as LiveClientRegistry;
+    const reported: string[] = [];
+    const publisher = {
+      reportApplied: async (tenant: string, outcome: ApplyOutcome) =>
+        void reported.push(`${tenant} ${outcome.state}`),
+    } as unknown as ResultPublisher;
+    const consumer = new ConfigChangeConsumer(
+      loadAppConfig({ AUTH_MODE: 'dev' }, 'dispatcher'),
+      registry,
+      publisher,
+    );
+    const resilient = (consumer as unknown as { consumer: ResilientConsumer }).consumer;
+    Object.assign(resilient, {
+      start: async () => undefined,
+      ready: Promise.resolve(),
+      stop: async () => undefined,
+    });
+    await consumer.onApplicationBootstrap();
+    await consumer.beforeApplicationShutdown();
+    expect(reported).toEqual(['broken failed']);
   });
 });

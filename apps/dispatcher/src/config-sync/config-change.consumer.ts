@@ -16,8 +16,12 @@ import { ApplyOutcome, LiveClientRegistry, LoadOutcome } from './live-client-reg
 
 /** How long shutdown waits for a resync's reports: not the whole grace, with Kafka away. */
 const SHUTDOWN_WAIT_MS = 5000;
-/** Resyncs without a failure sent again after which another replica's `applied` replaces it. */
-const FAILURE_FORGOTTEN_AFTER_RESYNCS = 2.5;
+/**
+ * A failure stored longer ago than this many resync intervals is sent again (so every second resync,
+ * at the most), and one longer ago than the second, sent again by nobody, gives way to `applied`.
+ */
+const FAILURE_SENT_AGAIN_AFTER_RESYNCS = 1.5;
+const FAILURE_FORGOTTEN_AFTER_RESYNCS = 3.5;
 
 /**
  * Keeps this replica's clients in step with the configuration: loads everything at start, applies
@@ -87,8 +91,11 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
     this.track(
       this.registry.checkDeferredKeys().then(async (failures) => {
         const reported = await this.reportEach(failures.map((failure) => () => failure));
-        // Then what the stored status does not say yet (changed while no dispatcher listened).
-        if (reported) await this.reportEach(outcomes.map((o) => this.catchUp(o)));
+        // Then what the stored status does not say yet (changed while no dispatcher listened), or
+        // contradicts; the failures just sent are not sent twice.
+        const failed = new Set(failures.map((failure) => failure.tenant));
+        if (reported)
+          await this.reportEach(outcomes.filter((o) => !failed.has(o.tenant)).map((o) => this.catchUp(o)));
       }),
       'reporting the start-up load',
     );
@@ -171,18 +178,18 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
   /**
    * Every replica reports, and the newest report stands, so one replica's failure to apply a version
    * (its MFA_ENCRYPTION_KEYS lacks the key, say) can be hidden by another's `applied`. A failing replica
-   * therefore sends its failure again at every resync unless the status shows it fresh, and an
-   * `applied` replaces another replica's failure only once nobody has sent it again for a while (that
-   * replica was fixed, restarted under a new id, or is gone).
+   * therefore sends its failure again while the status does not show a recent one (any replica's: one
+   * is enough), and an `applied` replaces another replica's failure only once nobody has sent it again
+   * for a while (that replica was fixed, restarted under a new id, or is gone). Both count in this
+   * replica's resync intervals: replicas must share CONFIG_RESYNC_INTERVAL_MS.
    */
   private contradicts(reported: AppliedStatus, outcome: ApplyOutcome): boolean {
     const { replicaId, resyncIntervalMs } = this.config.dispatcher;
     const age = Date.now() - new Date(reported.at).getTime();
-    const ownFailure = reported.state === 'failed' && reported.replica === replicaId;
-    if (outcome.state === 'failed') return !(ownFailure && age < resyncIntervalMs / 2);
-    return (
-      reported.state === 'failed' && (ownFailure || age > FAILURE_FORGOTTEN_AFTER_RESYNCS * resyncIntervalMs)
-    );
+    if (outcome.state === 'failed')
+      return reported.state !== 'failed' || age > FAILURE_SENT_AGAIN_AFTER_RESYNCS * resyncIntervalMs;
+    if (reported.state !== 'failed') return false;
+    return reported.replica === replicaId || age > FAILURE_FORGOTTEN_AFTER_RESYNCS * resyncIntervalMs;
   }
 
   /**
