@@ -263,9 +263,16 @@ function clientProblems(clients: string[], enabled: boolean): string[] {
   const seen = new Set<string>();
   return clients.flatMap((client, index) => {
     // Blank, repeated, or (while enabled) padded or holding control or invisible characters.
-    // The model's own list, not the API's: zero-width space, word joiners, BOM, soft hyphen, bidi controls.
-    const invisible = /[\p{Cc}\u00AD\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/u;
-    const unnameable = client.trim() !== client || invisible.test(client);
+    // The model's own reading, not the API's regex: no control or format character, but a zero-width
+    // (non-)joiner between two non-ASCII characters.
+    const chars = [...client];
+    const invisible = chars.some((char, at) => {
+      if (/\p{Cc}/u.test(char)) return true;
+      if (!/\p{Cf}/u.test(char)) return false;
+      const joins = (neighbour?: string) => neighbour !== undefined && neighbour.codePointAt(0)! > 0x7f;
+      return !(['\u200C', '\u200D'].includes(char) && joins(chars[at - 1]) && joins(chars[at + 1]));
+    });
+    const unnameable = client.trim() !== client || invisible;
     const unusable = client.trim() === '' || seen.has(client) || (enabled && unnameable);
     seen.add(client);
     return unusable ? [`settings.enabled_clients.${index}`] : [];

@@ -50,19 +50,20 @@ describe('checkConfigurationRules: enabled_clients', () => {
   });
 
   it('refuses ids no push request would name: padded, or holding control or invisible characters', () => {
-    const refused = checkConfigurationRules(
-      withClients([
-        'web',
-        'web ',
-        '\u200bweb',
-        'we\u0000b',
-        'ios',
-        'دستیار\u200cمن',
-        '\u{1F469}\u200d\u{1F4BB}',
-      ]),
-    );
+    const ids = [
+      'web',
+      'web ',
+      '\u200bweb',
+      'we\u0000b',
+      'web\u200d',
+      '\u200cweb',
+      'web\u061c',
+      'web\u{E0041}',
+    ];
+    const allowed = ['ios', 'دستیار\u200cمن', '\u{1F469}\u200d\u{1F4BB}'];
+    const refused = checkConfigurationRules(withClients([...ids, ...allowed]));
     expect(refused.map((problem) => problem.path)).toEqual(
-      [1, 2, 3].map((i) => `settings.enabled_clients.${i}`),
+      ids.slice(1).map((_, i) => `settings.enabled_clients.${i + 1}`),
     );
     expect(refused[0].message).toMatch(/white space.*invisible/);
     // One stored by an earlier version can still be disabled.

@@ -10,12 +10,12 @@ const TEN_UPPER_ALPHANUMERICS = /^[A-Z0-9]{10}$/;
 // Apple: letters, digits, hyphens and periods; reverse-DNS is a recommendation, so one part will do.
 const BUNDLE_ID = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/;
 /**
- * Control characters, and the invisible ones that mean nothing in an id: zero-width space, word
- * joiner, byte-order mark, soft hyphen, direction overrides. Zero-width (non-)joiners stay: Persian
- * and Indic text, and emoji sequences, need them.
+ * Control and invisible (format) characters, which make an id look like another: zero-width space,
+ * byte-order mark, direction marks, tag characters. A zero-width (non-)joiner stays allowed between two
+ * non-ASCII characters, where Persian and Indic text and emoji sequences need it.
  */
 const INVISIBLE_IN_IDS =
-  /[\p{Cc}\u00AD\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/u;
+  /\p{Cc}|(?![\u200C\u200D])\p{Cf}|(?:^|[\0-\x7F])[\u200C\u200D]|[\u200C\u200D](?:$|[\0-\x7F])/u;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 // Firebase/Google Cloud project ids: 6-30 characters, lower-case letters, digits and hyphens, starting with a letter.
 const FIREBASE_PROJECT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
@@ -101,7 +101,7 @@ export function checkConfigurationRules(config: MfaConfiguration): FieldProblem[
     else if (config.enabled && (client.trim() !== client || INVISIBLE_IN_IDS.test(client)))
       problem(
         path,
-        'must not start or end with white space, nor hold control or invisible characters (zero-width space, byte-order mark, direction marks)',
+        'must not start or end with white space, nor hold control or invisible characters (zero-width space, byte-order mark, direction marks; a zero-width joiner only between non-ASCII characters)',
       );
     else if (seen.has(client)) problem(path, `duplicates "${client}"`);
     seen.add(client);
