@@ -456,6 +456,8 @@ describe('ResilientConsumer', () => {
       driven.join('m-1', driven.events, { t: [] });
       await sleep(10);
       expect(driven.disconnects()).toBe(1);
+      // Until the new consumer runs, the one leaving takes nothing more.
+      expect(driven.batch([1, 2]).resolved).toEqual([]);
       await resilient.stop();
     });
 

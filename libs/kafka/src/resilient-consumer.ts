@@ -283,6 +283,8 @@ export class ResilientConsumer {
     // A batch fetched before a rejoin, of a partition that went meanwhile: its new owner reads it.
     const key = partitionKey(batch.topic, batch.partition);
     if (!this.assigned.has(key)) return;
+    // A consumer being replaced (still leaving the group): the new one reads from the commits.
+    if (this.replaced === this.consumer) return this.skipUntilJoined();
     // Fetched after the partition was sought (it stayed paused until then): the seek was applied.
     this.unappliedSeeks.delete(key);
     if (this.rejoining) return this.skipUntilJoined();
