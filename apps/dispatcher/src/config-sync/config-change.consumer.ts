@@ -9,9 +9,9 @@ import type { EachMessagePayload } from 'kafkajs';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { configChangedSchema, EventValidator, resolveTopicNames } from '@lib/contracts';
 import { createKafkaClient, ResilientConsumer } from '@lib/kafka';
+import type { AppliedStatus } from '@lib/mfa-config';
 import { within } from '@lib/runtime';
 import { ResultPublisher } from '../results/result-publisher';
-import type { AppliedStatus } from '@lib/mfa-config';
 import { ApplyOutcome, LiveClientRegistry, LoadOutcome } from './live-client-registry';
 
 /** How long shutdown waits for a resync's reports: not the whole grace, with Kafka away. */
@@ -163,8 +163,9 @@ export class ConfigChangeConsumer implements OnApplicationBootstrap, BeforeAppli
   }
 
   /**
-   * The report a version the stored status lacks gets, decided when its turn comes (a provider may have
-   * refused the key meanwhile); none once one was published here.
+   * The report a version gets when the stored status lacks it (none once one was published here) or
+   * contradicts what this replica holds (`contradicts`), decided when its turn comes (a provider may
+   * have refused the key meanwhile).
    */
   private catchUp({ tenant, version, statusBehind, reported }: LoadOutcome): () => LoadOutcome | undefined {
     return () => {
