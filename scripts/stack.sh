@@ -19,6 +19,9 @@ npm run -s build
 
 # Local development defaults; every one can be overridden from the environment (see .env.example).
 export AUTH_MODE="${AUTH_MODE:-dev}"
+# The apps follow the infra scripts to another port (KAFKA_PORT, MONGO_PORT).
+export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:${KAFKA_PORT:-9092}}"
+export MONGODB_URI="${MONGODB_URI:-mongodb://127.0.0.1:${MONGO_PORT:-27017}/push_mfa}"
 export PORT="${PORT:-3000}"
 
 pids=()
@@ -74,9 +77,9 @@ echo "[stack] config-api  http://127.0.0.1:$PORT  (OpenAPI: /docs, health: /heal
 wait_http "http://127.0.0.1:${DISPATCHER_PORT:-3001}/health/ready"
 echo "[stack] dispatcher  http://127.0.0.1:${DISPATCHER_PORT:-3001}/health/ready  (logs: $STATE_DIR/logs/dispatcher.log)"
 [ "${PUSH_SANDBOX:-on}" != "off" ] && echo "[stack] sandbox     pushes go to the local APNs/FCM sandbox, not to Apple or Google ($(sandbox_setting control))"
-echo "[stack] kafka       ${KAFKA_BROKERS:-127.0.0.1:9092}"
+echo "[stack] kafka       $KAFKA_BROKERS"
 # Never print a password that the URI may carry.
-echo "[stack] mongodb     $(printf '%s' "${MONGODB_URI:-mongodb://127.0.0.1:27017/push_mfa}" | sed -E 's#//[^@/]*@#//***@#')"
+echo "[stack] mongodb     $(printf '%s' "$MONGODB_URI" | sed -E 's#//[^@/]*@#//***@#')"
 echo "[stack] up; press Ctrl-C to stop everything"
 # Shows it working once: a prompt and a number-matching challenge through the sandbox (STACK_DEMO=off skips it;
 # `npm run demo` in another terminal runs it again).

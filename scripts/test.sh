@@ -6,8 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
-bash scripts/infra/kafka.sh start
-bash scripts/infra/mongo.sh start
+# Unit specs need no servers (nor Java, Maven or Go): `npm run test:unit` starts none.
+if [ "$*" != "--selectProjects unit" ]; then
+  bash scripts/infra/kafka.sh start
+  bash scripts/infra/mongo.sh start
+fi
 # google-auth-library's transport loads node-fetch with a dynamic import(); Jest's VM needs this flag for it.
 export NODE_OPTIONS="${NODE_OPTIONS:-} --experimental-vm-modules --no-warnings=ExperimentalWarning"
 mkdir -p .local

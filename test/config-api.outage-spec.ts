@@ -3,12 +3,13 @@ import { resolveTopicNames } from '@lib/contracts';
 import { pushConfigBody } from './fixtures/mfa-config.builder';
 import { ConfigApiHarness, startConfigApi } from './support/config-api.harness';
 import { TopicReader } from './support/topic-reader';
+import { describeStoppingServers } from './support/stopping-servers';
 
 // Stops the real broker, so it runs alone (the "outage" project runs after the others, in band).
 const kafkaScript = (command: 'start' | 'stop') =>
   execFileSync('bash', ['scripts/infra/kafka.sh', command], { stdio: 'inherit' });
 
-describe('config-api while Kafka is down (real broker stopped and started)', () => {
+describeStoppingServers('config-api while Kafka is down (real broker stopped and started)', () => {
   let api: ConfigApiHarness;
   let reader: TopicReader | undefined;
 

@@ -8,12 +8,13 @@ import { ConfigApiHarness, startConfigApi } from './support/config-api.harness';
 import { DispatcherHarness, startDispatcher } from './support/dispatcher.harness';
 import { testEnvironment } from './support/test-environment';
 import { TopicReader } from './support/topic-reader';
+import { describeStoppingServers } from './support/stopping-servers';
 
 // Stops the real broker, so it runs alone (the "serial" project).
 const kafkaScript = (command: 'start' | 'stop') =>
   execFileSync('bash', ['scripts/infra/kafka.sh', command], { stdio: 'inherit' });
 
-describe('dispatcher after a broker restart (real broker stopped and started)', () => {
+describeStoppingServers('dispatcher after a broker restart (real broker stopped and started)', () => {
   const env = testEnvironment();
   let api: ConfigApiHarness | undefined;
   let apns: ApnsPeer;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { AppConfig, loadAppConfig } from '@lib/config';
 import { createKafkaClient } from '@lib/kafka';
+import { kafkaIsOurs } from './support/local-servers';
 import { roundTrip, TestEnv, testEnvironment } from './support/test-environment';
 
 /**
@@ -24,9 +25,7 @@ interface SecuredListener {
 
 // Against a cluster of one's own (KAFKA_BROKERS elsewhere, as scripts/infra/kafka.sh reads it) there
 // is no listener of ours to test; against ours, a missing one fails the tests.
-const ourBroker = ['127.0.0.1:9092', 'localhost:9092'].includes(
-  process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-);
+const ourBroker = kafkaIsOurs();
 const listenerFile = join(
   process.env.PUSH_MFA_STATE_DIR ?? join(__dirname, '..', '.local'),
   'kafka',

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { pushRequest, apnsDeviceToken, fcmDeviceToken } from '../../test/fixtures/push-request.builder';
+import { kafkaBrokers, mongoUri, withDatabase } from '../../test/support/local-servers';
 import type { PushRequestedEvent } from '@lib/contracts';
 import { benchKafka } from './kafka';
 import { PeerEndpoints, PeersProcess } from './peers';
@@ -18,8 +19,8 @@ export class BenchContext {
   readonly runId = randomBytes(3).toString('hex');
   readonly stateDir: string;
   readonly logDir: string;
-  readonly brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
-  readonly mongoBase = process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/push_mfa';
+  readonly brokers = kafkaBrokers().split(',');
+  readonly mongoBase = mongoUri();
   readonly encryptionKeys = `bench:${randomBytes(32).toString('base64')}`;
   readonly credentials = new BenchCredentials();
   readonly kafka: Kafka;
@@ -43,9 +44,7 @@ export class BenchContext {
 
   /** A database of this run, by purpose. */
   database(purpose: string): string {
-    const url = new URL(this.mongoBase);
-    url.pathname = `/push_mfa_${this.kind}_${this.runId}_${purpose}`;
-    return url.toString();
+    return withDatabase(this.mongoBase, `push_mfa_${this.kind}_${this.runId}_${purpose}`);
   }
 
   topicPrefix(scenario: string): string {

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { BenchContext } from '../../bench/support/context';
 import { PeersProcess } from '../../bench/support/peers';
+import { kafkaIsOurs, mongoIsOurs } from '../../test/support/local-servers';
 
 /** The sizes of a run: the issue's full figures, or a reduced pass for CI. */
 export interface ChaosSize {
@@ -49,10 +50,10 @@ export class ChaosContext extends BenchContext {
   /** Stops or starts the real broker or database server (scripts/infra), waiting until it is done. */
   server(which: 'kafka' | 'mongo', command: 'start' | 'stop'): void {
     // The scripts leave an external server alone: a fault scenario would then pass without a fault.
-    const external = which === 'kafka' ? process.env.KAFKA_BROKERS : process.env.MONGODB_URI;
-    if (external && command === 'stop')
+    const ours = which === 'kafka' ? kafkaIsOurs() : mongoIsOurs();
+    if (!ours && command === 'stop')
       throw new Error(
-        `${which} is external (${which === 'kafka' ? 'KAFKA_BROKERS' : 'MONGODB_URI'} is set): this scenario must stop it, and cannot; run it against the project's own servers`,
+        `${which} is external (${which === 'kafka' ? 'KAFKA_BROKERS' : 'MONGODB_URI'} names another server): this scenario must stop it, and cannot; run it against the project's own servers`,
       );
     execFileSync('bash', [`scripts/infra/${which}.sh`, command], { stdio: ['ignore', 'ignore', 'inherit'] });
   }

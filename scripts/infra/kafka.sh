@@ -139,7 +139,7 @@ start() {
       || log "WARNING: it has no secured listeners on :$SECURED_PORT and :$MTLS_PORT (started by an older version of this script): run 'bash scripts/infra/kafka.sh restart'"
     return 0
   fi
-  if port_open $HOST "$PORT"; then die "$HOST:$PORT is taken by another process; stop it or set KAFKA_PORT"; fi
+  if port_open $HOST "$PORT"; then die "$HOST:$PORT is taken by another process; stop it, or set KAFKA_PORT to another port (the stack, tests and benchmark follow it)"; fi
   if port_open $HOST "$SECURED_PORT"; then die "$HOST:$SECURED_PORT is taken by another process; stop it or set KAFKA_SECURED_PORT"; fi
   if port_open $HOST "$MTLS_PORT"; then die "$HOST:$MTLS_PORT is taken by another process; stop it or set KAFKA_MTLS_PORT"; fi
   require_command java "install a Java 17+ runtime (e.g. apt-get install openjdk-17-jre-headless)"

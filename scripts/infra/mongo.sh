@@ -49,7 +49,7 @@ answers_ping() {
 start() {
   if external_server; then log "MONGODB_URI points at an external server; not starting FerretDB"; return 0; fi
   if pid_alive "$PIDFILE"; then log "already running (pid $(cat "$PIDFILE")) on $HOST:$PORT"; return 0; fi
-  if port_open $HOST "$PORT"; then die "$HOST:$PORT is taken by another process; stop it or set MONGO_PORT"; fi
+  if port_open $HOST "$PORT"; then die "$HOST:$PORT is taken by another process; stop it, or set MONGO_PORT to another port (the stack, tests and benchmark follow it)"; fi
   [ -d "$ROOT_DIR/node_modules/mongodb" ] || die "node_modules is missing; run 'npm ci' first (the readiness check uses the mongodb driver)"
   build_binary
   mkdir -p "$DATA/sqlite"

@@ -2,10 +2,12 @@
  * Drops the topics and databases earlier test runs left in the local servers (`npm test` runs this
  * first). Every test file names its own with a random id, so they pile up: thousands of partitions
  * on a broker make it slower for everything after, the benchmark included. Kept until the next run,
- * so a failed run's data can still be looked at. Not for servers shared by concurrent test runs.
+ * so a failed run's data can still be looked at. Only the project's own servers are purged: on servers
+ * of another's (KAFKA_BROKERS, MONGODB_URI), other runs' or people's `test-` topics may be in use.
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
+import { kafkaBrokers, kafkaIsOurs, mongoIsOurs, mongoUri } from './local-servers';
 import { TEST_DATABASE_PREFIX, TEST_TOPIC_PREFIX } from './test-environment';
 
 const TOPICS_PER_REQUEST = 100;
@@ -36,10 +38,12 @@ async function purgeDatabases(uri: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
-  const uri = process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/push_mfa';
-  const [topics, databases] = await Promise.all([purgeTopics(brokers), purgeDatabases(uri)]);
-  console.log(`earlier test runs: dropped ${topics} topics and ${databases} databases`);
+  const notOurs = (setting: string) => `none (${setting} names servers the project did not start)`;
+  const [topics, databases] = await Promise.all([
+    kafkaIsOurs() ? purgeTopics(kafkaBrokers().split(',')) : notOurs('KAFKA_BROKERS'),
+    mongoIsOurs() ? purgeDatabases(mongoUri()) : notOurs('MONGODB_URI'),
+  ]);
+  console.log(`earlier test runs: dropped topics: ${topics}; databases: ${databases}`);
 }
 
 main().catch((error: Error) => {

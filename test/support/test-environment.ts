@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { AppConfig, loadAppConfig } from '@lib/config';
+import { kafkaBrokers, mongoUri, withDatabase } from './local-servers';
 
 export type TestEnv = Record<string, string | undefined>;
 
@@ -15,12 +16,12 @@ export const TEST_DATABASE_PREFIX = 'push_mfa_test_';
  */
 export function testEnvironment(overrides: TestEnv = {}): TestEnv {
   const runId = randomUUID().slice(0, 8);
-  const baseUri = process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/push_mfa';
   return {
     ...process.env,
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
-    MONGODB_URI: withDatabase(baseUri, `${TEST_DATABASE_PREFIX}${runId}`),
+    KAFKA_BROKERS: kafkaBrokers(),
+    MONGODB_URI: withDatabase(mongoUri(), `${TEST_DATABASE_PREFIX}${runId}`),
     KAFKA_TOPIC_PREFIX: `${TEST_TOPIC_PREFIX}${runId}.`,
     AUTH_MODE: 'dev',
     MFA_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
@@ -68,10 +69,4 @@ export async function roundTrip(kafka: Kafka, topic: string): Promise<void> {
   } finally {
     await Promise.allSettled([consumer.disconnect(), producer.disconnect(), admin.disconnect()]);
   }
-}
-
-function withDatabase(uri: string, database: string): string {
-  const url = new URL(uri);
-  url.pathname = `/${database}`;
-  return url.toString();
 }

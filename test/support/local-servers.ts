@@ -1,0 +1,38 @@
+/**
+ * The servers the tests, the benchmark and the chaos campaign use: KAFKA_BROKERS and MONGODB_URI when
+ * set, otherwise the project's own (scripts/infra, on KAFKA_PORT and MONGO_PORT). Whether a setting
+ * names the project's own servers is decided as scripts/infra/kafka.sh and mongo.sh decide it: those
+ * are the servers the scripts can stop, and the only ones a run may purge.
+ */
+const kafkaPort = () => process.env.KAFKA_PORT ?? '9092';
+const mongoPort = () => process.env.MONGO_PORT ?? '27017';
+
+export const kafkaBrokers = (): string => process.env.KAFKA_BROKERS ?? `127.0.0.1:${kafkaPort()}`;
+export const mongoUri = (): string =>
+  process.env.MONGODB_URI ?? `mongodb://127.0.0.1:${mongoPort()}/push_mfa`;
+
+export function kafkaIsOurs(): boolean {
+  return [`127.0.0.1:${kafkaPort()}`, `localhost:${kafkaPort()}`].includes(kafkaBrokers());
+}
+
+export function mongoIsOurs(): boolean {
+  return [`mongodb://127.0.0.1:${mongoPort()}`, `mongodb://localhost:${mongoPort()}`].some((prefix) =>
+    mongoUri().startsWith(prefix),
+  );
+}
+
+/**
+ * `uri` with another database. Not through `URL`, which refuses the host lists of replica sets. The
+ * driver authenticates against the URI's database unless `authSource` names one, so a URI with
+ * credentials keeps authenticating where it did.
+ */
+export function withDatabase(uri: string, database: string): string {
+  const parts = /^(mongodb(?:\+srv)?:\/\/)([^/?]*)(?:\/([^?]*))?(?:\?(.*))?$/.exec(uri);
+  if (!parts) throw new Error('MONGODB_URI is not a mongodb:// or mongodb+srv:// URI');
+  const [, scheme, authority, path = '', query = ''] = parts;
+  const options = new URLSearchParams(query);
+  if (authority.includes('@') && path && !options.has('authSource'))
+    options.set('authSource', decodeURIComponent(path));
+  const rest = options.toString();
+  return `${scheme}${authority}/${database}${rest ? `?${rest}` : ''}`;
+}
