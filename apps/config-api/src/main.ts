@@ -1,12 +1,12 @@
 import { NestFactory } from '@nestjs/core';
 import { loadAppConfigFromEnvironment } from '@lib/config';
-import { withCheckedKeyring } from '@lib/crypto';
+import { keyringProblems } from '@lib/crypto';
 import { JsonLogger, runApp } from '@lib/runtime';
 import { AppModule } from './app.module';
 import { configureHttpApp } from './http/configure-http-app';
 
 runApp(
-  () => withCheckedKeyring(loadAppConfigFromEnvironment('config-api')),
+  () => loadAppConfigFromEnvironment('config-api', [keyringProblems]),
   async (config) => {
     // Our own guard parses bodies (http/json-body.guard.ts), after the token check, so that every bad
     // body gets the API's error shape.

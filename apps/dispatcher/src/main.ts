@@ -1,9 +1,9 @@
 import { loadAppConfigFromEnvironment } from '@lib/config';
-import { withCheckedKeyring } from '@lib/crypto';
+import { keyringProblems } from '@lib/crypto';
 import { JsonLogger, runApp } from '@lib/runtime';
 import { startDispatcherApp } from './dispatcher.app';
 
 runApp(
-  () => withCheckedKeyring(loadAppConfigFromEnvironment('dispatcher')),
+  () => loadAppConfigFromEnvironment('dispatcher', [keyringProblems]),
   (config) => startDispatcherApp(config, new JsonLogger(config.logLevel, 'dispatcher')),
 );

@@ -181,7 +181,68 @@ describe('loadAppConfig', () => {
     expect(() => loadAppConfig({ ...production, KAFKA_SASL_MECHANISM: 'scram-sha-512' })).not.toThrow();
   });
 
-  it('reads SASL settings for real clusters', () => {
+  it('reads AUTH_PUBLIC_KEY at start-up: unreadable, a private key, or no algorithm of AUTH_ALGORITHMS for its type, each named', () => {
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const withKey =
+      (pem: string, algorithms = 'RS256,ES256') =>
+      () =>
+        loadAppConfig({
+          AUTH_MODE: 'public-key',
+          AUTH_ISSUER: 'i',
+          AUTH_AUDIENCE: 'a',
+          MFA_ENCRYPTION_KEYS: `k:${Buffer.alloc(32).toString('base64')}`,
+          AUTH_PUBLIC_KEY: pem,
+          AUTH_ALGORITHMS: algorithms,
+        });
+    expect(withKey(publicPem)).not.toThrow();
+    expect(withKey(publicPem.replace(/\n/g, '\\n'))).not.toThrow();
+    expect(withKey('not a key')).toThrow(/AUTH_PUBLIC_KEY must be a PEM public key/);
+    expect(withKey(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString())).toThrow(
+      /AUTH_PUBLIC_KEY holds a private key/,
+    );
+    expect(withKey(publicPem, 'RS256,PS256')).toThrow(
+      /AUTH_ALGORITHMS \(RS256,PS256\) has no algorithm that verifies with AUTH_PUBLIC_KEY, an ec key/,
+    );
+    expect(withKey(publicPem, ',')).toThrow(/AUTH_ALGORITHMS must name signature algorithms .* \(got none\)/);
+  });
+
+  it('refuses timers Node cannot keep (over 2^31 - 1 ms it fires them at once), Kafka brokers that are not host:port and a MongoDB URI that is not one, without quoting it', () => {
+    const load = () =>
+      loadAppConfig({
+        ...dev,
+        CONFIG_RESYNC_INTERVAL_MS: '2147483648',
+        PUSH_IDLE_SESSION_TIMEOUT_MS: '9999999999',
+        KAFKA_BROKERS: 'kafka-1:9092,kafka-2',
+        MONGODB_URI: 'localhost:27017?password=hunter2',
+      });
+    expect(load).toThrow(/CONFIG_RESYNC_INTERVAL_MS must be a whole number from 1000 to 2147483647/);
+    expect(load).toThrow(/PUSH_IDLE_SESSION_TIMEOUT_MS must be a whole number from 1000 to 2147483647/);
+    expect(load).toThrow(/KAFKA_BROKERS must be comma-separated host:port.*\(got "kafka-2"\)/);
+    expect(load).toThrow(/MONGODB_URI must be a MongoDB connection string/);
+    expect(load).not.toThrow(/hunter2/);
+    expect(
+      loadAppConfig({ ...dev, MONGODB_URI: 'mongodb+srv://u:p@cluster0.example.net/db' }).mongodbUri,
+    ).toBe('mongodb+srv://u:p@cluster0.example.net/db');
+  });
+
+  it('checks the sandbox CA file at start-up, as the Kafka ones, rather than at the first push', () => {
+    expect(() => loadAppConfig({ ...dev, PUSH_SANDBOX_CA_FILE: '/nonexistent/ca.pem' })).toThrow(
+      /PUSH_SANDBOX_CA_FILE names a file that cannot be read \(ENOENT\)/,
+    );
+    const { caFile, caPem } = createTestCa();
+    expect(loadAppConfig({ ...dev, PUSH_SANDBOX_CA_FILE: caFile }).sandbox.caPem).toBe(caPem);
+  });
+
+  it('reads SASL settings for real clusters, the mechanism in Kafka’s capitals or kafkajs’s lower case', () => {
+    expect(
+      loadAppConfig({
+        ...dev,
+        KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+        KAFKA_SASL_USERNAME: 'u',
+        KAFKA_SASL_PASSWORD: 'p',
+      }).kafka.sasl?.mechanism,
+    ).toBe('scram-sha-512');
     const config = loadAppConfig({
       ...dev,
       KAFKA_SASL_MECHANISM: 'scram-sha-512',

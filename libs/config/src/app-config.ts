@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { createPrivateKey, randomUUID } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import {
   TENANT_ID_PATTERN,
@@ -85,7 +85,8 @@ export interface DispatcherSettings {
 export interface PushSandboxSettings {
   apnsEndpoint?: { host: string; port: number };
   fcmEndpoint?: string;
-  caFile?: string;
+  /** The sandbox's certificate authority (PEM), read from PUSH_SANDBOX_CA_FILE at start-up. */
+  caPem?: string;
 }
 
 export interface AppConfig {
@@ -122,18 +123,25 @@ export interface AppConfig {
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
 
-/** The one place the process environment is read. */
+/** Node runs a timer of more than 2^31 - 1 ms after 1 ms instead, so no interval may be longer. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /** The app whose environment is read: only the config-api verifies admin tokens. */
 export type AppName = 'config-api' | 'dispatcher';
 
-export function loadAppConfigFromEnvironment(app: AppName): AppConfig {
-  return loadAppConfig(process.env, app);
+/** A check of another library's (the keyring's), whose problems join the list of bad variables. */
+export type ConfigCheck = (config: AppConfig) => string[];
+
+/** The one place the process environment is read. */
+export function loadAppConfigFromEnvironment(app: AppName, checks: ConfigCheck[] = []): AppConfig {
+  return loadAppConfig(process.env, app, checks);
 }
 
 /** Validates the environment once and returns the typed configuration; throws naming every bad variable. */
 export function loadAppConfig(
   env: Record<string, string | undefined>,
   app: AppName = 'config-api',
+  checks: ConfigCheck[] = [],
 ): AppConfig {
   const read = new EnvReader(env);
   // The dispatcher never sees a token: the identity provider's settings are not asked of it.
@@ -149,7 +157,7 @@ export function loadAppConfig(
     nodeEnv,
     logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], 'info'),
     localStateDir: resolve(read.string('LOCAL_STATE_DIR', '.local')),
-    mongodbUri: read.string('MONGODB_URI', 'mongodb://127.0.0.1:27017/push_mfa'),
+    mongodbUri: readMongodbUri(read),
     kafka: readKafka(read),
     encryptionKeys: read.optional('MFA_ENCRYPTION_KEYS'),
     api: {
@@ -187,9 +195,9 @@ export function loadAppConfig(
       httpPort: read.int('DISPATCHER_PORT', 3001, 0, 65535),
       replicaId: read.string('DISPATCHER_REPLICA_ID', `${hostname()}-${randomUUID().slice(0, 8)}`),
       consumerGroup: read.string('DISPATCHER_CONSUMER_GROUP', 'mfa-dispatcher'),
-      resyncIntervalMs: read.int('CONFIG_RESYNC_INTERVAL_MS', 5 * 60_000, 1000),
-      idleSessionTimeoutMs: read.int('PUSH_IDLE_SESSION_TIMEOUT_MS', 5 * 60_000, 1000),
-      sendTimeoutMs: read.int('PUSH_SEND_TIMEOUT_MS', 10_000, 100),
+      resyncIntervalMs: read.int('CONFIG_RESYNC_INTERVAL_MS', 5 * 60_000, 1000, MAX_TIMER_MS),
+      idleSessionTimeoutMs: read.int('PUSH_IDLE_SESSION_TIMEOUT_MS', 5 * 60_000, 1000, MAX_TIMER_MS),
+      sendTimeoutMs: read.int('PUSH_SEND_TIMEOUT_MS', 10_000, 100, MAX_TIMER_MS),
       concurrencyPerPartition: read.int('DISPATCHER_CONCURRENCY_PER_PARTITION', 64, 1, 10_000),
       handoverGraceMs: read.int('DISPATCHER_HANDOVER_GRACE_MS', 2000, 0, 60_000),
       dedupCapacity: read.int('DISPATCHER_DEDUP_CAPACITY', 200_000, 1000, 10_000_000),
@@ -208,13 +216,18 @@ export function loadAppConfig(
     read.fail('AUTH_MODE=dev trusts a locally generated key and is refused when NODE_ENV=production');
   if (nodeEnv === 'production' && !config.encryptionKeys)
     read.fail('MFA_ENCRYPTION_KEYS is required in production (kid:base64-32-byte-key[,kid:key...])');
+  else if (authMode !== 'dev' && !config.encryptionKeys)
+    read.fail(
+      'MFA_ENCRYPTION_KEYS is not set: secrets cannot be stored. Set it to kid:base64-32-byte-key (openssl rand -base64 32), or run with AUTH_MODE=dev for local development.',
+    );
   if (nodeEnv === 'production' && (config.sandbox.apnsEndpoint || config.sandbox.fcmEndpoint))
     read.fail(
       'APNS_ENDPOINT / FCM_ENDPOINT point the SDKs away from Apple and Google and are refused in production',
     );
   // A trusted extra CA would let whoever holds its key read and answer every push in production.
-  if (nodeEnv === 'production' && config.sandbox.caFile)
+  if (nodeEnv === 'production' && read.optional('PUSH_SANDBOX_CA_FILE') !== undefined)
     read.fail('PUSH_SANDBOX_CA_FILE trusts a sandbox certificate authority and is refused in production');
+  checks.flatMap((check) => check(config)).forEach((problem) => read.fail(problem));
 
   read.throwIfInvalid();
   return config;
@@ -239,7 +252,10 @@ const TOKEN_ALGORITHMS = [
 
 /** Where the config-api gets the keys admin tokens are checked with, and which signatures it accepts. */
 function checkTokenVerification(read: EnvReader, auth: AuthSettings, nodeEnv: NodeEnvironment): void {
-  if (auth.mode === 'jwks' && !auth.jwksUri) read.fail('AUTH_JWKS_URI is required when AUTH_MODE=jwks');
+  if (auth.mode === 'jwks' && !auth.jwksUri)
+    read.fail(
+      'AUTH_JWKS_URI is required when AUTH_MODE=jwks (the default); for local development without an identity provider, AUTH_MODE=dev trusts the tokens `npm run token` signs',
+    );
   if (auth.mode === 'public-key' && !auth.publicKeyPem)
     read.fail('AUTH_PUBLIC_KEY (a PEM public key) is required when AUTH_MODE=public-key');
   checkJwksUri(read, auth.jwksUri, nodeEnv);
@@ -248,9 +264,43 @@ function checkTokenVerification(read: EnvReader, auth: AuthSettings, nodeEnv: No
   if (auth.scopeClaims.length === 0)
     read.fail('AUTH_SCOPE_CLAIMS must name at least one claim, such as scope (or scope,permissions)');
   const unknownAlgorithms = auth.algorithms.filter((algorithm) => !TOKEN_ALGORITHMS.includes(algorithm));
-  if (unknownAlgorithms.length > 0)
+  if (unknownAlgorithms.length > 0 || auth.algorithms.length === 0)
     read.fail(
-      `AUTH_ALGORITHMS must name signature algorithms of public keys, from ${TOKEN_ALGORITHMS.join(', ')} (got ${unknownAlgorithms.join(', ')}); names are case-sensitive`,
+      `AUTH_ALGORITHMS must name signature algorithms of public keys, from ${TOKEN_ALGORITHMS.join(', ')} (got ${unknownAlgorithms.join(', ') || 'none'}); names are case-sensitive`,
+    );
+  if (auth.mode === 'public-key' && auth.publicKeyPem)
+    checkPublicKey(read, auth.publicKeyPem, auth.algorithms);
+}
+
+/** Which key type each token algorithm verifies with (node:crypto's asymmetricKeyType). */
+const ALGORITHM_KEY_TYPES: Record<string, string[]> = {
+  RS: ['rsa'],
+  PS: ['rsa', 'rsa-pss'],
+  ES: ['ec'],
+  Ed: ['ed25519', 'ed448'],
+};
+
+/** AUTH_PUBLIC_KEY read now, so that a bad one stops the start naming it, not with OpenSSL's stack. */
+function checkPublicKey(read: EnvReader, pem: string, algorithms: string[]): void {
+  if (/PRIVATE KEY/.test(pem)) {
+    read.fail(
+      'AUTH_PUBLIC_KEY holds a private key: give the public key only (openssl pkey -in KEY -pubout), and keep the private key with the identity provider',
+    );
+    return;
+  }
+  let type: string | undefined;
+  try {
+    type = createPublicKey(pem).asymmetricKeyType;
+  } catch {
+    read.fail('AUTH_PUBLIC_KEY must be a PEM public key (-----BEGIN PUBLIC KEY-----, \\n escapes accepted)');
+    return;
+  }
+  const usable = algorithms.filter((algorithm) =>
+    ALGORITHM_KEY_TYPES[algorithm.slice(0, 2)]?.includes(type ?? ''),
+  );
+  if (usable.length === 0)
+    read.fail(
+      `AUTH_ALGORITHMS (${algorithms.join(',')}) has no algorithm that verifies with AUTH_PUBLIC_KEY, an ${type} key: every token would get 401`,
     );
 }
 
@@ -277,7 +327,7 @@ function checkJwksUri(read: EnvReader, uri: string | undefined, nodeEnv: NodeEnv
 function readKafka(read: EnvReader): KafkaSettings {
   const mechanism = read.optional('KAFKA_SASL_MECHANISM');
   const settings: KafkaSettings = {
-    brokers: read.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
+    brokers: readBrokers(read),
     clientId: read.string('KAFKA_CLIENT_ID', 'push-mfa'),
     ssl: read.bool('KAFKA_SSL', false),
     topicPrefix: read.string('KAFKA_TOPIC_PREFIX', ''),
@@ -294,16 +344,39 @@ function readKafka(read: EnvReader): KafkaSettings {
   settings.tls = readKafkaTls(read, settings.ssl);
   if (mechanism !== undefined) {
     settings.sasl = {
+      // Kafka spells them in capitals (SCRAM-SHA-512), kafkajs in lower case: either is taken.
       mechanism: read.oneOf<SaslMechanism>(
         'KAFKA_SASL_MECHANISM',
         ['plain', 'scram-sha-256', 'scram-sha-512'],
         'plain',
+        { ignoreCase: true },
       ),
       username: read.string('KAFKA_SASL_USERNAME'),
       password: read.string('KAFKA_SASL_PASSWORD'),
     };
   }
   return settings;
+}
+
+/** host:port, each: kafkajs takes anything and fails later, naming no variable. */
+function readBrokers(read: EnvReader): string[] {
+  const brokers = read.list('KAFKA_BROKERS', ['127.0.0.1:9092']);
+  const malformed = brokers.filter((broker) => !/^[^\s:/]+:\d{1,5}$/.test(broker));
+  if (malformed.length > 0 || brokers.length === 0)
+    read.fail(
+      `KAFKA_BROKERS must be comma-separated host:port, such as kafka-1:9092,kafka-2:9092 (got "${malformed.join(',')}")`,
+    );
+  return brokers;
+}
+
+/** Never quoted in a message: the URI may hold a password. */
+function readMongodbUri(read: EnvReader): string {
+  const uri = read.string('MONGODB_URI', 'mongodb://127.0.0.1:27017/push_mfa');
+  if (!/^mongodb(\+srv)?:\/\/[^/?]+/.test(uri))
+    read.fail(
+      'MONGODB_URI must be a MongoDB connection string, mongodb://host:port/database or mongodb+srv://host/database',
+    );
+  return uri;
 }
 
 const KAFKA_TLS_FILES = ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'];
@@ -351,5 +424,5 @@ function readSandbox(read: EnvReader): PushSandboxSettings {
   const fcmEndpoint = read.optional('FCM_ENDPOINT');
   if (fcmEndpoint !== undefined && !/^https:\/\/[^/]+$/.test(fcmEndpoint))
     read.fail(`FCM_ENDPOINT must be https://host:port with no path (got "${fcmEndpoint}")`);
-  return { apnsEndpoint, fcmEndpoint, caFile: read.optional('PUSH_SANDBOX_CA_FILE') };
+  return { apnsEndpoint, fcmEndpoint, caPem: read.certificatesFile('PUSH_SANDBOX_CA_FILE') };
 }

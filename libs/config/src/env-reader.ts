@@ -42,10 +42,18 @@ export class EnvReader {
     return fallback;
   }
 
-  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+  oneOf<T extends string>(
+    name: string,
+    allowed: readonly T[],
+    fallback: T,
+    { ignoreCase = false }: { ignoreCase?: boolean } = {},
+  ): T {
     const value = this.raw(name);
     if (value === undefined) return fallback;
-    if ((allowed as readonly string[]).includes(value)) return value as T;
+    const found = allowed.find((option) =>
+      ignoreCase ? option.toLowerCase() === value.toLowerCase() : option === value,
+    );
+    if (found !== undefined) return found;
     this.problems.push(`${name} must be one of ${allowed.join(', ')} (got "${value}")`);
     return fallback;
   }

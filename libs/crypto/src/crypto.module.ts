@@ -21,12 +21,19 @@ export function keyringFromConfig(config: AppConfig): Keyring {
 }
 
 /**
- * The configuration, its keyring checked as well: a missing or malformed MFA_ENCRYPTION_KEYS stops the
- * start before Nest does (Nest reports an error in a module's factory itself, with its stack).
+ * For loadAppConfig: a malformed MFA_ENCRYPTION_KEYS (or dev keyring) in the same list as every other
+ * bad variable, so that one start names them all, before Nest starts (Nest reports an error in a
+ * module's factory itself, with its stack). A missing one loadAppConfig names itself.
  */
-export function withCheckedKeyring<Config extends AppConfig>(config: Config): Config {
-  keyringFromConfig(config);
-  return config;
+export function keyringProblems(config: AppConfig): string[] {
+  if (!config.encryptionKeys && config.auth.mode !== 'dev') return [];
+  try {
+    keyringFromConfig(config);
+    return [];
+  } catch (error) {
+    if (error instanceof InvalidEnvironmentError) return error.problems;
+    throw error;
+  }
 }
 
 @Global()

@@ -82,7 +82,7 @@ export class ApnsSender implements PushSender {
 
   constructor(
     private readonly settings: ApnsSettings,
-    private readonly sandbox: PushSandboxSettings & { caPem?: string },
+    private readonly sandbox: PushSandboxSettings,
     private readonly requestTimeoutMs: number,
     /** Shared by every APNs sender of the process: one provider token per key. */
     private readonly tokens: ApnsProviderTokens = new ApnsProviderTokens(),

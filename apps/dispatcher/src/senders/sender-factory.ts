@@ -1,5 +1,4 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { readFileSync } from 'node:fs';
 import type { ClientRequest } from 'node:http';
 import type { Agent } from 'node:https';
 import { APP_CONFIG, AppConfig } from '@lib/config';
@@ -13,7 +12,6 @@ import { FcmRetryAfter } from './retry-after';
 /** Builds the per-configuration senders: cheap objects until their first send (keys: see TenantClients). */
 @Injectable()
 export class SenderFactory {
-  private readonly sandboxCaPem?: string;
   /** Shared by every FCM sender: pooled sockets to Google, whatever the tenant. */
   private readonly fcmAgent: Agent;
   /** What FCM answered to the requests of that agent, for the senders. */
@@ -24,17 +22,16 @@ export class SenderFactory {
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     checkSdkRetriesCanBeTurnedOff();
     const { sandbox } = config;
-    this.sandboxCaPem = sandbox.caFile ? readFileSync(sandbox.caFile, 'utf8') : undefined;
     const watch = (request: ClientRequest) => this.fcmRetryAfter.watch(request);
     this.fcmAgent = sandbox.fcmEndpoint
-      ? new SandboxRedirectAgent(hostAndPort(sandbox.fcmEndpoint), this.sandboxCaPem, watch)
+      ? new SandboxRedirectAgent(hostAndPort(sandbox.fcmEndpoint), sandbox.caPem, watch)
       : new ProviderAgent(watch);
   }
 
   apns(settings: ApnsSettings): ApnsSender {
     return new ApnsSender(
       settings,
-      { ...this.config.sandbox, caPem: this.sandboxCaPem },
+      this.config.sandbox,
       this.config.dispatcher.sendTimeoutMs,
       this.apnsTokens,
     );
