@@ -21,15 +21,21 @@ export class Keyring {
 
   static parse(spec: string): Keyring {
     const entries = spec.split(',').map((item, index) => {
-      const [id, encoded, ...rest] = item.trim().split(':');
-      const key = Buffer.from(encoded ?? '', 'base64');
+      const [id, encoded = '', ...rest] = item.trim().split(':');
+      const key = Buffer.from(encoded, 'base64');
       if (!id || !/^[A-Za-z0-9_-]{1,32}$/.test(id) || rest.length > 0)
         throw new Error(
           `MFA_ENCRYPTION_KEYS entry ${index + 1} must be kid:base64 (kid of letters, digits, _ or -)`,
         );
-      if (key.length !== 32)
+      // Node's decoder skips what is not base64: a typo would silently give another (shorter) key.
+      if (key.length !== 32 || !isExactly(key, encoded))
         throw new Error(
           `MFA_ENCRYPTION_KEYS key "${id}" must be 32 bytes, base64-encoded (openssl rand -base64 32)`,
+        );
+      // A placeholder (all zeros, say) is no secret.
+      if (key.every((byte) => byte === key[0]))
+        throw new Error(
+          `MFA_ENCRYPTION_KEYS key "${id}" is one byte repeated, a placeholder rather than a key: make one with openssl rand -base64 32`,
         );
       return { id, key };
     });
@@ -89,4 +95,10 @@ export class Keyring {
 /** HKDF-SHA256 of `key` for `purpose`: 32 bytes that tell nothing of the key. */
 function deriveKey(key: Buffer, purpose: string): Buffer {
   return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `push-mfa/${purpose}`, 32));
+}
+
+/** `encoded` is `key` in base64 or base64url, padded or not, and nothing else. */
+function isExactly(key: Buffer, encoded: string): boolean {
+  const unpadded = (text: string) => text.replace(/=+$/, '');
+  return [key.toString('base64'), key.toString('base64url')].map(unpadded).includes(unpadded(encoded));
 }

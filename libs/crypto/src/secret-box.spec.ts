@@ -68,6 +68,17 @@ describe('SecretBox', () => {
     expect(() => Keyring.parse('no-colon')).toThrow(/must be 32 bytes/);
     expect(() => Keyring.parse('bad id:abc')).toThrow(/must be kid:base64/);
   });
+
+  it('refuses a key with characters base64 does not have, which Node’s decoder would skip, and placeholders', () => {
+    const good = randomBytes(32);
+    expect(() => Keyring.parse(`k1:${good.toString('base64')}`)).not.toThrow();
+    expect(() => Keyring.parse(`k1:${good.toString('base64url')}`)).not.toThrow();
+    expect(() => Keyring.parse(`k1:${good.toString('base64').replace(/=+$/, '')}`)).not.toThrow();
+    const typo = good.toString('base64').replace(/^(.{10})/, '$1!');
+    expect(() => Keyring.parse(`k1:${typo}`)).toThrow(/k1" must be 32 bytes, base64-encoded/);
+    expect(() => Keyring.parse(`k1:${Buffer.alloc(32).toString('base64')}`)).toThrow(/one byte repeated/);
+    expect(() => Keyring.parse(`k1:${Buffer.alloc(32, 7).toString('base64')}`)).toThrow(/one byte repeated/);
+  });
 });
 
 describe('Keyring.derive', () => {
