@@ -14,6 +14,7 @@ import { rsaKeyPair } from './fixtures/keys';
 import { pushConfigBody } from './fixtures/mfa-config.builder';
 import { createConfigApiApp, startConfigApi } from './support/config-api.harness';
 import { testEnvironment, TestEnv } from './support/test-environment';
+import { JWKS_FAILURE_BACKOFF_MS } from '../apps/config-api/src/auth/jwks-keys';
 
 const startApi = (env: TestEnv): Promise<INestApplication> => createConfigApiApp(loadAppConfig(env));
 
@@ -110,14 +111,15 @@ describe('config-api auth sources and start-up checks', () => {
         { contentType: 'application/json', body: '{"keys":"none"}' },
       ]) {
         brokenAnswer = broken;
-        await sleep(1100); // the cooldown after the last fetch
+        // Past the cooldown after the last fetch, and the backoff after a failed one.
+        await sleep(JWKS_FAILURE_BACKOFF_MS + 100);
         const res = await request(app.getHttpServer())
           .get('/mfa')
           .set('Authorization', `Bearer ${await tokenFor(pair, 'key-3')}`);
         expect([broken.body, res.status, res.headers['retry-after']]).toEqual([broken.body, 503, '5']);
       }
       brokenAnswer = undefined;
-      await sleep(1100);
+      await sleep(JWKS_FAILURE_BACKOFF_MS + 100);
       await request(app.getHttpServer())
         .get('/mfa')
         .set('Authorization', `Bearer ${await tokenFor(pair, 'key-3')}`)

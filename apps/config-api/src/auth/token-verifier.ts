@@ -1,15 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createPublicKey, KeyObject } from 'node:crypto';
-import { createRemoteJWKSet, errors, JWTPayload, jwtVerify } from 'jose';
+import { errors, JWTPayload, jwtVerify } from 'jose';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { ApiError } from '../errors/api-error';
 import { DEV_ALGORITHM, DEV_AUDIENCE, DEV_ISSUER, loadOrCreateDevSigningKey } from './dev-signing-key';
 import { TENANT_ID_PATTERN } from '@lib/contracts';
+import { JwksKeys } from './jwks-keys';
 import type { Principal } from './principal';
 
 const TENANT_ID = new RegExp(TENANT_ID_PATTERN);
 
-type KeySource = KeyObject | ReturnType<typeof createRemoteJWKSet>;
+type KeySource = KeyObject | JwksKeys['getKey'];
 
 /**
  * Verifies bearer tokens: signature against a JWKS (cached, refetched on an unknown kid) or a
@@ -37,10 +38,7 @@ export class TokenVerifier {
     this.options = { issuer: auth.issuer, audience: auth.audience, algorithms: auth.algorithms };
     this.keys =
       auth.mode === 'jwks'
-        ? createRemoteJWKSet(new URL(auth.jwksUri as string), {
-            cooldownDuration: auth.jwksCooldownMs,
-            cacheMaxAge: 600_000,
-          })
+        ? new JwksKeys(new URL(auth.jwksUri as string), auth.jwksCooldownMs).getKey
         : createPublicKey(auth.publicKeyPem as string);
   }
 

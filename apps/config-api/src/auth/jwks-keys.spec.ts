@@ -1,0 +1,140 @@
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { Logger } from '@nestjs/common';
+import { errors, exportJWK, generateKeyPair, JWK, jwtVerify, SignJWT } from 'jose';
+import { JWKS_FAILURE_BACKOFF_MS, JWKS_MAX_AGE_MS, JWKS_STALE_GRACE_MS, JwksKeys } from './jwks-keys';
+
+const COOLDOWN_MS = 30_000;
+
+/** An identity provider's JWKS endpoint on loopback: it counts fetches and can be made to fail. */
+class KeySetServer {
+  fetches = 0;
+  status = 200;
+  keys: JWK[] = [];
+  private server?: Server;
+
+  async start(): Promise<URL> {
+    this.server = createServer((_request, response) => {
+      this.fetches++;
+      response.writeHead(this.status, { 'content-type': 'application/json' });
+      response.end(this.status === 200 ? JSON.stringify({ keys: this.keys }) : '{"error":"busy"}');
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return new URL(`http://127.0.0.1:${(this.server.address() as AddressInfo).port}/jwks.json`);
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => this.server?.close(() => resolve()));
+  }
+}
+
+async function signingKey(kid: string) {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256' };
+  const token = () =>
+    new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid }).setExpirationTime('5m').sign(privateKey);
+  return { jwk, token };
+}
+
+describe('JwksKeys: the identity provider’s key set, fetched at a bounded rate whether the provider answers or not', () => {
+  const idp = new KeySetServer();
+  let url: URL;
+  let clock: number;
+  let keys: JwksKeys;
+  let current: Awaited<ReturnType<typeof signingKey>>;
+  let madeUp: Awaited<ReturnType<typeof signingKey>>;
+  const verify = async (token: Promise<string>) => jwtVerify(await token, keys.getKey);
+  const outcome = (token: Promise<string>) =>
+    verify(token).then(
+      () => 'verified',
+      (error: Error) => error.constructor.name,
+    );
+
+  beforeAll(async () => {
+    Logger.overrideLogger(false);
+    url = await idp.start();
+    current = await signingKey('current');
+    madeUp = await signingKey('made-up');
+  });
+  afterAll(() => idp.stop());
+  beforeEach(async () => {
+    idp.status = 200;
+    idp.keys = [current.jwk];
+    clock = 1_000_000;
+    keys = new JwksKeys(url, COOLDOWN_MS, () => clock);
+    await verify(current.token());
+    idp.fetches = 0;
+  });
+
+  it('fetches again for an unknown kid once per cooldown while the provider answers', async () => {
+    for (let i = 0; i < 50; i++) expect(await outcome(madeUp.token())).toBe('JWKSNoMatchingKey');
+    expect(idp.fetches).toBe(0);
+    clock += COOLDOWN_MS;
+    for (let i = 0; i < 50; i++) expect(await outcome(madeUp.token())).toBe('JWKSNoMatchingKey');
+    expect(idp.fetches).toBe(1);
+  });
+
+  it('a key the provider has just added verifies after the cooldown', async () => {
+    const added = await signingKey('added');
+    idp.keys = [current.jwk, added.jwk];
+    clock += COOLDOWN_MS;
+    expect(await outcome(added.token())).toBe('verified');
+  });
+
+  it('while the provider fails, made-up kids start one fetch per backoff, not one each, and valid tokens still pass', async () => {
+    idp.status = 503;
+    clock += COOLDOWN_MS;
+    const answers = await Promise.all(Array.from({ length: 200 }, () => outcome(madeUp.token())));
+    // A new key cannot be told from a made-up one while the provider fails: 503 (jose's fetch error).
+    expect(new Set(answers)).toEqual(new Set(['JOSEError']));
+    expect(idp.fetches).toBe(1);
+    for (let i = 0; i < 50; i++) await outcome(madeUp.token());
+    expect(await outcome(current.token())).toBe('verified');
+    expect(idp.fetches).toBe(1);
+    clock += JWKS_FAILURE_BACKOFF_MS;
+    await Promise.all(Array.from({ length: 50 }, () => outcome(madeUp.token())));
+    expect(idp.fetches).toBe(1); // the cooldown (30 s) is longer than the backoff
+    clock += COOLDOWN_MS;
+    await Promise.all(Array.from({ length: 50 }, () => outcome(madeUp.token())));
+    expect(idp.fetches).toBe(2);
+  });
+
+  it('a set older than 10 minutes still checks tokens while the provider fails, for an hour, trying again every 5 s', async () => {
+    idp.status = 503;
+    clock += JWKS_MAX_AGE_MS;
+    for (let i = 0; i < 100; i++) expect(await outcome(current.token())).toBe('verified');
+    expect(idp.fetches).toBe(1);
+    clock += JWKS_FAILURE_BACKOFF_MS;
+    for (let i = 0; i < 100; i++) expect(await outcome(current.token())).toBe('verified');
+    expect(idp.fetches).toBe(2);
+
+    clock += JWKS_STALE_GRACE_MS;
+    expect(await outcome(current.token())).toBe('JOSEError');
+    expect(idp.fetches).toBe(3);
+
+    idp.status = 200;
+    clock += JWKS_FAILURE_BACKOFF_MS;
+    expect(await outcome(current.token())).toBe('verified');
+    expect(idp.fetches).toBe(4);
+  });
+
+  it('never fetched and the provider failing: 503s, one fetch per backoff', async () => {
+    idp.status = 503;
+    keys = new JwksKeys(url, COOLDOWN_MS, () => clock);
+    const answers = await Promise.all(Array.from({ length: 100 }, () => outcome(current.token())));
+    expect(new Set(answers)).toEqual(new Set(['JOSEError']));
+    expect(idp.fetches).toBe(1);
+    await expect(verify(current.token())).rejects.toThrow(/Expected 200 OK/);
+    expect(idp.fetches).toBe(1);
+    idp.status = 200;
+    clock += JWKS_FAILURE_BACKOFF_MS;
+    expect(await outcome(current.token())).toBe('verified');
+    expect(idp.fetches).toBe(2);
+  });
+
+  it('a token of a key the provider dropped is refused once the set is fetched again', async () => {
+    idp.keys = [madeUp.jwk];
+    clock += JWKS_MAX_AGE_MS;
+    await expect(verify(current.token())).rejects.toBeInstanceOf(errors.JWKSNoMatchingKey);
+  });
+});

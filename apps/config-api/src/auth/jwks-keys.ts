@@ -1,0 +1,111 @@
+import { Logger } from '@nestjs/common';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  FlattenedJWSInput,
+  JWSHeaderParameters,
+  KeyLike,
+} from 'jose';
+
+/** A key set older than this is fetched again before use (jose's default). */
+export const JWKS_MAX_AGE_MS = 10 * 60_000;
+/** After a failed fetch, the next waits this long: the Retry-After of the 503 answered meanwhile. */
+export const JWKS_FAILURE_BACKOFF_MS = 5_000;
+/**
+ * While the identity provider fails, the last key set it gave still checks tokens for this long: its
+ * keys change seldom, and an outage of the provider must not lock every admin out at once.
+ */
+export const JWKS_STALE_GRACE_MS = 60 * 60_000;
+
+type LocalKeySet = ReturnType<typeof createLocalJWKSet>;
+
+/**
+ * The identity provider's key set: fetched by jose, kept by this policy. jose counts its cooldown and
+ * the set's age from the last *successful* fetch, so while the provider fails, every token with a
+ * made-up kid would start a fetch (a flood exactly when the provider asks for less), and once the set
+ * is 10 minutes old every token would get 503. Here every fetch attempt counts: at most one per
+ * cooldown for unknown kids and one per 5 s after a failure, and the last good set serves for an hour
+ * of failures.
+ */
+export class JwksKeys {
+  private readonly logger = new Logger('JwksKeys');
+  private readonly remote: ReturnType<typeof createRemoteJWKSet>;
+  private local?: LocalKeySet;
+  private fetchedAt = -Infinity;
+  private attemptedAt = -Infinity;
+  /** The last attempt's error, until one succeeds. */
+  private failure?: unknown;
+  private pending?: Promise<void>;
+
+  constructor(
+    url: URL,
+    private readonly cooldownMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    // Only jose's fetch (timeout, shape checks) is used: its own cache and cooldown never decide.
+    this.remote = createRemoteJWKSet(url, { cooldownDuration: 0, cacheMaxAge: 0 });
+  }
+
+  /** For jwtVerify. */
+  readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<KeyLike> => {
+    if (this.now() - this.fetchedAt >= JWKS_MAX_AGE_MS) await this.refresh();
+    try {
+      return await this.usable()(header, token);
+    } catch (error) {
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+      // A kid not in the set may be a key the provider has just added: look again, once per cooldown
+      // (or wait for the look in flight).
+      if (this.pending || this.mayFetch(this.cooldownMs)) await this.refresh();
+      else if (this.failure === undefined) throw error;
+      // The provider failing, a new key cannot be told from a made-up one: 503, not 401.
+      if (this.failure !== undefined) throw this.failure;
+      return this.usable()(header, token);
+    }
+  };
+
+  private usable(): LocalKeySet {
+    if (this.local && this.now() - this.fetchedAt < JWKS_STALE_GRACE_MS) return this.local;
+    throw this.failure ?? new errors.JWKSInvalid('no key set fetched yet');
+  }
+
+  private mayFetch(sinceAttemptMs: number): boolean {
+    const wait =
+      this.failure === undefined ? sinceAttemptMs : Math.max(sinceAttemptMs, JWKS_FAILURE_BACKOFF_MS);
+    return this.now() >= this.attemptedAt + wait;
+  }
+
+  /** One fetch at a time, none during the backoff after a failure; never throws (see `failure`). */
+  private async refresh(): Promise<void> {
+    if (!this.pending && this.mayFetch(0)) {
+      this.attemptedAt = this.now();
+      this.pending = this.remote
+        .reload()
+        .then(
+          () => this.fetched(),
+          (error: unknown) => this.failed(error),
+        )
+        .finally(() => (this.pending = undefined));
+    }
+    await this.pending;
+  }
+
+  private fetched(): void {
+    if (this.failure !== undefined) this.logger.log('The key set of AUTH_JWKS_URI is fetched again');
+    this.local = createLocalJWKSet(this.remote.jwks()!);
+    this.fetchedAt = this.now();
+    this.failure = undefined;
+  }
+
+  private failed(error: unknown): void {
+    if (this.failure === undefined)
+      this.logger.warn(
+        `Could not fetch the key set of AUTH_JWKS_URI (${(error as Error).message}); ${
+          this.local
+            ? `tokens are checked against the one fetched ${Math.round((this.now() - this.fetchedAt) / 1000)} s ago, for up to an hour after it was fetched`
+            : 'tokens get 503 until it can be fetched'
+        }. Trying again at most every ${JWKS_FAILURE_BACKOFF_MS / 1000} s.`,
+      );
+    this.failure = error;
+  }
+}
