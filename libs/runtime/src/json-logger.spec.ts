@@ -53,6 +53,23 @@ describe('JsonLogger', () => {
     expect(text).toContain('ABC123DEFG');
   });
 
+  it('redacts the keyring, camelCase private keys and a password in a connection string, fields or text', () => {
+    const { logger, lines } = capture();
+    logger.warn(
+      {
+        config: { encryptionKeys: 'k1:c2VjcmV0', mongodbUri: 'mongodb://app:hunter2@mongo-1:27017/push_mfa' },
+        credential: { privateKey: pem, clientEmail: 'svc@example.iam.gserviceaccount.com' },
+      },
+      'Store',
+    );
+    logger.error('could not reach mongodb+srv://app:hunter2@cluster0.example.net/db?retryWrites=true');
+    const text = JSON.stringify(lines());
+    expect(text).not.toMatch(/hunter2|c2VjcmV0|PRIVATE KEY/);
+    expect(text).toContain('mongodb://app:[redacted]@mongo-1:27017/push_mfa');
+    expect(text).toContain('svc@example.iam.gserviceaccount.com');
+    expect(text).toContain('mongodb+srv://app:[redacted]@cluster0.example.net');
+  });
+
   it('redacts secret fields and secrets in text at any depth, and a stack passed without a context', () => {
     const { logger, lines } = capture();
     const error = Object.assign(new Error(`sign failed: ${pem}`), { config: { auth: { key: pem } } });

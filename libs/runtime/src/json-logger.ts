@@ -5,16 +5,25 @@ import pino, { Logger } from 'pino';
 const PEM_BLOCK = /-----BEGIN [A-Z ]+-----[\s\S]*?(-----END [A-Z ]+-----|$)/g;
 const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 const BEARER = /\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
+// A password in a connection string (mongodb://user:password@host).
+const URI_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):[^\s/@]*@/gi;
 
 /** Replaces key material and tokens in a line of text; structured fields are redacted by name (`redactObject`). */
 export function redactSecrets(text: string): string {
-  return text.replace(PEM_BLOCK, '[redacted]').replace(JWT, '[redacted]').replace(BEARER, '$1 [redacted]');
+  return text
+    .replace(PEM_BLOCK, '[redacted]')
+    .replace(JWT, '[redacted]')
+    .replace(BEARER, '$1 [redacted]')
+    .replace(URI_PASSWORD, '$1:[redacted]@');
 }
 
 /** Field names never logged, wherever they appear in a logged object. */
 const SECRET_FIELDS = new Set([
   'key',
   'private_key',
+  'privatekey',
+  'encryptionkeys',
+  'mfa_encryption_keys',
   'authorization',
   'token',
   'access_token',

@@ -34,6 +34,13 @@ describe('runApp', () => {
     expect(code).toBe(0);
   }, 30_000);
 
+  it('logs an uncaught exception through the logger, not with every field of it as Node would, and exits 1', async () => {
+    const { code, output } = await run({ THROW_AFTER_START: '1' }, []);
+    expect(output).toContain('uncaught exception: Error: boom');
+    expect(output).not.toContain('MIGsecret');
+    expect(code).toBe(1);
+  }, 30_000);
+
   it('exits 1 when a start-up it was asked to stop outlasts the grace period', async () => {
     const { code, output } = await run({ START_MS: '-1', GRACE_MS: '500' }, [
       { after: 'STARTING', signal: 'SIGTERM' },

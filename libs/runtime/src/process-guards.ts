@@ -30,7 +30,7 @@ export function runApp<Config extends { shutdown: ShutdownSettings }>(
   loadConfig: () => Config,
   start: (config: Config) => Promise<INestApplicationContext>,
 ): void {
-  logUnhandledRejections();
+  logStrayErrors();
   let config: Config;
   try {
     config = loadConfig();
@@ -106,10 +106,16 @@ async function stop(
  * A stray rejection inside an SDK (firebase-admin's HTTP/2 session has produced some) must not take
  * every tenant's pushes down with it: log it loudly and keep serving.
  */
-function logUnhandledRejections(): void {
+function logStrayErrors(): void {
   process.on('unhandledRejection', (reason) => {
     new Logger('Process').error(
       `unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`,
     );
+  });
+  // Node would print the error with util.inspect, every field of it unredacted, to stderr: log it
+  // through the app's logger instead, then exit as Node would.
+  process.on('uncaughtException', (error) => {
+    new Logger('Process').fatal(`uncaught exception: ${error.stack ?? String(error)}`);
+    process.exit(1);
   });
 }
