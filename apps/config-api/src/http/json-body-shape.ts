@@ -1,4 +1,5 @@
 import type { ErrorDetail } from '../errors/api-error';
+import { shownFieldName } from './shown-field-name';
 
 /** Far deeper than any MFA body (3 levels); a deeper one would only exhaust the validators' stack. */
 export const MAX_BODY_DEPTH = 16;
@@ -26,7 +27,7 @@ export function bodyShapeProblem(body: unknown): ErrorDetail | undefined {
       return { path: where, message: `nests deeper than ${MAX_BODY_DEPTH} levels` };
     for (const [key, child] of Object.entries(value)) {
       // Dotted like the validators' paths: settings.enabled_clients.0
-      const childPath = path ? `${path}.${key}` : key;
+      const childPath = path ? `${path}.${shownFieldName(key)}` : shownFieldName(key);
       const named = !Array.isArray(value);
       if (named && (key in Object.prototype || key === 'prototype' || !isWellFormed(key)))
         return { path: childPath, message: 'is not an allowed field' };

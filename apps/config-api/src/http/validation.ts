@@ -1,6 +1,6 @@
 import { ValidationError, ValidationPipe } from '@nestjs/common';
-import { redactSecrets } from '@lib/runtime';
 import { ApiError, ErrorDetail } from '../errors/api-error';
+import { shownFieldName } from './shown-field-name';
 
 /** Strict input: unknown fields anywhere are errors, and each problem names its field by its dotted path. */
 export function strictValidationPipe(): ValidationPipe {
@@ -39,14 +39,4 @@ const TYPE_CHECKS = ['isArray', 'isObject', 'isBoolean', 'isString', 'isInt'];
 /** class-validator starts its messages with the property's name; the path already says it. */
 function strip(message: string, property: string): string {
   return message.startsWith(`${property} `) ? message.slice(property.length + 1) : message;
-}
-
-/**
- * An unknown field's name as the error shows it: a key pasted where a field name goes must not come
- * back in the answer (or in a proxy's log of it), so a long name is cut short; 40 characters hold any
- * field name of ours and less than a line of a PEM key.
- */
-function shownFieldName(property: string): string {
-  const name = redactSecrets(property);
-  return name.length <= 40 ? name : `${name.slice(0, 24)}…`;
 }
