@@ -208,7 +208,12 @@ export class ApnsSender implements PushSender {
   private connected(): Provider {
     if (this.client) return this.client;
     const options: ProviderOptions = {
-      token: { key: this.settings.key, keyId: this.settings.key_id, teamId: this.settings.team_id },
+      // A Buffer: node-apn reads a string without a PEM header as a file's path.
+      token: {
+        key: Buffer.from(this.settings.key),
+        keyId: this.settings.key_id,
+        teamId: this.settings.team_id,
+      },
       production: this.settings.production,
       requestTimeout: this.requestTimeoutMs,
       connectionRetryLimit: CONNECTION_RETRY_LIMIT,
