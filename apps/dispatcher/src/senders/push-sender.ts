@@ -89,8 +89,14 @@ export interface PushSender {
   close(): Promise<void>;
 }
 
+/** A provider's text kept in results and logs: firebase-admin quotes a whole HTML error page, say. */
+export const MAX_DETAIL_LENGTH = 512;
+
+const shortened = (detail: string) =>
+  detail.length <= MAX_DETAIL_LENGTH ? detail : `${detail.slice(0, MAX_DETAIL_LENGTH - 1)}…`;
+
 export function fail(reason: FailureReason, retryable: boolean, detail: string): SendOutcome {
-  return { ok: false, reason, retryable, detail };
+  return { ok: false, reason, retryable, detail: shortened(detail) };
 }
 
 /** config_invalid that no device could cause: the whole configuration is broken (and reported so). */
@@ -98,5 +104,12 @@ export function credentialsRefused(
   detail: string,
   remedy = 'replace them with PATCH /mfa/push',
 ): SendOutcome {
-  return { ok: false, reason: 'config_invalid', retryable: false, detail, credentialsRefused: true, remedy };
+  return {
+    ok: false,
+    reason: 'config_invalid',
+    retryable: false,
+    detail: shortened(detail),
+    credentialsRefused: true,
+    remedy,
+  };
 }
