@@ -68,11 +68,12 @@ describe('ApnsSender when node-apn never settles a call', () => {
   });
 
   const timeoutMs = 100;
-  /** A request sent three request timeouts after a first one node-apn never settles: its outcome, and when. */
-  async function queuedBehindALostFirst() {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  /** A request sent `afterMs` after a first one: its outcome, and how long it took. */
+  async function queuedBehindAFirst(afterMs: number) {
     const apns = sender(timeoutMs);
     const first = apns.send(challenge);
-    await new Promise((resolve) => setTimeout(resolve, 3 * timeoutMs));
+    await sleep(afterMs);
     const queuedAt = Date.now();
     const queued = await apns.send(challenge);
     const tookMs = Date.now() - queuedAt;
@@ -81,25 +82,43 @@ describe('ApnsSender when node-apn never settles a call', () => {
     return { queued, tookMs };
   }
 
-  it("counts the wait behind a lost first request in a queued request's own worst case", async () => {
-    jest.spyOn(Provider.prototype, 'send').mockImplementation(() => new Promise(() => undefined));
-    const { queued, tookMs } = await queuedBehindALostFirst();
-    // Six request timeouts from its own start at most, the wait behind the first included (before: the
-    // three the first had left, then six more).
-    expect(tookMs).toBeLessThan(7.5 * timeoutMs);
+  it('gives a request up unsent after a request timeout behind a first one Apple has not answered', async () => {
+    const send = jest
+      .spyOn(Provider.prototype, 'send')
+      .mockImplementation(() => new Promise(() => undefined));
+    const { queued, tookMs } = await queuedBehindAFirst(3 * timeoutMs);
+    expect(tookMs).toBeLessThan(2 * timeoutMs);
     expect(queued).toMatchObject({ ok: false, retryable: true, reason: 'provider_error' });
+    expect(queued.ok || queued.detail).toMatch(/not sent, trying again/);
+    // Only the first ever reached node-apn.
+    expect(send).toHaveBeenCalledTimes(1);
   });
 
-  it('lets a request waiting behind a lost first request go once that is given up, instead of after its own worst case', async () => {
+  it('lets a request waiting behind a lost first request go once that is given up', async () => {
     jest
       .spyOn(Provider.prototype, 'send')
       .mockImplementationOnce(() => new Promise(() => undefined))
       // What node-apn answers on a client shut down: it refuses to write.
       .mockResolvedValue({ sent: [], failed: [{ device: 'x', error: new Error('client is destroyed') }] });
-    const { queued, tookMs } = await queuedBehindALostFirst();
-    // Let go when the first is given up (six request timeouts after it started), not six after its own start.
-    expect(tookMs).toBeLessThan(4.5 * timeoutMs);
+    // The first is given up six request timeouts after it started, while this one waits.
+    const { queued, tookMs } = await queuedBehindAFirst(5.5 * timeoutMs);
+    expect(tookMs).toBeLessThan(timeoutMs);
     expect(queued).toMatchObject({ ok: false, retryable: true, detail: 'connection: client is destroyed' });
+  });
+
+  it('gives a request node-apn’s whole worst case from when it has it, so one answered late after a wait is not taken for lost (and pushed again)', async () => {
+    const sent: Responses<ResponseSent, ResponseFailure> = { sent: [{ device: 'x' }], failed: [] };
+    jest
+      .spyOn(Provider.prototype, 'send')
+      // The first: answered after most of a request timeout (a slow token check at Apple).
+      .mockImplementationOnce(() => sleep(0.9 * timeoutMs).then(() => sent))
+      // The second: node-apn's retries take it to 5.5 request timeouts, then Apple answers.
+      .mockImplementationOnce(() => sleep(5.5 * timeoutMs).then(() => sent));
+    const shutdown = jest.spyOn(Provider.prototype, 'shutdown');
+    const { queued } = await queuedBehindAFirst(0.1 * timeoutMs);
+    expect(queued).toEqual({ ok: true, providerMessageId: undefined });
+    // Not replaced as lost: shut down once, by close().
+    expect(shutdown).toHaveBeenCalledTimes(1);
   });
 
   it('closes without waiting for ever on a shutdown node-apn never reports', async () => {

@@ -88,65 +88,73 @@ export class ApnsSender implements PushSender {
     private readonly tokens: ApnsProviderTokens = new ApnsProviderTokens(),
   ) {}
 
-  /** node-apn's worst case for one send, the wait behind a new connection's first request included. */
+  /**
+   * The longest one send() takes: a request timeout waiting behind a new connection's first request,
+   * then node-apn's worst case from the moment it has the request.
+   */
   get longestCallMs(): number {
-    return this.requestTimeoutMs * LOST_AFTER_REQUEST_TIMEOUTS;
+    return this.requestTimeoutMs * (LOST_AFTER_REQUEST_TIMEOUTS + 1);
   }
 
   async send(notification: ChallengeNotification): Promise<SendOutcome> {
     this.lastUsed = Date.now();
     const note = this.toApnsNotification(notification);
     const client = this.connected();
-    // Counted from here: a request waiting behind the first one is part of the call's time.
-    let abandoned = false;
-    const sending = this.sendInTurn(client, note, notification.deviceToken, () => abandoned);
-    return this.sendThrough(client, sending, () => (abandoned = true));
+    const handedOff = await this.sendInTurn(client, note, notification.deviceToken);
+    if (!handedOff)
+      return fail(
+        'provider_error',
+        true,
+        `Apple has not answered the first request on a new connection within ${this.requestTimeoutMs} ms; not sent, trying again`,
+      );
+    return this.sendThrough(client, handedOff.sending);
   }
 
   /**
    * Apple allows one stream on a new connection until it has checked the provider token. So the first
    * request on each connection goes alone, the others wait for its answer instead of being refused and
    * retried: on a new client's first connection, and on one node-apn opens by itself after a GOAWAY,
-   * a reset or a final 500.
+   * a reset or a final 500. A request waits at most a request timeout, then gives up unsent (undefined);
+   * once node-apn has it, it has node-apn's whole worst case (`sendThrough`), so a request answered
+   * late is never taken for lost while Apple delivers it.
    */
   private async sendInTurn(
     client: Provider,
     note: Notification,
     deviceToken: string,
-    abandoned: () => boolean,
-  ): Promise<Responses<ResponseSent, ResponseFailure> | undefined> {
+  ): Promise<{ sending: Promise<Responses<ResponseSent, ResponseFailure>> } | undefined> {
+    const waitUntil = Date.now() + this.requestTimeoutMs;
     for (let first = this.firstRequest; first?.client === client; first = this.firstRequest) {
-      await first.answered;
+      if (!(await settlesBy(first.answered, waitUntil))) return undefined;
       // Answered (or given up on) and still marked: never wait on it again.
       if (this.firstRequest === first) this.firstRequest = undefined;
     }
-    if (abandoned()) return undefined;
-    if (connectionOpen(client)) return client.send(note, deviceToken);
+    // From the check to the hand-off nothing awaits: no other request can become first meanwhile.
+    // (In an object: an async function's promise would take on the send's own.)
+    if (connectionOpen(client)) return { sending: client.send(note, deviceToken) };
     let release!: () => void;
     const answered = new Promise<void>((resolve) => (release = resolve));
     const first = { client, answered, release };
     this.firstRequest = first;
-    try {
-      return await client.send(note, deviceToken);
-    } finally {
+    const sending = client.send(note, deviceToken).finally(() => {
       if (this.firstRequest === first) this.firstRequest = undefined;
       release();
-    }
+    });
+    return { sending };
   }
 
   /**
    * node-apn sometimes neither answers nor fails a request (node-apn#665; seen here when Apple answers
    * 500s while node-apn replaces its session), and the challenge would wait on it until it expires.
-   * Past node-apn's own worst case no stream of the call is left to deliver: the call is failed as
-   * retryable (`abandon` keeps a request still waiting to go out from going) and the client replaced,
-   * so the next attempt goes out on a new connection.
+   * Past node-apn's own worst case (counted from its hand-off) no stream of the call is left to
+   * deliver: the call is failed as retryable and the client replaced, so the next attempt goes out on a
+   * new connection.
    */
   private async sendThrough(
     client: Provider,
-    sending: Promise<Responses<ResponseSent, ResponseFailure> | undefined>,
-    abandon: () => void = () => undefined,
+    sending: Promise<Responses<ResponseSent, ResponseFailure>>,
   ): Promise<SendOutcome> {
-    const lostAfterMs = this.longestCallMs;
+    const lostAfterMs = this.requestTimeoutMs * LOST_AFTER_REQUEST_TIMEOUTS;
     let timer: NodeJS.Timeout | undefined;
     const lost = new Promise<undefined>(
       (resolve) => (timer = setTimeout(() => resolve(undefined), lostAfterMs)),
@@ -158,7 +166,6 @@ export class ApnsSender implements PushSender {
       clearTimeout(timer);
     }
     if (result) return this.outcome(result);
-    abandon();
     // Requests waiting behind a first request node-apn lost go on now rather than at their own worst
     // case: on this client, shut down below, node-apn refuses them at once, and they are retried.
     const first = this.firstRequest;
@@ -298,4 +305,17 @@ function invalidSince(response: unknown): string {
   return Number.isFinite(timestamp) && timestamp > 0 && !isNaN(at.getTime())
     ? `; invalid since ${at.toISOString()}`
     : '';
+}
+
+/** Whether `promise` settles by `deadline` (epoch ms); waits no longer. */
+async function settlesBy(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>(
+    (resolve) => (timer = setTimeout(() => resolve(false), deadline - Date.now())),
+  );
+  try {
+    return await Promise.race([promise.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
