@@ -13,6 +13,7 @@ import {
   SendOutcome,
 } from './push-sender';
 import type { FcmRetryAfter } from './retry-after';
+import type { SendSlots } from './send-slots';
 import {
   ServiceAccountCredential,
   TOKEN_EXCHANGE_LONGEST_MS,
@@ -108,8 +109,11 @@ export function checkSdkRetriesCanBeTurnedOff(): void {
  */
 export class FcmSender implements PushSender {
   readonly provider = 'fcm' as const;
-  /** A token exchange (when the cached token has run out), then the send itself: firebase-admin's own retries are off. */
-  readonly longestCallMs = TOKEN_EXCHANGE_LONGEST_MS + SEND_REQUEST_TIMEOUT_MS;
+  /**
+   * A token exchange (when the cached token has run out), the wait for one of the agent's sockets, then
+   * the send itself: firebase-admin's own retries are off.
+   */
+  readonly longestCallMs: number;
   private app?: App;
   private messaging?: Messaging;
   /**
@@ -125,7 +129,11 @@ export class FcmSender implements PushSender {
     private readonly settings: FcmSettings,
     private readonly agent: Agent,
     private readonly retryAfter: FcmRetryAfter,
-  ) {}
+    /** Shared by every FCM sender of the agent: a send waits `waitMs` at most for a socket, then fails unsent. */
+    private readonly turns: { slots: SendSlots; waitMs: number },
+  ) {
+    this.longestCallMs = TOKEN_EXCHANGE_LONGEST_MS + turns.waitMs + SEND_REQUEST_TIMEOUT_MS;
+  }
 
   async send(notification: ChallengeNotification): Promise<SendOutcome> {
     this.lastUsed = Date.now();
@@ -140,10 +148,22 @@ export class FcmSender implements PushSender {
       credential = this.credential!;
       generation = credential.generation;
       // The token first: Android's ttl counts from when FCM receives the message, not from a token
-      // exchange before it. firebase-admin then gets the same token from the credential's cache.
+      // exchange before it, nor from a wait for a socket. firebase-admin then gets the same token
+      // from the credential's cache.
       await this.accessToken(credential);
-      const name = await messaging.send(this.toFcmMessage(notification));
-      outcome = { ok: true, providerMessageId: name };
+      const release = await this.turns.slots.acquire(this.turns.waitMs);
+      if (!release)
+        return fail(
+          'provider_error',
+          true,
+          `all ${this.turns.slots.size} connections to FCM stayed busy for ${this.turns.waitMs} ms; not sent, trying again`,
+        );
+      try {
+        const name = await messaging.send(this.toFcmMessage(notification));
+        outcome = { ok: true, providerMessageId: name };
+      } finally {
+        release();
+      }
       this.tokenAccepted(generation);
     } catch (error) {
       const failure = error as { code?: string; message?: string };

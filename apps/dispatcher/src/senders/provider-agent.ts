@@ -3,8 +3,10 @@ import { Agent, AgentOptions } from 'node:https';
 import { connect, ConnectionOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 
+/** Sockets per host of the FCM agent: FCM sends in flight at once (SendSlots). */
+export const FCM_SOCKETS = 64;
 /** A pooled keep-alive agent: a TLS handshake per send caps throughput at a few hundred per second. */
-const POOL: AgentOptions = { keepAlive: true, maxSockets: 64, maxFreeSockets: 64 };
+const POOL: AgentOptions = { keepAlive: true, maxSockets: FCM_SOCKETS, maxFreeSockets: FCM_SOCKETS };
 
 /** Sees each request the agent carries as it is created, before its body is written. */
 export type RequestWatcher = (request: ClientRequest) => void;

@@ -6,8 +6,9 @@ import type { ApnsSettings, FcmSettings } from '@lib/mfa-config';
 import { ApnsProviderTokens } from './apns-provider-tokens';
 import { ApnsSender } from './apns-sender';
 import { checkSdkRetriesCanBeTurnedOff, FcmSender } from './fcm-sender';
-import { ProviderAgent, SandboxRedirectAgent } from './provider-agent';
+import { FCM_SOCKETS, ProviderAgent, SandboxRedirectAgent } from './provider-agent';
 import { FcmRetryAfter } from './retry-after';
+import { SendSlots } from './send-slots';
 
 /** Builds the per-configuration senders: cheap objects until their first send (keys: see TenantClients). */
 @Injectable()
@@ -16,6 +17,8 @@ export class SenderFactory {
   private readonly fcmAgent: Agent;
   /** What FCM answered to the requests of that agent, for the senders. */
   private readonly fcmRetryAfter = new FcmRetryAfter();
+  /** FCM sends in flight, across senders: one per socket of the agent. */
+  private readonly fcmSlots = new SendSlots(FCM_SOCKETS);
   /** One APNs provider token per key, whatever number of senders use it. */
   private readonly apnsTokens = new ApnsProviderTokens();
 
@@ -38,7 +41,10 @@ export class SenderFactory {
   }
 
   fcm(settings: FcmSettings): FcmSender {
-    return new FcmSender(settings, this.fcmAgent, this.fcmRetryAfter);
+    return new FcmSender(settings, this.fcmAgent, this.fcmRetryAfter, {
+      slots: this.fcmSlots,
+      waitMs: this.config.dispatcher.sendTimeoutMs,
+    });
   }
 }
 
