@@ -27,15 +27,20 @@ export class Keyring {
         throw new Error(
           `MFA_ENCRYPTION_KEYS entry ${index + 1} must be kid:base64 (kid of letters, digits, _ or -)`,
         );
-      // Node's decoder skips what is not base64: a typo would silently give another (shorter) key.
-      if (key.length !== 32 || !isExactly(key, encoded))
+      if (key.length !== 32)
         throw new Error(
           `MFA_ENCRYPTION_KEYS key "${id}" must be 32 bytes, base64-encoded (openssl rand -base64 32)`,
         );
-      // A placeholder (all zeros, say) is no secret.
-      if (key.every((byte) => byte === key[0]))
+      // Node's decoder skips what is not base64: a typo would silently give another key.
+      if (!isExactly(key, encoded))
         throw new Error(
-          `MFA_ENCRYPTION_KEYS key "${id}" is one byte repeated, a placeholder rather than a key: make one with openssl rand -base64 32`,
+          `MFA_ENCRYPTION_KEYS key "${id}" holds characters that are not base64 (Node would skip them and use another key): copy it again as openssl rand -base64 32 printed it`,
+        );
+      // A placeholder (all zeros, say) is no secret. Only the first key seals: a placeholder kept
+      // after it still opens what it sealed, so a deployment can rotate away from one.
+      if (index === 0 && key.every((byte) => byte === key[0]))
+        throw new Error(
+          `MFA_ENCRYPTION_KEYS key "${id}" is one byte repeated, a placeholder rather than a key: put a key made with openssl rand -base64 32 first (the placeholder can stay after it while secrets are re-sealed)`,
         );
       return { id, key };
     });
