@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
 # Unit specs need no servers (nor Java, Maven or Go): `npm run test:unit` starts none.
-if [ "$*" != "--selectProjects unit" ]; then
+if [ "${1:-}" != "--selectProjects" ] || [ "${2:-}" != "unit" ] || [[ " ${*:3} " == *" --selectProjects "* ]]; then
   bash scripts/infra/kafka.sh start
   bash scripts/infra/mongo.sh start
 fi

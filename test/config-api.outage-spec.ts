@@ -9,7 +9,7 @@ import { describeStoppingServers } from './support/stopping-servers';
 const kafkaScript = (command: 'start' | 'stop') =>
   execFileSync('bash', ['scripts/infra/kafka.sh', command], { stdio: 'inherit' });
 
-describeStoppingServers('config-api while Kafka is down (real broker stopped and started)', () => {
+describeStoppingServers(['kafka'], 'config-api while Kafka is down (real broker stopped and started)', () => {
   let api: ConfigApiHarness;
   let reader: TopicReader | undefined;
 

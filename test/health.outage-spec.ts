@@ -13,6 +13,7 @@ const infra = (server: 'kafka' | 'mongo', command: 'start' | 'stop') =>
   execFileSync('bash', [`scripts/infra/${server}.sh`, command], { stdio: 'inherit' });
 
 describeStoppingServers(
+  ['kafka', 'mongo'],
   'readiness follows the real servers, and the API answers 503 without its database',
   () => {
     const env = testEnvironment();

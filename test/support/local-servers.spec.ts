@@ -19,13 +19,17 @@ describe('withDatabase: a test run’s own database on the servers MONGODB_URI n
     expect(withDatabase('mongodb://user:p%40ss@mongo-1:27017/push_mfa?replicaSet=rs0', 'run1')).toBe(
       'mongodb://user:p%40ss@mongo-1:27017/run1?replicaSet=rs0&authSource=push_mfa',
     );
-    // Named already, or none to keep (the driver's default, admin, stays).
-    expect(withDatabase('mongodb://u:p@h:1/push_mfa?authSource=admin', 'run1')).toBe(
-      'mongodb://u:p@h:1/run1?authSource=admin',
+    // Without a database: admin, where the driver authenticated.
+    expect(withDatabase('mongodb://u:p@mongo-1:27017/?replicaSet=rs0', 'run1')).toBe(
+      'mongodb://u:p@mongo-1:27017/run1?replicaSet=rs0&authSource=admin',
     );
-    expect(withDatabase('mongodb+srv://u:p@cluster.example.net/', 'run1')).toBe(
-      'mongodb+srv://u:p@cluster.example.net/run1',
-    );
+    // Named already; left to the DNS TXT record; or users of $external, which the driver picks itself.
+    for (const uri of [
+      'mongodb://u:p@h:1/push_mfa?authSource=other',
+      'mongodb+srv://u:p@cluster.example.net/',
+      'mongodb://CN%3Dapp@h:1/push_mfa?authMechanism=MONGODB-X509&tls=true',
+    ])
+      expect(withDatabase(uri, 'run1')).not.toMatch(/authSource=(?!other)/);
   });
 
   it('refuses what is not a MongoDB URI, without echoing it (it may hold a password)', () => {

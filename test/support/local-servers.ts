@@ -21,18 +21,26 @@ export function mongoIsOurs(): boolean {
   );
 }
 
+/** Mechanisms whose users live in `$external`, which the driver picks itself. */
+const EXTERNAL_AUTH = ['MONGODB-X509', 'MONGODB-AWS', 'GSSAPI', 'PLAIN', 'MONGODB-OIDC'];
+
 /**
  * `uri` with another database. Not through `URL`, which refuses the host lists of replica sets. The
- * driver authenticates against the URI's database unless `authSource` names one, so a URI with
- * credentials keeps authenticating where it did.
+ * driver authenticates against the URI's database (`admin` without one) unless `authSource` names
+ * one, so a URI with credentials keeps authenticating where it did. (A mongodb+srv:// URI without a
+ * database may get `authSource` from its DNS TXT record: left to it.)
  */
 export function withDatabase(uri: string, database: string): string {
   const parts = /^(mongodb(?:\+srv)?:\/\/)([^/?]*)(?:\/([^?]*))?(?:\?(.*))?$/.exec(uri);
   if (!parts) throw new Error('MONGODB_URI is not a mongodb:// or mongodb+srv:// URI');
   const [, scheme, authority, path = '', query = ''] = parts;
   const options = new URLSearchParams(query);
-  if (authority.includes('@') && path && !options.has('authSource'))
-    options.set('authSource', decodeURIComponent(path));
+  const keepsWhereItAuthenticates =
+    authority.includes('@') &&
+    !options.has('authSource') &&
+    !EXTERNAL_AUTH.includes(options.get('authMechanism') ?? '') &&
+    (path !== '' || scheme === 'mongodb://');
+  if (keepsWhereItAuthenticates) options.set('authSource', decodeURIComponent(path) || 'admin');
   const rest = options.toString();
   return `${scheme}${authority}/${database}${rest ? `?${rest}` : ''}`;
 }
