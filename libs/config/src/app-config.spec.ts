@@ -218,7 +218,7 @@ describe('loadAppConfig', () => {
       });
     expect(load).toThrow(/CONFIG_RESYNC_INTERVAL_MS must be a whole number from 1000 to 2147483647/);
     expect(load).toThrow(/PUSH_IDLE_SESSION_TIMEOUT_MS must be a whole number from 1000 to 2147483647/);
-    expect(load).toThrow(/KAFKA_BROKERS must be comma-separated host:port.*\(got "kafka-2"\)/);
+    expect(load).toThrow(/KAFKA_BROKERS must be comma-separated host:port.*\(got "kafka-2";/);
     expect(load).toThrow(/MONGODB_URI must be a MongoDB connection string/);
     expect(load).not.toThrow(/hunter2/);
     expect(

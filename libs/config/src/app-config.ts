@@ -364,7 +364,7 @@ function readBrokers(read: EnvReader): string[] {
   const malformed = brokers.filter((broker) => !/^[^\s:/]+:\d{1,5}$/.test(broker));
   if (malformed.length > 0 || brokers.length === 0)
     read.fail(
-      `KAFKA_BROKERS must be comma-separated host:port, such as kafka-1:9092,kafka-2:9092 (got "${malformed.join(',')}")`,
+      `KAFKA_BROKERS must be comma-separated host:port, such as kafka-1:9092,kafka-2:9092 (got "${malformed.join(',')}"; kafkajs takes no IPv6 address: use a host name)`,
     );
   return brokers;
 }

@@ -27,6 +27,8 @@ export function keyringFromConfig(config: AppConfig): Keyring {
  */
 export function keyringProblems(config: AppConfig): string[] {
   if (!config.encryptionKeys && config.auth.mode !== 'dev') return [];
+  // Refused in production anyway: no dev key file written for a start that will not happen.
+  if (!config.encryptionKeys && config.nodeEnv === 'production') return [];
   try {
     keyringFromConfig(config);
     return [];

@@ -39,6 +39,12 @@ describe('runApp', () => {
     expect(output).toContain('uncaught exception: Error: boom');
     expect(output).not.toContain('MIGsecret');
     expect(code).toBe(1);
+    // Anything can be thrown.
+    const thrownNull = await run({ THROW_AFTER_START: 'null' }, []);
+    expect([thrownNull.code, thrownNull.output]).toEqual([
+      1,
+      expect.stringContaining('uncaught exception: null'),
+    ]);
   }, 30_000);
 
   it('exits 1 when a start-up it was asked to stop outlasts the grace period', async () => {

@@ -115,7 +115,8 @@ function logStrayErrors(): void {
   // Node would print the error with util.inspect, every field of it unredacted, to stderr: log it
   // through the app's logger instead, then exit as Node would.
   process.on('uncaughtException', (error) => {
-    new Logger('Process').fatal(`uncaught exception: ${error.stack ?? String(error)}`);
+    // Anything can be thrown, null included.
+    new Logger('Process').fatal(`uncaught exception: ${(error as Error | null)?.stack ?? String(error)}`);
     process.exit(1);
   });
 }
