@@ -5,10 +5,13 @@ import { errors, exportJWK, generateKeyPair, JWK, jwtVerify, SignJWT } from 'jos
 import { JWKS_FAILURE_BACKOFF_MS, JWKS_MAX_AGE_MS, JWKS_STALE_GRACE_MS, JwksKeys } from './jwks-keys';
 
 const COOLDOWN_MS = 30_000;
+const FETCH_TIMEOUT_MS = 300;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** An identity provider's JWKS endpoint on loopback: it counts fetches and can be made to fail. */
 class KeySetServer {
   fetches = 0;
+  /** 0 for no answer at all (the fetch times out). */
   status = 200;
   keys: JWK[] = [];
   private server?: Server;
@@ -16,6 +19,7 @@ class KeySetServer {
   async start(): Promise<URL> {
     this.server = createServer((_request, response) => {
       this.fetches++;
+      if (this.status === 0) return;
       response.writeHead(this.status, { 'content-type': 'application/json' });
       response.end(this.status === 200 ? JSON.stringify({ keys: this.keys }) : '{"error":"busy"}');
     });
@@ -61,7 +65,7 @@ describe('JwksKeys: the identity provider’s key set, fetched at a bounded rate
     idp.status = 200;
     idp.keys = [current.jwk];
     clock = 1_000_000;
-    keys = new JwksKeys(url, COOLDOWN_MS, () => clock);
+    keys = new JwksKeys(url, COOLDOWN_MS, { now: () => clock, timeoutMs: FETCH_TIMEOUT_MS });
     await verify(current.token());
     idp.fetches = 0;
   });
@@ -103,9 +107,11 @@ describe('JwksKeys: the identity provider’s key set, fetched at a bounded rate
     idp.status = 503;
     clock += JWKS_MAX_AGE_MS;
     for (let i = 0; i < 100; i++) expect(await outcome(current.token())).toBe('verified');
+    await sleep(50); // the refresh behind them
     expect(idp.fetches).toBe(1);
     clock += JWKS_FAILURE_BACKOFF_MS;
     for (let i = 0; i < 100; i++) expect(await outcome(current.token())).toBe('verified');
+    await sleep(50);
     expect(idp.fetches).toBe(2);
 
     clock += JWKS_STALE_GRACE_MS;
@@ -118,9 +124,27 @@ describe('JwksKeys: the identity provider’s key set, fetched at a bounded rate
     expect(idp.fetches).toBe(4);
   });
 
+  it('a provider that does not answer at all holds no request: a usable set is refreshed behind them, and again only 5 s after that fetch gave up', async () => {
+    idp.status = 0;
+    clock += JWKS_MAX_AGE_MS;
+    const started = performance.now();
+    for (let i = 0; i < 20; i++) expect(await outcome(current.token())).toBe('verified');
+    expect(performance.now() - started).toBeLessThan(FETCH_TIMEOUT_MS);
+    clock += 4000; // the fetch takes its time (jose's default timeout is 5 s)...
+    await sleep(FETCH_TIMEOUT_MS + 100); // ...and gives up
+    clock += 2000; // 6 s after it started, 2 s after it gave up
+    for (let i = 0; i < 20; i++) expect(await outcome(current.token())).toBe('verified');
+    await sleep(50);
+    expect(idp.fetches).toBe(1);
+    clock += 3000; // 5 s after it gave up
+    expect(await outcome(current.token())).toBe('verified');
+    await sleep(50);
+    expect(idp.fetches).toBe(2);
+  });
+
   it('never fetched and the provider failing: 503s, one fetch per backoff', async () => {
     idp.status = 503;
-    keys = new JwksKeys(url, COOLDOWN_MS, () => clock);
+    keys = new JwksKeys(url, COOLDOWN_MS, { now: () => clock, timeoutMs: FETCH_TIMEOUT_MS });
     const answers = await Promise.all(Array.from({ length: 100 }, () => outcome(current.token())));
     expect(new Set(answers)).toEqual(new Set(['JOSEError']));
     expect(idp.fetches).toBe(1);
@@ -132,9 +156,12 @@ describe('JwksKeys: the identity provider’s key set, fetched at a bounded rate
     expect(idp.fetches).toBe(2);
   });
 
-  it('a token of a key the provider dropped is refused once the set is fetched again', async () => {
+  it('a token of a key the provider dropped is refused once the set is fetched again, behind the first request after 10 minutes', async () => {
     idp.keys = [madeUp.jwk];
     clock += JWKS_MAX_AGE_MS;
+    expect(await outcome(current.token())).toBe('verified');
+    await sleep(50);
     await expect(verify(current.token())).rejects.toBeInstanceOf(errors.JWKSNoMatchingKey);
+    expect(await outcome(madeUp.token())).toBe('verified');
   });
 });

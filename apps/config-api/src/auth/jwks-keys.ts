@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Logger } from '@nestjs/common';
 import {
   createLocalJWKSet,
@@ -25,8 +26,10 @@ type LocalKeySet = ReturnType<typeof createLocalJWKSet>;
  * the set's age from the last *successful* fetch, so while the provider fails, every token with a
  * made-up kid would start a fetch (a flood exactly when the provider asks for less), and once the set
  * is 10 minutes old every token would get 503. Here every fetch attempt counts: at most one per
- * cooldown for unknown kids and one per 5 s after a failure, and the last good set serves for an hour
- * of failures.
+ * cooldown for unknown kids and one per 5 s after a failed one ends, and the last good set serves for
+ * an hour of failures, refreshed in the background meanwhile (a provider that hangs would otherwise
+ * hold every request for its fetch's timeout). Times are monotonic: a step of the wall clock neither
+ * freezes nor hurries the fetches.
  */
 export class JwksKeys {
   private readonly logger = new Logger('JwksKeys');
@@ -41,15 +44,25 @@ export class JwksKeys {
   constructor(
     url: URL,
     private readonly cooldownMs: number,
-    private readonly now: () => number = Date.now,
+    { now = () => performance.now(), timeoutMs = 5000 }: { now?: () => number; timeoutMs?: number } = {},
   ) {
+    this.now = now;
     // Only jose's fetch (timeout, shape checks) is used: its own cache and cooldown never decide.
-    this.remote = createRemoteJWKSet(url, { cooldownDuration: 0, cacheMaxAge: 0 });
+    this.remote = createRemoteJWKSet(url, {
+      cooldownDuration: 0,
+      cacheMaxAge: 0,
+      timeoutDuration: timeoutMs,
+    });
   }
+
+  private readonly now: () => number;
 
   /** For jwtVerify. */
   readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<KeyLike> => {
-    if (this.now() - this.fetchedAt >= JWKS_MAX_AGE_MS) await this.refresh();
+    const age = this.now() - this.fetchedAt;
+    // A set still usable is refreshed behind the request, not before it.
+    if (age >= JWKS_STALE_GRACE_MS) await this.refresh();
+    else if (age >= JWKS_MAX_AGE_MS) void this.refresh();
     try {
       return await this.usable()(header, token);
     } catch (error) {
@@ -85,7 +98,11 @@ export class JwksKeys {
           () => this.fetched(),
           (error: unknown) => this.failed(error),
         )
-        .finally(() => (this.pending = undefined));
+        .finally(() => {
+          // The backoff after a failure counts from its end: a fetch that timed out took 5 s itself.
+          this.attemptedAt = this.now();
+          this.pending = undefined;
+        });
     }
     await this.pending;
   }
