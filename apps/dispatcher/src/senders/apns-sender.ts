@@ -89,11 +89,20 @@ export class ApnsSender implements PushSender {
   ) {}
 
   /**
-   * The longest one send() takes: a request timeout waiting behind a new connection's first request,
-   * then node-apn's worst case from the moment it has the request.
+   * The longest one send() takes: its wait behind a new connection's first request, then node-apn's
+   * worst case from the moment it has the request.
    */
   get longestCallMs(): number {
-    return this.requestTimeoutMs * (LOST_AFTER_REQUEST_TIMEOUTS + 1);
+    return this.turnWaitMs + this.requestTimeoutMs * LOST_AFTER_REQUEST_TIMEOUTS;
+  }
+
+  /**
+   * Half a request timeout, the time of one attempt of the caller's: a request that gets no turn
+   * fails unsent within its attempt, and the caller takes it as a plain failure (parked, retried), not
+   * as a call still under way.
+   */
+  private get turnWaitMs(): number {
+    return this.requestTimeoutMs / 2;
   }
 
   async send(notification: ChallengeNotification): Promise<SendOutcome> {
@@ -105,7 +114,7 @@ export class ApnsSender implements PushSender {
       return fail(
         'provider_error',
         true,
-        `Apple has not answered the first request on a new connection within ${this.requestTimeoutMs} ms; not sent, trying again`,
+        `Apple has not answered the first request on a new connection within ${this.turnWaitMs} ms; not sent, trying again`,
       );
     return this.sendThrough(client, handedOff.sending);
   }
@@ -114,7 +123,7 @@ export class ApnsSender implements PushSender {
    * Apple allows one stream on a new connection until it has checked the provider token. So the first
    * request on each connection goes alone, the others wait for its answer instead of being refused and
    * retried: on a new client's first connection, and on one node-apn opens by itself after a GOAWAY,
-   * a reset or a final 500. A request waits at most a request timeout, then gives up unsent (undefined);
+   * a reset or a final 500. A request waits at most `turnWaitMs`, then gives up unsent (undefined);
    * once node-apn has it, it has node-apn's whole worst case (`sendThrough`), so a request answered
    * late is never taken for lost while Apple delivers it.
    */
@@ -123,7 +132,7 @@ export class ApnsSender implements PushSender {
     note: Notification,
     deviceToken: string,
   ): Promise<{ sending: Promise<Responses<ResponseSent, ResponseFailure>> } | undefined> {
-    const waitUntil = Date.now() + this.requestTimeoutMs;
+    const waitUntil = Date.now() + this.turnWaitMs;
     for (let first = this.firstRequest; first?.client === client; first = this.firstRequest) {
       if (!(await settlesBy(first.answered, waitUntil))) return undefined;
       // Answered (or given up on) and still marked: never wait on it again.

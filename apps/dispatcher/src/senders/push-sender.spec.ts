@@ -12,5 +12,10 @@ describe('a failed send’s detail', () => {
       expect(detail.endsWith('…')).toBe(true);
       expect(page.startsWith(detail.slice(0, -1))).toBe(true);
     }
+    // Never half an emoji.
+    const emoji = fail('provider_error', true, `${'x'.repeat(MAX_DETAIL_LENGTH - 2)}${'😀'.repeat(10)}`);
+    const { detail } = emoji as { detail: string };
+    expect(detail.endsWith('x…')).toBe(true);
+    expect(detail).toHaveLength(MAX_DETAIL_LENGTH - 1);
   });
 });

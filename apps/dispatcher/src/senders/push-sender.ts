@@ -92,8 +92,13 @@ export interface PushSender {
 /** A provider's text kept in results and logs: firebase-admin quotes a whole HTML error page, say. */
 export const MAX_DETAIL_LENGTH = 512;
 
-const shortened = (detail: string) =>
-  detail.length <= MAX_DETAIL_LENGTH ? detail : `${detail.slice(0, MAX_DETAIL_LENGTH - 1)}…`;
+function shortened(detail: string): string {
+  if (detail.length <= MAX_DETAIL_LENGTH) return detail;
+  const cut = MAX_DETAIL_LENGTH - 1;
+  // Not between the two halves of a surrogate pair.
+  const end = /[\uD800-\uDBFF]/.test(detail[cut - 1]) ? cut - 1 : cut;
+  return `${detail.slice(0, end)}…`;
+}
 
 export function fail(reason: FailureReason, retryable: boolean, detail: string): SendOutcome {
   return { ok: false, reason, retryable, detail: shortened(detail) };

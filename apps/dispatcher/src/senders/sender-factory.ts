@@ -43,7 +43,9 @@ export class SenderFactory {
   fcm(settings: FcmSettings): FcmSender {
     return new FcmSender(settings, this.fcmAgent, this.fcmRetryAfter, {
       slots: this.fcmSlots,
-      waitMs: this.config.dispatcher.sendTimeoutMs,
+      // Half an attempt's time: a send that gets no socket fails unsent within its attempt, and the
+      // caller takes it as a plain failure (parked, retried), not as a call still under way.
+      waitMs: this.config.dispatcher.sendTimeoutMs / 2,
     });
   }
 }
