@@ -7,11 +7,13 @@ import { JWKS_FAILURE_BACKOFF_MS, JWKS_MAX_AGE_MS, JWKS_STALE_GRACE_MS, JwksKeys
 const COOLDOWN_MS = 30_000;
 const FETCH_TIMEOUT_MS = 300;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Long enough for a fetch behind a request to reach the loopback server (and come back). */
+const BACKGROUND_FETCH_MS = 200;
 
 /** An identity provider's JWKS endpoint on loopback: it counts fetches and can be made to fail. */
 class KeySetServer {
   fetches = 0;
-  /** 0 for no answer at all (the fetch times out). */
+  /** 0 for no answer at all (the fetch times out); -1 for headers, then a body that stalls. */
   status = 200;
   keys: JWK[] = [];
   private server?: Server;
@@ -20,6 +22,11 @@ class KeySetServer {
     this.server = createServer((_request, response) => {
       this.fetches++;
       if (this.status === 0) return;
+      if (this.status === -1) {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.write('{"keys":[');
+        return;
+      }
       response.writeHead(this.status, { 'content-type': 'application/json' });
       response.end(this.status === 200 ? JSON.stringify({ keys: this.keys }) : '{"error":"busy"}');
     });
@@ -107,11 +114,11 @@ describe('JwksKeys: the identity provider’s key set, fetched at a bounded rate
     idp.status = 503;
     clock += JWKS_MAX_AGE_MS;
     for (let i = 0; i < 100; i++) expect(await outcome(current.token())).toBe('verified');
-    await sleep(50); // the refresh behind them
+    await sleep(BACKGROUND_FETCH_MS); // the refresh behind them
     expect(idp.fetches).toBe(1);
     clock += JWKS_FAILURE_BACKOFF_MS;
     for (let i = 0; i < 100; i++) expect(await outcome(current.token())).toBe('verified');
-    await sleep(50);
+    await sleep(BACKGROUND_FETCH_MS);
     expect(idp.fetches).toBe(2);
 
     clock += JWKS_STALE_GRACE_MS;
@@ -134,11 +141,21 @@ describe('JwksKeys: the identity provider’s key set, fetched at a bounded rate
     await sleep(FETCH_TIMEOUT_MS + 100); // ...and gives up
     clock += 2000; // 6 s after it started, 2 s after it gave up
     for (let i = 0; i < 20; i++) expect(await outcome(current.token())).toBe('verified');
-    await sleep(50);
+    await sleep(BACKGROUND_FETCH_MS);
     expect(idp.fetches).toBe(1);
     clock += 3000; // 5 s after it gave up
     expect(await outcome(current.token())).toBe('verified');
-    await sleep(50);
+    await sleep(BACKGROUND_FETCH_MS);
+    expect(idp.fetches).toBe(2);
+  });
+
+  it('a body that stalls after the headers times out like a fetch with no answer, and later fetches still happen', async () => {
+    idp.status = -1;
+    keys = new JwksKeys(url, COOLDOWN_MS, { now: () => clock, timeoutMs: FETCH_TIMEOUT_MS });
+    expect(await outcome(current.token())).toBe('JWKSTimeout');
+    idp.status = 200;
+    clock += JWKS_FAILURE_BACKOFF_MS;
+    expect(await outcome(current.token())).toBe('verified');
     expect(idp.fetches).toBe(2);
   });
 
@@ -160,7 +177,7 @@ describe('JwksKeys: the identity provider’s key set, fetched at a bounded rate
     idp.keys = [madeUp.jwk];
     clock += JWKS_MAX_AGE_MS;
     expect(await outcome(current.token())).toBe('verified');
-    await sleep(50);
+    await sleep(BACKGROUND_FETCH_MS);
     await expect(verify(current.token())).rejects.toBeInstanceOf(errors.JWKSNoMatchingKey);
     expect(await outcome(madeUp.token())).toBe('verified');
   });

@@ -2,9 +2,9 @@ import { performance } from 'node:perf_hooks';
 import { Logger } from '@nestjs/common';
 import {
   createLocalJWKSet,
-  createRemoteJWKSet,
   errors,
   FlattenedJWSInput,
+  JSONWebKeySet,
   JWSHeaderParameters,
   KeyLike,
 } from 'jose';
@@ -22,10 +22,11 @@ export const JWKS_STALE_GRACE_MS = 60 * 60_000;
 type LocalKeySet = ReturnType<typeof createLocalJWKSet>;
 
 /**
- * The identity provider's key set: fetched by jose, kept by this policy. jose counts its cooldown and
- * the set's age from the last *successful* fetch, so while the provider fails, every token with a
- * made-up kid would start a fetch (a flood exactly when the provider asks for less), and once the set
- * is 10 minutes old every token would get 503. Here every fetch attempt counts: at most one per
+ * The identity provider's key set, fetched and kept by this policy rather than jose's remote set. jose
+ * counts its cooldown and the set's age from the last *successful* fetch, so while the provider fails,
+ * every token with a made-up kid would start a fetch (a flood exactly when the provider asks for
+ * less), and once the set is 10 minutes old every token would get 503; and its timeout ends with the
+ * headers, so a body that stalls would hold its one fetch, and every later one, for good. Here every fetch attempt counts: at most one per
  * cooldown for unknown kids and one per 5 s after a failed one ends, and the last good set serves for
  * an hour of failures, refreshed in the background meanwhile (a provider that hangs would otherwise
  * hold every request for its fetch's timeout). Times are monotonic: a step of the wall clock neither
@@ -33,7 +34,6 @@ type LocalKeySet = ReturnType<typeof createLocalJWKSet>;
  */
 export class JwksKeys {
   private readonly logger = new Logger('JwksKeys');
-  private readonly remote: ReturnType<typeof createRemoteJWKSet>;
   private local?: LocalKeySet;
   private fetchedAt = -Infinity;
   private attemptedAt = -Infinity;
@@ -41,21 +41,17 @@ export class JwksKeys {
   private failure?: unknown;
   private pending?: Promise<void>;
 
+  private readonly now: () => number;
+  private readonly timeoutMs: number;
+
   constructor(
-    url: URL,
+    private readonly url: URL,
     private readonly cooldownMs: number,
     { now = () => performance.now(), timeoutMs = 5000 }: { now?: () => number; timeoutMs?: number } = {},
   ) {
     this.now = now;
-    // Only jose's fetch (timeout, shape checks) is used: its own cache and cooldown never decide.
-    this.remote = createRemoteJWKSet(url, {
-      cooldownDuration: 0,
-      cacheMaxAge: 0,
-      timeoutDuration: timeoutMs,
-    });
+    this.timeoutMs = timeoutMs;
   }
-
-  private readonly now: () => number;
 
   /** For jwtVerify. */
   readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<KeyLike> => {
@@ -92,10 +88,9 @@ export class JwksKeys {
   private async refresh(): Promise<void> {
     if (!this.pending && this.mayFetch(0)) {
       this.attemptedAt = this.now();
-      this.pending = this.remote
-        .reload()
+      this.pending = this.fetchKeySet()
         .then(
-          () => this.fetched(),
+          (keySet) => this.fetched(keySet),
           (error: unknown) => this.failed(error),
         )
         .finally(() => {
@@ -107,9 +102,37 @@ export class JwksKeys {
     await this.pending;
   }
 
-  private fetched(): void {
+  /**
+   * One fetch, the body included, within the timeout. Its errors are jose's, which the token verifier
+   * answers 503 for; no redirect is followed (nor did jose).
+   */
+  private async fetchKeySet(): Promise<LocalKeySet> {
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    try {
+      const response = await fetch(this.url, {
+        signal,
+        redirect: 'error',
+        headers: { accept: 'application/json' },
+      });
+      if (response.status !== 200) {
+        await response.body?.cancel();
+        throw new errors.JOSEError('Expected 200 OK from the JSON Web Key Set HTTP response');
+      }
+      const json: unknown = await response.json().catch((error: unknown) => {
+        if (signal.aborted) throw error;
+        throw new errors.JOSEError('Failed to parse the JSON Web Key Set HTTP response as JSON');
+      });
+      // Throws JWKSInvalid for what is no key set.
+      return createLocalJWKSet(json as JSONWebKeySet);
+    } catch (error) {
+      if (signal.aborted) throw new errors.JWKSTimeout();
+      throw error;
+    }
+  }
+
+  private fetched(keySet: LocalKeySet): void {
     if (this.failure !== undefined) this.logger.log('The key set of AUTH_JWKS_URI is fetched again');
-    this.local = createLocalJWKSet(this.remote.jwks()!);
+    this.local = keySet;
     this.fetchedAt = this.now();
     this.failure = undefined;
   }
@@ -118,7 +141,7 @@ export class JwksKeys {
     if (this.failure === undefined)
       this.logger.warn(
         `Could not fetch the key set of AUTH_JWKS_URI (${(error as Error).message}); ${
-          this.local
+          this.local && this.now() - this.fetchedAt < JWKS_STALE_GRACE_MS
             ? `tokens are checked against the one fetched ${Math.round((this.now() - this.fetchedAt) / 1000)} s ago, for up to an hour after it was fetched`
             : 'tokens get 503 until it can be fetched'
         }. Trying again at most every ${JWKS_FAILURE_BACKOFF_MS / 1000} s.`,
