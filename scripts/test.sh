@@ -2,12 +2,15 @@
 # The test command: starts the real servers the tests need (idempotent), then runs the Jest projects:
 # unit and e2e together, then "serial" (tests that stop and start the servers, or run the whole stack)
 # one at a time.
-# Extra arguments go to a single Jest run instead, e.g. `npm test -- --selectProjects unit`.
+# Extra arguments go to a single Jest run instead, e.g. `npm test -- --selectProjects e2e`.
+# `test.sh unit [jest arguments]` (npm run test:unit) runs the unit specs alone, starting no server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
-# Unit specs need no servers (nor Java, Maven or Go): `npm run test:unit` starts none.
-if [ "${1:-}" != "--selectProjects" ] || [ "${2:-}" != "unit" ] || [[ " ${*:3} " == *" --selectProjects "* ]]; then
+unit_only=false
+if [ "${1:-}" = unit ]; then unit_only=true; shift; fi
+# Unit specs need no servers (nor Java, Maven or Go).
+if [ "$unit_only" = false ]; then
   bash scripts/infra/kafka.sh start
   bash scripts/infra/mongo.sh start
 fi
@@ -16,7 +19,10 @@ export NODE_OPTIONS="${NODE_OPTIONS:-} --experimental-vm-modules --no-warnings=E
 mkdir -p .local
 rm -f .local/jest-*.json
 status=0
-if [ $# -gt 0 ]; then
+if [ "$unit_only" = true ]; then
+  # The project last: --selectProjects takes every value after it, paths included.
+  timeout 1200 npx jest --json --outputFile=.local/jest-run.json "$@" --selectProjects unit || status=$?
+elif [ $# -gt 0 ]; then
   timeout 1200 npx jest --json --outputFile=.local/jest-run.json "$@" || status=$?
 else
   # The whole suite only: a single test file may be running next to another run's.
