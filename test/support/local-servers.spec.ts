@@ -28,6 +28,7 @@ describe('withDatabase: a test run’s own database on the servers MONGODB_URI n
       'mongodb://u:p@h:1/push_mfa?authSource=other',
       'mongodb+srv://u:p@cluster.example.net/',
       'mongodb://CN%3Dapp@h:1/push_mfa?authMechanism=MONGODB-X509&tls=true',
+      'mongodb://CN%3Dapp@h:1/push_mfa?authmechanism=mongodb-x509&tls=true',
     ])
       expect(withDatabase(uri, 'run1')).not.toMatch(/authSource=(?!other)/);
   });

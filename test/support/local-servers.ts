@@ -35,10 +35,13 @@ export function withDatabase(uri: string, database: string): string {
   if (!parts) throw new Error('MONGODB_URI is not a mongodb:// or mongodb+srv:// URI');
   const [, scheme, authority, path = '', query = ''] = parts;
   const options = new URLSearchParams(query);
+  // The driver reads option names and this one's value in any case.
+  const option = (name: string) =>
+    [...options].find(([key]) => key.toLowerCase() === name.toLowerCase())?.[1];
   const keepsWhereItAuthenticates =
     authority.includes('@') &&
-    !options.has('authSource') &&
-    !EXTERNAL_AUTH.includes(options.get('authMechanism') ?? '') &&
+    option('authSource') === undefined &&
+    !EXTERNAL_AUTH.includes((option('authMechanism') ?? '').toUpperCase()) &&
     (path !== '' || scheme === 'mongodb://');
   if (keepsWhereItAuthenticates) options.set('authSource', decodeURIComponent(path) || 'admin');
   const rest = options.toString();
