@@ -9,7 +9,7 @@ import {
   KeyLike,
 } from 'jose';
 
-/** A key set older than this is fetched again before use (jose's default). */
+/** A key set older than this is fetched again, behind the next request (jose's default age). */
 export const JWKS_MAX_AGE_MS = 10 * 60_000;
 /** After a failed fetch, the next waits this long: the Retry-After of the 503 answered meanwhile. */
 export const JWKS_FAILURE_BACKOFF_MS = 5_000;
@@ -26,11 +26,12 @@ type LocalKeySet = ReturnType<typeof createLocalJWKSet>;
  * counts its cooldown and the set's age from the last *successful* fetch, so while the provider fails,
  * every token with a made-up kid would start a fetch (a flood exactly when the provider asks for
  * less), and once the set is 10 minutes old every token would get 503; and its timeout ends with the
- * headers, so a body that stalls would hold its one fetch, and every later one, for good. Here every fetch attempt counts: at most one per
- * cooldown for unknown kids and one per 5 s after a failed one ends, and the last good set serves for
- * an hour of failures, refreshed in the background meanwhile (a provider that hangs would otherwise
- * hold every request for its fetch's timeout). Times are monotonic: a step of the wall clock neither
- * freezes nor hurries the fetches.
+ * headers, so a body that stalls would hold its one fetch, and every later one, for good.
+ *
+ * Here every fetch attempt counts: at most one per cooldown for unknown kids and one per 5 s after a
+ * failed one ends; the last good set serves for an hour of failures, refreshed in the background
+ * meanwhile (a provider that hangs would otherwise hold every request for its fetch's timeout). Times
+ * are monotonic: a step of the wall clock neither freezes nor hurries the fetches.
  */
 export class JwksKeys {
   private readonly logger = new Logger('JwksKeys');
