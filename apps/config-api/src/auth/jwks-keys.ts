@@ -21,6 +21,14 @@ export const JWKS_STALE_GRACE_MS = 60 * 60_000;
 
 type LocalKeySet = ReturnType<typeof createLocalJWKSet>;
 
+/** The key set could not be had (no answer, an error, no key set in it): says nothing of a token. */
+export class KeySetUnavailableError extends Error {
+  constructor(reason: string) {
+    super(`the key set of AUTH_JWKS_URI cannot be fetched: ${reason}`);
+    this.name = 'KeySetUnavailableError';
+  }
+}
+
 /**
  * The identity provider's key set, fetched and kept by this policy rather than jose's remote set. jose
  * counts its cooldown and the set's age from the last *successful* fetch, so while the provider fails,
@@ -76,7 +84,7 @@ export class JwksKeys {
 
   private usable(): LocalKeySet {
     if (this.local && this.now() - this.fetchedAt < JWKS_STALE_GRACE_MS) return this.local;
-    throw this.failure ?? new errors.JWKSInvalid('no key set fetched yet');
+    throw this.failure ?? new KeySetUnavailableError('none fetched yet');
   }
 
   private mayFetch(sinceAttemptMs: number): boolean {
@@ -104,11 +112,12 @@ export class JwksKeys {
   }
 
   /**
-   * One fetch, the body included, within the timeout. Its errors are jose's, which the token verifier
-   * answers 503 for; no redirect is followed (nor did jose).
+   * One fetch, the body included, within the timeout; no redirect is followed (nor did jose). Every
+   * failure is a KeySetUnavailableError, which the token verifier answers 503 for.
    */
   private async fetchKeySet(): Promise<LocalKeySet> {
     const signal = AbortSignal.timeout(this.timeoutMs);
+    let json: unknown;
     try {
       const response = await fetch(this.url, {
         signal,
@@ -117,17 +126,21 @@ export class JwksKeys {
       });
       if (response.status !== 200) {
         await response.body?.cancel();
-        throw new errors.JOSEError('Expected 200 OK from the JSON Web Key Set HTTP response');
+        throw new KeySetUnavailableError(`it answered ${response.status}`);
       }
-      const json: unknown = await response.json().catch((error: unknown) => {
-        if (signal.aborted) throw error;
-        throw new errors.JOSEError('Failed to parse the JSON Web Key Set HTTP response as JSON');
-      });
-      // Throws JWKSInvalid for what is no key set.
-      return createLocalJWKSet(json as JSONWebKeySet);
+      json = await response.json();
     } catch (error) {
-      if (signal.aborted) throw new errors.JWKSTimeout();
-      throw error;
+      if (error instanceof KeySetUnavailableError) throw error;
+      if (signal.aborted) throw new KeySetUnavailableError(`no answer within ${this.timeoutMs} ms`);
+      if (error instanceof SyntaxError) throw new KeySetUnavailableError('its answer is not JSON');
+      // fetch's TypeError says "fetch failed"; its cause says why (ECONNREFUSED, a certificate...).
+      const { message, cause } = error as Error;
+      throw new KeySetUnavailableError((cause as Error | undefined)?.message ?? message);
+    }
+    try {
+      return createLocalJWKSet(json as JSONWebKeySet);
+    } catch {
+      throw new KeySetUnavailableError('its answer is no JSON Web Key Set');
     }
   }
 
@@ -141,7 +154,7 @@ export class JwksKeys {
   private failed(error: unknown): void {
     if (this.failure === undefined)
       this.logger.warn(
-        `Could not fetch the key set of AUTH_JWKS_URI (${(error as Error).message}); ${
+        `${(error as Error).message}; ${
           this.local && this.now() - this.fetchedAt < JWKS_STALE_GRACE_MS
             ? `tokens are checked against the one fetched ${Math.round((this.now() - this.fetchedAt) / 1000)} s ago, for up to an hour after it was fetched`
             : 'tokens get 503 until it can be fetched'

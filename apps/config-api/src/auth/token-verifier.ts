@@ -5,7 +5,7 @@ import { APP_CONFIG, AppConfig } from '@lib/config';
 import { ApiError } from '../errors/api-error';
 import { DEV_ALGORITHM, DEV_AUDIENCE, DEV_ISSUER, loadOrCreateDevSigningKey } from './dev-signing-key';
 import { TENANT_ID_PATTERN } from '@lib/contracts';
-import { JwksKeys } from './jwks-keys';
+import { JwksKeys, KeySetUnavailableError } from './jwks-keys';
 import type { Principal } from './principal';
 
 const TENANT_ID = new RegExp(TENANT_ID_PATTERN);
@@ -55,7 +55,8 @@ export class TokenVerifier {
         clockTolerance: 5,
       }));
     } catch (error) {
-      if (isKeySourceUnavailable(error))
+      // The identity provider's key set being unreachable says nothing about the token: not a 401.
+      if (error instanceof KeySetUnavailableError)
         throw new ApiError(
           503,
           'service_unavailable',
@@ -94,21 +95,6 @@ function unauthorized(description: string): ApiError {
   return new ApiError(401, 'invalid_token', description, undefined, {
     'WWW-Authenticate': `Bearer error="invalid_token", error_description="${description.replace(/"/g, "'")}"`,
   });
-}
-
-/** The identity provider's key set being unreachable says nothing about the token: not a 401. */
-function isKeySourceUnavailable(error: unknown): boolean {
-  // A 200 that is no key set (a proxy's error page, say) is the source failing too, not the token.
-  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) return true;
-  if (error instanceof errors.JOSEError)
-    return (
-      error.code === 'ERR_JOSE_GENERIC' &&
-      /Expected 200 OK|Failed to parse the JSON Web Key Set/.test(error.message)
-    );
-  // jose's own errors aside, a TypeError is a token that does not fit the key (an RS256 token against an
-  // EC key); anything else (DNS, TLS, a refused or reset connection to the JWKS endpoint) is the key
-  // source being unreachable.
-  return !(error instanceof TypeError) || /fetch failed/.test(error.message);
 }
 
 function describeJoseError(error: unknown): string {
