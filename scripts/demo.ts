@@ -9,13 +9,10 @@ import { join } from 'node:path';
 import { loadAppConfig } from '../libs/config/src';
 import { PushClient } from '../libs/push-client/src';
 import { signDevToken } from '../apps/config-api/src/auth/dev-signing-key';
+import { kafkaBrokers } from '../test/support/local-servers';
 
-const config = loadAppConfig({
-  // The broker where `npm run stack` put it (KAFKA_PORT moves it, as the infra scripts do).
-  KAFKA_BROKERS: `127.0.0.1:${process.env.KAFKA_PORT ?? 9092}`,
-  ...process.env,
-  AUTH_MODE: 'dev',
-});
+// The broker where `npm run stack` put it (KAFKA_PORT moves it, as the infra scripts do).
+const config = loadAppConfig({ ...process.env, KAFKA_BROKERS: kafkaBrokers(), AUTH_MODE: 'dev' });
 const api = process.env.DEMO_API_URL ?? `http://127.0.0.1:${config.api.port}`;
 const sandbox = JSON.parse(readFileSync(join(config.localStateDir, 'sandbox', 'endpoints.json'), 'utf8')) as {
   control: string;

@@ -1,5 +1,5 @@
 /**
- * The servers the tests, the benchmark and the chaos campaign use: KAFKA_BROKERS and MONGODB_URI when
+ * The servers the tests, the benchmark, the chaos campaign and the demo use: KAFKA_BROKERS and MONGODB_URI when
  * set, otherwise the project's own (scripts/infra, on KAFKA_PORT and MONGO_PORT). Whether a setting
  * names the project's own servers is decided as scripts/infra/kafka.sh and mongo.sh decide it: those
  * are the servers the scripts can stop, and the only ones a run may purge.
