@@ -67,6 +67,31 @@ describe('ChallengeLedger', () => {
     expect(ledger.get('c8')).toBeUndefined();
   });
 
+  it('walks past the entries that hold work once, not on every new challenge id', () => {
+    // Counts the steps of every Map iteration: the ledger's eviction is the only one in this loop.
+    const mapIterator = Object.getPrototypeOf(new Map().entries()) as { next: () => unknown };
+    const ledger = new ChallengeLedger(1000);
+    for (let i = 0; i < 500; i++) ledger.begin(`running${i}`, `t/0@${i}`);
+    for (let i = 0; i < 500; i++) ledger.learn(`old${i}`, `t/1@${i}`);
+    const steps = jest.spyOn(mapIterator, 'next');
+    try {
+      for (let i = 0; i < 1000; i++) ledger.learn(`new${i}`, `t/2@${i}`);
+      expect(steps.mock.calls.length).toBeLessThan(5 * 1000);
+    } finally {
+      steps.mockRestore();
+    }
+    expect(ledger.size).toBe(1000);
+    for (let i = 0; i < 500; i++) expect(ledger.get(`running${i}`)?.state).toBe('running');
+    expect(ledger.get('old499')).toBeUndefined();
+    expect(ledger.get('new999')).toBeDefined();
+  });
+
+  it('keeps every entry when all of them hold work, past its capacity', () => {
+    const ledger = new ChallengeLedger(2);
+    for (let i = 0; i < 4; i++) ledger.begin(`running${i}`, `t/0@${i}`);
+    expect(ledger.size).toBe(4);
+  });
+
   it('knows a parked challenge: a redelivery waiting on it wakes, and its result, once learned, wins', async () => {
     const ledger = new ChallengeLedger(10);
     ledger.begin('c1', 't/0@1');

@@ -72,8 +72,10 @@ export class ChallengeLedger {
   }
 
   /**
-   * Handed to mfa.push.retrying. With `unstored` (the copy), its store is under way: a redelivery waits
-   * for `storeEnded`, and then has nothing more to do than store the copy if that failed.
+   * Handed to mfa.push.retrying. With `unstored` (the copy), its store is under way: a redelivery
+   * that came before this waits for `storeEnded`; one that comes after it stores the copy again at
+   * once. Two stored copies push once: they share a key, so a partition, and the second finds the
+   * first one's run here (or its result) in the ledger.
    */
   park(challengeId: string, position: RequestPosition, unstored?: ParkedState): void {
     this.set(challengeId, { state: 'parked', position, ...(unstored && { unstored }) });
@@ -132,9 +134,14 @@ export class ChallengeLedger {
     this.entries.delete(challengeId);
     this.entries.set(challengeId, entry);
     if (this.entries.size <= this.capacity) return;
+    // An entry that holds work (a copy retrying for minutes) is moved behind the others as it is met,
+    // so the next eviction does not walk past it again: left in front, thousands of them cost every new
+    // challenge id a walk of the whole Map. Bounded by one lap: if all hold work, none is forgotten.
+    let unvisited = this.entries.size;
     for (const [oldest, candidate] of this.entries) {
-      if (this.entries.size <= this.capacity) break;
-      if (!holdsWork(candidate)) this.entries.delete(oldest);
+      if (this.entries.size <= this.capacity || unvisited-- === 0) break;
+      this.entries.delete(oldest);
+      if (holdsWork(candidate)) this.entries.set(oldest, candidate);
     }
   }
 }
