@@ -20,7 +20,8 @@ function registryOver(
   statuses: Record<string, MfaConfigRecord['status']> = {},
 ) {
   const records = Object.keys(keys).map(
-    (tenant) => ({ tenant, type: 'push', version: 3, status: statuses[tenant] }) as MfaConfigRecord,
+    (tenant) =>
+      ({ tenant, type: 'push', version: 3, enabled: true, status: statuses[tenant] }) as MfaConfigRecord,
   );
   const sealer = {
     open: (record: MfaConfigRecord): MfaConfiguration => ({
@@ -74,5 +75,101 @@ describe('LiveClientRegistry load outcomes', () => {
       older: [true, undefined],
       reportedOn: [false, current],
     });
+  });
+});
+
+describe('LiveClientRegistry applying a version whose secrets it cannot open', () => {
+  const apns = { bundle_id: 'b', key: p8, key_id: 'K', team_id: 'T', production: true };
+  const rsaKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    .privateKey.export({ type: 'pkcs8', format: 'pem' })
+    .toString();
+  const fcm = { client_email: 'fb@p.iam.gserviceaccount.com', project_id: 'p', private_key: rsaKey };
+  /** Version 3 opens; later ones are sealed with a key this replica lacks. */
+  function registryAt(next: { enabled: boolean; enabled_clients: string[]; apns?: true; fcm?: true }) {
+    const stored = (version: number, settings: object, enabled = true) =>
+      ({ tenant: 't', type: 'push', version, enabled, settings }) as unknown as MfaConfigRecord;
+    const v3 = stored(3, { enabled_clients: ['web', 'ios'], strategy: 'prompt', apns: {}, fcm: {} });
+    const v4 = stored(
+      4,
+      {
+        enabled_clients: next.enabled_clients,
+        strategy: 'prompt',
+        ...(next.apns && { apns: {} }),
+        ...(next.fcm && { fcm: {} }),
+      },
+      next.enabled,
+    );
+    const configOf = (record: MfaConfigRecord): MfaConfiguration => ({
+      enabled: record.enabled,
+      provider: 'native',
+      type: 'push',
+      settings: {
+        enabled_clients: record.settings!.enabled_clients,
+        strategy: 'prompt',
+        ...(record.settings!.apns && { apns }),
+        ...(record.settings!.fcm && { fcm }),
+      },
+    });
+    const sealer = {
+      open: (record: MfaConfigRecord) => {
+        if (record.version > 3) throw new Error('no key "new" in MFA_ENCRYPTION_KEYS');
+        return configOf(record);
+      },
+      openReplaceable: (record: MfaConfigRecord) => ({ config: configOf(record), unreadable: [] }),
+    } as unknown as MfaConfigSealer;
+    const closed: string[] = [];
+    const sender = (provider: string) => () => ({
+      close: async () => void closed.push(provider),
+    });
+    const senders = { apns: sender('apns'), fcm: sender('fcm') } as unknown as SenderFactory;
+    const registry = new LiveClientRegistry(
+      { dispatcher: { idleSessionTimeoutMs: 60_000 } } as AppConfig,
+      {
+        findAllLive: async () => [v3],
+        findAny: async () => v4,
+      } as unknown as MfaConfigRepository,
+      sealer,
+      senders,
+      new DispatcherMetrics(),
+    );
+    return { registry, closed };
+  }
+
+  it('applies a disable all the same: a disabled configuration needs no secrets', async () => {
+    const { registry } = registryAt({
+      enabled: false,
+      enabled_clients: ['web', 'ios'],
+      apns: true,
+      fcm: true,
+    });
+    await registry.loadAll();
+    expect(await registry.onChanged('t', 'push', 4)).toEqual({ state: 'applied', version: 4 });
+    expect(registry.get('t')).toMatchObject({ version: 4, enabled: false });
+  });
+
+  it('keeps the held version serving, less the clients and providers the new one removed', async () => {
+    const { registry, closed } = registryAt({ enabled: true, enabled_clients: ['web'], fcm: true });
+    await registry.loadAll();
+    expect(await registry.onChanged('t', 'push', 4)).toMatchObject({ state: 'failed', version: 4 });
+    const live = registry.get('t')!;
+    expect(live.version).toBe(3);
+    expect(live.config.settings.enabled_clients).toEqual(['web']);
+    expect([live.sender('apns'), live.sender('fcm')]).toEqual([undefined, expect.anything()]);
+    // The clients it replaced are closed once idle.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(closed.sort()).toEqual(['apns', 'fcm']);
+  });
+
+  it('leaves the held version as it is when the new one removed nothing', async () => {
+    const { registry } = registryAt({
+      enabled: true,
+      enabled_clients: ['web', 'ios'],
+      apns: true,
+      fcm: true,
+    });
+    await registry.loadAll();
+    const held = registry.get('t');
+    expect(await registry.onChanged('t', 'push', 4)).toMatchObject({ state: 'failed', version: 4 });
+    expect(registry.get('t')).toBe(held);
   });
 });

@@ -1,6 +1,12 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@lib/config';
-import { AppliedStatus, MfaConfigRecord, MfaConfigRepository, MfaConfigSealer } from '@lib/mfa-config';
+import {
+  AppliedStatus,
+  MfaConfigRecord,
+  MfaConfigRepository,
+  MfaConfigSealer,
+  MfaConfiguration,
+} from '@lib/mfa-config';
 import { KeyedSerializer } from '@lib/runtime';
 import { DispatcherMetrics } from '../metrics/dispatcher-metrics';
 import { SenderFactory } from '../senders/sender-factory';
@@ -204,7 +210,7 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     this.seenVersions.set(tenant, Math.max(version, this.seenVersions.get(tenant) ?? 0));
     const started = Date.now();
     try {
-      const clients = new TenantClients(tenant, version, this.sealer.open(record), this.senders, {
+      const clients = new TenantClients(tenant, version, this.opened(record), this.senders, {
         checkKeys: !deferKeyCheck,
       });
       if (deferKeyCheck) this.uncheckedKeys.add(clients);
@@ -214,9 +220,34 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
       this.logger.log(`tenant ${tenant}: configuration v${version} live in ${Date.now() - started} ms`);
       return { state: 'applied', version };
     } catch (error) {
-      // The old clients keep serving: a broken update must not take a working configuration down.
+      // The old clients keep serving: a broken update must not take a working configuration down. But
+      // only what the update still allows: a client or a provider it removed goes at once.
+      if (held?.enabled) await this.narrow(held, record);
       return this.applyFailed(tenant, version, error as Error);
     }
+  }
+
+  /**
+   * A disabled configuration sends nothing, so its secrets are not opened: a disable (after a leak,
+   * say) applies even on a replica that cannot open them, such as one whose MFA_ENCRYPTION_KEYS lacks
+   * the key the API sealed them with.
+   */
+  private opened(record: MfaConfigRecord): MfaConfiguration {
+    return record.enabled ? this.sealer.open(record) : this.sealer.openReplaceable(record).config;
+  }
+
+  /** Swaps in the held version less what `record` (a version that could not be applied) took away. */
+  private async narrow(held: TenantClients, record: MfaConfigRecord): Promise<void> {
+    const narrowed = narrowedConfiguration(held.config, record);
+    if (!narrowed) return;
+    const clients = new TenantClients(held.tenant, held.version, narrowed, this.senders, {
+      checkKeys: false,
+    });
+    if (this.uncheckedKeys.delete(held)) this.uncheckedKeys.add(clients);
+    await this.swap(held.tenant, clients);
+    this.logger.warn(
+      `tenant ${held.tenant}: v${held.version} keeps serving without the clients and providers v${record.version} removed`,
+    );
   }
 
   private applyFailed(tenant: string, version: number, error: Error): ApplyOutcome {
@@ -238,4 +269,28 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
     const now = Date.now();
     for (const clients of this.live.values()) await clients.closeIdleSessions(now, idleMs);
   }
+}
+
+/**
+ * `config` less the clients and providers `record` does not have (null when that is nothing), so a
+ * version that could not be applied still takes away what it removed.
+ */
+function narrowedConfiguration(config: MfaConfiguration, record: MfaConfigRecord): MfaConfiguration | null {
+  const stored = record.settings;
+  if (!stored) return null;
+  const { apns, fcm, enabled_clients } = config.settings;
+  const kept = enabled_clients.filter((client) => stored.enabled_clients.includes(client));
+  const dropsApns = apns !== undefined && !stored.apns;
+  const dropsFcm = fcm !== undefined && !stored.fcm;
+  if (kept.length === enabled_clients.length && !dropsApns && !dropsFcm) return null;
+  const { apns: _apns, fcm: _fcm, ...rest } = config.settings;
+  return {
+    ...config,
+    settings: {
+      ...rest,
+      enabled_clients: kept,
+      ...(apns && !dropsApns && { apns }),
+      ...(fcm && !dropsFcm && { fcm }),
+    },
+  };
 }
