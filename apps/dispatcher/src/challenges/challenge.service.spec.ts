@@ -201,6 +201,43 @@ describe('ChallengeService parking a failed challenge', () => {
     expect(sends).toHaveLength(1);
   });
 
+  it("parks a copy again when its attempt fails, so it does not hold its partition's commits until it expires", async () => {
+    const { service, ledger, sends, parkedCopies, results } = serviceSending([
+      async () => FAILED,
+      async () => ({ ok: true }),
+    ]);
+    jitter(0);
+    const position = 'mfa.push.requested/0@7';
+    const requestedAt = String(Date.now() - 60_000);
+    const copy = message({
+      topic: 'mfa.push.retrying',
+      offset: '3',
+      parked: { position, requestedAt, attempts: 1, lastFailure: '' },
+    });
+    // Its handling ends after one attempt: the offset of the copy can be committed.
+    await service.handle(copy);
+    expect([sends.length, results]).toEqual([1, []]);
+    expect(parkedCopies).toEqual([
+      expect.objectContaining({ key: request.challenge_id, position, requestedAt, attempts: 2 }),
+    ]);
+    expect(ledger.get(request.challenge_id)).toEqual({ state: 'parked', position });
+    // The request itself, read again meanwhile, is not pushed: its copy sees it through.
+    await service.handle(message());
+    expect(sends).toHaveLength(1);
+    // The new copy, read from the end of mfa.push.retrying, makes the next attempt.
+    await service.handle(
+      message({ topic: 'mfa.push.retrying', offset: '9', parked: { ...parkedCopies[0], lastFailure: '' } }),
+    );
+    expect(sends).toHaveLength(2);
+    expect(results).toEqual([
+      expect.objectContaining({
+        status: 'sent',
+        attempts: 3,
+        requested_at: new Date(Number(requestedAt)).toISOString(),
+      }),
+    ]);
+  });
+
   it('does not hold the redelivered request while its copy is retried here', async () => {
     let answer!: (outcome: SendOutcome) => void;
     const { service, sends } = serviceSending([() => new Promise((resolve) => (answer = resolve))]);

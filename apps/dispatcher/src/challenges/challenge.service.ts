@@ -125,7 +125,12 @@ export class ChallengeService {
     position: RequestPosition,
     state: Parking['park'],
   ): Promise<void> {
-    const copy: ParkedState = { position, requestedAt: message.timestamp, ...state };
+    // A copy parked again keeps when the request itself was made.
+    const copy: ParkedState = {
+      position,
+      requestedAt: message.parked?.requestedAt ?? message.timestamp,
+      ...state,
+    };
     // Parked from now on: a copy that fails to be stored (or may have been) is stored again by the
     // redelivery, never pushed afresh.
     this.ledger.park(request.challenge_id, position, copy);
@@ -354,7 +359,13 @@ export class ChallengeService {
       // Not with a call still under way: a retry elsewhere could push while it may yet deliver. Nor
       // once the partition went: its new owner has the request, and pushes it. (A heartbeat failing
       // otherwise, in a rebalance that may leave the partition here, parks: its copy is known to all.)
-      if (!parked && !unfinished && this.config.dispatcher.parkRetries) {
+      // A copy is parked again too: retried in place until it expires (up to 15 minutes), it would
+      // hold back the commits of the copies behind it in its partition all that time, and after a
+      // hand-over the new owner would rest on its ledger still remembering all of their results.
+      if (!unfinished && this.config.dispatcher.parkRetries) {
+        // A copy of it with no result to come would be pushed again: another replica answered it.
+        if (this.ledger.resultSeenWhileRunning(request.challenge_id))
+          throw new AnsweredElsewhere(request.challenge_id);
         await hold.heartbeat().catch((error: Error) => {
           if (error instanceof PartitionHandedOverError) throw error;
         });
