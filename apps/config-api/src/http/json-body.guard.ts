@@ -7,6 +7,24 @@ import { bodyShapeProblem } from './json-body-shape';
 
 type BodyParserError = Error & { type?: string; status?: number; body?: string };
 
+/** Fails on the first byte sequence that is not UTF-8, where Node's decoding would put U+FFFD. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const NOT_UTF8 = 'entity.not.utf8';
+
+/**
+ * JSON is UTF-8 (RFC 8259), and the parser would otherwise take any other bytes as U+FFFD: a client id
+ * pasted from a Latin-1 or Windows-1252 editor ("café") would be stored as another one, and the
+ * answer would be 200.
+ */
+function verifyUtf8(_request: unknown, _response: unknown, body: Buffer): void {
+  try {
+    strictUtf8.decode(body);
+  } catch {
+    // With a status: body-parser answers a verify error without one with 403.
+    throw Object.assign(new Error('not UTF-8'), { status: 400, type: NOT_UTF8 });
+  }
+}
+
 /**
  * Parses JSON bodies and turns every way a body can be wrong (not JSON, too large, another content
  * type, a shape no validator should see: see json-body-shape.ts) into the API's error shape, so that no
@@ -23,7 +41,7 @@ export class JsonBodyGuard implements CanActivate {
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.limitBytes = config.api.bodyLimitBytes;
-    this.parse = json({ limit: this.limitBytes, strict: true, type: () => true });
+    this.parse = json({ limit: this.limitBytes, strict: true, type: () => true, verify: verifyUtf8 });
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -53,6 +71,12 @@ export class JsonBodyGuard implements CanActivate {
   private describe(error: BodyParserError): ApiError {
     if (error.type === 'entity.too.large')
       return new ApiError(413, 'payload_too_large', `The body is larger than ${this.limitBytes} bytes.`);
+    if (error.type === NOT_UTF8)
+      return new ApiError(
+        400,
+        'invalid_json',
+        'The body is not valid JSON: it is not UTF-8 (an editor that saved it as Latin-1 or Windows-1252 does this to characters such as "é"); send it encoded as UTF-8.',
+      );
     // Strict parsing refuses JSON that is not an object or array (null, 42, "x") as if it did not parse.
     const scalar = error.type === 'entity.parse.failed' ? parsedJson(error.body) : undefined;
     if (scalar) return ApiError.validation([bodyShapeProblem(scalar.value)!]);
