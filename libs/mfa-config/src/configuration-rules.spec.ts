@@ -78,6 +78,41 @@ describe('checkConfigurationRules: enabled_clients', () => {
   });
 });
 
+describe('checkConfigurationRules: fcm.client_email', () => {
+  const fcmKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    .privateKey.export({ type: 'pkcs8', format: 'pem' })
+    .toString();
+  const withEmail = (client_email: string): MfaConfiguration => ({
+    enabled: true,
+    provider: 'native',
+    type: 'push',
+    settings: {
+      enabled_clients: ['web-login'],
+      strategy: 'code',
+      fcm: { client_email, project_id: 'acme-project', private_key: fcmKey },
+    },
+  });
+  const email = 'fb@acme-project.iam.gserviceaccount.com';
+
+  it('takes a service account email', () => {
+    expect(checkConfigurationRules(withEmail(email))).toEqual([]);
+  });
+
+  it('refuses one with an invisible, control or non-ASCII character pasted into it, naming the field', () => {
+    for (const pasted of [
+      `${email}\u200b`,
+      `\u202e${email}`,
+      `fb\u0000x@acme-project.iam.gserviceaccount.com`,
+      `${email}\u00a0`,
+      'fb@acme.é.com',
+      'fb @acme.com',
+    ])
+      expect(checkConfigurationRules(withEmail(pasted))).toEqual([
+        { path: 'settings.fcm.client_email', message: expect.stringContaining('printable ASCII') },
+      ]);
+  });
+});
+
 describe('parseApnsKey', () => {
   it('reads a key pasted with escaped or Windows line ends, or indented', () => {
     const lines = p8.trim().split('\n');

@@ -16,7 +16,11 @@ const BUNDLE_ID = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/;
  */
 const INVISIBLE_IN_IDS =
   /\p{Cc}|(?![\u200C\u200D])\p{Cf}|(?:^|[\0-\x7F])[\u200C\u200D]|[\u200C\u200D](?:$|[\0-\x7F])/u;
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/**
+ * Printable ASCII, as Google's service-account emails are: an invisible character pasted with it would
+ * pass a looser check, apply cleanly, and fail every FCM push at the token exchange (invalid_grant).
+ */
+const SERVICE_ACCOUNT_EMAIL = /^[!-?A-~]+@[!-?A-~]+\.[!-?A-~]+$/;
 // Firebase/Google Cloud project ids: 6-30 characters, lower-case letters, digits and hyphens, starting with a letter.
 const FIREBASE_PROJECT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 
@@ -142,8 +146,11 @@ export function checkConfigurationRules(config: MfaConfiguration): FieldProblem[
 
   if (complete('fcm', ['client_email', 'private_key', 'project_id']) && settings.fcm) {
     const { fcm } = settings;
-    if (!EMAIL.test(fcm.client_email))
-      problem('settings.fcm.client_email', 'must be the service account email');
+    if (!SERVICE_ACCOUNT_EMAIL.test(fcm.client_email))
+      problem(
+        'settings.fcm.client_email',
+        'must be the service account email, client_email in its JSON key file (printable ASCII, such as name@project.iam.gserviceaccount.com, with no spaces or invisible characters)',
+      );
     if (!FIREBASE_PROJECT_ID.test(fcm.project_id))
       problem(
         'settings.fcm.project_id',
