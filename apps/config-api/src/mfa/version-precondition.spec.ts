@@ -29,6 +29,15 @@ describe('VersionPrecondition (If-Match)', () => {
     }
   });
 
+  it('says that a weak tag of the current version never matches, instead of that the configuration changed', () => {
+    const weakened = refusal('W/"4"', 4)?.description;
+    expect(weakened).toContain('compares strong entity tags only');
+    expect(weakened).toContain('still at version 4');
+    expect(weakened).not.toContain('changed since you read it');
+    // A weak tag of an older version: it did change.
+    expect(refusal('W/"3"', 4)?.description).toContain('changed since you read it');
+  });
+
   it('refuses a header that is not entity tags with 400 naming If-Match', () => {
     for (const header of ['4', 'version 4', '"4', '"4", 5', '']) {
       expect(() => VersionPrecondition.parse(header)).toThrow(

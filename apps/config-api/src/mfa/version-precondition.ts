@@ -17,6 +17,8 @@ export class VersionPrecondition {
     private readonly header: string,
     /** The strong entity tags named, as sent; undefined for "*", any version. */
     private readonly tags?: Set<string>,
+    /** The weak ones (W/ dropped): they never match, but a caller who sent the current one needs telling why. */
+    private readonly weakTags = new Set<string>(),
   ) {}
 
   static parse(header: string | undefined): VersionPrecondition | undefined {
@@ -24,6 +26,7 @@ export class VersionPrecondition {
     const text = header.trim();
     if (text === '*') return new VersionPrecondition(text);
     const tags = new Set<string>();
+    const weakTags = new Set<string>();
     for (const tag of text.split(',').map((part) => part.trim())) {
       if (!/^(W\/)?"[\x21\x23-\x7e]*"$/.test(tag))
         throw ApiError.validation([
@@ -33,18 +36,23 @@ export class VersionPrecondition {
           },
         ]);
       // RFC 9110 compares If-Match strongly, character by character: a weak tag never matches.
-      if (!tag.startsWith('W/')) tags.add(tag);
+      if (tag.startsWith('W/')) weakTags.add(tag.slice(2));
+      else tags.add(tag);
     }
-    return new VersionPrecondition(text, tags);
+    return new VersionPrecondition(text, tags, weakTags);
   }
 
   /** Refuses with 412 unless the configuration is still at a version the caller named. */
   require(current: number): void {
     if (!this.tags || this.tags.has(versionTag(current))) return;
+    // Nothing changed: the tag was weakened on its way (a proxy compressing answers, such as nginx's gzip).
+    const weakened = this.weakTags.has(versionTag(current));
     throw new ApiError(
       412,
       'precondition_failed',
-      `The configuration is at version ${current} now, not one If-Match names (${this.header}): it changed since you read it. Read it again, reapply your change, and send it with If-Match: ${versionTag(current)}.`,
+      weakened
+        ? `If-Match compares strong entity tags only (RFC 9110), so W/${versionTag(current)} never matches, though the configuration is still at version ${current}: send If-Match: ${versionTag(current)}, as the ETag header gives it (a proxy that compresses answers may have weakened it on its way to you).`
+        : `The configuration is at version ${current} now, not one If-Match names (${this.header}): it changed since you read it. Read it again, reapply your change, and send it with If-Match: ${versionTag(current)}.`,
       undefined,
       { ETag: versionTag(current) },
     );
