@@ -3,6 +3,7 @@ import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { AppConfig } from '@lib/config';
 import { ApiErrorFilter } from '../errors/api-error.filter';
+import { RESPONSE_ONLY_FIELDS } from '../mfa/dto/mfa-config.response';
 import { strictValidationPipe } from './validation';
 
 /** Everything about the HTTP surface that main.ts and the e2e tests must share. */
@@ -17,7 +18,7 @@ export function configureHttpApp(app: INestApplication, config: AppConfig): void
     'etag',
     false,
   );
-  app.useGlobalPipes(strictValidationPipe());
+  app.useGlobalPipes(strictValidationPipe(RESPONSE_ONLY_FIELDS));
   app.useGlobalFilters(new ApiErrorFilter());
   app.enableCors({
     origin: config.api.corsOrigins.length > 0 ? config.api.corsOrigins : false,

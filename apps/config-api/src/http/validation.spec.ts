@@ -1,11 +1,13 @@
 import { CreateMfaDto } from '../mfa/dto/create-mfa.dto';
+import { RESPONSE_ONLY_FIELDS } from '../mfa/dto/mfa-config.response';
+import { UpdateMfaDto } from '../mfa/dto/update-mfa.dto';
 import type { ApiError } from '../errors/api-error';
 import { strictValidationPipe } from './validation';
 
-/** What the API answers a POST /mfa body with, as the global pipe refuses it. */
-async function refusalOf(body: unknown): Promise<ApiError> {
-  return strictValidationPipe()
-    .transform(body, { type: 'body', metatype: CreateMfaDto })
+/** What the API answers a POST /mfa body (or a PATCH's) with, as the global pipe refuses it. */
+async function refusalOf(body: unknown, metatype: new () => object = CreateMfaDto): Promise<ApiError> {
+  return strictValidationPipe(RESPONSE_ONLY_FIELDS)
+    .transform(body, { type: 'body', metatype })
     .then(
       () => Promise.reject(new Error('the body was accepted')),
       (error: ApiError) => error,
@@ -44,6 +46,34 @@ describe('strict validation errors', () => {
     expect(refused.details).toHaveLength(50);
     expect(refused.description).toMatch(
       /^The request is invalid: check (settings\.field\d+, ){9}settings\.field\d+ and 190 more\. The first 50 of 200 problems are listed\.$/,
+    );
+  });
+
+  it('names the fields of a body copied from a GET as read-only, to be left out', async () => {
+    const copied = {
+      ...valid,
+      version: 3,
+      created_at: '2026-12-01T00:00:00.000Z',
+      updated_at: '2026-12-01T00:00:00.000Z',
+      status: { version: 3, state: 'applied', error: null, at: '2026-12-01T00:00:00.000Z' },
+      settings: {
+        ...valid.settings,
+        apns: { key_fingerprint: 'sha256:00' },
+        fcm: { private_key_fingerprint: 'sha256:00', surprise: 1 },
+      },
+    };
+    const refused = await refusalOf(copied, UpdateMfaDto);
+    const readOnly = 'is read-only: answers show it, requests leave it out';
+    expect(refused.details).toEqual(
+      expect.arrayContaining([
+        { path: 'version', message: readOnly },
+        { path: 'created_at', message: readOnly },
+        { path: 'updated_at', message: readOnly },
+        { path: 'status', message: readOnly },
+        { path: 'settings.apns.key_fingerprint', message: readOnly },
+        { path: 'settings.fcm.private_key_fingerprint', message: readOnly },
+        { path: 'settings.fcm.surprise', message: 'is not an allowed field' },
+      ]),
     );
   });
 });

@@ -72,6 +72,16 @@ export class MfaConfigResponse {
   status?: AppliedStatusView;
 }
 
+/** What a configuration's answers show but requests do not take: a body copied from a GET holds them. */
+export const RESPONSE_ONLY_FIELDS: ReadonlySet<string> = new Set([
+  'version',
+  'created_at',
+  'updated_at',
+  'status',
+  'settings.apns.key_fingerprint',
+  'settings.fcm.private_key_fingerprint',
+]);
+
 export class MfaConfigListResponse {
   @ApiProperty({ description: 'How many configurations the tenant has, whatever the page.' }) total!: number;
   @ApiProperty({ type: [MfaConfigResponse] }) results!: MfaConfigResponse[];
