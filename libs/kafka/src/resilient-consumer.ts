@@ -673,7 +673,6 @@ export class ResilientConsumer {
   async stop(): Promise<void> {
     this.stopped = true;
     this.wakeFromBackoff?.();
-    clearInterval(this.commitTimer);
     clearTimeout(this.handoverTimer);
     clearTimeout(this.rejoinTimer);
     // Nothing new is fetched (a batch arriving now would not be started), what is in flight finishes,
@@ -683,7 +682,11 @@ export class ResilientConsumer {
       this.tryOnConsumer('pause before stopping', () => consumer.pause([{ topic: this.options.topic }]));
     // What waits for a slot stays uncommitted: another replica reads it.
     this.leaveGeneration();
+    // Committing goes on meanwhile: a handler held past the app's shutdown grace (a send that outlived
+    // its timeout waits for its answer) must not leave uncommitted all the others finished, for the
+    // next owner to handle again.
     await Promise.all([...this.windows.values()].map((window) => window.drained()));
+    clearInterval(this.commitTimer);
     await this.commitHandled();
     // A start still under way would otherwise leave a running consumer behind; a broker that does not
     // answer must not hold shutdown for long, though.
