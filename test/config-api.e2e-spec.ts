@@ -694,6 +694,28 @@ describe('config-api (real FerretDB and Kafka)', () => {
         expect.arrayContaining(['enabled', 'provider', 'type', 'settings']),
       );
       expect(res.body.components.schemas.ApnsSettingsDto.properties.key_id.example).toBe('ABC123DEFG');
+      // Typed as what they are, not as an empty object (a property initialiser has no design type).
+      expect(
+        (res.body.paths['/mfa'].get.parameters as { name: string; schema: object }[])
+          .filter(({ name }) => name === 'limit' || name === 'offset')
+          .map(({ schema }) => schema),
+      ).toEqual([
+        { type: 'integer', minimum: 1, maximum: 100, default: 50 },
+        { type: 'integer', minimum: 0, default: 0 },
+      ]);
+      // The create's defaults are not a PATCH's: there an omitted field keeps its stored value.
+      const { schemas } = res.body.components;
+      expect([
+        schemas.ApnsSettingsDto.properties.production.default,
+        schemas.PushSettingsDto.properties.strategy.default,
+      ]).toEqual([true, 'code']);
+      for (const field of [
+        schemas.UpdateApnsSettingsDto.properties.production,
+        schemas.UpdatePushSettingsDto.properties.strategy,
+      ]) {
+        expect(field.default).toBeUndefined();
+        expect(field.description).toContain('Omitted: keeps its stored value');
+      }
       await api.http().get('/docs').expect(200);
     });
 

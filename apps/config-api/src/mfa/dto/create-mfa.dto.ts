@@ -23,7 +23,7 @@ import {
 } from '@lib/mfa-config';
 
 const REQUIRED = { message: 'is required' };
-const oneOf = (values: readonly string[]) => ({ message: `must be one of: ${values.join(', ')}` });
+export const oneOf = (values: readonly string[]) => ({ message: `must be one of: ${values.join(', ')}` });
 const PEM_MAX = 16_384;
 const ID_MAX = 255;
 
