@@ -85,7 +85,10 @@ describe('LiveClientRegistry applying a version whose secrets it cannot open', (
     .toString();
   const fcm = { client_email: 'fb@p.iam.gserviceaccount.com', project_id: 'p', private_key: rsaKey };
   /** Version 3 opens; later ones are sealed with a key this replica lacks. */
-  function registryAt(next: { enabled: boolean; enabled_clients: string[]; apns?: true; fcm?: true }) {
+  function registryAt(
+    next: { enabled: boolean; enabled_clients: string[]; apns?: true; fcm?: true },
+    { apnsKeyOfV3 = p8 } = {},
+  ) {
     const stored = (version: number, settings: object, enabled = true) =>
       ({ tenant: 't', type: 'push', version, enabled, settings }) as unknown as MfaConfigRecord;
     const v3 = stored(3, { enabled_clients: ['web', 'ios'], strategy: 'prompt', apns: {}, fcm: {} });
@@ -106,7 +109,7 @@ describe('LiveClientRegistry applying a version whose secrets it cannot open', (
       settings: {
         enabled_clients: record.settings!.enabled_clients,
         strategy: 'prompt',
-        ...(record.settings!.apns && { apns }),
+        ...(record.settings!.apns && { apns: { ...apns, key: record.version === 3 ? apnsKeyOfV3 : p8 } }),
         ...(record.settings!.fcm && { fcm }),
       },
     });
@@ -171,5 +174,17 @@ describe('LiveClientRegistry applying a version whose secrets it cannot open', (
     const held = registry.get('t');
     expect(await registry.onChanged('t', 'push', 4)).toMatchObject({ state: 'failed', version: 4 });
     expect(registry.get('t')).toBe(held);
+  });
+
+  it('still checks the key of a held version it narrowed while the start-up checks ran', async () => {
+    const { registry } = registryAt(
+      { enabled: true, enabled_clients: ['web'], apns: true },
+      { apnsKeyOfV3: 'not a key' },
+    );
+    await registry.loadAll({ deferKeyChecks: true });
+    const checking = registry.checkDeferredKeys();
+    expect(await registry.onChanged('t', 'push', 4)).toMatchObject({ state: 'failed', version: 4 });
+    expect(await checking).toEqual([expect.objectContaining({ tenant: 't', state: 'failed', version: 3 })]);
+    expect(registry.get('t')).toBeUndefined();
   });
 });

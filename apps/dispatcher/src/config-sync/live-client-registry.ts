@@ -157,8 +157,9 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
   async checkDeferredKeys(): Promise<(ApplyOutcome & { tenant: string })[]> {
     const failures: (ApplyOutcome & { tenant: string })[] = [];
     // Each leaves the set only once its outcome is known: until then a resync's catch-up does not
-    // call its version applied.
-    for (const clients of [...this.uncheckedKeys]) {
+    // call its version applied. The set itself, not a copy: a version narrowed meanwhile (narrow())
+    // takes its place there, and is checked in its turn.
+    for (const clients of this.uncheckedKeys) {
       await new Promise((resolve) => setImmediate(resolve));
       try {
         const failure = await this.checkDeferredKey(clients);
