@@ -115,14 +115,34 @@ describe('ChallengeLedger', () => {
     expect(ledger.get('here')?.state).toBe('running');
   });
 
+  it('knows the newest copy of a parked challenge, from its own copies and those other replicas stored', () => {
+    const ledger = new ChallengeLedger(10);
+    const copy = (attempts: number) => ({
+      position: 't/0@1',
+      requestedAt: '0',
+      attempts,
+      lastFailure: '503',
+    });
+    ledger.park('c1', 't/0@1', copy(1));
+    ledger.storeEnded('c1', true);
+    expect([ledger.isNewestCopy('c1', 1), ledger.isNewestCopy('c1', 2)]).toEqual([true, true]);
+    // Another replica's copy after two more attempts, read on mfa.push.retrying; an older one changes nothing.
+    ledger.learnParked('c1', 't/0@1', 3);
+    ledger.learnParked('c1', 't/0@1', 2);
+    expect([ledger.isNewestCopy('c1', 2), ledger.isNewestCopy('c1', 3)]).toEqual([false, true]);
+    // Unknown until then: learned with its attempts.
+    ledger.learnParked('c2', 't/0@2', 4);
+    expect(ledger.get('c2')).toEqual({ state: 'parked', position: 't/0@2', attempts: 4 });
+  });
+
   it('keeps a copy not known to be stored, and lets a result learned meanwhile stand', () => {
     const ledger = new ChallengeLedger(2);
     const copy = { position: 't/0@1', requestedAt: '0', attempts: 1, lastFailure: '503' };
     ledger.park('c1', 't/0@1', copy);
     for (let i = 0; i < 5; i++) ledger.learn(`other${i}`, `t/0@${i + 2}`);
-    expect(ledger.get('c1')).toEqual({ state: 'parked', position: 't/0@1', unstored: copy });
+    expect(ledger.get('c1')).toEqual({ state: 'parked', position: 't/0@1', unstored: copy, attempts: 1 });
     ledger.storeEnded('c1', true);
-    expect(ledger.get('c1')).toEqual({ state: 'parked', position: 't/0@1' });
+    expect(ledger.get('c1')).toEqual({ state: 'parked', position: 't/0@1', attempts: 1 });
 
     ledger.park('c2', 't/0@9', copy);
     // The copy was read and answered elsewhere before this replica heard its copy was stored.

@@ -23,8 +23,10 @@ export type LedgerEntry =
   /**
    * Its provider failed, and it was handed to mfa.push.retrying: whoever reads it there sees it through.
    * `unstored` holds the copy while it is not known to be stored, for a redelivery to store it again.
+   * `attempts`: those of the newest copy known. A copy parks the next one after each failed attempt,
+   * so an older copy read again (a redelivery) is stale: run, it would start a second chain of copies.
    */
-  | { state: 'parked'; position: RequestPosition; unstored?: ParkedState }
+  | { state: 'parked'; position: RequestPosition; unstored?: ParkedState; attempts?: number }
   /**
    * `unpublished` holds a result whose publication failed, until a redelivery publishes it.
    * `resultSeen`: read on the results topic, so never held as unpublished again.
@@ -77,24 +79,49 @@ export class ChallengeLedger {
    * once. Two stored copies push once: they share a key, so a partition, and the second finds the
    * first one's run here (or its result) in the ledger.
    */
-  park(challengeId: string, position: RequestPosition, unstored?: ParkedState): void {
-    this.set(challengeId, { state: 'parked', position, ...(unstored && { unstored }) });
+  park(challengeId: string, position: RequestPosition, unstored?: ParkedState, attempts?: number): void {
+    const newest = Math.max(unstored?.attempts ?? 0, attempts ?? 0, this.parkedAttempts(challengeId));
+    this.set(challengeId, {
+      state: 'parked',
+      position,
+      ...(unstored && { unstored }),
+      ...(newest > 0 && { attempts: newest }),
+    });
     if (!unstored) this.wake(challengeId);
+  }
+
+  /**
+   * Whether a copy made after `attempts` attempts is the newest one known of its challenge (or one of
+   * equals, stored twice), rather than one a later copy took over from.
+   */
+  isNewestCopy(challengeId: string, attempts: number): boolean {
+    return attempts >= this.parkedAttempts(challengeId);
+  }
+
+  private parkedAttempts(challengeId: string): number {
+    const entry = this.entries.get(challengeId);
+    return entry?.state === 'parked' ? (entry.attempts ?? 0) : 0;
   }
 
   /** The store of a parked copy ended; once stored, it is kept no more (a result learned meanwhile stands). */
   storeEnded(challengeId: string, stored: boolean): void {
     const entry = this.entries.get(challengeId);
     if (stored && entry?.state === 'parked' && entry.unstored)
-      this.set(challengeId, { state: 'parked', position: entry.position });
+      this.set(challengeId, { state: 'parked', position: entry.position, attempts: entry.attempts });
     // A copy's run that took over meanwhile woke those waiting, and waits for its own end.
     if (entry?.state !== 'running') this.wake(challengeId);
   }
 
-  /** A request parked by this replica or another one, unless its result (or its handling here) is known. */
-  learnParked(challengeId: string, position: RequestPosition): void {
-    if (this.entries.has(challengeId)) return;
-    this.set(challengeId, { state: 'parked', position });
+  /**
+   * A copy parked by this replica or another one (`attempts` made before it), unless its result (or its
+   * handling here) is known.
+   */
+  learnParked(challengeId: string, position: RequestPosition, attempts?: number): void {
+    const entry = this.entries.get(challengeId);
+    if (entry?.state === 'parked' && entry.position === position && (attempts ?? 0) > (entry.attempts ?? 0))
+      entry.attempts = attempts;
+    if (entry) return;
+    this.set(challengeId, { state: 'parked', position, ...(attempts && { attempts }) });
   }
 
   /** Nothing was pushed (e.g. shutting down mid-retry): a redelivery handles the challenge afresh. */

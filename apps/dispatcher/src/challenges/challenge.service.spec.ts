@@ -67,12 +67,13 @@ function serviceSending(
   } as unknown as PublishedResultsFollower;
   const config = { dispatcher: { sendTimeoutMs, parkRetries } } as AppConfig;
   const ledger = new ChallengeLedger(100);
+  const metrics = new DispatcherMetrics();
   const numberMatching = new NumberMatching(Keyring.parse(`k1:${randomBytes(32).toString('base64')}`));
   const service = new ChallengeService(
     config,
     registry,
     publisher,
-    new DispatcherMetrics(),
+    metrics,
     ledger,
     numberMatching,
     publishedResults,
@@ -80,6 +81,7 @@ function serviceSending(
   return {
     service,
     clients,
+    metrics,
     ledger,
     sends,
     parkedCopies,
@@ -133,7 +135,11 @@ describe('ChallengeService parking a failed challenge', () => {
     expect(parkedCopies).toEqual([
       expect.objectContaining({ position: 'mfa.push.requested/0@7', attempts: 1 }),
     ]);
-    expect(ledger.get(request.challenge_id)).toEqual({ state: 'parked', position: 'mfa.push.requested/0@7' });
+    expect(ledger.get(request.challenge_id)).toEqual({
+      state: 'parked',
+      position: 'mfa.push.requested/0@7',
+      attempts: 1,
+    });
   });
 
   it('keeps a copy whose run was cut short parked, so the redelivered request is not pushed', async () => {
@@ -153,7 +159,11 @@ describe('ChallengeService parking a failed challenge', () => {
       heartbeat: () => Promise.reject(new Error('rebalancing')),
     });
     await expect(service.handle(cut)).rejects.toThrow('rebalancing');
-    expect(ledger.get(request.challenge_id)).toEqual({ state: 'parked', position: parked.position });
+    expect(ledger.get(request.challenge_id)).toEqual({
+      state: 'parked',
+      position: parked.position,
+      attempts: 1,
+    });
     await service.handle(message());
     expect(sends).toHaveLength(0);
   });
@@ -202,7 +212,7 @@ describe('ChallengeService parking a failed challenge', () => {
   });
 
   it("parks a copy again when its attempt fails, so it does not hold its partition's commits until it expires", async () => {
-    const { service, ledger, sends, parkedCopies, results } = serviceSending([
+    const { service, ledger, metrics, sends, parkedCopies, results } = serviceSending([
       async () => FAILED,
       async () => ({ ok: true }),
     ]);
@@ -220,7 +230,7 @@ describe('ChallengeService parking a failed challenge', () => {
     expect(parkedCopies).toEqual([
       expect.objectContaining({ key: request.challenge_id, position, requestedAt, attempts: 2 }),
     ]);
-    expect(ledger.get(request.challenge_id)).toEqual({ state: 'parked', position });
+    expect(ledger.get(request.challenge_id)).toEqual({ state: 'parked', position, attempts: 2 });
     // The request itself, read again meanwhile, is not pushed: its copy sees it through.
     await service.handle(message());
     expect(sends).toHaveLength(1);
@@ -229,6 +239,8 @@ describe('ChallengeService parking a failed challenge', () => {
       message({ topic: 'mfa.push.retrying', offset: '9', parked: { ...parkedCopies[0], lastFailure: '' } }),
     );
     expect(sends).toHaveLength(2);
+    // mfa_push_parked_total counts requests handed over, not a copy handed over again.
+    expect((await metrics.parked.get()).values).toEqual([]);
     expect(results).toEqual([
       expect.objectContaining({
         status: 'sent',
@@ -236,6 +248,40 @@ describe('ChallengeService parking a failed challenge', () => {
         requested_at: new Date(Number(requestedAt)).toISOString(),
       }),
     ]);
+  });
+
+  it('drops a copy read again after it parked the next one, instead of starting a second chain of copies', async () => {
+    const { service, sends, parkedCopies, results, failStoringNext } = serviceSending([
+      async () => FAILED,
+      async () => FAILED,
+      async () => ({ ok: true }),
+    ]);
+    jitter(0);
+    const position = 'mfa.push.requested/0@7';
+    const first = message({
+      topic: 'mfa.push.retrying',
+      offset: '3',
+      parked: { position, requestedAt: '0', attempts: 1, lastFailure: '' },
+    });
+    await service.handle(first);
+    // Read again (its partition sought back after another message failed, or a rebalance).
+    await service.handle(first);
+    expect([sends.length, parkedCopies.length]).toEqual([1, 1]);
+    // Likewise while the next copy's store failed: the read-again one stores that copy, not its own.
+    failStoringNext(1);
+    const second = message({ topic: 'mfa.push.retrying', offset: '9', parked: { ...parkedCopies[0] } });
+    await expect(service.handle(second)).rejects.toThrow('broker unreachable');
+    await service.handle(second);
+    await service.handle(first);
+    expect(sends).toHaveLength(2);
+    expect(parkedCopies.map((copy) => copy.attempts)).toEqual([2, 3]);
+    // The newest copy sees the challenge through; the older ones, read after it, find it done.
+    await service.handle(
+      message({ topic: 'mfa.push.retrying', offset: '12', parked: { ...parkedCopies[1] } }),
+    );
+    await service.handle(second);
+    expect(sends).toHaveLength(3);
+    expect(results).toEqual([expect.objectContaining({ status: 'sent', attempts: 4 })]);
   });
 
   it('does not hold the redelivered request while its copy is retried here', async () => {

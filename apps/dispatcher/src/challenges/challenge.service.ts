@@ -91,9 +91,14 @@ export class ChallengeService {
     const copy = message.parked !== undefined;
     const position = message.parked?.position ?? positionOf(message);
     const earlier = this.ledger.get(request.challenge_id);
-    // A parked copy is this one's to see through, once its parking is known (or not known at all).
-    if (earlier && !(copy && earlier.state === 'parked' && earlier.position === position))
-      return this.handleAgain(message, request, position);
+    // A parked copy is this one's to see through, once its parking is known (or not known at all),
+    // unless a newer copy took over from it.
+    const ownCopy =
+      copy &&
+      earlier?.state === 'parked' &&
+      earlier.position === position &&
+      this.ledger.isNewestCopy(request.challenge_id, message.parked!.attempts);
+    if (earlier && !ownCopy) return this.handleAgain(message, request, position);
     this.ledger.begin(request.challenge_id, position, { copy });
     let outcome: PushResultEvent | Parking;
     try {
@@ -105,7 +110,7 @@ export class ChallengeService {
         return this.ledger.learn(request.challenge_id, position, { settled: true });
       }
       // Nothing was pushed: a redelivery handles it afresh. A copy stays parked, for its redelivery.
-      if (copy) this.ledger.park(request.challenge_id, position);
+      if (copy) this.ledger.park(request.challenge_id, position, undefined, message.parked!.attempts);
       else this.ledger.abandon(request.challenge_id);
       throw error;
     }
@@ -137,7 +142,8 @@ export class ChallengeService {
     await this.storeCopy(request.challenge_id, message.value!, copy);
     // It will be sent again: a retry like one made in place.
     this.metrics.retries.inc({ provider: request.device.provider });
-    this.metrics.parked.inc({ provider: request.device.provider });
+    // Requests handed over, not copies handed over again.
+    if (!message.parked) this.metrics.parked.inc({ provider: request.device.provider });
     this.logger.warn(
       `challenge ${request.challenge_id}: attempt ${state.attempts} failed (${state.lastFailure}); retrying it from mfa.push.retrying`,
     );
@@ -194,9 +200,9 @@ export class ChallengeService {
       // Finished (published or not), parked, or abandoned: handled from what the ledger says now.
       return this.handle(message);
     }
-    // Parked: its copy sees it through, once stored.
+    // Parked: its newest copy sees it through, once stored; an older copy read again is dropped.
     if (earlier.state === 'parked') {
-      if (!earlier.unstored || message.parked) return;
+      if (!earlier.unstored) return;
       // Never stored, and expired meanwhile (the topic may not be writable): its result comes from here.
       if (Date.parse(request.expires_at) <= Date.now()) {
         const requestedAt = new Date(Number(earlier.unstored.requestedAt));

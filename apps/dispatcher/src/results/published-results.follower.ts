@@ -3,6 +3,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { resolveTopicNames } from '@lib/contracts';
 import { ChallengeLedger } from '../challenges/challenge-ledger';
+import { parkedState } from '../challenges/parked-request';
 import { RecentRecordsFollower } from './recent-records.follower';
 
 /** The header of a result, or of a parked request, that names the request it stems from (`topic/partition@offset`). */
@@ -35,8 +36,8 @@ export class PublishedResultsFollower implements OnApplicationBootstrap, BeforeA
       this.results,
       new RecentRecordsFollower(config, topics.pushRetrying, 'parked', 'parked requests', ({ message }) => {
         const challengeId = message.key?.toString();
-        const position = positionOf(message);
-        if (challengeId && position) ledger.learnParked(challengeId, position);
+        const parked = parkedState(message.headers);
+        if (challengeId && parked) ledger.learnParked(challengeId, parked.position, parked.attempts);
       }),
     ];
     this.caughtUp = Promise.all(this.followers.map((follower) => follower.caughtUp)).then(() => undefined);
