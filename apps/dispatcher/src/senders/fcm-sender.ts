@@ -168,7 +168,7 @@ export class FcmSender implements PushSender {
     } catch (error) {
       const failure = error as { code?: string; message?: string };
       quotaExceeded = failure.code === QUOTA_EXCEEDED;
-      outcome = this.outcome(failure);
+      outcome = fcmOutcome(failure);
       if (credential && accessTokenRefused(failure))
         outcome = this.afterAccessTokenRefused(credential, generation, outcome);
       // Any other answer of FCM's (its codes are messaging/*) took the token.
@@ -286,30 +286,31 @@ export class FcmSender implements PushSender {
       },
     };
   }
+}
 
-  private outcome(error: { code?: string; message?: string }): SendOutcome {
-    const code = error.code ?? 'unknown';
-    const detail = `${code}: ${error.message ?? ''}`.trim();
-    if (INVALID_DEVICE.has(code)) return fail('device_token_invalid', false, detail);
-    // FCM answers INVALID_ARGUMENT both for a bad token and for a bad message; only the text tells which.
-    if (code === 'messaging/invalid-argument' && /registration token/i.test(error.message ?? ''))
-      return fail('device_token_invalid', false, detail);
-    if (code === 'messaging/third-party-auth-error' && APNS_KEY_OF_PROJECT_REFUSED.test(error.message ?? ''))
-      return credentialsRefused(
-        detail,
-        "upload a valid APNs key in the Firebase console (Project settings, Cloud Messaging) of this configuration's project; its Android devices are not affected",
-      );
-    if (code === 'app/invalid-credential' && error.message?.includes(TOKEN_EXCHANGE_UNAVAILABLE))
-      return fail('provider_error', true, detail);
-    if (CREDENTIALS_REFUSED.has(code)) return credentialsRefused(detail);
-    if (code === MISMATCHED_CREDENTIAL)
-      return /senderid mismatch/i.test(error.message ?? '')
-        ? fail('device_token_mismatch', false, detail)
-        : credentialsRefused(
-            detail,
-            'the service account may not send for project_id: give it the Firebase Cloud Messaging API Admin role in that project and enable the FCM API there, or replace it with PATCH /mfa/push',
-          );
-    if (RETRYABLE.has(code)) return fail('provider_error', true, detail);
-    return fail('payload_invalid', false, detail);
-  }
+/** What a firebase-admin error (its code and text) means for the challenge. */
+export function fcmOutcome(error: { code?: string; message?: string }): SendOutcome {
+  const code = error.code ?? 'unknown';
+  const detail = `${code}: ${error.message ?? ''}`.trim();
+  if (INVALID_DEVICE.has(code)) return fail('device_token_invalid', false, detail);
+  // FCM answers INVALID_ARGUMENT both for a bad token and for a bad message; only the text tells which.
+  if (code === 'messaging/invalid-argument' && /registration token/i.test(error.message ?? ''))
+    return fail('device_token_invalid', false, detail);
+  if (code === 'messaging/third-party-auth-error' && APNS_KEY_OF_PROJECT_REFUSED.test(error.message ?? ''))
+    return credentialsRefused(
+      detail,
+      "upload a valid APNs key in the Firebase console (Project settings, Cloud Messaging) of this configuration's project; its Android devices are not affected",
+    );
+  if (code === 'app/invalid-credential' && error.message?.includes(TOKEN_EXCHANGE_UNAVAILABLE))
+    return fail('provider_error', true, detail);
+  if (CREDENTIALS_REFUSED.has(code)) return credentialsRefused(detail);
+  if (code === MISMATCHED_CREDENTIAL)
+    return /senderid mismatch/i.test(error.message ?? '')
+      ? fail('device_token_mismatch', false, detail)
+      : credentialsRefused(
+          detail,
+          'the service account may not send for project_id: give it the Firebase Cloud Messaging API Admin role in that project and enable the FCM API there, or replace it with PATCH /mfa/push',
+        );
+  if (RETRYABLE.has(code)) return fail('provider_error', true, detail);
+  return fail('payload_invalid', false, detail);
 }
