@@ -284,6 +284,40 @@ describe('ChallengeService parking a failed challenge', () => {
     expect(results).toEqual([expect.objectContaining({ status: 'sent', attempts: 4 })]);
   });
 
+  it('holds a copy read again while its first reading still runs, and pushes it once', async () => {
+    let answer!: (outcome: SendOutcome) => void;
+    const { service, sends, results } = serviceSending([() => new Promise((resolve) => (answer = resolve))]);
+    jitter(0);
+    const copy = message({
+      topic: 'mfa.push.retrying',
+      offset: '3',
+      parked: { position: 'mfa.push.requested/0@7', requestedAt: '0', attempts: 1, lastFailure: '' },
+    });
+    const running = service.handle(copy);
+    while (sends.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    // Done at once, its offset could be committed while the first run may still fail and leave it.
+    let again = false;
+    const readAgain = service.handle(copy).then(() => (again = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(again).toBe(false);
+    answer({ ok: true });
+    await Promise.all([running, readAgain]);
+    expect([sends.length, results.map((result) => result.status)]).toEqual([1, ['sent']]);
+  });
+
+  it('sees a call that outlived its timeout through when the replica stops, instead of leaving it to be pushed again', async () => {
+    const { service, sends, results } = serviceSending(
+      [() => new Promise((resolve) => setTimeout(() => resolve({ ok: true }), 300))],
+      { sendTimeoutMs: 50, longestCallMs: 5000 },
+    );
+    jitter(0);
+    const handling = service.handle(message());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    service.stopRetrying();
+    await handling;
+    expect([sends.length, results.map((result) => result.status)]).toEqual([1, ['sent']]);
+  });
+
   it('does not hold the redelivered request while its copy is retried here', async () => {
     let answer!: (outcome: SendOutcome) => void;
     const { service, sends } = serviceSending([() => new Promise((resolve) => (answer = resolve))]);
