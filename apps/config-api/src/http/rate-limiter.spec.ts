@@ -19,4 +19,38 @@ describe('RateLimiter', () => {
     limiter.take('late', 60_000);
     expect(limiter.size).toBe(1);
   });
+
+  it('lets a client idle for long through with its burst, no more', () => {
+    const limiter = new RateLimiter(60, 3);
+    limiter.take('10.0.0.1', 0);
+    const anHourLater = 3_600_000;
+    expect([1, 2, 3, 4].map(() => limiter.take('10.0.0.1', anHourLater).ok)).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
+  });
+
+  it('refuses a request on part of a token, as long as Retry-After says', () => {
+    const limiter = new RateLimiter(60, 3);
+    for (let i = 0; i < 3; i++) limiter.take('10.0.0.1', 0);
+    expect(limiter.take('10.0.0.1', 500)).toEqual({ ok: false, retryAfterSeconds: 1 });
+    expect(limiter.take('10.0.0.1', 1000).ok).toBe(true);
+  });
+
+  it('keeps the buckets of clients still draining when it forgets the full ones', () => {
+    const limiter = new RateLimiter(600, 10);
+    for (let i = 0; i < 5; i++) limiter.take('a', 0);
+    // Enough other clients at the same instant for a prune to run.
+    for (let i = 0; i < 9_995; i++) limiter.take(`client-${i}`, 0);
+    expect([1, 2, 3, 4, 5, 6].map(() => limiter.take('a', 0).ok)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+      false,
+    ]);
+  });
 });
