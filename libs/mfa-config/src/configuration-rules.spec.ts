@@ -113,6 +113,32 @@ describe('checkConfigurationRules: fcm.client_email', () => {
   });
 });
 
+describe('checkConfigurationRules: fcm.private_key size', () => {
+  const withRsaKeyOf = (modulusLength: number): MfaConfiguration => ({
+    enabled: true,
+    provider: 'native',
+    type: 'push',
+    settings: {
+      enabled_clients: ['web-login'],
+      strategy: 'code',
+      fcm: {
+        client_email: 'fb@acme-project.iam.gserviceaccount.com',
+        project_id: 'acme-project',
+        private_key: generateKeyPairSync('rsa', { modulusLength })
+          .privateKey.export({ type: 'pkcs8', format: 'pem' })
+          .toString(),
+      },
+    },
+  });
+
+  it('takes 4096 bits, and refuses more: each token signed with a larger key holds the dispatcher', () => {
+    expect(checkConfigurationRules(withRsaKeyOf(4096))).toEqual([]);
+    expect(checkConfigurationRules(withRsaKeyOf(4352))).toEqual([
+      { path: 'settings.fcm.private_key', message: expect.stringMatching(/2048 to 4096 bits.*\(got 4352\)/) },
+    ]);
+  }, 30_000); // generating two large RSA keys takes seconds
+});
+
 describe('parseApnsKey', () => {
   it('reads a key pasted with escaped or Windows line ends, or indented', () => {
     const lines = p8.trim().split('\n');
