@@ -5,16 +5,25 @@ import type { MfaConfiguration } from './mfa-configuration';
 const p8 = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   .privateKey.export({ type: 'pkcs8', format: 'pem' })
   .toString();
-const withBundleId = (bundle_id: string): MfaConfiguration => ({
+const rsaKeyOf = (modulusLength: number) =>
+  generateKeyPairSync('rsa', { modulusLength })
+    .privateKey.export({ type: 'pkcs8', format: 'pem' })
+    .toString();
+
+/** An enabled configuration with these settings (over one client and number matching). */
+const configWith = (settings: Partial<MfaConfiguration['settings']>): MfaConfiguration => ({
   enabled: true,
   provider: 'native',
   type: 'push',
-  settings: {
-    enabled_clients: ['web-login'],
-    strategy: 'code',
-    apns: { bundle_id, key: p8, key_id: 'ABC123DEFG', team_id: 'TEAM123456', production: true },
-  },
+  settings: { enabled_clients: ['web-login'], strategy: 'code', ...settings },
 });
+const withBundleId = (bundle_id: string): MfaConfiguration =>
+  configWith({
+    apns: { bundle_id, key: p8, key_id: 'ABC123DEFG', team_id: 'TEAM123456', production: true },
+  });
+const SERVICE_ACCOUNT = 'fb@acme-project.iam.gserviceaccount.com';
+const withFcm = ({ client_email = SERVICE_ACCOUNT, private_key = '' }): MfaConfiguration =>
+  configWith({ fcm: { client_email, project_id: 'acme-project', private_key } });
 
 describe('checkConfigurationRules: bundle_id', () => {
   it('takes what Apple takes (letters, digits, hyphens and periods; reverse-DNS only recommended)', () => {
@@ -79,31 +88,19 @@ describe('checkConfigurationRules: enabled_clients', () => {
 });
 
 describe('checkConfigurationRules: fcm.client_email', () => {
-  const fcmKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
-    .privateKey.export({ type: 'pkcs8', format: 'pem' })
-    .toString();
-  const withEmail = (client_email: string): MfaConfiguration => ({
-    enabled: true,
-    provider: 'native',
-    type: 'push',
-    settings: {
-      enabled_clients: ['web-login'],
-      strategy: 'code',
-      fcm: { client_email, project_id: 'acme-project', private_key: fcmKey },
-    },
-  });
-  const email = 'fb@acme-project.iam.gserviceaccount.com';
+  const fcmKey = rsaKeyOf(2048);
+  const withEmail = (client_email: string) => withFcm({ client_email, private_key: fcmKey });
 
   it('takes a service account email', () => {
-    expect(checkConfigurationRules(withEmail(email))).toEqual([]);
+    expect(checkConfigurationRules(withEmail(SERVICE_ACCOUNT))).toEqual([]);
   });
 
   it('refuses one with an invisible, control or non-ASCII character pasted into it, naming the field', () => {
     for (const pasted of [
-      `${email}\u200b`,
-      `\u202e${email}`,
+      `${SERVICE_ACCOUNT}\u200b`,
+      `\u202e${SERVICE_ACCOUNT}`,
       `fb\u0000x@acme-project.iam.gserviceaccount.com`,
-      `${email}\u00a0`,
+      `${SERVICE_ACCOUNT}\u00a0`,
       'fb@acme.é.com',
       'fb @acme.com',
     ])
@@ -114,26 +111,9 @@ describe('checkConfigurationRules: fcm.client_email', () => {
 });
 
 describe('checkConfigurationRules: fcm.private_key size', () => {
-  const withRsaKeyOf = (modulusLength: number): MfaConfiguration => ({
-    enabled: true,
-    provider: 'native',
-    type: 'push',
-    settings: {
-      enabled_clients: ['web-login'],
-      strategy: 'code',
-      fcm: {
-        client_email: 'fb@acme-project.iam.gserviceaccount.com',
-        project_id: 'acme-project',
-        private_key: generateKeyPairSync('rsa', { modulusLength })
-          .privateKey.export({ type: 'pkcs8', format: 'pem' })
-          .toString(),
-      },
-    },
-  });
-
   it('takes 4096 bits, and refuses more: each token signed with a larger key holds the dispatcher', () => {
-    expect(checkConfigurationRules(withRsaKeyOf(4096))).toEqual([]);
-    expect(checkConfigurationRules(withRsaKeyOf(4352))).toEqual([
+    expect(checkConfigurationRules(withFcm({ private_key: rsaKeyOf(4096) }))).toEqual([]);
+    expect(checkConfigurationRules(withFcm({ private_key: rsaKeyOf(4352) }))).toEqual([
       { path: 'settings.fcm.private_key', message: expect.stringMatching(/2048 to 4096 bits.*\(got 4352\)/) },
     ]);
   }, 30_000); // generating two large RSA keys takes seconds

@@ -109,6 +109,14 @@ const message = (overrides: Partial<IncomingPushRequest> = {}): IncomingPushRequ
   ...overrides,
 });
 
+/** A parked copy of the request, read at `offset` of mfa.push.retrying. */
+const parkedCopy = (parked: Partial<ParkedState> = {}, offset = '3'): IncomingPushRequest =>
+  message({
+    topic: 'mfa.push.retrying',
+    offset,
+    parked: { position: 'mfa.push.requested/0@7', requestedAt: '0', attempts: 1, lastFailure: '', ...parked },
+  });
+
 /** A message's `withoutSlot` that records when each wait without the slot began and ended. */
 function slotRecorder() {
   const waits: { from: number; to?: number }[] = [];
@@ -122,6 +130,17 @@ function slotRecorder() {
     }
   };
   return { waits, withoutSlot };
+}
+
+/** A parked copy being handled, its send made and waiting for the answer the test gives. */
+async function copyAwaitingItsAnswer() {
+  let answer!: (outcome: SendOutcome) => void;
+  const sending = serviceSending([() => new Promise((resolve) => (answer = resolve))]);
+  jitter(0);
+  const copy = parkedCopy();
+  const running = sending.service.handle(copy);
+  while (sending.sends.length === 0) await new Promise((resolve) => setImmediate(resolve));
+  return { ...sending, copy, running, answer: (outcome: SendOutcome) => answer(outcome) };
 }
 
 describe('ChallengeService parking a failed challenge', () => {
@@ -194,11 +213,7 @@ describe('ChallengeService parking a failed challenge', () => {
     const { service, ledger, sends, results } = serviceSending([failsSoon]);
     jitter(0);
     const position = 'mfa.push.requested/0@7';
-    const copy = message({
-      topic: 'mfa.push.retrying',
-      offset: '3',
-      parked: { position, requestedAt: '0', attempts: 1, lastFailure: '' },
-    });
+    const copy = parkedCopy();
     const running = service.handle(copy);
     while (sends.length === 0) await new Promise((resolve) => setImmediate(resolve));
     // The results topic brings a result of this very request, from the replica that held it before.
@@ -219,11 +234,7 @@ describe('ChallengeService parking a failed challenge', () => {
     jitter(0);
     const position = 'mfa.push.requested/0@7';
     const requestedAt = String(Date.now() - 60_000);
-    const copy = message({
-      topic: 'mfa.push.retrying',
-      offset: '3',
-      parked: { position, requestedAt, attempts: 1, lastFailure: '' },
-    });
+    const copy = parkedCopy({ requestedAt });
     // Its handling ends after one attempt: the offset of the copy can be committed.
     await service.handle(copy);
     expect([sends.length, results]).toEqual([1, []]);
@@ -235,9 +246,7 @@ describe('ChallengeService parking a failed challenge', () => {
     await service.handle(message());
     expect(sends).toHaveLength(1);
     // The new copy, read from the end of mfa.push.retrying, makes the next attempt.
-    await service.handle(
-      message({ topic: 'mfa.push.retrying', offset: '9', parked: { ...parkedCopies[0], lastFailure: '' } }),
-    );
+    await service.handle(parkedCopy({ ...parkedCopies[0], lastFailure: '' }, '9'));
     expect(sends).toHaveLength(2);
     // mfa_push_parked_total counts requests handed over, not a copy handed over again.
     expect((await metrics.parked.get()).values).toEqual([]);
@@ -257,44 +266,28 @@ describe('ChallengeService parking a failed challenge', () => {
       async () => ({ ok: true }),
     ]);
     jitter(0);
-    const position = 'mfa.push.requested/0@7';
-    const first = message({
-      topic: 'mfa.push.retrying',
-      offset: '3',
-      parked: { position, requestedAt: '0', attempts: 1, lastFailure: '' },
-    });
+    const first = parkedCopy();
     await service.handle(first);
     // Read again (its partition sought back after another message failed, or a rebalance).
     await service.handle(first);
     expect([sends.length, parkedCopies.length]).toEqual([1, 1]);
     // Likewise while the next copy's store failed: the read-again one stores that copy, not its own.
     failStoringNext(1);
-    const second = message({ topic: 'mfa.push.retrying', offset: '9', parked: { ...parkedCopies[0] } });
+    const second = parkedCopy(parkedCopies[0], '9');
     await expect(service.handle(second)).rejects.toThrow('broker unreachable');
     await service.handle(second);
     await service.handle(first);
     expect(sends).toHaveLength(2);
     expect(parkedCopies.map((copy) => copy.attempts)).toEqual([2, 3]);
     // The newest copy sees the challenge through; the older ones, read after it, find it done.
-    await service.handle(
-      message({ topic: 'mfa.push.retrying', offset: '12', parked: { ...parkedCopies[1] } }),
-    );
+    await service.handle(parkedCopy(parkedCopies[1], '12'));
     await service.handle(second);
     expect(sends).toHaveLength(3);
     expect(results).toEqual([expect.objectContaining({ status: 'sent', attempts: 4 })]);
   });
 
   it('holds a copy read again while its first reading still runs, and pushes it once', async () => {
-    let answer!: (outcome: SendOutcome) => void;
-    const { service, sends, results } = serviceSending([() => new Promise((resolve) => (answer = resolve))]);
-    jitter(0);
-    const copy = message({
-      topic: 'mfa.push.retrying',
-      offset: '3',
-      parked: { position: 'mfa.push.requested/0@7', requestedAt: '0', attempts: 1, lastFailure: '' },
-    });
-    const running = service.handle(copy);
-    while (sends.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    const { service, sends, results, copy, running, answer } = await copyAwaitingItsAnswer();
     // Done at once, its offset could be committed while the first run may still fail and leave it.
     let again = false;
     const readAgain = service.handle(copy).then(() => (again = true));
@@ -319,16 +312,7 @@ describe('ChallengeService parking a failed challenge', () => {
   });
 
   it('does not hold the redelivered request while its copy is retried here', async () => {
-    let answer!: (outcome: SendOutcome) => void;
-    const { service, sends } = serviceSending([() => new Promise((resolve) => (answer = resolve))]);
-    jitter(0);
-    const copy = message({
-      topic: 'mfa.push.retrying',
-      offset: '3',
-      parked: { position: 'mfa.push.requested/0@7', requestedAt: '0', attempts: 1, lastFailure: '' },
-    });
-    const running = service.handle(copy);
-    while (sends.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    const { service, sends, running, answer } = await copyAwaitingItsAnswer();
     await service.handle(message());
     answer({ ok: true });
     await running;
