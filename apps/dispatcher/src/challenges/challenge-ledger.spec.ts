@@ -135,6 +135,43 @@ describe('ChallengeLedger', () => {
     expect(ledger.get('c2')).toEqual({ state: 'parked', position: 't/0@2', attempts: 4 });
   });
 
+  it('keeps a challenge whose copies it learns at the back of its eviction order, as the owner keeps its own', () => {
+    const ledger = new ChallengeLedger(4);
+    ledger.learnParked('c1', 't/0@1', 1);
+    ledger.learn('r1', 't/0@2');
+    ledger.learn('r2', 't/0@3');
+    ledger.learnParked('c1', 't/0@1', 5);
+    ledger.learn('r3', 't/0@4');
+    ledger.learn('r4', 't/0@5');
+    expect([ledger.get('c1'), ledger.get('r1')]).toEqual([
+      { state: 'parked', position: 't/0@1', attempts: 5 },
+      undefined,
+    ]);
+    // A copy of another request that reused the id says nothing of this one.
+    ledger.learnParked('c1', 't/0@9', 7);
+    expect(ledger.isNewestCopy('c1', 5)).toBe(true);
+  });
+
+  it('keeps what it learned of newer copies through a run, whether the run is parked again or abandoned', () => {
+    const ledger = new ChallengeLedger(10);
+    const copy = { position: 't/0@1', requestedAt: '0', attempts: 1, lastFailure: '503' };
+    ledger.park('c1', 't/0@1', copy);
+    ledger.storeEnded('c1', true);
+    ledger.begin('c1', 't/0@1', { copy: true, attempts: 1 });
+    // Another owner (across a hand-over) parked the copy after two more attempts meanwhile.
+    ledger.learnParked('c1', 't/0@1', 3);
+    ledger.park('c1', 't/0@1', undefined, 1);
+    expect(ledger.get('c1')).toEqual({ state: 'parked', position: 't/0@1', attempts: 3 });
+    // A request's own run cut short, with a copy of it parked elsewhere meanwhile: that copy sees it through.
+    ledger.begin('c2', 't/0@2');
+    ledger.learnParked('c2', 't/0@2', 2);
+    ledger.abandon('c2');
+    expect(ledger.get('c2')).toEqual({ state: 'parked', position: 't/0@2', attempts: 2 });
+    ledger.begin('c3', 't/0@3');
+    ledger.abandon('c3');
+    expect(ledger.get('c3')).toBeUndefined();
+  });
+
   it('keeps a copy not known to be stored, and lets a result learned meanwhile stand', () => {
     const ledger = new ChallengeLedger(2);
     const copy = { position: 't/0@1', requestedAt: '0', attempts: 1, lastFailure: '503' };

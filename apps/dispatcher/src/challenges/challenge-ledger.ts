@@ -11,7 +11,8 @@ export type LedgerEntry =
   /**
    * `copy`: the run of a parked copy, which may last until the challenge expires. `resultSeen`: the
    * results topic holds a result of it already (a send that failed had written it), so a failed
-   * publication at its end keeps nothing to publish again.
+   * publication at its end keeps nothing to publish again. `attempts`: as for `parked`, kept through
+   * the run, so a run cut short does not forget a newer copy learned meanwhile.
    */
   | {
       state: 'running';
@@ -19,6 +20,7 @@ export type LedgerEntry =
       done: Promise<void>;
       copy?: true;
       resultSeen?: true;
+      attempts?: number;
     }
   /**
    * Its provider failed, and it was handed to mfa.push.retrying: whoever reads it there sees it through.
@@ -53,14 +55,24 @@ export class ChallengeLedger {
     return this.entries.get(challengeId);
   }
 
-  /** This replica starts on the challenge (`copy`: from its parked copy); a redelivery meanwhile waits for `done`. */
-  begin(challengeId: string, position: RequestPosition, { copy = false } = {}): void {
+  /**
+   * This replica starts on the challenge (`copy`: from its parked copy, made after `attempts`); a
+   * redelivery meanwhile waits for `done`.
+   */
+  begin(challengeId: string, position: RequestPosition, { copy = false, attempts: made = 0 } = {}): void {
     // Whoever waited on an earlier state looks again (a copy taking over from its unstored parking).
     this.wake(challengeId);
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
     this.finishers.set(challengeId, finish);
-    this.set(challengeId, { state: 'running', position, done, ...(copy && { copy: true as const }) });
+    const attempts = Math.max(made, this.newestCopyAttempts(challengeId));
+    this.set(challengeId, {
+      state: 'running',
+      position,
+      done,
+      ...(copy && { copy: true as const }),
+      ...(attempts > 0 && { attempts }),
+    });
   }
 
   /** The challenge has its result; `published` false keeps the result for the redelivery to publish. */
@@ -77,10 +89,11 @@ export class ChallengeLedger {
    * Handed to mfa.push.retrying. With `unstored` (the copy), its store is under way: a redelivery
    * that came before this waits for `storeEnded`; one that comes after it stores the copy again at
    * once. Two stored copies push once: they share a key, so a partition, and the second finds the
-   * first one's run here (or its result) in the ledger.
+   * first one's run here (or its result) in the ledger. A copy older than the newest known is
+   * dropped when read (or stores the newest, if that store failed).
    */
   park(challengeId: string, position: RequestPosition, unstored?: ParkedState, attempts?: number): void {
-    const newest = Math.max(unstored?.attempts ?? 0, attempts ?? 0, this.parkedAttempts(challengeId));
+    const newest = Math.max(unstored?.attempts ?? 0, attempts ?? 0, this.newestCopyAttempts(challengeId));
     this.set(challengeId, {
       state: 'parked',
       position,
@@ -95,12 +108,12 @@ export class ChallengeLedger {
    * equals, stored twice), rather than one a later copy took over from.
    */
   isNewestCopy(challengeId: string, attempts: number): boolean {
-    return attempts >= this.parkedAttempts(challengeId);
+    return attempts >= this.newestCopyAttempts(challengeId);
   }
 
-  private parkedAttempts(challengeId: string): number {
+  private newestCopyAttempts(challengeId: string): number {
     const entry = this.entries.get(challengeId);
-    return entry?.state === 'parked' ? (entry.attempts ?? 0) : 0;
+    return entry?.state === 'parked' || entry?.state === 'running' ? (entry.attempts ?? 0) : 0;
   }
 
   /** The store of a parked copy ended; once stored, it is kept no more (a result learned meanwhile stands). */
@@ -116,17 +129,30 @@ export class ChallengeLedger {
    * A copy parked by this replica or another one (`attempts` made before it), unless its result (or its
    * handling here) is known.
    */
-  learnParked(challengeId: string, position: RequestPosition, attempts?: number): void {
+  learnParked(challengeId: string, position: RequestPosition, attempts = 0): void {
     const entry = this.entries.get(challengeId);
-    if (entry?.state === 'parked' && entry.position === position && (attempts ?? 0) > (entry.attempts ?? 0))
-      entry.attempts = attempts;
-    if (entry) return;
-    this.set(challengeId, { state: 'parked', position, ...(attempts && { attempts }) });
+    if (!entry) {
+      this.set(challengeId, { state: 'parked', position, ...(attempts > 0 && { attempts }) });
+      return;
+    }
+    if (entry.position !== position || entry.state === 'done') return;
+    const newest = Math.max(attempts, entry.attempts ?? 0);
+    // A new copy says the challenge is still retrying: kept at the back of the eviction order, as the
+    // owner's own park() keeps it, or a replica taking it over could have forgotten the newest copy.
+    if (entry.state === 'parked')
+      this.set(challengeId, { ...entry, ...(newest > 0 && { attempts: newest }) });
+    else if (newest > 0) entry.attempts = newest;
   }
 
-  /** Nothing was pushed (e.g. shutting down mid-retry): a redelivery handles the challenge afresh. */
+  /**
+   * Nothing was pushed (e.g. shutting down mid-retry): a redelivery handles the challenge afresh,
+   * unless a copy of it was parked meanwhile (by another replica): that one sees it through.
+   */
   abandon(challengeId: string): void {
-    this.entries.delete(challengeId);
+    const entry = this.entries.get(challengeId);
+    if (entry?.state === 'running' && entry.attempts)
+      this.set(challengeId, { state: 'parked', position: entry.position, attempts: entry.attempts });
+    else this.entries.delete(challengeId);
     this.wake(challengeId);
   }
 

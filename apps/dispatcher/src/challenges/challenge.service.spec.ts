@@ -311,6 +311,20 @@ describe('ChallengeService parking a failed challenge', () => {
     expect([sends.length, results.map((result) => result.status)]).toEqual([1, ['sent']]);
   });
 
+  it('sees such a call through also when the replica stops during the backoff before its next attempt', async () => {
+    const { service, sends, results } = serviceSending(
+      [() => new Promise((resolve) => setTimeout(() => resolve({ ok: true }), 1500))],
+      { sendTimeoutMs: 50, longestCallMs: 5000 },
+    );
+    // The longest backoff: the stop comes while the challenge sleeps before its next attempt.
+    jitter(0.99);
+    const handling = service.handle(message());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    service.stopRetrying();
+    await handling;
+    expect([sends.length, results.map((result) => result.status)]).toEqual([1, ['sent']]);
+  });
+
   it('does not hold the redelivered request while its copy is retried here', async () => {
     const { service, sends, running, answer } = await copyAwaitingItsAnswer();
     await service.handle(message());

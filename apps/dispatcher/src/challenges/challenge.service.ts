@@ -99,7 +99,7 @@ export class ChallengeService {
       earlier.position === position &&
       this.ledger.isNewestCopy(request.challenge_id, message.parked!.attempts);
     if (earlier && !ownCopy) return this.handleAgain(message, request, position);
-    this.ledger.begin(request.challenge_id, position, { copy });
+    this.ledger.begin(request.challenge_id, position, { copy, attempts: message.parked?.attempts });
     let outcome: PushResultEvent | Parking;
     try {
       const requestedAt = new Date(Number(message.parked?.requestedAt ?? message.timestamp));
@@ -142,7 +142,7 @@ export class ChallengeService {
     await this.storeCopy(request.challenge_id, message.value!, copy);
     // It will be sent again: a retry like one made in place.
     this.metrics.retries.inc({ provider: request.device.provider });
-    // Requests handed over, not copies handed over again.
+    // Requests handed over here, not copies handed over again (nor one stored by a redelivery after its store failed).
     if (!message.parked) this.metrics.parked.inc({ provider: request.device.provider });
     this.logger.warn(
       `challenge ${request.challenge_id}: attempt ${state.attempts} failed (${state.lastFailure}); retrying it from mfa.push.retrying`,
