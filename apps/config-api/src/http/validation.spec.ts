@@ -76,4 +76,15 @@ describe('strict validation errors', () => {
       ]),
     );
   });
+
+  it('says a required field sent as null must not be null, as a PATCH does, and one left out is required', async () => {
+    const refused = await refusalOf({ ...valid, enabled: null, provider: undefined });
+    expect(refused.details).toEqual(
+      expect.arrayContaining([
+        { path: 'enabled', message: 'must not be null' },
+        { path: 'provider', message: 'is required' },
+      ]),
+    );
+  });
+
 });

@@ -10,6 +10,7 @@ import {
   IsOptional,
   IsString,
   MaxLength,
+  type ValidationArguments,
   ValidateNested,
 } from 'class-validator';
 import {
@@ -22,7 +23,10 @@ import {
   type PushStrategy,
 } from '@lib/mfa-config';
 
-const REQUIRED = { message: 'is required' };
+/** As a PATCH says it: a null is a value sent, not a field left out. */
+const REQUIRED = {
+  message: ({ value }: ValidationArguments) => (value === null ? 'must not be null' : 'is required'),
+};
 export const oneOf = (values: readonly string[]) => ({ message: `must be one of: ${values.join(', ')}` });
 const PEM_MAX = 16_384;
 const ID_MAX = 255;
