@@ -1,4 +1,5 @@
 import { CreateMfaDto } from '../mfa/dto/create-mfa.dto';
+import { ListMfaQuery } from '../mfa/dto/list-mfa.query';
 import { RESPONSE_ONLY_FIELDS } from '../mfa/dto/mfa-config.response';
 import { UpdateMfaDto } from '../mfa/dto/update-mfa.dto';
 import type { ApiError } from '../errors/api-error';
@@ -87,4 +88,13 @@ describe('strict validation errors', () => {
     );
   });
 
+  it('takes a page query as numbers, with its defaults, and an empty one as no integer rather than 0', async () => {
+    const pipe = strictValidationPipe();
+    const page = (query: object) => pipe.transform(query, { type: 'query', metatype: ListMfaQuery });
+    await expect(page({})).resolves.toEqual({ limit: 50, offset: 0 });
+    await expect(page({ limit: '10', offset: '20' })).resolves.toEqual({ limit: 10, offset: 20 });
+    await expect(page({ limit: '' })).rejects.toMatchObject({
+      details: [{ path: 'limit', message: 'must be an integer number' }],
+    });
+  });
 });

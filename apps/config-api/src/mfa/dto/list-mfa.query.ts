@@ -1,11 +1,16 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
+
+/** A query parameter as a number; one sent empty (`?limit=`) is not 0, but no integer at all. */
+const queryInteger = Transform(({ value }: { value: unknown }) =>
+  value === undefined ? undefined : value === '' ? Number.NaN : Number(value),
+);
 
 export class ListMfaQuery {
   @ApiPropertyOptional({ type: 'integer', default: 50, minimum: 1, maximum: 100 })
   @IsOptional()
-  @Type(() => Number)
+  @queryInteger
   @IsInt()
   @Min(1)
   @Max(100)
@@ -13,7 +18,7 @@ export class ListMfaQuery {
 
   @ApiPropertyOptional({ type: 'integer', default: 0, minimum: 0 })
   @IsOptional()
-  @Type(() => Number)
+  @queryInteger
   @IsInt()
   @Min(0)
   offset = 0;
