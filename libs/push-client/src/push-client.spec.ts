@@ -24,7 +24,20 @@ class FakeConsumer extends EventEmitter {
   async connect() {}
   async subscribe() {}
   seek() {}
-  async run() {
+  private eachMessage?: (payload: {
+    partition: number;
+    message: { offset: string; value: Buffer };
+  }) => Promise<void>;
+  private offset = 0;
+  /** Hands the client a record of mfa.push.results, as kafkajs would. */
+  deliver(result: object) {
+    return this.eachMessage!({
+      partition: 0,
+      message: { offset: String(this.offset++), value: Buffer.from(JSON.stringify(result)) },
+    });
+  }
+  async run(config: { eachMessage: FakeConsumer['eachMessage'] }) {
+    this.eachMessage = config.eachMessage;
     setImmediate(() =>
       this.script === 'join'
         ? this.emit('join')
@@ -226,6 +239,41 @@ describe('PushClient requests', () => {
     kafka.producer.sendWaits = Promise.resolve();
     await client.requestChallenge(request({ device: { provider: 'fcm', token: 'corrected' } }));
     await client.close();
+  });
+
+  it('keeps the first result of a challenge for every await, whatever comes after it', async () => {
+    const client = new PushClient(settings);
+    await client.connect({ awaitResults: true });
+    await client.requestChallenge(request());
+    const results = kafka.consumers[kafka.consumers.length - 1];
+    const result = (status: string, challenge_id = 'ch-1') => ({ challenge_id, tenant: 'acme', status });
+    await results.deliver(result('sent'));
+    expect(await client.awaitResult('ch-1')).toMatchObject({ status: 'sent' });
+    // More results than the client keeps of others' (a busy system, seconds), then a second copy.
+    for (let i = 0; i < 10_001; i++) await results.deliver(result('sent', `other-${i}`));
+    await results.deliver(result('expired'));
+    expect(await client.awaitResult('ch-1', 0)).toMatchObject({ status: 'sent' });
+    await client.close();
+  });
+
+  it('forgets the requests of expired challenges, also behind one with a longer life', async () => {
+    const client = new PushClient(settings);
+    await client.connect({ awaitResults: true });
+    const start = Date.now();
+    const now = jest.spyOn(Date, 'now').mockReturnValue(start);
+    const at = (ms: number) => new Date(Date.now() + ms).toISOString();
+    try {
+      await client.requestChallenge(request({ challenge_id: 'long', expires_at: at(15 * 60_000) }));
+      await client.requestChallenge(request({ challenge_id: 'short', expires_at: at(30_000) }));
+      now.mockReturnValue(start + 10 * 60_000);
+      // Forgotten: its id may carry another request (were it remembered, that would be refused).
+      await client.requestChallenge(request({ challenge_id: 'short', expires_at: at(60_000) }));
+      const reuse = client.requestChallenge(request({ challenge_id: 'long', expires_at: at(60_000) }));
+      await expect(reuse).rejects.toThrow(/was requested before with other content/);
+    } finally {
+      now.mockRestore();
+      await client.close();
+    }
   });
 
   it('refuses a sendTimeoutMs that is not a positive number of milliseconds', () => {

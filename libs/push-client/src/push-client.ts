@@ -40,6 +40,8 @@ const RECENT_RESULTS = 10_000;
  * answers no challenge that can still be awaited.
  */
 const RESULT_KEPT_MS = MAX_CHALLENGE_TTL_MS + 120_000;
+/** How often the requests of expired challenges are looked for (a walk of all of them). */
+const SWEEP_EVERY_MS = 10_000;
 /** setTimeout's longest wait: a longer one fires at once. */
 const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
@@ -82,6 +84,8 @@ export class PushClient {
     string,
     { tenant: string; expiresAt: number; digest: string; result?: PushResultEvent }
   >();
+  /** When forgetExpired last walked `requested`. */
+  private sweptAt = 0;
 
   constructor(
     private readonly settings: KafkaSettings,
@@ -293,7 +297,6 @@ export class PushClient {
         `invalid push request: challenge_id ${request.challenge_id} was requested before with other content (tenant, device, code…); challenge ids must be unique: use a new one`,
       );
     // Sent again: its result, if it came already, stays (the dispatcher pushes a challenge once).
-    // Moved to the end: the map stays in order of request, which forgetExpired relies on.
     this.requested.delete(request.challenge_id);
     const entry = { tenant, expiresAt, digest, result: earlier?.result };
     this.requested.set(request.challenge_id, entry);
@@ -317,9 +320,6 @@ export class PushClient {
     const recent = this.recentResult(challengeId);
     // Seen before this client asked: only this challenge's if it is of the tenant it asked for.
     const known = own?.result ?? (recent && (!own || recent.tenant === own.tenant) ? recent : undefined);
-    // Once awaited, the recent results will do (as for a result handed to a waiter); the request stays
-    // known, so a reuse of its id is still refused.
-    if (own) own.result = undefined;
     if (known) return known;
     return new Promise((resolve, reject) => {
       const waiters = this.waiting.get(challengeId) ?? new Set();
@@ -387,11 +387,10 @@ export class PushClient {
     this.recent.delete(id);
     this.recent.set(id, { result, at: Date.now() });
     if (this.recent.size > RECENT_RESULTS) this.recent.delete(this.recent.keys().next().value as string);
-    const waiters = [...(this.waiting.get(id) ?? [])];
-    for (const waiter of waiters) waiter.resolve(result);
-    // An own result nobody awaited yet is kept until its challenge expires; once awaited, recent will do
-    // (keeping every result that long would hold minutes of a busy system's results).
-    if (own && waiters.length === 0) own.result = result;
+    // An own result is kept until its challenge is forgotten: the recent ones are pushed out within
+    // seconds on a busy system, and a second copy arriving then must not replace what awaits got.
+    if (own) own.result = result;
+    for (const waiter of [...(this.waiting.get(id) ?? [])]) waiter.resolve(result);
   }
 
   /** The first result of the challenge seen in the last RESULT_KEPT_MS, if any. */
@@ -402,15 +401,15 @@ export class PushClient {
 
   /**
    * Challenges requested long enough ago to have expired, with two minutes for their result to arrive
-   * (a send still under way at the expiry is waited for, up to about a minute).
+   * (a send still under way at the expiry is waited for, up to about a minute). A walk of all of them,
+   * at most every SWEEP_EVERY_MS: in order of request, one with a long life would hold back the later
+   * ones with short lives.
    */
-  private forgetExpired(): void {
-    const before = Date.now() - 120_000;
-    for (const [id, { expiresAt }] of this.requested) {
-      // Oldest first: one with a long life holds the later ones back, for at most MAX_CHALLENGE_TTL_MS.
-      if (expiresAt >= before) break;
-      this.requested.delete(id);
-    }
+  private forgetExpired(now = Date.now()): void {
+    if (now - this.sweptAt < SWEEP_EVERY_MS) return;
+    this.sweptAt = now;
+    const before = now - 120_000;
+    for (const [id, { expiresAt }] of this.requested) if (expiresAt < before) this.requested.delete(id);
   }
 }
 
