@@ -276,6 +276,23 @@ describe('PushClient requests', () => {
     }
   });
 
+  it('refuses a number-matching request the dispatcher would reject, naming the field and sending nothing', async () => {
+    const client = new PushClient(settings);
+    for (const [fields, problem] of [
+      [{ strategy: 'code' }, /code is required for number matching/],
+      [{ strategy: 'code', code: '42', values: ['17', '93', '55'] }, /values must contain code/],
+      [
+        { strategy: 'code', code: '42', values: ['42', '7', '93'] },
+        /values must all have as many digits as code/,
+      ],
+    ] as const)
+      await expect(client.requestChallenge(request(fields as Partial<PushRequestedEvent>))).rejects.toThrow(
+        problem,
+      );
+    expect(kafka.producer.sent).toEqual([]);
+    await client.close();
+  });
+
   it('refuses a sendTimeoutMs that is not a positive number of milliseconds', () => {
     for (const sendTimeoutMs of [0, -1, Number.NaN])
       expect(() => new PushClient(settings, { sendTimeoutMs })).toThrow(/sendTimeoutMs/);

@@ -225,6 +225,9 @@ export class PushClient {
   async requestChallenge(request: PushRequestedEvent): Promise<void> {
     const checked = this.validator.check(request);
     if (!checked.ok) throw new InvalidPushRequestError(`invalid push request: ${checked.reason}`);
+    const numberMatching = numberMatchingProblem(request);
+    if (numberMatching)
+      throw new InvalidPushRequestError(`invalid push request: ${numberMatching}; nothing was sent`);
     const expiresAt = Date.parse(request.expires_at);
     const left = expiresAt - Date.now();
     if (!(left > 0))
@@ -411,6 +414,20 @@ export class PushClient {
     const before = now - 120_000;
     for (const [id, { expiresAt }] of this.requested) if (expiresAt < before) this.requested.delete(id);
   }
+}
+
+/**
+ * What the dispatcher would reject of a request that says it is for number matching (`strategy:
+ * "code"`): refused here, naming the field, rather than answered with a `rejected` result later.
+ */
+function numberMatchingProblem(request: PushRequestedEvent): string | undefined {
+  if (request.strategy !== 'code') return undefined;
+  const { code, values } = request;
+  if (!code) return 'code is required for number matching (strategy "code")';
+  if (values && !values.includes(code)) return 'values must contain code';
+  if (values?.some((value) => value.length !== code.length))
+    return 'values must all have as many digits as code';
+  return undefined;
 }
 
 /** The kafkajs error types of an error and its causes (retries exhausted wrap the last failure). */
