@@ -198,6 +198,7 @@ describe('PushClient requests', () => {
     const reuse = client.requestChallenge(otherDevice);
     await expect(reuse).rejects.toThrow(InvalidPushRequestError);
     await expect(reuse).rejects.toThrow(/challenge_id ch-1 was requested before with other content/);
+    await expect(reuse).rejects.toThrow(/send the very same request \(keep its expires_at\)/);
     expect(kafka.producer.sent).toHaveLength(2);
     await client.close();
   });

@@ -297,7 +297,7 @@ export class PushClient {
     // or take the earlier request's result for this one's.
     if (earlier && earlier.digest !== digest)
       throw new InvalidPushRequestError(
-        `invalid push request: challenge_id ${request.challenge_id} was requested before with other content (tenant, device, code…); challenge ids must be unique: use a new one`,
+        `invalid push request: challenge_id ${request.challenge_id} was requested before with other content (tenant, device, code, expires_at…): to send it again, send the very same request (keep its expires_at); for another challenge, use a new id`,
       );
     // Sent again: its result, if it came already, stays (the dispatcher pushes a challenge once).
     this.requested.delete(request.challenge_id);
