@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Logger } from '@nestjs/common';
 import type { AppConfig } from '@lib/config';
 import { PartitionWindow } from '@lib/kafka/partition-window';
 import { PartitionHandedOverError } from '@lib/kafka';
@@ -579,5 +580,31 @@ describe('ChallengeService retrying in place', () => {
     expect(sends).toHaveLength(1);
     // Nothing is under way: the redelivery at the next owner pushes it.
     expect(ledger.get(request.challenge_id)).toBeUndefined();
+  });
+});
+
+describe('ChallengeService while a provider fails', () => {
+  it('logs the failed attempts of many challenges once in a while, and counts every retry made', async () => {
+    const failTwiceThenSend = [
+      async () => FAILED,
+      async () => FAILED,
+      async () => ({ ok: true }) as SendOutcome,
+    ];
+    const { service, metrics, sends } = serviceSending(Array(20).fill(failTwiceThenSend).flat(), {
+      parkRetries: false,
+    });
+    jitter(0);
+    const warnings = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    // One at a time, each failing twice before it goes through (the provider answers in turn).
+    for (let i = 0; i < 20; i++) {
+      const each = pushRequest();
+      await service.handle(message({ key: each.challenge_id, value: Buffer.from(JSON.stringify(each)) }));
+    }
+    expect(sends.length).toBe(60);
+    const retryLines = warnings.mock.calls.filter(([line]) => /failed .*retrying in/.test(String(line)));
+    expect(retryLines).toHaveLength(1);
+    expect((await metrics.retries.get()).values).toEqual([
+      expect.objectContaining({ labels: { provider: 'apns' }, value: 40 }),
+    ]);
   });
 });

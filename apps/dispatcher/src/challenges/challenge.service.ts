@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@lib/config';
 import { PartitionHandedOverError } from '@lib/kafka';
+import { RateLimitedLog } from '@lib/runtime';
 import {
   CHALLENGE_ID_PATTERN,
   DEFAULT_TENANT,
@@ -62,6 +63,8 @@ const HEARTBEAT_EVERY_MS = 1000;
 export class ChallengeService {
   private readonly logger = new Logger(ChallengeService.name);
   private readonly validator = new EventValidator(pushRequestedSchema);
+  /** Lines that recur with every push while a provider fails or a configuration is wrong. */
+  private readonly recurring = new RateLimitedLog();
   /** Set at shutdown: retries stop and their messages stay uncommitted, for another replica. */
   private stopping = false;
 
@@ -140,12 +143,13 @@ export class ChallengeService {
     // redelivery, never pushed afresh.
     this.ledger.park(request.challenge_id, position, copy);
     await this.storeCopy(request.challenge_id, message.value!, copy);
-    // It will be sent again: a retry like one made in place.
-    this.metrics.retries.inc({ provider: request.device.provider });
+    const { provider } = request.device;
     // Requests handed over here, not copies handed over again (nor one stored by a redelivery after its store failed).
-    if (!message.parked) this.metrics.parked.inc({ provider: request.device.provider });
-    this.logger.warn(
-      `challenge ${request.challenge_id}: attempt ${state.attempts} failed (${state.lastFailure}); retrying it from mfa.push.retrying`,
+    if (!message.parked) this.metrics.parked.inc({ provider });
+    this.recurring.write(`parked:${provider}`, (leftOut) =>
+      this.logger.warn(
+        `challenge ${request.challenge_id}: attempt ${state.attempts} failed (${state.lastFailure}); retrying it from mfa.push.retrying${RateLimitedLog.leftOutNote(leftOut)}`,
+      ),
     );
   }
 
@@ -329,6 +333,8 @@ export class ChallengeService {
       if (this.ledger.resultSeenWhileRunning(request.challenge_id))
         throw new AnsweredElsewhere(request.challenge_id);
       attempts += 1;
+      // Every attempt after a challenge's first, in place or from its parked copy, when it is made.
+      if (attempts > 1) this.metrics.retries.inc({ provider });
       // Each attempt takes the tenant's current clients, so a retry after a key change uses the new key,
       // and one after the admin disabled or narrowed the configuration is refused for the same reasons.
       const current = this.registry.get(tenant);
@@ -380,10 +386,12 @@ export class ChallengeService {
       // Leaving with a call still under way would let the next owner push while it may yet deliver.
       if (this.stopping && !unfinished)
         throw new Error(`shutting down: challenge ${request.challenge_id} left for another replica`);
-      this.metrics.retries.inc({ provider });
       const wait = nextAttemptDelayMs(attempts, last.retryAt, expiresAt);
-      this.logger.warn(
-        `challenge ${request.challenge_id}: attempt ${attempts} failed (${last.detail}); retrying in ${wait} ms`,
+      const detail = last.detail;
+      this.recurring.write(`retry:${provider}`, (leftOut) =>
+        this.logger.warn(
+          `challenge ${request.challenge_id}: attempt ${attempts} failed (${detail}); retrying in ${wait} ms${RateLimitedLog.leftOutNote(leftOut)}`,
+        ),
       );
       await this.sleepWithHeartbeat(wait, hold, !unfinished);
     }
@@ -400,10 +408,14 @@ export class ChallengeService {
         retryable: true,
       });
     if (last.credentialsRefused) await this.reportRefusedCredentials(tenant, provider, lastVersion, last);
-    if (last.reason === 'device_token_mismatch')
-      this.logger.warn(
-        `tenant ${tenant}: ${provider} refused a device token for this configuration (${last.detail}); if many devices get this, check the configuration's ${provider === 'apns' ? 'bundle_id and production' : 'project_id'}`,
+    if (last.reason === 'device_token_mismatch') {
+      const detail = last.detail;
+      this.recurring.write(`mismatch:${tenant}:${provider}`, (leftOut) =>
+        this.logger.warn(
+          `tenant ${tenant}: ${provider} refused a device token for this configuration (${detail}); if many devices get this, check the configuration's ${provider === 'apns' ? 'bundle_id and production' : 'project_id'}${RateLimitedLog.leftOutNote(leftOut)}`,
+        ),
       );
+    }
     return result('failed', { reason: last.reason, detail: last.detail, attempts });
   }
 
@@ -414,7 +426,9 @@ export class ChallengeService {
     refusal: Extract<SendOutcome, { ok: false }>,
   ): Promise<void> {
     const error = `${provider === 'apns' ? 'APNs' : 'FCM'} refused the credentials (${refusal.detail}); ${refusal.remedy}`;
-    this.logger.error(`tenant ${tenant}: ${error}`);
+    this.recurring.write(`refused:${tenant}:${provider}`, (leftOut) =>
+      this.logger.error(`tenant ${tenant}: ${error}${RateLimitedLog.leftOutNote(leftOut)}`),
+    );
     const outcome = this.registry.refusalToReport(tenant, version, error);
     if (!outcome) return;
     // A failed report fails the challenge's handling too: it is redelivered and reported again.
