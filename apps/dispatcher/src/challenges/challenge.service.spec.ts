@@ -288,7 +288,7 @@ describe('ChallengeService parking a failed challenge', () => {
   });
 
   it('holds a copy read again while its first reading still runs, and pushes it once', async () => {
-    const { service, sends, results, copy, running, answer } = await copyAwaitingItsAnswer();
+    const { service, metrics, sends, results, copy, running, answer } = await copyAwaitingItsAnswer();
     // Done at once, its offset could be committed while the first run may still fail and leave it.
     let again = false;
     const readAgain = service.handle(copy).then(() => (again = true));
@@ -297,6 +297,8 @@ describe('ChallengeService parking a failed challenge', () => {
     answer({ ok: true });
     await Promise.all([running, readAgain]);
     expect([sends.length, results.map((result) => result.status)]).toEqual([1, ['sent']]);
+    // One redelivery, though it was looked at again once the first reading ended.
+    expect((await metrics.redeliveries.get()).values[0].value).toBe(1);
   });
 
   it('sees a call that outlived its timeout through when the replica stops, instead of leaving it to be pushed again', async () => {

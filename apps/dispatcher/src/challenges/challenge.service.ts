@@ -82,7 +82,8 @@ export class ChallengeService {
     this.stopping = true;
   }
 
-  async handle(message: IncomingPushRequest): Promise<void> {
+  /** `lookingAgain`: the same delivery, handled again once what it waited for ended (counted once). */
+  async handle(message: IncomingPushRequest, lookingAgain = false): Promise<void> {
     const parsed = this.validator.parse(message.value);
     if (!parsed.ok) {
       // Parked as it came, so valid then: only a foreign writer to the internal topic gets here.
@@ -101,7 +102,7 @@ export class ChallengeService {
       earlier?.state === 'parked' &&
       earlier.position === position &&
       this.ledger.isNewestCopy(request.challenge_id, message.parked!.attempts);
-    if (earlier && !ownCopy) return this.handleAgain(message, request, position);
+    if (earlier && !ownCopy) return this.handleAgain(message, request, position, lookingAgain);
     this.ledger.begin(request.challenge_id, position, { copy, attempts: message.parked?.attempts });
     let outcome: PushResultEvent | Parking;
     try {
@@ -178,6 +179,7 @@ export class ChallengeService {
     message: IncomingPushRequest,
     request: PushRequestedEvent,
     position: RequestPosition,
+    lookingAgain: boolean,
   ): Promise<void> {
     const challengeId = request.challenge_id;
     const earlier = this.ledger.get(challengeId)!;
@@ -193,7 +195,7 @@ export class ChallengeService {
         `duplicate_challenge_id: challenge ${challengeId} was already requested at ${earlier.position}; use a new id per challenge`,
       );
     }
-    this.metrics.redeliveries.inc();
+    if (!lookingAgain) this.metrics.redeliveries.inc();
     if (earlier.state === 'running') {
       // Its parked copy sees it through, maybe until it expires: the request need not wait for that.
       if (earlier.copy && !message.parked) return;
@@ -202,7 +204,7 @@ export class ChallengeService {
       // A copy that waited may have lost its partition meanwhile: then the new owner runs it.
       if (message.parked) await message.heartbeat();
       // Finished (published or not), parked, or abandoned: handled from what the ledger says now.
-      return this.handle(message);
+      return this.handle(message, true);
     }
     // Parked: its newest copy sees it through, once stored; an older copy read again is dropped.
     if (earlier.state === 'parked') {
