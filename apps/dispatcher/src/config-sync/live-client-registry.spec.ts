@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { Logger } from '@nestjs/common';
 import type { AppConfig } from '@lib/config';
 import type {
   MfaConfigRecord,
@@ -18,6 +19,7 @@ const p8 = generateKeyPairSync('ec', { namedCurve: 'P-256' })
 function registryOver(
   keys: Record<string, string>,
   statuses: Record<string, MfaConfigRecord['status']> = {},
+  metrics = new DispatcherMetrics(),
 ) {
   const records = Object.keys(keys).map(
     (tenant) =>
@@ -41,7 +43,7 @@ function registryOver(
     { findAllLive: async () => records } as unknown as MfaConfigRepository,
     sealer,
     senders,
-    new DispatcherMetrics(),
+    metrics,
   );
 }
 
@@ -58,6 +60,24 @@ describe('LiveClientRegistry start-up key checks', () => {
     expect(await checking).toEqual([expect.objectContaining({ tenant: 'broken', state: 'failed' })]);
     expect(registry.catchUpOutcome('good', 3)).toEqual({ state: 'applied', version: 3 });
     expect(registry.catchUpOutcome('broken', 3)).toMatchObject({ state: 'failed', version: 3 });
+  });
+});
+
+describe('LiveClientRegistry resyncs', () => {
+  it('counts and logs a version that cannot be applied once, not again at every resync', async () => {
+    const metrics = new DispatcherMetrics();
+    const errors = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    try {
+      const registry = registryOver({ broken: 'not a key' }, {}, metrics);
+      for (let resync = 0; resync < 3; resync++)
+        expect(await registry.loadAll()).toEqual([expect.objectContaining({ state: 'failed', version: 3 })]);
+      expect((await metrics.configReloads.get()).values).toEqual([
+        expect.objectContaining({ labels: { state: 'failed' }, value: 1 }),
+      ]);
+      expect(errors).toHaveBeenCalledTimes(1);
+    } finally {
+      errors.mockRestore();
+    }
   });
 });
 

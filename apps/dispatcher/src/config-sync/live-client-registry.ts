@@ -252,8 +252,16 @@ export class LiveClientRegistry implements OnModuleInit, OnApplicationShutdown {
   }
 
   private applyFailed(tenant: string, version: number, error: Error): ApplyOutcome {
-    this.metrics.configReloads.inc({ state: 'failed' });
-    this.logger.error(`tenant ${tenant}: configuration v${version} could not be applied: ${error.message}`);
+    const last = this.lastOutcomes.get(tenant);
+    // Every resync tries a version that failed again: counted and logged as an error once, not each time.
+    if (last?.state === 'failed' && last.version === version && last.error === error.message)
+      this.logger.debug(
+        `tenant ${tenant}: configuration v${version} still cannot be applied: ${error.message}`,
+      );
+    else {
+      this.metrics.configReloads.inc({ state: 'failed' });
+      this.logger.error(`tenant ${tenant}: configuration v${version} could not be applied: ${error.message}`);
+    }
     return { state: 'failed', version, error: error.message };
   }
 
