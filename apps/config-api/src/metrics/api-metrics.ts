@@ -18,7 +18,8 @@ export class ApiMetrics {
     name: 'http_request_duration_seconds',
     help: 'HTTP request latency by route and method',
     labelNames: ['route', 'method'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    // Up to 10 s: the 503s of a store outage take about 5 s, and FerretDB's PATCHes seconds.
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
 

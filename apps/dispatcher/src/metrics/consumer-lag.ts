@@ -38,7 +38,7 @@ export class ConsumerLag implements OnApplicationShutdown {
     );
     gauge(
       'mfa_retrying_lag',
-      'Parked push requests not yet seen through, by partition of mfa.push.retrying',
+      'Parked copies not yet committed, by partition of mfa.push.retrying: each failed attempt parks a new copy, and copies wait behind the oldest unfinished one',
       () => this.read(`${groupId}-retrying`, topics.pushRetrying),
     );
   }

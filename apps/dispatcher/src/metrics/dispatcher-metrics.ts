@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** A challenge's whole life: retries after a Retry-After, or until it expires, take minutes. */
+const END_TO_END_BUCKETS = [...LATENCY_BUCKETS, 30, 60, 120, 300, 900];
 
 /** The dispatcher's Prometheus metrics, in a registry of its own (no process-global state). */
 @Injectable()
@@ -17,7 +19,7 @@ export class DispatcherMetrics {
     name: 'mfa_push_end_to_end_seconds',
     help: 'From the request being produced to its result, by provider and status',
     labelNames: ['provider', 'status'] as const,
-    buckets: LATENCY_BUCKETS,
+    buckets: END_TO_END_BUCKETS,
     registers: [this.registry],
   });
   readonly providerLatency = new Histogram({
