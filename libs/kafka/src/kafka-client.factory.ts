@@ -40,6 +40,13 @@ export function orderedIdempotentProducer(kafka: Kafka): Producer {
   });
 }
 
+/**
+ * kafkajs warns so of every idempotent producer with bounded retries, which is what ours are by
+ * design (a failed send is never resent by it; the producer is replaced): a warning at every start
+ * teaches operators to ignore warnings.
+ */
+const EXPECTED_WARNING = /^Limiting retries for the idempotent producer/;
+
 /** kafkajs logs through the app's logger, so its lines share the app's format and redaction. */
 const toNestLogger: logCreator = () => {
   const logger = new Logger('kafkajs');
@@ -47,7 +54,7 @@ const toNestLogger: logCreator = () => {
     const { message, ...extra } = log;
     const line = `${message} ${JSON.stringify(extra)}`;
     if (level === logLevel.ERROR) logger.error(line);
-    else if (level === logLevel.WARN) logger.warn(line);
+    else if (level === logLevel.WARN && !EXPECTED_WARNING.test(message)) logger.warn(line);
     else logger.debug(line);
   };
 };
