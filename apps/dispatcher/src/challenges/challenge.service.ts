@@ -335,8 +335,6 @@ export class ChallengeService {
       if (this.ledger.resultSeenWhileRunning(request.challenge_id))
         throw new AnsweredElsewhere(request.challenge_id);
       attempts += 1;
-      // Every attempt after a challenge's first, in place or from its parked copy, when it is made.
-      if (attempts > 1) this.metrics.retries.inc({ provider });
       // Each attempt takes the tenant's current clients, so a retry after a key change uses the new key,
       // and one after the admin disabled or narrowed the configuration is refused for the same reasons.
       const current = this.registry.get(tenant);
@@ -350,6 +348,9 @@ export class ChallengeService {
       const sender = current.sender(provider)!;
       // The lease covers the whole SDK call, also past our timeout, so a swap never closes a session under it.
       const lostAt = unfinished?.lostAt ?? Date.now() + sender.longestCallMs;
+      // Every call after a challenge's first, in place or from its parked copy, as it is made (waiting
+      // for one still under way makes none).
+      if (attempts > 1 && !unfinished) this.metrics.retries.inc({ provider });
       const call = unfinished?.call ?? asOutcome(current.use(() => sender.send(notification)));
       // The version whose clients made the call: an unfinished one may predate a key change.
       lastVersion = unfinished?.version ?? current.version;

@@ -31,7 +31,7 @@ export class DispatcherMetrics {
   });
   readonly retries = new Counter({
     name: 'mfa_push_retries_total',
-    help: 'Attempts after the first of a challenge (a transient failure retried, in place or from its parked copy), by provider',
+    help: 'Provider calls after the first of a challenge (a transient failure retried, in place or from its parked copy), by provider',
     labelNames: ['provider'] as const,
     registers: [this.registry],
   });
