@@ -10,7 +10,7 @@ describe('RateLimitedLog', () => {
     write('fcm', 500);
     write('apns', 10_000);
     write('apns', 10_001);
-    expect(lines).toEqual(['apns', 'fcm', 'apns (and 99 more like it in the last 10 s, not logged)']);
+    expect(lines).toEqual(['apns', 'fcm', 'apns (and 99 more like it since the last such line, not logged)']);
   });
 
   it('remembers a bounded number of keys, the most recent', () => {

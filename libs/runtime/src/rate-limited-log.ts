@@ -25,7 +25,7 @@ export class RateLimitedLog {
   }
 
   /** The text to append to a line that stands for `leftOut` more. */
-  static leftOutNote(leftOut: number, intervalMs = 10_000): string {
-    return leftOut > 0 ? ` (and ${leftOut} more like it in the last ${intervalMs / 1000} s, not logged)` : '';
+  static leftOutNote(leftOut: number): string {
+    return leftOut > 0 ? ` (and ${leftOut} more like it since the last such line, not logged)` : '';
   }
 }

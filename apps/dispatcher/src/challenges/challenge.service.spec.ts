@@ -609,4 +609,38 @@ describe('ChallengeService while a provider fails', () => {
       expect.objectContaining({ labels: { provider: 'apns' }, value: 40 }),
     ]);
   });
+
+  it('still logs a new kind of failure at once, amid a flood of another', async () => {
+    const failing = (detail: string) => async (): Promise<SendOutcome> => ({ ...FAILED, detail });
+    const { service } = serviceSending([
+      failing('503 ServiceUnavailable'),
+      failing('503 ServiceUnavailable'),
+      failing('403 SomethingNew'),
+    ]);
+    jitter(0);
+    const warnings = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    for (let i = 0; i < 3; i++) {
+      const each = pushRequest({ expires_at: new Date(Date.now() + 200).toISOString() });
+      await service.handle(message({ key: each.challenge_id, value: Buffer.from(JSON.stringify(each)) }));
+    }
+    const parkedLines = warnings.mock.calls
+      .map(([line]) => String(line))
+      .filter((line) => /retrying it from/.test(line));
+    expect(parkedLines).toEqual([
+      expect.stringContaining('503 ServiceUnavailable'),
+      expect.stringContaining('403 SomethingNew'),
+    ]);
+  });
+
+  it('counts a retry when its call is made: none when a request is parked, one when its copy tries again', async () => {
+    const { service, metrics, parkedCopies } = serviceSending([
+      async () => FAILED,
+      async () => ({ ok: true }),
+    ]);
+    jitter(0);
+    await service.handle(message());
+    expect((await metrics.retries.get()).values).toEqual([]);
+    await service.handle(parkedCopy(parkedCopies[0], '9'));
+    expect((await metrics.retries.get()).values).toEqual([expect.objectContaining({ value: 1 })]);
+  });
 });

@@ -147,7 +147,7 @@ export class ChallengeService {
     const { provider } = request.device;
     // Requests handed over here, not copies handed over again (nor one stored by a redelivery after its store failed).
     if (!message.parked) this.metrics.parked.inc({ provider });
-    this.recurring.write(`parked:${provider}`, (leftOut) =>
+    this.recurring.write(`parked:${provider}:${failureKind(state.lastFailure)}`, (leftOut) =>
       this.logger.warn(
         `challenge ${request.challenge_id}: attempt ${state.attempts} failed (${state.lastFailure}); retrying it from mfa.push.retrying${RateLimitedLog.leftOutNote(leftOut)}`,
       ),
@@ -391,7 +391,7 @@ export class ChallengeService {
         throw new Error(`shutting down: challenge ${request.challenge_id} left for another replica`);
       const wait = nextAttemptDelayMs(attempts, last.retryAt, expiresAt);
       const detail = last.detail;
-      this.recurring.write(`retry:${provider}`, (leftOut) =>
+      this.recurring.write(`retry:${provider}:${failureKind(detail)}`, (leftOut) =>
         this.logger.warn(
           `challenge ${request.challenge_id}: attempt ${attempts} failed (${detail}); retrying in ${wait} ms${RateLimitedLog.leftOutNote(leftOut)}`,
         ),
@@ -567,6 +567,14 @@ class AnsweredElsewhere extends Error {
   constructor(challengeId: string) {
     super(`challenge ${challengeId}: another replica published its result`);
   }
+}
+
+/**
+ * The kind of a provider's failure, from its text's first word ("503", "messaging/server-unavailable",
+ * "send timed out"'s "send"): recurring lines are limited per kind, so a new kind still shows at once.
+ */
+function failureKind(detail: string): string {
+  return detail.split(/[\s:]/, 1)[0].slice(0, 48);
 }
 
 /** An SDK call that throws is a transient provider failure, retried like one. */
