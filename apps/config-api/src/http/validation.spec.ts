@@ -93,8 +93,12 @@ describe('strict validation errors', () => {
     const page = (query: object) => pipe.transform(query, { type: 'query', metatype: ListMfaQuery });
     await expect(page({})).resolves.toEqual({ limit: 50, offset: 0 });
     await expect(page({ limit: '10', offset: '20' })).resolves.toEqual({ limit: 10, offset: 20 });
-    await expect(page({ limit: '' })).rejects.toMatchObject({
-      details: [{ path: 'limit', message: 'must be an integer number' }],
-    });
+    for (const blank of ['', ' '])
+      await expect(page({ limit: blank, offset: blank })).rejects.toMatchObject({
+        details: [
+          { path: 'limit', message: 'must be an integer number' },
+          { path: 'offset', message: 'must be an integer number' },
+        ],
+      });
   });
 });

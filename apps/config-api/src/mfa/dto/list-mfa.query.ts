@@ -2,9 +2,13 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
 
-/** A query parameter as a number; one sent empty (`?limit=`) is not 0, but no integer at all. */
+/** A query parameter as a number; one sent empty or blank (`?limit=`) is not 0, but no integer at all. */
 const queryInteger = Transform(({ value }: { value: unknown }) =>
-  value === undefined ? undefined : value === '' ? Number.NaN : Number(value),
+  value === undefined
+    ? undefined
+    : typeof value === 'string' && value.trim() === ''
+      ? Number.NaN
+      : Number(value),
 );
 
 export class ListMfaQuery {
