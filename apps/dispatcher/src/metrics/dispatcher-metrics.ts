@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-/** A challenge's whole life: retries after a Retry-After, or until it expires, take minutes. */
-const END_TO_END_BUCKETS = [...LATENCY_BUCKETS, 30, 60, 120, 300, 900];
+/** A challenge's whole life: up to 15 minutes, and a minute more for a send still under way at its expiry. */
+const END_TO_END_BUCKETS = [...LATENCY_BUCKETS, 30, 60, 120, 300, 900, 1200];
 
 /** The dispatcher's Prometheus metrics, in a registry of its own (no process-global state). */
 @Injectable()
@@ -53,7 +53,7 @@ export class DispatcherMetrics {
   });
   readonly configReloads = new Counter({
     name: 'mfa_config_reloads_total',
-    help: 'Configuration applies, by outcome',
+    help: 'Configuration applies, by outcome (a version that keeps failing counts once per replica)',
     labelNames: ['state'] as const,
     registers: [this.registry],
   });
