@@ -40,8 +40,10 @@ const RECENT_RESULTS = 10_000;
  * answers no challenge that can still be awaited.
  */
 const RESULT_KEPT_MS = MAX_CHALLENGE_TTL_MS + 120_000;
-/** How often the requests of expired challenges are looked for (a walk of all of them). */
-const SWEEP_EVERY_MS = 10_000;
+/** A request is forgotten this long after its challenge expired: its result may come up to a minute late. */
+const FORGOTTEN_AFTER_EXPIRY_MS = 120_000;
+/** Requests are forgotten by the minute: the challenge ids of each minute in which some are due. */
+const MINUTE_MS = 60_000;
 /** setTimeout's longest wait: a longer one fires at once. */
 const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
@@ -84,8 +86,8 @@ export class PushClient {
     string,
     { tenant: string; expiresAt: number; digest: string; result?: PushResultEvent }
   >();
-  /** When forgetExpired last walked `requested`. */
-  private sweptAt = 0;
+  /** The ids in `requested` by the minute they are due to be forgotten (ids sent again may repeat). */
+  private readonly dueByMinute = new Map<number, string[]>();
 
   constructor(
     private readonly settings: KafkaSettings,
@@ -285,8 +287,9 @@ export class PushClient {
   }
 
   /**
-   * Keeps the request until it expires (a listening client only: the results it awaits). Returns how
-   * to forget it again when nothing was sent, so the id can be used for another request.
+   * Keeps the request until two minutes after it expires (a listening client only: the results it
+   * awaits). Returns how to forget it again when nothing was sent, so the id can be used for another
+   * request.
    */
   private remember(request: PushRequestedEvent, expiresAt: number): () => void {
     this.forgetExpired();
@@ -303,6 +306,7 @@ export class PushClient {
     this.requested.delete(request.challenge_id);
     const entry = { tenant, expiresAt, digest, result: earlier?.result };
     this.requested.set(request.challenge_id, entry);
+    this.dueToBeForgotten(request.challenge_id, expiresAt);
     return () => {
       if (!earlier && !entry.result && this.requested.get(request.challenge_id) === entry)
         this.requested.delete(request.challenge_id);
@@ -404,15 +408,27 @@ export class PushClient {
 
   /**
    * Challenges requested long enough ago to have expired, with two minutes for their result to arrive
-   * (a send still under way at the expiry is waited for, up to about a minute). A walk of all of them,
-   * at most every SWEEP_EVERY_MS: in order of request, one with a long life would hold back the later
-   * ones with short lives.
+   * (a send still under way at the expiry is waited for, up to about a minute). By the minute they are
+   * due: in order of request, one with a long life would hold back the later ones with short lives,
+   * and a walk of all of them would take a busy caller's event loop for a tenth of a second.
    */
   private forgetExpired(now = Date.now()): void {
-    if (now - this.sweptAt < SWEEP_EVERY_MS) return;
-    this.sweptAt = now;
-    const before = now - 120_000;
-    for (const [id, { expiresAt }] of this.requested) if (expiresAt < before) this.requested.delete(id);
+    const thisMinute = Math.floor(now / MINUTE_MS);
+    for (const [minute, ids] of this.dueByMinute) {
+      if (minute >= thisMinute) continue;
+      for (const id of ids) {
+        const entry = this.requested.get(id);
+        if (entry && entry.expiresAt + FORGOTTEN_AFTER_EXPIRY_MS < now) this.requested.delete(id);
+      }
+      this.dueByMinute.delete(minute);
+    }
+  }
+
+  private dueToBeForgotten(id: string, expiresAt: number): void {
+    const minute = Math.floor((expiresAt + FORGOTTEN_AFTER_EXPIRY_MS) / MINUTE_MS) + 1;
+    const ids = this.dueByMinute.get(minute);
+    if (ids) ids.push(id);
+    else this.dueByMinute.set(minute, [id]);
   }
 }
 
