@@ -5,6 +5,7 @@ import {
   DEFAULT_TENANT,
   EventValidator,
   MAX_CHALLENGE_TTL_MS,
+  numberMatchingProblem,
   PushRequestedEvent,
   pushRequestedSchema,
   PushResultEvent,
@@ -227,7 +228,8 @@ export class PushClient {
   async requestChallenge(request: PushRequestedEvent): Promise<void> {
     const checked = this.validator.check(request);
     if (!checked.ok) throw new InvalidPushRequestError(`invalid push request: ${checked.reason}`);
-    const numberMatching = numberMatchingProblem(request);
+    // Refused here, naming the field, rather than answered with a `rejected` result later.
+    const numberMatching = request.strategy === 'code' ? numberMatchingProblem(request) : undefined;
     if (numberMatching)
       throw new InvalidPushRequestError(`invalid push request: ${numberMatching}; nothing was sent`);
     const expiresAt = Date.parse(request.expires_at);
@@ -430,20 +432,6 @@ export class PushClient {
     if (ids) ids.push(id);
     else this.dueByMinute.set(minute, [id]);
   }
-}
-
-/**
- * What the dispatcher would reject of a request that says it is for number matching (`strategy:
- * "code"`): refused here, naming the field, rather than answered with a `rejected` result later.
- */
-function numberMatchingProblem(request: PushRequestedEvent): string | undefined {
-  if (request.strategy !== 'code') return undefined;
-  const { code, values } = request;
-  if (!code) return 'code is required for number matching (strategy "code")';
-  if (values && !values.includes(code)) return 'values must contain code';
-  if (values?.some((value) => value.length !== code.length))
-    return 'values must all have as many digits as code';
-  return undefined;
 }
 
 /** The kafkajs error types of an error and its causes (retries exhausted wrap the last failure). */

@@ -7,6 +7,7 @@ import {
   DEFAULT_TENANT,
   EventValidator,
   MAX_CHALLENGE_TTL_MS,
+  numberMatchingProblem,
   PushRequestedEvent,
   pushRequestedSchema,
   PushResultEvent,
@@ -447,15 +448,8 @@ export class ChallengeService {
     if (!clients.sender(request.device.provider)) return { reason: 'provider_not_configured' };
     if (request.strategy && request.strategy !== settings.strategy)
       return { reason: `strategy_mismatch: the tenant uses ${settings.strategy}` };
-    if (settings.strategy === 'code') {
-      if (!request.code) return { reason: 'invalid_request: code is required for number matching' };
-      if (request.values && !request.values.includes(request.code))
-        return { reason: 'invalid_request: values must contain code' };
-      // A decoy of another length than the code is one the user can rule out without looking.
-      if (request.values?.some((value) => value.length !== request.code!.length))
-        return { reason: 'invalid_request: values must all have as many digits as code' };
-    }
-    return undefined;
+    const problem = settings.strategy === 'code' ? numberMatchingProblem(request) : undefined;
+    return problem ? { reason: `invalid_request: ${problem}` } : undefined;
   }
 
   /**

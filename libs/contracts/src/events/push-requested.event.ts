@@ -87,3 +87,20 @@ export const pushRequestedSchema: JSONSchemaType<PushRequestedEvent> = {
     expires_at: { type: 'string', format: 'date-time' },
   },
 };
+
+/**
+ * What number matching cannot work with in a request for it: no code, or values offered beside the
+ * code that do not hold it or differ from it in length (a decoy of another length is one the user can
+ * rule out without looking). The dispatcher answers these `invalid_request`; the push client refuses
+ * them before sending.
+ */
+export function numberMatchingProblem(
+  request: Pick<PushRequestedEvent, 'code' | 'values'>,
+): string | undefined {
+  const { code, values } = request;
+  if (!code) return 'code is required for number matching';
+  if (values && !values.includes(code)) return 'values must contain code';
+  if (values?.some((value) => value.length !== code.length))
+    return 'values must all have as many digits as code';
+  return undefined;
+}
