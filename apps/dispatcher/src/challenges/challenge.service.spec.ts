@@ -301,32 +301,26 @@ describe('ChallengeService parking a failed challenge', () => {
     expect((await metrics.redeliveries.get()).values[0].value).toBe(1);
   });
 
-  it('sees a call that outlived its timeout through when the replica stops, instead of leaving it to be pushed again', async () => {
-    const { service, sends, results } = serviceSending(
-      [() => new Promise((resolve) => setTimeout(() => resolve({ ok: true }), 300))],
-      { sendTimeoutMs: 50, longestCallMs: 5000 },
-    );
-    jitter(0);
-    const handling = service.handle(message());
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    service.stopRetrying();
-    await handling;
-    expect([sends.length, results.map((result) => result.status)]).toEqual([1, ['sent']]);
-  });
-
-  it('sees such a call through also when the replica stops during the backoff before its next attempt', async () => {
-    const { service, sends, results } = serviceSending(
-      [() => new Promise((resolve) => setTimeout(() => resolve({ ok: true }), 1500))],
-      { sendTimeoutMs: 50, longestCallMs: 5000 },
-    );
-    // The longest backoff: the stop comes while the challenge sleeps before its next attempt.
-    jitter(0.99);
-    const handling = service.handle(message());
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    service.stopRetrying();
-    await handling;
-    expect([sends.length, results.map((result) => result.status)]).toEqual([1, ['sent']]);
-  });
+  // A stop while a call that outlived its timeout may still deliver: right after the timeout, or during
+  // the longest backoff before the next attempt (the call answering later).
+  it.each([
+    ['right after its timeout', 0, 300],
+    ['during the backoff before its next attempt', 0.99, 1500],
+  ])(
+    'sees a call that outlived its timeout through when the replica stops %s, instead of leaving it to be pushed again',
+    async (_when, backoff, answersAfterMs) => {
+      const { service, sends, results } = serviceSending(
+        [() => new Promise((resolve) => setTimeout(() => resolve({ ok: true }), answersAfterMs))],
+        { sendTimeoutMs: 50, longestCallMs: 5000 },
+      );
+      jitter(backoff);
+      const handling = service.handle(message());
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      service.stopRetrying();
+      await handling;
+      expect([sends.length, results.map((result) => result.status)]).toEqual([1, ['sent']]);
+    },
+  );
 
   it('does not hold the redelivered request while its copy is retried here', async () => {
     const { service, sends, running, answer } = await copyAwaitingItsAnswer();
